@@ -1,0 +1,246 @@
+"""cabinet events, version 1.
+
+User events carry the user's full current contact state (event-carried state transfer): a
+consumer keeps its own copy (notify, booking) by replacing it with the latest event's fields.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from contracts.registry import event
+from contracts.routing import Producer
+from contracts.types import (
+    ConsentPurpose,
+    Language,
+    Payload,
+    PersonalData,
+    PersonalId,
+    SecretUrl,
+    TimeZoneName,
+    UtcDateTime,
+)
+
+ContactField = Literal["email", "phone", "name", "time_zone", "language"]
+
+
+@event("cabinet.user.registered", version=1)
+class UserRegisteredV1(Payload):
+    """A user registered (role ``client``). Consumers: notify (welcome message, keeps an encrypted
+    copy of contacts, zone and language), booking (client names and contacts for receipts).
+    """
+
+    user_id: UUID
+    email: PersonalData
+    email_verified: bool = False
+    name: PersonalData
+    phone: PersonalData | None = Field(default=None, description="E.164")
+    time_zone: TimeZoneName
+    language: Language
+    roles: list[str] = Field(description="client, specialist, moderator, admin")
+    registered_at: UtcDateTime
+
+
+@event("cabinet.user.contact_changed", version=1)
+class UserContactChangedV1(Payload):
+    """A user's contacts, zone or language changed; carries the full current state and which
+    fields changed. Consumers: notify and booking (replace their copy).
+    """
+
+    user_id: UUID
+    email: PersonalData
+    email_verified: bool
+    name: PersonalData
+    phone: PersonalData | None = None
+    time_zone: TimeZoneName
+    language: Language
+    changed_fields: list[ContactField] = Field(min_length=1)
+
+
+@event("cabinet.user.email_verification_requested", version=1)
+class EmailVerificationRequestedV1(Payload):
+    """A user must confirm their email (after registration or an email change).
+
+    Consumers: notify (sends the one-time link to ``email``).
+    """
+
+    user_id: UUID
+    email: PersonalData
+    name: PersonalData
+    language: Language
+    verification_url: SecretUrl
+    expires_at: UtcDateTime
+
+
+@event("cabinet.user.email_verified", version=1)
+class EmailVerifiedV1(Payload):
+    """A user confirmed their email. Consumers: notify (may send non-transactional email now)."""
+
+    user_id: UUID
+    email: PersonalData
+    verified_at: UtcDateTime
+
+
+@event("cabinet.user.password_reset_requested", version=1)
+class PasswordResetRequestedV1(Payload):
+    """Someone asked to reset a registered user's password.
+
+    Consumers: notify (sends the one-time link to ``email``).
+    """
+
+    user_id: UUID
+    email: PersonalData
+    name: PersonalData
+    language: Language
+    reset_url: SecretUrl
+    expires_at: UtcDateTime
+
+
+@event("cabinet.user.roles_changed", version=1)
+class UserRolesChangedV1(Payload):
+    """An admin granted or removed roles; ``roles`` is the full set after the change.
+
+    Consumers: booking (who is a specialist), content (moderators), notify.
+    """
+
+    user_id: UUID
+    roles: list[str]
+    granted: list[str] = Field(default_factory=list)
+    revoked: list[str] = Field(default_factory=list)
+    changed_by_user_id: UUID
+
+
+@event("cabinet.specialist_profile.updated", version=1)
+class SpecialistProfileUpdatedV1(Payload):
+    """A specialist's public profile was created or changed (full state).
+
+    Consumers: booking (names and zone for schedules and events), content (author names).
+    """
+
+    specialist_id: UUID = Field(description="The specialist's user_id")
+    display_name: PersonalData
+    bio: str | None = None
+    photo_url: str | None = None
+    time_zone: TimeZoneName
+    service_ids: list[UUID] = Field(default_factory=list)
+    active: bool
+
+
+@event("cabinet.consent_document.published", version=1)
+class ConsentDocumentPublishedV1(Payload):
+    """An admin published a new version of a consent document.
+
+    When ``requires_reconsent``, grants of older versions stop counting from ``effective_from``.
+    Consumers: booking (refuses P2 writes under an outdated health-data consent), notify.
+    """
+
+    document_id: UUID
+    purpose: ConsentPurpose
+    version: int = Field(ge=1)
+    effective_from: UtcDateTime
+    requires_reconsent: bool
+
+
+@event("cabinet.consent.granted", version=1)
+class ConsentGrantedV1(Payload):
+    """A user granted consent for one purpose under one document version.
+
+    Consumers: booking (health-data consent gates intake forms), notify (marketing consent).
+    """
+
+    consent_id: UUID = Field(description="The immutable audit row of this grant")
+    user_id: UUID
+    purpose: ConsentPurpose
+    document_id: UUID
+    document_version: int = Field(ge=1)
+    granted_at: UtcDateTime
+
+
+@event("cabinet.consent.withdrawn", version=1)
+class ConsentWithdrawnV1(Payload):
+    """A user withdrew consent for one purpose.
+
+    Consumers: booking (refuses further P2 writes), notify (stops non-essential messages).
+    """
+
+    consent_id: UUID = Field(description="The immutable audit row of this withdrawal")
+    user_id: UUID
+    purpose: ConsentPurpose
+    document_id: UUID
+    document_version: int = Field(ge=1)
+    withdrawn_at: UtcDateTime
+
+
+@event("cabinet.data_export.requested", version=1)
+class DataExportRequestedV1(Payload):
+    """A user asked for a copy of their data, due by ``deadline_at``.
+
+    Consumers: the services in ``expected_parts`` (each publishes its data_export.part_ready).
+    """
+
+    export_id: UUID
+    user_id: UUID
+    requested_at: UtcDateTime
+    deadline_at: UtcDateTime
+    expected_parts: list[Producer] = Field(description="Services that must send a part")
+
+
+@event("cabinet.data_export.completed", version=1)
+class DataExportCompletedV1(Payload):
+    """Every part of an export arrived; the user can download it.
+
+    Consumers: notify (sends the user the link).
+    """
+
+    export_id: UUID
+    user_id: UUID
+    download_url: SecretUrl
+    expires_at: UtcDateTime
+    parts: list[Producer]
+
+
+@event("cabinet.user.erasure_requested", version=1)
+class UserErasureRequestedV1(Payload):
+    """A user's personal data must be erased by ``deadline_at``.
+
+    Consumers: booking, content, notify (each erases and publishes its user_data.erased).
+    """
+
+    erasure_request_id: UUID
+    user_id: UUID
+    requested_at: UtcDateTime
+    deadline_at: UtcDateTime
+    reason: Literal["user_request", "consent_withdrawn", "admin"]
+    expected_parts: list[Producer] = Field(description="Services that must confirm erasure")
+
+
+@event("cabinet.lead.created", version=1)
+class LeadCreatedV1(Payload):
+    """A prospective client appeared (deep link, web form, or entered by an admin).
+
+    Consumers: notify (alerts admins).
+    """
+
+    lead_id: UUID
+    source: Literal["deeplink", "web_form", "manual"]
+    campaign: str | None = None
+    deeplink_id: UUID | None = None
+    name: PersonalData | None = None
+    email: PersonalData | None = None
+    phone: PersonalData | None = None
+    telegram_chat_id: PersonalId | None = None
+    telegram_username: PersonalData | None = None
+    note: PersonalData | None = None
+
+
+@event("cabinet.lead.converted", version=1)
+class LeadConvertedV1(Payload):
+    """A lead registered as a user. Consumers: notify (admin report)."""
+
+    lead_id: UUID
+    user_id: UUID
+    source: Literal["deeplink", "web_form", "manual"]
+    campaign: str | None = None

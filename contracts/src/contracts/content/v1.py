@@ -1,0 +1,88 @@
+"""content events, version 1."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from contracts.data_rights import DataExportPart, UserDataErased
+from contracts.registry import event
+from contracts.types import HEALTH_DATA, Language, Payload, UtcDateTime
+
+SeverityBand = Literal["minimal", "mild", "moderate", "moderately_severe", "severe"]
+"""Published PHQ-9 bands (GAD-7 uses minimal, mild, moderate, severe)."""
+
+
+@event("content.item.published", version=1)
+class ItemPublishedV1(Payload):
+    """A content item (article, resource, approved user post) became public, or a new revision
+    of it did. Consumers: notify (announcements to users who agreed to marketing messages).
+    """
+
+    item_id: UUID
+    kind: Literal["article", "resource", "user_post"]
+    slug: str = Field(min_length=1)
+    title: str
+    summary: str | None = None
+    language: Language
+    tags: list[str] = Field(default_factory=list)
+    author_id: UUID | None = None
+    revision: int = Field(ge=1)
+    first_publication: bool
+    published_at: UtcDateTime
+
+
+@event("content.interactive_run.completed", version=1)
+class InteractiveRunCompletedV1(Payload):
+    """A user finished a questionnaire (PHQ-9, GAD-7, ...), scored by the definition version the
+    run started on. ``crisis`` is set whatever the total when a crisis item is positive (PHQ-9
+    item 9 > 0). Consumers: notify (immediate alert to the client's specialist on a crisis;
+    suggestion to book an intake when ``suggest_intake``).
+    """
+
+    run_id: UUID
+    user_id: UUID
+    questionnaire_id: UUID
+    questionnaire_code: str = Field(min_length=1, examples=["phq9", "gad7"])
+    definition_version: int = Field(ge=1)
+    score: int = Field(ge=0, json_schema_extra=HEALTH_DATA)
+    max_score: int = Field(ge=0)
+    band: SeverityBand = Field(json_schema_extra=HEALTH_DATA)
+    crisis: bool = Field(json_schema_extra=HEALTH_DATA)
+    crisis_reasons: list[str] = Field(
+        default_factory=list,
+        json_schema_extra=HEALTH_DATA,
+        description="Why the crisis flag is set, e.g. ['phq9_item9']",
+    )
+    suggest_intake: bool = Field(description="Score warrants an intake session (>= 10)")
+    assigned_by_specialist_id: UUID | None = Field(
+        default=None, description="Specialist who asked the client to take it, if any"
+    )
+    completed_at: UtcDateTime
+
+
+@event("content.moderation.decided", version=1)
+class ModerationDecidedV1(Payload):
+    """A moderator decided on a user-generated item. Consumers: notify (tells the author)."""
+
+    item_id: UUID
+    item_title: str
+    author_id: UUID
+    moderator_id: UUID
+    decision: Literal["approved", "rejected", "changes_requested"]
+    reason: str | None = Field(default=None, description="Shown to the author")
+
+
+@event("content.data_export.part_ready", version=1)
+class DataExportPartReadyV1(DataExportPart):
+    """content's part of a user's data export (questionnaire runs, own items) is ready.
+
+    Consumers: cabinet (assembles the export).
+    """
+
+
+@event("content.user_data.erased", version=1)
+class UserDataErasedV1(UserDataErased):
+    """content erased a user's personal data. Consumers: cabinet (closes the erasure request)."""

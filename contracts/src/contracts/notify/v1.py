@@ -1,0 +1,108 @@
+"""notify events, version 1."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from contracts.booking.v1 import TelegramAction
+from contracts.data_rights import DataExportPart, UserDataErased
+from contracts.registry import event
+from contracts.types import Payload, PersonalData, PersonalId
+
+DeeplinkAction = Literal["link_account", "attribution", "waitlist_offer", "start_booking"]
+
+
+@event("notify.telegram.linked", version=1)
+class TelegramLinkedV1(Payload):
+    """A user linked their Telegram chat to their account through a one-time deep link.
+
+    Consumers: cabinet (shows the link in the profile).
+    """
+
+    user_id: UUID
+    telegram_chat_id: PersonalId
+    telegram_username: PersonalData | None = None
+    deeplink_id: UUID | None = None
+
+
+@event("notify.deeplink.activated", version=1)
+class DeeplinkActivatedV1(Payload):
+    """Someone opened the bot with a valid deep-link payload (``/start <payload>``), once.
+
+    Consumers: cabinet (turns an attribution into a lead).
+    """
+
+    deeplink_id: UUID
+    action: DeeplinkAction
+    source: str | None = None
+    campaign: str | None = None
+    user_id: UUID | None = Field(default=None, description="Set when the chat is linked")
+    telegram_chat_id: PersonalId
+    telegram_user_id: PersonalId
+    telegram_username: PersonalData | None = None
+    first_name: PersonalData | None = None
+    last_name: PersonalData | None = None
+    language_code: str | None = None
+
+
+@event("notify.telegram.action_requested", version=1)
+class TelegramActionRequestedV1(Payload):
+    """A user tapped an inline button: confirm attendance, cancel an appointment, or accept a
+    waitlist offer. The button was verified (signed/opaque callback data) to belong to the user.
+
+    Consumers: booking (applies it; the outcome event carries this event's id as causation_id,
+    a refusal is ``booking.action.rejected``).
+    """
+
+    action_id: UUID = Field(description="Unique per tap; booking's idempotency key")
+    action: TelegramAction
+    user_id: UUID
+    appointment_id: UUID | None = None
+    waitlist_offer_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _target_matches_action(self) -> TelegramActionRequestedV1:
+        if self.action == "accept_waitlist_offer":
+            if self.waitlist_offer_id is None:
+                raise ValueError("accept_waitlist_offer needs waitlist_offer_id")
+        elif self.appointment_id is None:
+            raise ValueError(f"{self.action} needs appointment_id")
+        return self
+
+
+@event("notify.delivery.failed", version=1)
+class DeliveryFailedV1(Payload):
+    """A message could not be delivered: permanently, or after its last retry.
+
+    Consumers: cabinet (flags an unreachable contact), admins' dashboards.
+    """
+
+    delivery_id: UUID
+    user_id: UUID | None = None
+    channel: Literal["telegram", "email"]
+    template: str = Field(min_length=1)
+    recipient: PersonalData = Field(description="Email address or Telegram chat id")
+    error: str
+    attempts: int = Field(ge=1)
+    permanent: bool = Field(description="True for e.g. SMTP 5xx or a bot blocked by the user")
+    source_event_id: UUID | None = Field(default=None, description="Event that caused it")
+    source_event_type: str | None = None
+
+
+@event("notify.data_export.part_ready", version=1)
+class DataExportPartReadyV1(DataExportPart):
+    """notify's part of a user's data export (preferences, delivery log) is ready.
+
+    Consumers: cabinet (assembles the export).
+    """
+
+
+@event("notify.user_data.erased", version=1)
+class UserDataErasedV1(UserDataErased):
+    """notify erased its copy of a user's contacts, chat links and delivery log.
+
+    Consumers: cabinet (closes the erasure request).
+    """

@@ -1,0 +1,102 @@
+"""Tables every service has: ``outbox``, ``inbox`` and ``timers``.
+
+They live in their own :data:`kit_metadata` (SQLAlchemy Core) so each service's Alembic
+environment can target ``[kit_metadata, service_metadata]`` without the services' own tables
+ever meeting in one metadata object. :func:`create_kit_tables` is called from each service's
+initial migration, so the schema is defined once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+kit_metadata = MetaData()
+
+outbox = Table(
+    "outbox",
+    kit_metadata,
+    Column("seq", BigInteger, Identity(always=True), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("event_type", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("exchange", Text, nullable=False),
+    Column("routing_key", Text, nullable=False),
+    Column("correlation_id", Text, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("available_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Index("outbox_pending", "seq", postgresql_where=text("published_at IS NULL")),
+)
+
+inbox = Table(
+    "inbox",
+    kit_metadata,
+    Column("consumer", Text, nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("consumer", "event_id", name="inbox_pkey"),
+)
+
+timers = Table(
+    "timers",
+    kit_metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("payload", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("correlation_id", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("fired_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    UniqueConstraint("kind", "key", name="timers_kind_key"),
+    Index("timers_due", "due_at", postgresql_where=text("fired_at IS NULL")),
+)
+
+# Wakes the relay on commit. Statement-level, so a batch insert sends one notification.
+OUTBOX_CHANNEL = "outbox"
+_NOTIFY_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_notify('{OUTBOX_CHANNEL}', ''); RETURN NULL; END $$;
+"""
+_NOTIFY_TRIGGER = """
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+"""
+
+
+def create_kit_tables(op: Any) -> None:
+    """Create outbox, inbox and timers (and the NOTIFY trigger) from an Alembic migration."""
+    bind = op.get_bind()
+    kit_metadata.create_all(bind)
+    op.execute(_NOTIFY_FUNCTION)
+    op.execute(_NOTIFY_TRIGGER)
+
+
+def drop_kit_tables(op: Any) -> None:
+    """Undo :func:`create_kit_tables`."""
+    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
+    op.execute("DROP FUNCTION IF EXISTS outbox_notify()")
+    kit_metadata.drop_all(op.get_bind())

@@ -1,0 +1,1 @@
+"""HTTP building blocks of every service: problem+json, app factory, health, metrics."""

@@ -1,0 +1,111 @@
+"""The FastAPI app every service serves: correlation ids, problem+json, health, metrics.
+
+``create_app(runtime)`` gives an app whose lifespan starts and stops the runtime, with
+``/healthz`` (alive), ``/readyz`` (database and broker), ``/metrics`` (Prometheus, this service's
+registry), ``/openapi.json`` and ``/docs`` at the root and the service's routers under
+``/api/<service>/``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.correlation import correlation_scope, sanitize
+from servicekit.http.problems import install_problem_handlers
+from servicekit.metrics import ServiceMetrics
+from servicekit.runtime import ServiceRuntime
+
+CORRELATION_HEADER = "x-correlation-id"
+
+
+class CorrelationAndMetricsMiddleware:
+    """Accepts (or makes) ``X-Correlation-ID``, echoes it, and counts/times every request."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope.get("headers", []):
+            if name == CORRELATION_HEADER.encode():
+                incoming = sanitize(value.decode("latin-1"))
+                break
+        status = 500
+        started = time.perf_counter()
+        with correlation_scope(incoming) as cid:
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    headers = list(message.get("headers", []))
+                    headers.append((CORRELATION_HEADER.encode(), cid.encode()))
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                route = scope.get("route")
+                path = getattr(route, "path", None) or "unmatched"
+                method = scope.get("method", "?")
+                self.metrics.http_requests.labels(method, path, str(status)).inc()
+                self.metrics.http_latency.labels(method, path).observe(
+                    time.perf_counter() - started
+                )
+
+
+def create_app(runtime: ServiceRuntime) -> FastAPI:
+    """The HTTP app of a service."""
+    definition = runtime.definition
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=definition.title,
+        description=definition.description,
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.token_verifier = runtime.verifier
+    app.add_middleware(CorrelationAndMetricsMiddleware, metrics=runtime.metrics)
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": definition.name}
+
+    @app.get("/readyz", tags=["health"], summary="Database and broker are reachable")
+    async def readyz() -> Response:
+        checks = await runtime.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        await runtime.relay.lag()
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in definition.routers:
+        app.include_router(router, prefix=f"/api/{definition.name}")
+    return app

@@ -1,0 +1,62 @@
+"""JSON log lines with the correlation id on every line.
+
+P2 data never goes into logs: log ids, never names, emails, answers or notes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from servicekit.correlation import current_causation_id, current_correlation_id
+
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, service, correlation_id, extras."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "service": self.service,
+            "correlation_id": current_correlation_id(),
+        }
+        causation = current_causation_id()
+        if causation is not None:
+            doc["causation_id"] = str(causation)
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                doc[key] = value
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+def configure_logging(service: str, level: str = "INFO", *, json_lines: bool = True) -> None:
+    """Route the root logger (and uvicorn's) to stdout as JSON lines."""
+    handler = logging.StreamHandler(sys.stdout)
+    if json_lines:
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+    # aiormq/aio-pika are chatty at INFO during reconnects; warnings still show.
+    for name in ("aiormq", "aio_pika"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,1 @@
+"""Messaging: transactional outbox and its relay, idempotent inbox, topology, consumers, DLQ."""

@@ -1,0 +1,152 @@
+"""The broker side of a service at run time: topology, FastStream subscribers, dead-lettering.
+
+Consumers run on FastStream's :class:`~faststream.rabbit.RabbitBroker` (connection management,
+reconnects, graceful shutdown); each subscriber uses ``AckPolicy.MANUAL`` and hands the raw
+message to :class:`~servicekit.messaging.consumer.MessageProcessor`, which settles it.
+Dead-lettering publishes with confirms on a connection of its own, so it never depends on the
+state of the consuming channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from faststream import AckPolicy
+from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitMessage, RabbitQueue
+
+from servicekit.messaging.consumer import EventConsumer, MessageProcessor, dead_letter_message
+from servicekit.messaging.outbox import UnitOfWorkFactory
+from servicekit.messaging.topology import QueueSpec, declare_topology, dlx_name
+from servicekit.metrics import ServiceMetrics
+
+logger = logging.getLogger("servicekit.broker")
+
+
+class DeadLetterPublisher:
+    """Publishes dead-lettered copies to a service's DLX with publisher confirms."""
+
+    def __init__(self, amqp_url: str, service: str) -> None:
+        self.amqp_url = amqp_url
+        self.exchange_name = dlx_name(service)
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._lock = asyncio.Lock()
+
+    async def _exchange(self) -> aio_pika.abc.AbstractExchange:
+        async with self._lock:
+            if self._channel is None or self._channel.is_closed:
+                await self.close()
+                self._connection = await aio_pika.connect(self.amqp_url, timeout=10)
+                self._channel = await self._connection.channel(publisher_confirms=True)
+            return await self._channel.declare_exchange(
+                self.exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
+            )
+
+    async def publish(
+        self, message: AbstractIncomingMessage, queue: QueueSpec, reason: str
+    ) -> None:
+        """Copy ``message`` to the DLQ of ``queue`` with ``reason``, once the broker confirms."""
+        exchange = await self._exchange()
+        await exchange.publish(
+            dead_letter_message(message, queue=queue, reason=reason), routing_key=queue.name
+        )
+
+    async def close(self) -> None:
+        """Close the connection (if any)."""
+        conn, self._connection, self._channel = self._connection, None, None
+        if conn is not None and not conn.is_closed:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
+class ConsumerHost:
+    """Declares the topology and runs a service's consumers on a FastStream broker."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        amqp_url: str,
+        consumers: Sequence[EventConsumer],
+        produces_exchanges: Sequence[str],
+        uow_factory: UnitOfWorkFactory,
+        metrics: ServiceMetrics,
+        prefetch_count: int = 32,
+    ) -> None:
+        self.service = service
+        self.amqp_url = amqp_url
+        self.consumers = list(consumers)
+        self.exchanges = list(produces_exchanges)
+        self.metrics = metrics
+        self.dead_letters = DeadLetterPublisher(amqp_url, service)
+        self.broker = RabbitBroker(
+            amqp_url,
+            default_channel=Channel(prefetch_count=prefetch_count),
+            app_id=service,
+            logger=logging.getLogger(f"{service}.faststream"),
+            graceful_timeout=10.0,
+        )
+        self.processors: list[MessageProcessor] = []
+        for consumer in self.consumers:
+            self._subscribe(consumer, uow_factory)
+        self.started = False
+        self.started_event = asyncio.Event()
+
+    def _subscribe(self, consumer: EventConsumer, uow_factory: UnitOfWorkFactory) -> None:
+        spec = consumer.queue()
+
+        async def dead_letter(message: AbstractIncomingMessage, reason: str) -> None:
+            await self.dead_letters.publish(message, spec, reason)
+
+        processor = MessageProcessor(consumer, uow_factory, dead_letter, self.metrics)
+        self.processors.append(processor)
+
+        async def on_message(msg: RabbitMessage) -> None:
+            await processor.process(msg.raw_message)
+
+        on_message.__name__ = f"on_{consumer.purpose.replace('-', '_')}"
+        self.broker.subscriber(
+            RabbitQueue(
+                spec.name,
+                queue_type=QueueType.QUORUM,
+                durable=True,
+                arguments=spec.arguments(),  # type: ignore[arg-type]
+                declare=False,
+            ),
+            ack_policy=AckPolicy.MANUAL,
+        )(on_message)
+
+    async def start(self) -> None:
+        """Declare exchanges, queues, DLX/DLQ and bindings, then start consuming."""
+        await declare_topology(self.amqp_url, self.exchanges, [c.queue() for c in self.consumers])
+        await self.broker.start()
+        self.started = True
+        self.started_event.set()
+
+    async def stop(self) -> None:
+        """Stop consuming (in-flight handlers finish) and close connections."""
+        if self.started:
+            await self.broker.stop()
+            self.started = False
+            self.started_event.clear()
+        await self.dead_letters.close()
+
+    async def dlq_depths(self) -> dict[str, int]:
+        """Messages waiting in each of this service's DLQs."""
+        depths: dict[str, int] = {}
+        connection = await aio_pika.connect(self.amqp_url, timeout=5)
+        try:
+            channel = await connection.channel()
+            for consumer in self.consumers:
+                q = await channel.declare_queue(consumer.queue().dlq, durable=True, passive=True)
+                depths[q.name] = q.declaration_result.message_count or 0
+        finally:
+            await connection.close()
+        for name, depth in depths.items():
+            self.metrics.dlq_depth.labels(name).set(depth)
+        return depths

@@ -1,0 +1,239 @@
+"""Event consumers: one quorum queue per purpose, handlers by event type, exactly-once effects.
+
+A service declares::
+
+    user_events = EventConsumer("notify", "user-events")
+
+    @user_events.handles(UserRegisteredV1)
+    async def remember_user(uow: UnitOfWork, event: EventEnvelope[UserRegisteredV1]) -> None:
+        ...  # state changes through uow.session; uow.emit(...) for events it causes
+
+and the runtime subscribes it. For every message the consumer:
+
+1. parses the envelope and validates the payload against ``contracts`` — a malformed message,
+   an unknown type or version, or a type nobody here handles is dead-lettered at once with the
+   reason (retrying cannot fix it);
+2. opens a unit of work, records ``(queue, event_id)`` in the inbox and runs the handler in that
+   same transaction; a duplicate is acknowledged without a second effect;
+3. on a handler error, rejects with requeue so the message is tried again, up to the queue's
+   delivery limit; the last failure is dead-lettered with the error as its reason. Messages behind
+   a failing one keep flowing (prefetch > 1, handlers run concurrently).
+
+Dead-lettering publishes the original body and properties to the service's DLX with headers
+``x-error`` / ``x-error-at`` / ``x-original-*`` (publisher-confirmed), *then* acks the original:
+a crash in between duplicates the message in the DLQ rather than losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+from contracts.envelope import ContractError, EventEnvelope, parse_envelope
+from contracts.registry import spec_of
+from pydantic import BaseModel
+
+from servicekit.clock import utcnow
+from servicekit.correlation import correlation_scope
+from servicekit.messaging import inbox
+from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
+from servicekit.messaging.topology import QueueSpec, queue_for
+from servicekit.metrics import ServiceMetrics
+
+logger = logging.getLogger("servicekit.consumer")
+
+Handler = Callable[[UnitOfWork, EventEnvelope[Any]], Awaitable[None]]
+
+
+class PermanentFailure(Exception):
+    """Raise from a handler when retrying cannot help: the message goes to the DLQ at once."""
+
+
+@dataclass
+class EventConsumer:
+    """Handlers of one queue, ``<service>.<purpose>``."""
+
+    service: str
+    purpose: str
+    delivery_limit: int = 5
+    handlers: dict[tuple[str, int], Handler] = field(default_factory=dict)
+    models: list[type[BaseModel]] = field(default_factory=list)
+
+    def handles(self, model: type[BaseModel]) -> Callable[[Handler], Handler]:
+        """Register the handler of one (event type, version)."""
+        spec = spec_of(model)
+
+        def register(fn: Handler) -> Handler:
+            key = (spec.event_type, spec.version)
+            if key in self.handlers:
+                raise ValueError(f"{self.queue_name} already handles {key}")
+            self.handlers[key] = fn
+            self.models.append(model)
+            return fn
+
+        return register
+
+    @property
+    def queue_name(self) -> str:
+        """``<service>.<purpose>``."""
+        return f"{self.service}.{self.purpose}"
+
+    def queue(self) -> QueueSpec:
+        """The queue spec (bindings follow the registered handlers)."""
+        return queue_for(
+            self.service, self.purpose, self.models, delivery_limit=self.delivery_limit
+        )
+
+
+def delivery_count(message: AbstractIncomingMessage) -> int:
+    """How many times the broker delivered this message before (quorum ``x-delivery-count``)."""
+    raw = (message.headers or {}).get("x-delivery-count", 0)
+    try:
+        return int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+class MessageProcessor:
+    """Runs an :class:`EventConsumer` over raw AMQP messages (called by the broker adapter)."""
+
+    def __init__(
+        self,
+        consumer: EventConsumer,
+        uow_factory: UnitOfWorkFactory,
+        dead_letter: Callable[[AbstractIncomingMessage, str], Awaitable[None]],
+        metrics: ServiceMetrics | None = None,
+        retry_delay: Callable[[int], float] = lambda n: min(2.0, 0.05 * 2**n),
+    ) -> None:
+        self.consumer = consumer
+        self.queue = consumer.queue()
+        self.uow_factory = uow_factory
+        self.dead_letter = dead_letter
+        self.metrics = metrics or ServiceMetrics()
+        self.retry_delay = retry_delay
+
+    def _count(self, event_type: str, outcome: str) -> None:
+        self.metrics.consumed.labels(self.queue.name, event_type, outcome).inc()
+
+    async def process(self, message: AbstractIncomingMessage) -> None:
+        """Handle one message and settle it (ack, requeue or dead-letter). Never raises."""
+        try:
+            envelope = parse_envelope(message.body)
+        except ContractError as exc:
+            await self._dead(message, f"invalid_event: {exc}", message.type or "?")
+            return
+        handler = self.consumer.handlers.get((envelope.event_type, envelope.version))
+        if handler is None:
+            await self._dead(
+                message,
+                f"no_handler: {self.queue.name} does not handle "
+                f"{envelope.event_type} v{envelope.version}",
+                envelope.event_type,
+            )
+            return
+        with correlation_scope(envelope.correlation_id, envelope.event_id):
+            try:
+                async with self.uow_factory() as uow:
+                    fresh = await inbox.claim(
+                        uow.session,
+                        consumer=self.queue.name,
+                        event_id=envelope.event_id,
+                        event_type=envelope.event_type,
+                    )
+                    if fresh:
+                        await handler(uow, envelope)
+                    await uow.commit()
+            except PermanentFailure as exc:
+                await self._dead(message, f"permanent_failure: {exc}", envelope.event_type)
+                return
+            except Exception as exc:
+                await self._failed(message, envelope, exc)
+                return
+            await message.ack()
+            self._count(envelope.event_type, "handled" if fresh else "duplicate")
+            if not fresh:
+                logger.info(
+                    "duplicate event ignored",
+                    extra={"event_id": str(envelope.event_id), "queue": self.queue.name},
+                )
+
+    async def _failed(
+        self, message: AbstractIncomingMessage, envelope: EventEnvelope[Any], exc: Exception
+    ) -> None:
+        attempt = delivery_count(message) + 1
+        reason = f"handler_error after {attempt} attempts: {type(exc).__name__}: {exc}"
+        if attempt >= self.queue.delivery_limit:
+            logger.error(
+                "event failed on its last attempt; dead-lettering",
+                extra={
+                    "event_id": str(envelope.event_id),
+                    "queue": self.queue.name,
+                    "error": reason,
+                },
+            )
+            await self._dead(message, reason, envelope.event_type)
+            return
+        logger.warning(
+            "event handler failed; will retry",
+            extra={
+                "event_id": str(envelope.event_id),
+                "queue": self.queue.name,
+                "attempt": attempt,
+                "error": f"{type(exc).__name__}: {exc}",
+            },
+        )
+        self._count(envelope.event_type, "retried")
+        await asyncio.sleep(self.retry_delay(attempt))
+        await message.reject(requeue=True)
+
+    async def _dead(self, message: AbstractIncomingMessage, reason: str, event_type: str) -> None:
+        logger.error(
+            "dead-lettering message",
+            extra={
+                "message_id": message.message_id,
+                "queue": self.queue.name,
+                "reason": reason[:500],
+            },
+        )
+        try:
+            await self.dead_letter(message, reason)
+        except Exception:
+            # Could not reach the DLX: leave the message in the queue to be tried again.
+            logger.exception("dead-lettering failed; requeueing")
+            await message.reject(requeue=True)
+            return
+        await message.ack()
+        self._count(event_type, "dead_lettered")
+
+
+def dead_letter_message(
+    message: AbstractIncomingMessage, *, queue: QueueSpec, reason: str
+) -> aio_pika.Message:
+    """The copy of ``message`` that goes to the DLQ, with why and from where."""
+    headers: dict[str, Any] = dict(message.headers or {})
+    headers.update(
+        {
+            "x-error": reason[:4000],
+            "x-error-at": utcnow().isoformat(),
+            "x-original-queue": queue.name,
+            "x-original-exchange": message.exchange or "",
+            "x-original-routing-key": message.routing_key or "",
+        }
+    )
+    headers.pop("x-delivery-count", None)
+    return aio_pika.Message(
+        body=message.body,
+        headers=headers,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.type,
+        app_id=message.app_id,
+        timestamp=message.timestamp,
+    )

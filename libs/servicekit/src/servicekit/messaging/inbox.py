@@ -1,0 +1,29 @@
+"""The idempotent inbox: ``(consumer, event_id)`` recorded in the same transaction as the effect.
+
+Delivery is at least once; with the inbox, effects are exactly once. ``ON CONFLICT DO NOTHING``
+avoids the failed INSERT that would abort the transaction; a concurrent duplicate waits on the
+key lock and then sees the row.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from servicekit.db.tables import inbox
+
+
+async def claim(
+    session: AsyncSession, *, consumer: str, event_id: uuid.UUID, event_type: str
+) -> bool:
+    """Record the event for ``consumer``; ``False`` if it was already handled (a duplicate)."""
+    stmt = (
+        insert(inbox)
+        .values(consumer=consumer, event_id=event_id, event_type=event_type)
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(inbox.c.event_id)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return result.scalar_one_or_none() is not None

@@ -1,0 +1,130 @@
+"""The write side of the transactional outbox: the unit of work.
+
+A :class:`UnitOfWork` owns one database transaction. Domain code changes state through
+``uow.session`` and records what happened with :meth:`UnitOfWork.emit`; :meth:`commit` inserts
+the outbox rows *in the same transaction* as the state change, so an event exists if and only
+if its change was committed. The relay (:mod:`servicekit.messaging.relay`) publishes the rows.
+
+The correlation id is taken from the current context (HTTP request or consumed event), and an
+event emitted while handling another one gets that event's id as its ``causation_id``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Any
+
+from contracts.envelope import EventEnvelope, new_envelope
+from contracts.registry import spec_of
+from pydantic import BaseModel
+from sqlalchemy import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from servicekit.correlation import current_causation_id, current_correlation_id, new_correlation_id
+from servicekit.db.engine import SessionFactory
+from servicekit.db.tables import outbox
+
+
+class WrongProducer(RuntimeError):
+    """A service tried to emit an event another service owns."""
+
+
+def outbox_row(envelope: EventEnvelope[Any]) -> dict[str, Any]:
+    """The outbox row for an envelope."""
+    spec = spec_of(type(envelope.payload))
+    return {
+        "event_id": envelope.event_id,
+        "event_type": envelope.event_type,
+        "version": envelope.version,
+        "exchange": spec.exchange,
+        "routing_key": spec.routing_key,
+        "correlation_id": envelope.correlation_id,
+        "body": envelope.model_dump(mode="json"),
+    }
+
+
+class UnitOfWork:
+    """One transaction: state changes plus the events they raise.
+
+    Use as ``async with uow_factory() as uow: ...; await uow.commit()``. Leaving the block
+    without :meth:`commit` rolls everything back, events included.
+    """
+
+    def __init__(self, sessions: SessionFactory, producer: str) -> None:
+        self._sessions = sessions
+        self.producer = producer
+        self._pending: list[EventEnvelope[Any]] = []
+        self._session: AsyncSession | None = None
+        self.committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        """The session of this unit of work (only inside ``async with``)."""
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside 'async with'")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._sessions()
+        self._pending = []
+        self.committed = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if not self.committed:
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+
+    def emit(self, payload: BaseModel, *, event_id: uuid.UUID | None = None) -> EventEnvelope[Any]:
+        """Record an event to be written with this transaction; returns its envelope."""
+        spec = spec_of(type(payload))
+        if spec.producer != self.producer:
+            raise WrongProducer(f"{self.producer} cannot emit {spec.event_type}")
+        envelope = new_envelope(
+            payload,
+            correlation_id=current_correlation_id() or new_correlation_id(),
+            causation_id=current_causation_id(),
+            event_id=event_id,
+        )
+        self._pending.append(envelope)
+        return envelope
+
+    @property
+    def pending_events(self) -> list[EventEnvelope[Any]]:
+        """Events emitted and not yet committed (in emission order)."""
+        return list(self._pending)
+
+    async def commit(self) -> None:
+        """Write the outbox rows and commit them together with the state change."""
+        session = self.session
+        if self._pending:
+            await session.exec(insert(outbox).values([outbox_row(e) for e in self._pending]))  # type: ignore[call-overload]
+        await session.commit()
+        self._pending = []
+        self.committed = True
+
+    async def rollback(self) -> None:
+        """Discard the state change and the events."""
+        await self.session.rollback()
+        self._pending = []
+
+
+class UnitOfWorkFactory:
+    """Makes units of work for one service (the composition root holds one)."""
+
+    def __init__(self, sessions: SessionFactory, producer: str) -> None:
+        self.sessions = sessions
+        self.producer = producer
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, self.producer)

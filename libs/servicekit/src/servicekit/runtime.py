@@ -1,0 +1,178 @@
+"""The composition root every service shares: one :class:`ServiceRuntime` per process.
+
+A service describes itself with a :class:`ServiceDefinition` (its tables, migrations, events it
+produces, consumers, timer handlers and HTTP routers); the runtime wires the database, the unit of
+work, the outbox relay, the timer worker, the consumers and the token verifier, and starts and
+stops them with the HTTP app. Tests build a runtime with other settings or a fake clock by
+parameter, never by patching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contracts.registry import spec_of
+from contracts.routing import exchange_for
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import MetaData, text
+
+from servicekit.clock import Clock, utcnow
+from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
+from servicekit.messaging.broker import ConsumerHost
+from servicekit.messaging.consumer import EventConsumer
+from servicekit.messaging.outbox import UnitOfWorkFactory
+from servicekit.messaging.relay import AfterPublish, OutboxRelay
+from servicekit.metrics import ServiceMetrics
+from servicekit.security.fields import configure_keyring, keyring_from_settings
+from servicekit.security.jwt import TokenVerifier, verifier_from_settings
+from servicekit.settings import ServiceSettings
+from servicekit.timers import TimerHandler, TimerWorker
+
+logger = logging.getLogger("servicekit.runtime")
+
+
+@dataclass
+class ServiceDefinition:
+    """What a service is made of; ``<service>/bootstrap.py`` builds one."""
+
+    name: str
+    title: str
+    description: str
+    metadata: MetaData
+    migrations_dir: Path
+    produces: Sequence[type[BaseModel]] = ()
+    consumers: Sequence[EventConsumer] = ()
+    timers: Mapping[str, TimerHandler] = field(default_factory=dict)
+    routers: Sequence[APIRouter] = ()
+    port: int = 8000
+
+    def exchanges(self) -> list[str]:
+        """The exchange this service publishes to (always its own, even before any event)."""
+        own = exchange_for(self.name)
+        for model in self.produces:
+            if spec_of(model).exchange != own:
+                raise ValueError(f"{self.name} cannot produce {spec_of(model).event_type}")
+        return [own]
+
+
+class ServiceRuntime:
+    """A running service: database, outbox relay, timers, consumers, token verifier."""
+
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        settings: ServiceSettings,
+        *,
+        clock: Clock = utcnow,
+        relay_after_publish: AfterPublish | None = None,
+    ) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.clock = clock
+        self.metrics = ServiceMetrics()
+        configure_keyring(keyring_from_settings(settings))
+        self.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        self.sessions = make_session_factory(self.engine)
+        self.uow = UnitOfWorkFactory(self.sessions, definition.name)
+        self.verifier: TokenVerifier = verifier_from_settings(settings)
+        self.relay = OutboxRelay(
+            service=definition.name,
+            engine=self.engine,
+            dsn=asyncpg_dsn(settings.database_url),
+            amqp_url=settings.amqp_url,
+            exchanges=definition.exchanges(),
+            metrics=self.metrics,
+            batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds,
+            after_publish=relay_after_publish,
+        )
+        self.timers = TimerWorker(
+            self.uow,
+            definition.timers,
+            clock=clock,
+            poll_seconds=settings.timers_poll_seconds,
+            metrics=self.metrics,
+        )
+        for consumer in definition.consumers:
+            consumer.delivery_limit = settings.delivery_limit
+        self.consumers = ConsumerHost(
+            service=definition.name,
+            amqp_url=settings.amqp_url,
+            consumers=definition.consumers if settings.run_consumers else (),
+            produces_exchanges=definition.exchanges(),
+            uow_factory=self.uow,
+            metrics=self.metrics,
+            prefetch_count=settings.prefetch_count,
+        )
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def name(self) -> str:
+        """The service name."""
+        return self.definition.name
+
+    async def start(self) -> None:
+        """Start background work. The broker may be down: consumers connect when it is back."""
+        self._tasks.append(asyncio.create_task(self._start_consumers(), name="consumers"))
+        if self.settings.run_relay:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.settings.run_timers and self.definition.timers:
+            self._tasks.append(asyncio.create_task(self.timers.run(), name="timers"))
+
+    async def _start_consumers(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.consumers.start()
+                logger.info(
+                    "consumers started",
+                    extra={"queues": [c.queue_name for c in self.consumers.consumers]},
+                )
+                return
+            except Exception as exc:
+                logger.warning("broker not reachable yet: %r; retrying in %.1fs", exc, delay)
+                with contextlib.suppress(Exception):
+                    await self.consumers.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+    async def wait_consuming(self) -> None:
+        """Block until the consumers are subscribed (wrap in ``asyncio.timeout``)."""
+        await self.consumers.started_event.wait()
+
+    async def stop(self) -> None:
+        """Stop background work and close connections."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.consumers.stop()
+        await self.verifier.aclose()
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, str]:
+        """``{"database": "ok" | error, "broker": "ok" | error}``."""
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(2):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        try:
+            ok = self.consumers.started and await self.consumers.broker.ping(timeout=2)
+            checks["broker"] = "ok" if ok else "unavailable: not connected"
+        except Exception as exc:
+            checks["broker"] = f"unavailable: {type(exc).__name__}"
+        return checks

@@ -1,0 +1,84 @@
+"""Settings base for every service, read from environment variables by pydantic-settings.
+
+Defaults work on a developer machine where PostgreSQL and RabbitMQ listen on their standard
+local ports; production overrides them through the environment. Outside ``development`` the
+settings refuse the well-known development secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Development-only secrets: fine on a laptop, refused anywhere else (see ``_refuse_dev_secrets``).
+DEV_FIELD_KEY = "ZGV2LWZpZWxkLWtleS1kby1ub3QtdXNlLWluLXByb2Q="  # base64 of 32 bytes
+DEV_BLIND_INDEX_KEY = "dev-blind-index-key-do-not-use-in-prod"
+
+
+_CSV_FIELDS = ("jwt_algorithms", "field_keys")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings. A service subclasses it, sets ``service_name`` and adds its own fields."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    service_name: str = "service"
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika"
+    db_pool_size: int = 10
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    prefetch_count: int = 32
+
+    # Outbox relay and timers.
+    run_relay: bool = True
+    run_consumers: bool = True
+    run_timers: bool = True
+    relay_batch_size: int = 200
+    relay_poll_seconds: float = 1.0
+    timers_poll_seconds: float = 1.0
+    delivery_limit: int = 5
+
+    # JWT verification (cabinet issues; every service verifies).
+    jwt_issuer: str = "praktika-cabinet"
+    jwt_audience: str = "praktika"
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["EdDSA", "RS256"]
+    )
+    jwks_url: str | None = "http://127.0.0.1:8003/.well-known/jwks.json"
+    jwt_public_jwks: str | None = None  # a JWKS document as JSON, instead of (or before) the URL
+    jwks_cache_seconds: float = 300.0
+
+    # Field encryption of P2 data: Fernet keys, newest first, and the blind-index HMAC key.
+    field_keys: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [DEV_FIELD_KEY])
+    blind_index_key: str = DEV_BLIND_INDEX_KEY
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for name in _CSV_FIELDS:
+                for key in (name, name.upper()):
+                    if key in data:
+                        data[key] = _split_csv(data[key])
+        return data
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets(self) -> ServiceSettings:
+        dev_keys = DEV_FIELD_KEY in self.field_keys or self.blind_index_key == DEV_BLIND_INDEX_KEY
+        if self.environment == "production" and dev_keys:
+            raise ValueError("development encryption keys must not be used in production")
+        if not self.field_keys:
+            raise ValueError("FIELD_KEYS must hold at least one Fernet key")
+        return self

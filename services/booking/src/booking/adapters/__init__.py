@@ -1,0 +1,1 @@
+"""booking's adapters: tables, repositories, external clients."""

@@ -1,0 +1,1 @@
+"""booking's HTTP API."""

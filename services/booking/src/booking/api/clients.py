@@ -1,0 +1,38 @@
+"""``/api/booking/clients``: what booking knows of a client."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from servicekit.http.deps import UowDep
+from servicekit.http.problems import NotFound
+from servicekit.security.deps import CurrentPrincipal, ensure_owner
+
+from booking.adapters.tables import Client
+
+router = APIRouter(prefix="/clients", tags=["clients"])
+
+
+class ClientPublic(BaseModel):
+    """A client as booking knows them."""
+
+    user_id: uuid.UUID
+    name: str
+    time_zone: str
+    known_since: datetime
+
+
+@router.get(
+    "/{user_id}",
+    response_model=ClientPublic,
+    summary="booking's record of a client (the client or an admin)",
+)
+async def get_client(user_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal) -> ClientPublic:
+    ensure_owner(principal, user_id)
+    client = await uow.session.get(Client, user_id)
+    if client is None:
+        raise NotFound("No such client.")
+    return ClientPublic.model_validate(client, from_attributes=True)

@@ -1,0 +1,1 @@
+"""booking's domain rules (no framework imports)."""

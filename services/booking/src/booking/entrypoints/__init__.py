@@ -1,0 +1,1 @@
+"""booking's entrypoints: HTTP app, event consumers, admin command line."""

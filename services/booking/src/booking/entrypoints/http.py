@@ -1,0 +1,13 @@
+"""booking's HTTP app: ``uvicorn booking.entrypoints.http:app``."""
+
+from __future__ import annotations
+
+from servicekit.http.app import create_app
+from servicekit.logging import configure_logging
+
+from booking.bootstrap import build_runtime
+from booking.config import BookingSettings
+
+settings = BookingSettings()
+configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
+app = create_app(build_runtime(settings))

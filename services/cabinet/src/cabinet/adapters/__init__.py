@@ -1,0 +1,1 @@
+"""cabinet's adapters: tables, password hashing, signing keys."""

@@ -1,0 +1,1 @@
+"""cabinet's HTTP API."""

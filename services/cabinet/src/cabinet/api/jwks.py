@@ -1,0 +1,20 @@
+"""``/.well-known/jwks.json``: the public keys other services verify tokens with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from servicekit.security.signing import public_jwks
+
+from cabinet.adapters.keys import ensure_keyset
+
+router = APIRouter(tags=["keys"])
+
+
+@router.get("/.well-known/jwks.json", summary="Public signing keys (current and previous)")
+async def jwks(request: Request, response: Response) -> dict[str, Any]:
+    # Read on every request: a rotation by the admin command is served at once, no restart.
+    path = request.app.state.runtime.settings.jwt_signing_keys_file
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return public_jwks(ensure_keyset(path))

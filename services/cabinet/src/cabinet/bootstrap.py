@@ -1,0 +1,41 @@
+"""cabinet's composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from contracts.cabinet.v1 import UserRegisteredV1
+from servicekit.clock import Clock, utcnow
+from servicekit.messaging.relay import AfterPublish
+from servicekit.runtime import ServiceDefinition, ServiceRuntime
+
+from cabinet.adapters.tables import metadata
+from cabinet.api.accounts import router as accounts_router
+from cabinet.config import CabinetSettings
+
+definition = ServiceDefinition(
+    name="cabinet",
+    title="Praktika cabinet",
+    description="Identity, tokens and keys, consents, diary, data export, CRM leads.",
+    metadata=metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    produces=(UserRegisteredV1,),
+    consumers=(),
+    routers=(accounts_router,),
+    port=8003,
+)
+
+
+def build_runtime(
+    settings: CabinetSettings | None = None,
+    *,
+    clock: Clock = utcnow,
+    relay_after_publish: AfterPublish | None = None,
+) -> ServiceRuntime:
+    """The cabinet runtime; tests pass their own settings or clock."""
+    return ServiceRuntime(
+        definition,
+        settings or CabinetSettings(),
+        clock=clock,
+        relay_after_publish=relay_after_publish,
+    )

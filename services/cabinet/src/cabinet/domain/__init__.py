@@ -1,0 +1,1 @@
+"""cabinet's domain rules (no framework imports)."""

@@ -1,0 +1,1 @@
+"""cabinet's entrypoints: HTTP app and admin command line."""

@@ -1,0 +1,1 @@
+"""content's adapters: tables and repositories."""

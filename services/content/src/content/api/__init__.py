@@ -1,0 +1,1 @@
+"""content's HTTP API."""

@@ -1,0 +1,1 @@
+"""content's domain rules (no framework imports)."""

@@ -1,0 +1,1 @@
+"""content's entrypoints: HTTP app, admin command line."""

@@ -1,0 +1,1 @@
+"""notify's adapters: tables and repositories."""

@@ -1,0 +1,74 @@
+"""``/api/notify/recipients``: what notify knows about where to reach a user."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, EmailStr
+from servicekit.http.deps import UowDep
+from servicekit.http.problems import NotFound
+from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
+from servicekit.security.fields import blind_index
+from sqlmodel import select
+
+from notify.adapters.tables import Recipient
+
+router = APIRouter(prefix="/recipients", tags=["recipients"])
+
+
+class RecipientPublic(BaseModel):
+    """A recipient as the API shows it."""
+
+    user_id: uuid.UUID
+    email: str
+    name: str
+    phone: str | None
+    time_zone: str
+    language: str
+    updated_at: datetime
+
+
+class RecipientList(BaseModel):
+    """A page of recipients."""
+
+    items: list[RecipientPublic]
+    next_cursor: str | None = None
+
+
+def _public(r: Recipient) -> RecipientPublic:
+    return RecipientPublic.model_validate(r, from_attributes=True)
+
+
+@router.get(
+    "",
+    response_model=RecipientList,
+    dependencies=[Depends(require_roles("admin"))],
+    summary="Find recipients by email (admin)",
+)
+async def find_by_email(
+    uow: UowDep, email: Annotated[EmailStr, Query(description="any case")]
+) -> RecipientList:
+    rows = (
+        await uow.session.exec(
+            select(Recipient).where(Recipient.email_index == blind_index(email, kind="email"))
+        )
+    ).all()
+    return RecipientList(items=[_public(r) for r in rows])
+
+
+@router.get(
+    "/{user_id}",
+    response_model=RecipientPublic,
+    summary="A user's notification contacts (the user or an admin)",
+)
+async def get_recipient(
+    user_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
+) -> RecipientPublic:
+    ensure_owner(principal, user_id)
+    recipient = await uow.session.get(Recipient, user_id)
+    if recipient is None:
+        raise NotFound("No such recipient.")
+    return _public(recipient)

@@ -1,0 +1,1 @@
+"""notify's domain rules (no framework imports)."""

@@ -1,0 +1,1 @@
+"""notify's entrypoints: HTTP app, event consumers, admin command line."""

@@ -1,0 +1,40 @@
+"""notify: kit tables (outbox, inbox, timers) and recipients.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-26
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from servicekit.db.tables import create_kit_tables, drop_kit_tables
+from servicekit.security.fields import EncryptedString
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    create_kit_tables(op)
+    op.create_table(
+        "recipients",
+        sa.Column("user_id", sa.Uuid(), primary_key=True),
+        sa.Column("email", EncryptedString(), nullable=False),
+        sa.Column("email_index", sa.String(64), nullable=False),
+        sa.Column("name", EncryptedString(), nullable=False),
+        sa.Column("phone", EncryptedString(), nullable=True),
+        sa.Column("time_zone", sa.String(), nullable=False),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_recipients_email_index", "recipients", ["email_index"])
+
+
+def downgrade() -> None:
+    op.drop_table("recipients")
+    drop_kit_tables(op)
