@@ -11,10 +11,9 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel
-
 from contracts.compat import breaking_changes, catalogue_breaking_changes
 from contracts.snapshots import SCHEMA_DIR, load_snapshots
+from pydantic import BaseModel
 
 COMMITTED = load_snapshots(SCHEMA_DIR)
 Schema = dict[str, Any]

@@ -6,9 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import Field
-
-import contracts
 from contracts.registry import EventSpec
 from contracts.snapshots import (
     SCHEMA_DIR,
@@ -23,13 +20,16 @@ from contracts.snapshots import (
     write_snapshots,
 )
 from contracts.types import Payload
+from pydantic import Field
+
+import contracts
 
 SPECS = contracts.all_specs()
 COMMITTED = load_snapshots(SCHEMA_DIR)
 
 
 def test_catalogue_is_not_empty_and_snapshot_dir_is_the_committed_one() -> None:
-    assert SCHEMA_DIR == Path(__file__).resolve().parents[1] / "schemas"
+    assert Path(__file__).resolve().parents[1] / "schemas" == SCHEMA_DIR
     assert len(SPECS) >= 40
     assert len(COMMITTED) >= 40
 
@@ -138,7 +138,7 @@ def test_breaking_change_is_reported_by_check_and_refused_by_write(tmp_path: Pat
         "readers refuse) (publish a new version instead)"
     ]
     before = (tmp_path / "content.test_thing.happened.v1.json").read_text()
-    with pytest.raises(BreakingSnapshotChange, match="payload.thing_id: type changed"):
+    with pytest.raises(BreakingSnapshotChange, match=r"payload\.thing_id: type changed"):
         write_snapshots([_spec(_BrandNewRetypedV1)], tmp_path)
     assert (tmp_path / "content.test_thing.happened.v1.json").read_text() == before
     assert write_snapshots([_spec(_BrandNewRetypedV1)], tmp_path, force=True)

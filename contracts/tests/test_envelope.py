@@ -8,6 +8,12 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from contracts.booking.v1 import AppointmentConfirmedV1
+from contracts.cabinet.v1 import UserRegisteredV1
+from contracts.notify.v1 import TelegramActionRequestedV1
+from contracts.registry import EventSpec
+from contracts.testing import example_envelope, example_payload
+from contracts.types import Payload
 
 import contracts
 from contracts import (
@@ -18,12 +24,6 @@ from contracts import (
     new_envelope,
     parse_envelope,
 )
-from contracts.booking.v1 import AppointmentConfirmedV1
-from contracts.cabinet.v1 import UserRegisteredV1
-from contracts.notify.v1 import TelegramActionRequestedV1
-from contracts.registry import EventSpec
-from contracts.testing import example_envelope, example_payload
-from contracts.types import Payload
 
 USER_ID = UUID("6f1c1b1e-8a4f-4c5e-9d5e-2b1b0d7f0a11")
 REGISTERED_AT = datetime(2025, 3, 30, 1, 30, tzinfo=timezone(timedelta(hours=3)))
@@ -104,11 +104,12 @@ def test_envelope_is_frozen() -> None:
 @pytest.mark.parametrize("form", ["json-bytes", "json-str", "dict"])
 def test_round_trip(form: str) -> None:
     env = new_envelope(_user_registered(), correlation_id="req-1", causation_id=uuid4())
-    raw: bytes | str | dict[str, Any] = {
+    forms: dict[str, bytes | str | dict[str, Any]] = {
         "json-bytes": env.model_dump_json().encode(),
         "json-str": env.model_dump_json(),
         "dict": env.model_dump(mode="json"),
-    }[form]
+    }
+    raw = forms[form]
     parsed = parse_envelope(raw)
     assert parsed == env
     assert isinstance(parsed.payload, UserRegisteredV1)

@@ -156,8 +156,7 @@ class _Context:
         if added := [v for v in new if v not in old]:
             self.report(
                 path,
-                f"enum values added: {', '.join(added)} (old readers refuse them; publish a new "
-                "version)",
+                f"enum values added: {', '.join(added)} (old readers refuse them)",
             )
 
     def compare_objects(self, old: Schema, new: Schema, path: str) -> None:

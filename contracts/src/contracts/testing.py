@@ -8,7 +8,7 @@ exercises all of them); pass keyword overrides for the fields a test cares about
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, overload
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel
@@ -77,14 +77,34 @@ def example_payload(model: type[M], **overrides: Any) -> M:
     return model.model_validate(data)
 
 
+@overload
 def example_envelope(
-    model_or_spec: type[M] | EventSpec,
+    model_or_spec: type[M],
+    *,
+    correlation_id: str = ...,
+    causation_id: UUID | None = ...,
+    **overrides: Any,
+) -> EventEnvelope[M]: ...
+
+
+@overload
+def example_envelope(
+    model_or_spec: EventSpec,
+    *,
+    correlation_id: str = ...,
+    causation_id: UUID | None = ...,
+    **overrides: Any,
+) -> EventEnvelope[BaseModel]: ...
+
+
+def example_envelope(
+    model_or_spec: type[BaseModel] | EventSpec,
     *,
     correlation_id: str = "example-correlation-id",
     causation_id: UUID | None = None,
     **overrides: Any,
-) -> EventEnvelope[M]:
+) -> EventEnvelope[Any]:
     """Return a new envelope around :func:`example_payload` of a registered payload model."""
     model = model_or_spec.model if isinstance(model_or_spec, EventSpec) else model_or_spec
-    payload = example_payload(cast(type[M], model), **overrides)
+    payload = example_payload(model, **overrides)
     return new_envelope(payload, correlation_id=correlation_id, causation_id=causation_id)

@@ -50,7 +50,8 @@ class ServiceDefinition:
     produces: Sequence[type[BaseModel]] = ()
     consumers: Sequence[EventConsumer] = ()
     timers: Mapping[str, TimerHandler] = field(default_factory=dict)
-    routers: Sequence[APIRouter] = ()
+    routers: Sequence[APIRouter] = ()  # mounted under /api/<name>/
+    root_routers: Sequence[APIRouter] = ()  # mounted at the root (e.g. /.well-known/...)
     port: int = 8000
 
     def exchanges(self) -> list[str]:

@@ -11,6 +11,7 @@ from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
 from cabinet.adapters.tables import metadata
 from cabinet.api.accounts import router as accounts_router
+from cabinet.api.jwks import router as jwks_router
 from cabinet.config import CabinetSettings
 
 definition = ServiceDefinition(
@@ -22,6 +23,7 @@ definition = ServiceDefinition(
     produces=(UserRegisteredV1,),
     consumers=(),
     routers=(accounts_router,),
+    root_routers=(jwks_router,),
     port=8003,
 )
 

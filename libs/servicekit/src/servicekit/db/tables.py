@@ -26,6 +26,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.engine import Connection
 
 kit_metadata = MetaData()
 
@@ -87,12 +88,16 @@ FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
 """
 
 
+def install_kit_schema(connection: Connection) -> None:
+    """Create outbox, inbox and timers and the NOTIFY trigger on a (sync) connection."""
+    kit_metadata.create_all(connection)
+    connection.exec_driver_sql(_NOTIFY_FUNCTION)
+    connection.exec_driver_sql(_NOTIFY_TRIGGER)
+
+
 def create_kit_tables(op: Any) -> None:
-    """Create outbox, inbox and timers (and the NOTIFY trigger) from an Alembic migration."""
-    bind = op.get_bind()
-    kit_metadata.create_all(bind)
-    op.execute(_NOTIFY_FUNCTION)
-    op.execute(_NOTIFY_TRIGGER)
+    """Create the kit's tables from an Alembic migration (each service's first revision)."""
+    install_kit_schema(op.get_bind())
 
 
 def drop_kit_tables(op: Any) -> None:

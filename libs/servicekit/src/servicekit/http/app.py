@@ -8,6 +8,7 @@ registry), ``/openapi.json`` and ``/docs`` at the root and the service's routers
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,11 +20,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.correlation import correlation_scope, sanitize
-from servicekit.http.problems import install_problem_handlers
+from servicekit.http.problems import install_problem_handlers, internal_error
 from servicekit.metrics import ServiceMetrics
 from servicekit.runtime import ServiceRuntime
 
 CORRELATION_HEADER = "x-correlation-id"
+logger = logging.getLogger("servicekit.http")
 
 
 class CorrelationAndMetricsMiddleware:
@@ -46,9 +48,12 @@ class CorrelationAndMetricsMiddleware:
         started = time.perf_counter()
         with correlation_scope(incoming) as cid:
 
+            started_response = False
+
             async def send_with_id(message: Message) -> None:
-                nonlocal status
+                nonlocal status, started_response
                 if message["type"] == "http.response.start":
+                    started_response = True
                     status = message["status"]
                     headers = list(message.get("headers", []))
                     headers.append((CORRELATION_HEADER.encode(), cid.encode()))
@@ -57,6 +62,12 @@ class CorrelationAndMetricsMiddleware:
 
             try:
                 await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                # Answered here, inside the correlation scope, so the 500 carries the id.
+                if status != 500 or started_response:
+                    raise
+                logger.exception("unhandled error", exc_info=exc)
+                await internal_error().response()(scope, receive, send_with_id)
             finally:
                 route = scope.get("route")
                 path = getattr(route, "path", None) or "unmatched"
@@ -108,4 +119,6 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
 
     for router in definition.routers:
         app.include_router(router, prefix=f"/api/{definition.name}")
+    for router in definition.root_routers:
+        app.include_router(router)
     return app

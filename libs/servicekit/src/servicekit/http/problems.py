@@ -134,6 +134,16 @@ class Conflict(Problem):
     title = "Conflict"
 
 
+def internal_error() -> Problem:
+    """The 500 answer: no detail of what went wrong reaches the client (the log has it)."""
+    return Problem(
+        "An unexpected error occurred; it has been logged.",
+        status=500,
+        code="internal_error",
+        title="Internal error",
+    )
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for err in exc.errors():
@@ -178,12 +188,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        return Problem(
-            "An unexpected error occurred; it has been logged.",
-            status=500,
-            code="internal_error",
-            title="Internal error",
-        ).response()
+        return internal_error().response()
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

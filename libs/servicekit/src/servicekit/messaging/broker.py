@@ -90,6 +90,7 @@ class ConsumerHost:
             app_id=service,
             logger=logging.getLogger(f"{service}.faststream"),
             graceful_timeout=10.0,
+            log_level=logging.DEBUG,  # one line per message is too much at INFO
         )
         self.processors: list[MessageProcessor] = []
         for consumer in self.consumers:

@@ -1,0 +1,154 @@
+"""Test helpers any package's tests use: throwaway databases and vhosts, a cuttable TCP proxy.
+
+Tests never touch the databases or vhost of a running local stack: each test session creates
+``test_<prefix>_<random>`` databases and a ``praktika-test-<random>`` RabbitMQ vhost and drops
+them at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote
+
+import asyncpg
+
+from servicekit.db.migrations import upgrade
+
+PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
+RABBITMQCTL = os.environ.get("RABBITMQCTL", shutil.which("rabbitmqctl") or "rabbitmqctl")
+
+
+def _database_url(name: str) -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+    return f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+
+
+@contextlib.asynccontextmanager
+async def temporary_database(prefix: str) -> AsyncIterator[str]:
+    """A fresh empty database; yields its SQLAlchemy (asyncpg) URL; dropped afterwards."""
+    name = f"test_{prefix}_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield _database_url(name)
+    finally:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(prefix: str, migrations_dir: Path) -> AsyncIterator[str]:
+    """A fresh database migrated to head with a service's Alembic migrations."""
+    async with temporary_database(prefix) as url:
+        await asyncio.to_thread(upgrade, migrations_dir, url)
+        yield url
+
+
+def _ctl(*args: str) -> None:
+    subprocess.run([RABBITMQCTL, "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@contextlib.asynccontextmanager
+async def temporary_vhost() -> AsyncIterator[str]:
+    """A fresh RabbitMQ vhost for guest; yields its AMQP URL; deleted afterwards."""
+    vhost = f"praktika-test-{secrets.token_hex(4)}"
+    await asyncio.to_thread(_ctl, "add_vhost", vhost)
+    await asyncio.to_thread(_ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    try:
+        yield f"{AMQP_BASE}/{quote(vhost, safe='')}"
+    finally:
+        await asyncio.to_thread(_ctl, "delete_vhost", vhost)
+
+
+class TcpProxy:
+    """A loopback TCP proxy a test can cut (drop every connection, refuse new ones) and restore.
+
+    Put it between a client and RabbitMQ to make the broker "unreachable" without touching the
+    broker other tests use.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target_host = target_host
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        """Listen on a free loopback port (the same port again after a restore)."""
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+        for task in (
+            asyncio.create_task(self._pipe(reader, up_writer)),
+            asyncio.create_task(self._pipe(up_reader, writer)),
+        ):
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def cut(self) -> None:
+        """Stop listening and drop every open connection (clients see the broker vanish)."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for task in list(self._tasks):
+            task.cancel()
+        for writer in list(self._writers):
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+        self._writers.clear()
+
+    async def restore(self) -> None:
+        """Accept connections again on the same port."""
+        await self.start()
+
+    async def close(self) -> None:
+        """Cut for good."""
+        await self.cut()
+
+
+async def wait_until(predicate: object, *, timeout: float = 20.0, interval: float = 0.05) -> None:
+    """Await ``predicate()`` (sync or async) until it is truthy; ``TimeoutError`` otherwise."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = predicate()  # type: ignore[operator]
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(interval)

@@ -1,0 +1,161 @@
+"""Crashes, outages and poison messages: nothing lost, nothing doubled, nothing blocked."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+
+import aio_pika
+from contracts.envelope import EventEnvelope
+
+from servicekit.messaging.dlq import list_dead_letters, replay
+from servicekit.messaging.outbox import UnitOfWork
+from servicekit.testing import TcpProxy, wait_until
+
+from .conftest import EXCHANGE, Kit
+
+
+async def test_relay_killed_between_publish_and_mark_redelivers_and_effect_is_once(
+    kit: Kit,
+) -> None:
+    await kit.consume("crash")
+    user = uuid.uuid4()
+    await kit.change_name(user, "до сбоя")
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).with_name("relay_crash.py")), kit.url, kit.amqp_url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 17, err.decode()
+    assert b"published 1; dying before marking" in out
+
+    # The broker had the event, the consumer applied it; the row is still unpublished.
+    await wait_until(lambda: kit.seen_count(), timeout=10)
+    assert await kit.unpublished() == 1
+
+    # A relay starts again: it publishes the row again, and the inbox absorbs the duplicate.
+    kit.start(kit.relay().run())
+    await wait_until(lambda: _unpublished_is(kit, 0), timeout=10)
+    await wait_until(
+        lambda: kit.metrics.consumed.labels(
+            "kittest.crash", "cabinet.user.contact_changed", "duplicate")._value.get() == 1,
+        timeout=10,
+    )
+    assert await kit.seen_rows() == [(user, "до сбоя")]
+
+
+async def _unpublished_is(kit: Kit, n: int) -> bool:
+    return await kit.unpublished() == n
+
+
+async def test_broker_outage_writes_succeed_and_events_arrive_in_order_afterwards(
+    kit: Kit,
+) -> None:
+    await kit.consume("outage")
+    proxy = TcpProxy("127.0.0.1", 5672)
+    await proxy.start()
+    vhost = kit.amqp_url.rsplit("/", 1)[1]
+    relay = kit.relay(amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost}")
+    kit.start(relay.run())
+    users = [uuid.uuid4() for _ in range(3)]
+    await kit.change_name(users[0], "warm-up")
+    await wait_until(lambda: kit.seen_count(), timeout=10)
+
+    await proxy.cut()
+    for i in range(20):
+        for user in users:
+            await kit.change_name(user, f"{i:02d}")  # every write succeeds while the broker is gone
+    await asyncio.sleep(1.5)
+    assert await kit.seen_count() == 1
+    pending, age = await relay.lag()
+    assert pending == 60
+    assert age > 1.0
+    assert kit.metrics.outbox_failures._value.get() >= 1
+
+    await proxy.restore()
+    await wait_until(lambda: _count_at_least(kit, 61), timeout=30)
+    rows = await kit.seen_rows()
+    for user in users:
+        names = [name for uid, name in rows if uid == user and name != "warm-up"]
+        assert names == [f"{i:02d}" for i in range(20)]
+    assert (await relay.lag())[0] == 0
+    await proxy.close()
+
+
+async def _count_at_least(kit: Kit, n: int) -> bool:
+    return await kit.seen_count() >= n
+
+
+async def test_poison_message_is_dead_lettered_with_reason_others_flow_and_replay_works(
+    kit: Kit,
+) -> None:
+    attempts: dict[str, int] = {}
+    broken = True
+
+    async def fragile(_: UnitOfWork, event: EventEnvelope[object]) -> None:
+        name = event.payload.name  # type: ignore[attr-defined]
+        attempts[name] = attempts.get(name, 0) + 1
+        if name == "poison" and broken:
+            raise RuntimeError("cannot render template for poison")
+
+    await kit.consume("poison", fragile, delivery_limit=4)
+    kit.start(kit.relay().run())
+    await kit.change_name(uuid.uuid4(), "poison")
+    for i in range(5):
+        await kit.change_name(uuid.uuid4(), f"ok-{i}")
+
+    await wait_until(lambda: _count_at_least(kit, 5), timeout=20)
+    await wait_until(lambda: _dlq_size(kit, "kittest.poison.dlq", 1), timeout=20)
+    assert attempts["poison"] == 4  # the delivery limit
+    assert sorted(n for _, n in await kit.seen_rows()) == [f"ok-{i}" for i in range(5)]
+
+    letters = await list_dead_letters(kit.amqp_url, "kittest.poison.dlq")
+    assert len(letters) == 1
+    letter = letters[0]
+    assert "RuntimeError: cannot render template for poison" in letter.reason
+    assert "after 4 attempts" in letter.reason
+    assert letter.original_queue == "kittest.poison"
+    assert letter.event_type == "cabinet.user.contact_changed"
+    # Listing leaves the DLQ as it was.
+    assert len(await list_dead_letters(kit.amqp_url, "kittest.poison.dlq")) == 1
+
+    broken = False  # the bug is fixed; replay the message
+    assert await replay(kit.amqp_url, "kittest.poison.dlq", message_ids={letter.message_id or ""}) \
+        == [letter.message_id]
+    await wait_until(lambda: _count_at_least(kit, 6), timeout=20)
+    assert "poison" in [n for _, n in await kit.seen_rows()]
+    assert await list_dead_letters(kit.amqp_url, "kittest.poison.dlq") == []
+
+
+async def _dlq_size(kit: Kit, dlq: str, n: int) -> bool:
+    return len(await list_dead_letters(kit.amqp_url, dlq)) >= n
+
+
+async def test_malformed_messages_go_to_the_dlq_at_once_with_the_reason(kit: Kit) -> None:
+    await kit.consume("malformed")
+    connection = await aio_pika.connect(kit.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(EXCHANGE)
+        rk = "cabinet.user.contact_changed.v1"
+        await exchange.publish(aio_pika.Message(b"{not json", message_id="m-1"), routing_key=rk)
+        bad_payload = (
+            '{"event_id":"%s","event_type":"cabinet.user.contact_changed","version":1,'
+            '"occurred_at":"2026-01-01T00:00:00Z","producer":"cabinet","correlation_id":"c",'
+            '"payload":{"user_id":"not-a-uuid"}}' % uuid.uuid4()
+        )
+        await exchange.publish(aio_pika.Message(bad_payload.encode(), message_id="m-2"),
+                               routing_key=rk)
+    await wait_until(lambda: _dlq_size(kit, "kittest.malformed.dlq", 2), timeout=20)
+    letters = {x.message_id: x for x in await list_dead_letters(kit.amqp_url,
+                                                                 "kittest.malformed.dlq")}
+    assert letters["m-1"].reason.startswith("invalid_event:")
+    assert letters["m-2"].reason.startswith("invalid_event:")
+    assert "user_id" in letters["m-2"].reason
+    # A good event behind them is handled.
+    kit.start(kit.relay().run())
+    await kit.change_name(uuid.uuid4(), "fine")
+    await wait_until(lambda: kit.seen_count(), timeout=10)

@@ -1,0 +1,137 @@
+"""Durable timers: fire at the due time, once, move when rescheduled, never after a cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from servicekit.db.tables import outbox, timers
+from servicekit.messaging.outbox import UnitOfWork
+from servicekit.timers import Timer, TimerWorker, cancel, schedule
+
+from .conftest import Kit
+
+T0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # the night Europe/Berlin moves to summer time
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+async def test_timer_fires_when_due_once_and_moves_with_a_reschedule(kit: Kit) -> None:
+    clock = FakeClock(T0)
+    fired: list[tuple[str, dict[str, object], datetime]] = []
+
+    async def remind(uow: UnitOfWork, timer: Timer) -> None:
+        fired.append((timer.key, dict(timer.payload), clock()))
+
+    worker = TimerWorker(kit.producer, {"reminder": remind}, clock=clock)
+    async with kit.producer() as uow:
+        await schedule(uow.session, kind="reminder", key="appt-1", due_at=T0 + timedelta(hours=1),
+                       payload={"offset": "1h"})
+        await schedule(uow.session, kind="reminder", key="appt-2", due_at=T0 + timedelta(hours=2))
+        await uow.commit()
+
+    assert await worker.run_due() == 0
+    clock.advance(minutes=59)
+    assert await worker.run_due() == 0
+    clock.advance(minutes=1)
+    assert await worker.run_due() == 1
+    assert fired == [("appt-1", {"offset": "1h"}, T0 + timedelta(hours=1))]
+    assert await worker.run_due() == 0  # fired once
+
+    # appt-2 is rescheduled three hours later before it fires: it moves.
+    async with kit.producer() as uow:
+        await schedule(uow.session, kind="reminder", key="appt-2", due_at=T0 + timedelta(hours=5))
+        await uow.commit()
+    clock.advance(hours=2)
+    assert await worker.run_due() == 0
+    clock.advance(hours=2)
+    assert await worker.run_due() == 1
+    assert [k for k, _, _ in fired] == ["appt-1", "appt-2"]
+
+
+async def test_cancelled_timer_never_fires(kit: Kit) -> None:
+    clock = FakeClock(T0)
+    fired: list[str] = []
+
+    async def remind(uow: UnitOfWork, timer: Timer) -> None:
+        fired.append(timer.key)
+
+    worker = TimerWorker(kit.producer, {"reminder": remind}, clock=clock)
+    async with kit.producer() as uow:
+        await schedule(uow.session, kind="reminder", key="a", due_at=T0 + timedelta(minutes=5))
+        await uow.commit()
+    async with kit.producer() as uow:
+        assert await cancel(uow.session, kind="reminder", key="a") is True
+        await uow.commit()
+    clock.advance(hours=1)
+    assert await worker.run_due() == 0
+    assert fired == []
+
+
+async def test_two_workers_fire_each_timer_exactly_once(kit: Kit) -> None:
+    clock = FakeClock(T0)
+    fired: list[str] = []
+
+    async def remind(uow: UnitOfWork, timer: Timer) -> None:
+        await asyncio.sleep(0.001)  # let the other worker try to grab the same row
+        fired.append(timer.key)
+
+    async with kit.producer() as uow:
+        for i in range(60):
+            await schedule(uow.session, kind="reminder", key=f"k{i}",
+                           due_at=T0 + timedelta(seconds=i))
+        await uow.commit()
+    clock.advance(minutes=5)
+    a = TimerWorker(kit.producer, {"reminder": remind}, clock=clock)
+    b = TimerWorker(kit.producer, {"reminder": remind}, clock=clock)
+    counts = await asyncio.gather(a.run_due(), b.run_due())
+    assert sum(counts) == 60
+    assert min(counts) > 0  # both really worked
+    assert sorted(fired) == sorted(f"k{i}" for i in range(60))
+
+
+async def test_failing_handler_is_retried_later_and_its_effects_roll_back(kit: Kit) -> None:
+    from contracts.cabinet.v1 import UserContactChangedV1
+    import uuid
+
+    clock = FakeClock(T0)
+    calls = 0
+
+    async def flaky(uow: UnitOfWork, timer: Timer) -> None:
+        nonlocal calls
+        calls += 1
+        uow.emit(UserContactChangedV1(
+            user_id=uuid.uuid4(), email="t@example.com", email_verified=True, name=f"try{calls}",
+            time_zone="Europe/Moscow", language="ru", changed_fields=["name"]))
+        if calls == 1:
+            raise ConnectionError("provider down")
+
+    worker = TimerWorker(kit.producer, {"expire": flaky}, clock=clock)
+    async with kit.producer() as uow:
+        await schedule(uow.session, kind="expire", key="hold-1", due_at=T0)
+        await uow.commit()
+    assert await worker.run_due() == 1
+    async with kit.engine.connect() as conn:
+        row = (await conn.execute(select(timers))).one()
+        assert row.fired_at is None and row.attempts == 1
+        assert "provider down" in row.last_error
+        assert row.due_at > T0
+        assert (await conn.execute(select(outbox))).all() == []  # the failed try emitted nothing
+    assert await worker.run_due() == 0  # backing off
+    clock.advance(minutes=1)
+    assert await worker.run_due() == 1
+    async with kit.engine.connect() as conn:
+        assert (await conn.execute(select(timers.c.fired_at))).scalar_one() == clock.now
+        bodies = [r.body for r in (await conn.execute(select(outbox))).all()]
+    assert [b["payload"]["name"] for b in bodies] == ["try2"]
