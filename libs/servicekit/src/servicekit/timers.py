@@ -78,12 +78,12 @@ async def schedule(
             "last_error": None,
         },
     )
-    await session.exec(stmt)  # type: ignore[call-overload]
+    await session.exec(stmt)
 
 
 async def cancel(session: AsyncSession, *, kind: str, key: str) -> bool:
     """Drop a pending timer; ``True`` if there was one."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         delete(timers)
         .where(timers.c.kind == kind, timers.c.key == key, timers.c.fired_at.is_(None))
         .returning(timers.c.id)
@@ -135,7 +135,7 @@ class TimerWorker:
             with correlation_scope(row.correlation_id):
                 try:
                     await self.handlers[timer.kind](uow, timer)
-                    await uow.session.exec(  # type: ignore[call-overload]
+                    await uow.session.exec(
                         update(timers).where(timers.c.id == timer.id).values(fired_at=now)
                     )
                     await uow.commit()
@@ -160,7 +160,7 @@ class TimerWorker:
         )
         self.metrics.timers_fired.labels(timer.kind, "failed").inc()
         async with self.uow_factory() as uow:
-            await uow.session.exec(  # type: ignore[call-overload]
+            await uow.session.exec(
                 update(timers)
                 .where(timers.c.id == timer.id, timers.c.fired_at.is_(None))
                 .values(

@@ -112,11 +112,11 @@ class ConsumerHost:
 
         on_message.__name__ = f"on_{consumer.purpose.replace('-', '_')}"
         self.broker.subscriber(
-            RabbitQueue(
+            RabbitQueue(  # type: ignore[call-overload]  # arguments: a plain dict, as declared
                 spec.name,
                 queue_type=QueueType.QUORUM,
                 durable=True,
-                arguments=spec.arguments(),  # type: ignore[arg-type]
+                arguments=spec.arguments(),
                 declare=False,
             ),
             ack_policy=AckPolicy.MANUAL,

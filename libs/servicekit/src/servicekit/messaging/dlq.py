@@ -62,7 +62,7 @@ def _reason(message: AbstractIncomingMessage) -> str:
         return str(headers["x-error"])
     deaths = headers.get("x-death")
     if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
-        return f"broker: {deaths[0].get('reason')}"
+        return f"broker: {deaths[0].get('reason')!s}"
     return "unknown"
 
 

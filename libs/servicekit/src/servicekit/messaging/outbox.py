@@ -108,7 +108,7 @@ class UnitOfWork:
         """Write the outbox rows and commit them together with the state change."""
         session = self.session
         if self._pending:
-            await session.exec(insert(outbox).values([outbox_row(e) for e in self._pending]))  # type: ignore[call-overload]
+            await session.exec(insert(outbox).values([outbox_row(e) for e in self._pending]))
         await session.commit()
         self._pending = []
         self.committed = True

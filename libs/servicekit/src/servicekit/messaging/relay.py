@@ -47,6 +47,7 @@ from servicekit.metrics import ServiceMetrics
 logger = logging.getLogger("servicekit.relay")
 
 AfterPublish = Callable[[Sequence[Row[Any]]], Awaitable[None]]
+Rows = Sequence[Row[Any]]
 
 
 def _lock_key(service: str) -> int:
@@ -174,7 +175,7 @@ class OutboxRelay:
     async def publish_pending(self) -> tuple[int, bool]:
         """Publish one batch. Returns (rows published, whether a failure stopped the batch)."""
         async with self.engine.begin() as conn:
-            rows = (
+            rows: Any = (
                 await conn.execute(
                     select(
                         outbox.c.seq,
@@ -232,7 +233,7 @@ class OutboxRelay:
             exchanges = await self._ensure_broker()
         except Exception as exc:  # broker down, auth, timeout...
             return 0, f"connect: {exc!r}"
-        tasks = []
+        tasks: list[asyncio.Future[Any]] = []
         for r in rows:
             exchange = exchanges.get(r.exchange)
             if exchange is None:
