@@ -55,6 +55,14 @@ class EventEnvelope(BaseModel, Generic[P]):
     causation_id: UUID | None = Field(
         default=None, description="event_id of the event that caused this one, if any"
     )
+    aggregate_id: str | None = Field(
+        default=None,
+        max_length=255,
+        description=(
+            "Id of the aggregate the event is about (from the payload field the contract names); "
+            "consumers handle the events of one aggregate in publication order"
+        ),
+    )
     payload: P
 
     @model_validator(mode="after")
@@ -104,6 +112,7 @@ def new_envelope(
             producer=spec.producer,
             correlation_id=correlation_id,
             causation_id=causation_id,
+            aggregate_id=_aggregate_id(payload, spec.aggregate),
             payload=payload,
         )
     except ValidationError as exc:
@@ -111,6 +120,11 @@ def new_envelope(
             _describe(exc), event_type=spec.event_type, version=spec.version, errors=_errors(exc)
         ) from exc
     return cast(EventEnvelope[P], envelope)
+
+
+def _aggregate_id(payload: BaseModel, field: str | None) -> str | None:
+    value = None if field is None else getattr(payload, field, None)
+    return None if value is None else str(value)
 
 
 class _Header(BaseModel):

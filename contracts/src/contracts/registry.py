@@ -33,6 +33,8 @@ class EventSpec:
     model: type[BaseModel]
     routing_key: str
     exchange: str
+    aggregate: str | None = None
+    """Payload field naming the aggregate: consumers keep events of one aggregate in order."""
 
     @property
     def key(self) -> str:
@@ -40,11 +42,19 @@ class EventSpec:
         return f"{self.event_type}.v{self.version}"
 
     @classmethod
-    def build(cls, event_type: str, version: int, model: type[BaseModel]) -> EventSpec:
+    def build(
+        cls, event_type: str, version: int, model: type[BaseModel], aggregate: str | None = None
+    ) -> EventSpec:
         """Build a spec, deriving producer, routing key and exchange from the event type."""
         check_event_type(event_type)
         producer = producer_of(event_type)
+        if aggregate is not None and aggregate not in model.model_fields:
+            raise ContractError(
+                f"{event_type} v{version}: aggregate field {aggregate!r} is not a field of "
+                f"{model.__name__}"
+            )
         return cls(
+            aggregate=aggregate,
             event_type=event_type,
             version=version,
             producer=producer,
@@ -61,7 +71,13 @@ class Registry:
         self._by_key: dict[tuple[str, int], EventSpec] = {}
         self._by_model: dict[type[BaseModel], EventSpec] = {}
 
-    def register(self, event_type: str, version: int, model: type[BaseModel]) -> EventSpec:
+    def register(
+        self,
+        event_type: str,
+        version: int,
+        model: type[BaseModel],
+        aggregate: str | None = None,
+    ) -> EventSpec:
         """Register ``model`` as the payload of ``(event_type, version)`` and return its spec.
 
         Raises :class:`~contracts.errors.DuplicateRegistration` if the pair or the model is
@@ -69,7 +85,7 @@ class Registry:
         """
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise ContractError(f"event version must be an int >= 1, got {version!r}")
-        spec = EventSpec.build(event_type, version, model)
+        spec = EventSpec.build(event_type, version, model, aggregate)
         existing = self._by_key.get((event_type, version))
         if existing is not None:
             raise DuplicateRegistration(
@@ -84,11 +100,13 @@ class Registry:
         self._by_model[model] = spec
         return spec
 
-    def event(self, event_type: str, *, version: int) -> Callable[[M], M]:
+    def event(
+        self, event_type: str, *, version: int, aggregate: str | None = None
+    ) -> Callable[[M], M]:
         """Class decorator: register the decorated payload model and return it unchanged."""
 
         def decorate(model: M) -> M:
-            self.register(event_type, version, model)
+            self.register(event_type, version, model, aggregate)
             return model
 
         return decorate
@@ -131,13 +149,17 @@ def _qualname(model: type) -> str:
 default_registry = Registry()
 
 
-def event(event_type: str, *, version: int) -> Callable[[M], M]:
+def event(event_type: str, *, version: int, aggregate: str | None = None) -> Callable[[M], M]:
     """Class decorator registering a payload model in the default registry.
 
-    >>> @event("booking.appointment.confirmed", version=1)   # doctest: +SKIP
+    ``aggregate`` names the payload field identifying the aggregate the event is about; it is
+    copied into the envelope's ``aggregate_id`` and consumers handle events of one aggregate in
+    the order they were published.
+
+    >>> @event("booking.appointment.confirmed", version=1, aggregate="appointment_id")  # doctest: +SKIP
     ... class AppointmentConfirmedV1(Payload): ...
     """
-    return default_registry.event(event_type, version=version)
+    return default_registry.event(event_type, version=version, aggregate=aggregate)
 
 
 def spec_for(event_type: str, version: int) -> EventSpec:

@@ -48,7 +48,7 @@ class AppointmentFacts(SlotFacts):
     client_id: UUID
 
 
-@event("booking.appointment.held", version=1)
+@event("booking.appointment.held", version=1, aggregate="appointment_id")
 class AppointmentHeldV1(AppointmentFacts):
     """A client took a slot; it is held until ``hold_expires_at`` while they pay.
 
@@ -66,7 +66,7 @@ class AppointmentHeldV1(AppointmentFacts):
     )
 
 
-@event("booking.appointment.confirmed", version=1)
+@event("booking.appointment.confirmed", version=1, aggregate="appointment_id")
 class AppointmentConfirmedV1(AppointmentFacts):
     """An appointment is confirmed: paid, or booked without prepayment.
 
@@ -79,7 +79,7 @@ class AppointmentConfirmedV1(AppointmentFacts):
     reschedule_count: int = Field(ge=0)
 
 
-@event("booking.appointment.rescheduled", version=1)
+@event("booking.appointment.rescheduled", version=1, aggregate="appointment_id")
 class AppointmentRescheduledV1(AppointmentFacts):
     """A confirmed appointment moved to a new time (the same appointment, never a new one).
 
@@ -94,7 +94,7 @@ class AppointmentRescheduledV1(AppointmentFacts):
     rescheduled_by_user_id: UUID | None = None
 
 
-@event("booking.appointment.cancelled", version=1)
+@event("booking.appointment.cancelled", version=1, aggregate="appointment_id")
 class AppointmentCancelledV1(AppointmentFacts):
     """A held or confirmed appointment was cancelled; says who, why, and what is refunded.
 
@@ -113,7 +113,7 @@ class AppointmentCancelledV1(AppointmentFacts):
     refund_id: UUID | None = None
 
 
-@event("booking.appointment.expired", version=1)
+@event("booking.appointment.expired", version=1, aggregate="appointment_id")
 class AppointmentExpiredV1(AppointmentFacts):
     """A hold expired unpaid; the slot is free again and any pending payment is cancelled.
 
@@ -124,14 +124,14 @@ class AppointmentExpiredV1(AppointmentFacts):
     payment_id: UUID | None = None
 
 
-@event("booking.appointment.completed", version=1)
+@event("booking.appointment.completed", version=1, aggregate="appointment_id")
 class AppointmentCompletedV1(AppointmentFacts):
     """The specialist marked a session as held. Consumers: notify (follow-up message)."""
 
     marked_by_user_id: UUID
 
 
-@event("booking.appointment.no_show", version=1)
+@event("booking.appointment.no_show", version=1, aggregate="appointment_id")
 class AppointmentNoShowV1(AppointmentFacts):
     """The specialist marked that the client did not come; no refund.
 
@@ -142,7 +142,7 @@ class AppointmentNoShowV1(AppointmentFacts):
     client_no_show_count: int = Field(ge=1, description="No-shows of this client, this included")
 
 
-@event("booking.appointment.attendance_confirmed", version=1)
+@event("booking.appointment.attendance_confirmed", version=1, aggregate="appointment_id")
 class AppointmentAttendanceConfirmedV1(AppointmentFacts):
     """The client confirmed they will come (e.g. the Confirm button on a reminder).
 
@@ -152,7 +152,7 @@ class AppointmentAttendanceConfirmedV1(AppointmentFacts):
     confirmed_via: Literal["telegram", "web"]
 
 
-@event("booking.payment.succeeded", version=1)
+@event("booking.payment.succeeded", version=1, aggregate="appointment_id")
 class PaymentSucceededV1(Payload):
     """YooKassa reported a payment as succeeded (re-fetched and applied once).
 
@@ -173,7 +173,7 @@ class PaymentSucceededV1(Payload):
     late: bool = False
 
 
-@event("booking.payment.failed", version=1)
+@event("booking.payment.failed", version=1, aggregate="appointment_id")
 class PaymentFailedV1(Payload):
     """A payment was cancelled or declined (YooKassa ``canceled``).
 
@@ -192,7 +192,7 @@ class PaymentFailedV1(Payload):
     hold_expires_at: UtcDateTime | None = None
 
 
-@event("booking.refund.succeeded", version=1)
+@event("booking.refund.succeeded", version=1, aggregate="appointment_id")
 class RefundSucceededV1(Payload):
     """Money went back to the client. Consumers: notify (refund message)."""
 
@@ -210,7 +210,7 @@ class RefundSucceededV1(Payload):
     refunded_at: UtcDateTime
 
 
-@event("booking.waitlist.offer_made", version=1)
+@event("booking.waitlist.offer_made", version=1, aggregate="offer_id")
 class WaitlistOfferMadeV1(SlotFacts):
     """A freed slot is offered to a waiting client until ``expires_at``; first acceptance wins.
 
@@ -223,7 +223,7 @@ class WaitlistOfferMadeV1(SlotFacts):
     expires_at: UtcDateTime
 
 
-@event("booking.waitlist.offer_expired", version=1)
+@event("booking.waitlist.offer_expired", version=1, aggregate="offer_id")
 class WaitlistOfferExpiredV1(Payload):
     """An offer can no longer be accepted: it timed out, another client took the slot, or the
     slot went away. Consumers: notify (edits the offer message).
@@ -238,7 +238,7 @@ class WaitlistOfferExpiredV1(Payload):
     reason: Literal["timed_out", "taken", "slot_unavailable"]
 
 
-@event("booking.intake.submitted", version=1)
+@event("booking.intake.submitted", version=1, aggregate="intake_form_id")
 class IntakeSubmittedV1(Payload):
     """A client submitted an intake form; the answers stay in booking (P2, encrypted).
 
@@ -252,7 +252,7 @@ class IntakeSubmittedV1(Payload):
     submitted_at: UtcDateTime
 
 
-@event("booking.action.rejected", version=1)
+@event("booking.action.rejected", version=1, aggregate="user_id")
 class ActionRejectedV1(Payload):
     """booking refused an action requested by event (``notify.telegram.action_requested``).
 
@@ -271,7 +271,7 @@ class ActionRejectedV1(Payload):
     ]
 
 
-@event("booking.data_export.part_ready", version=1)
+@event("booking.data_export.part_ready", version=1, aggregate="export_id")
 class DataExportPartReadyV1(DataExportPart):
     """booking's part of a user's data export (appointments, payments, forms) is ready.
 
@@ -279,7 +279,7 @@ class DataExportPartReadyV1(DataExportPart):
     """
 
 
-@event("booking.user_data.erased", version=1)
+@event("booking.user_data.erased", version=1, aggregate="user_id")
 class UserDataErasedV1(UserDataErased):
     """booking erased a user's personal data (payments kept as the law requires).
 

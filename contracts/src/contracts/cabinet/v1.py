@@ -27,7 +27,7 @@ from contracts.types import (
 ContactField = Literal["email", "phone", "name", "time_zone", "language"]
 
 
-@event("cabinet.user.registered", version=1)
+@event("cabinet.user.registered", version=1, aggregate="user_id")
 class UserRegisteredV1(Payload):
     """A user registered (role ``client``). Consumers: notify (welcome message, keeps an encrypted
     copy of contacts, zone and language), booking (client names and contacts for receipts).
@@ -44,7 +44,7 @@ class UserRegisteredV1(Payload):
     registered_at: UtcDateTime
 
 
-@event("cabinet.user.contact_changed", version=1)
+@event("cabinet.user.contact_changed", version=1, aggregate="user_id")
 class UserContactChangedV1(Payload):
     """A user's contacts, zone or language changed; carries the full current state and which
     fields changed. Consumers: notify and booking (replace their copy).
@@ -60,7 +60,7 @@ class UserContactChangedV1(Payload):
     changed_fields: list[ContactField] = Field(min_length=1)
 
 
-@event("cabinet.user.email_verification_requested", version=1)
+@event("cabinet.user.email_verification_requested", version=1, aggregate="user_id")
 class EmailVerificationRequestedV1(Payload):
     """A user must confirm their email (after registration or an email change).
 
@@ -75,7 +75,7 @@ class EmailVerificationRequestedV1(Payload):
     expires_at: UtcDateTime
 
 
-@event("cabinet.user.email_verified", version=1)
+@event("cabinet.user.email_verified", version=1, aggregate="user_id")
 class EmailVerifiedV1(Payload):
     """A user confirmed their email. Consumers: notify (may send non-transactional email now)."""
 
@@ -84,7 +84,7 @@ class EmailVerifiedV1(Payload):
     verified_at: UtcDateTime
 
 
-@event("cabinet.user.password_reset_requested", version=1)
+@event("cabinet.user.password_reset_requested", version=1, aggregate="user_id")
 class PasswordResetRequestedV1(Payload):
     """Someone asked to reset a registered user's password.
 
@@ -99,7 +99,7 @@ class PasswordResetRequestedV1(Payload):
     expires_at: UtcDateTime
 
 
-@event("cabinet.user.roles_changed", version=1)
+@event("cabinet.user.roles_changed", version=1, aggregate="user_id")
 class UserRolesChangedV1(Payload):
     """An admin granted or removed roles; ``roles`` is the full set after the change.
 
@@ -113,7 +113,7 @@ class UserRolesChangedV1(Payload):
     changed_by_user_id: UUID
 
 
-@event("cabinet.specialist_profile.updated", version=1)
+@event("cabinet.specialist_profile.updated", version=1, aggregate="specialist_id")
 class SpecialistProfileUpdatedV1(Payload):
     """A specialist's public profile was created or changed (full state).
 
@@ -129,7 +129,7 @@ class SpecialistProfileUpdatedV1(Payload):
     active: bool
 
 
-@event("cabinet.consent_document.published", version=1)
+@event("cabinet.consent_document.published", version=1, aggregate="document_id")
 class ConsentDocumentPublishedV1(Payload):
     """An admin published a new version of a consent document.
 
@@ -144,7 +144,7 @@ class ConsentDocumentPublishedV1(Payload):
     requires_reconsent: bool
 
 
-@event("cabinet.consent.granted", version=1)
+@event("cabinet.consent.granted", version=1, aggregate="user_id")
 class ConsentGrantedV1(Payload):
     """A user granted consent for one purpose under one document version.
 
@@ -159,7 +159,7 @@ class ConsentGrantedV1(Payload):
     granted_at: UtcDateTime
 
 
-@event("cabinet.consent.withdrawn", version=1)
+@event("cabinet.consent.withdrawn", version=1, aggregate="user_id")
 class ConsentWithdrawnV1(Payload):
     """A user withdrew consent for one purpose.
 
@@ -174,7 +174,7 @@ class ConsentWithdrawnV1(Payload):
     withdrawn_at: UtcDateTime
 
 
-@event("cabinet.data_export.requested", version=1)
+@event("cabinet.data_export.requested", version=1, aggregate="export_id")
 class DataExportRequestedV1(Payload):
     """A user asked for a copy of their data, due by ``deadline_at``.
 
@@ -188,7 +188,7 @@ class DataExportRequestedV1(Payload):
     expected_parts: list[Producer] = Field(description="Services that must send a part")
 
 
-@event("cabinet.data_export.completed", version=1)
+@event("cabinet.data_export.completed", version=1, aggregate="export_id")
 class DataExportCompletedV1(Payload):
     """Every part of an export arrived; the user can download it.
 
@@ -202,7 +202,7 @@ class DataExportCompletedV1(Payload):
     parts: list[Producer]
 
 
-@event("cabinet.user.erasure_requested", version=1)
+@event("cabinet.user.erasure_requested", version=1, aggregate="user_id")
 class UserErasureRequestedV1(Payload):
     """A user's personal data must be erased by ``deadline_at``.
 
@@ -217,7 +217,7 @@ class UserErasureRequestedV1(Payload):
     expected_parts: list[Producer] = Field(description="Services that must confirm erasure")
 
 
-@event("cabinet.lead.created", version=1)
+@event("cabinet.lead.created", version=1, aggregate="lead_id")
 class LeadCreatedV1(Payload):
     """A prospective client appeared (deep link, web form, or entered by an admin).
 
@@ -236,7 +236,7 @@ class LeadCreatedV1(Payload):
     note: PersonalData | None = None
 
 
-@event("cabinet.lead.converted", version=1)
+@event("cabinet.lead.converted", version=1, aggregate="lead_id")
 class LeadConvertedV1(Payload):
     """A lead registered as a user. Consumers: notify (admin report)."""
 

@@ -15,7 +15,7 @@ SeverityBand = Literal["minimal", "mild", "moderate", "moderately_severe", "seve
 """Published PHQ-9 bands (GAD-7 uses minimal, mild, moderate, severe)."""
 
 
-@event("content.item.published", version=1)
+@event("content.item.published", version=1, aggregate="item_id")
 class ItemPublishedV1(Payload):
     """A content item (article, resource, approved user post) became public, or a new revision
     of it did. Consumers: notify (announcements to users who agreed to marketing messages).
@@ -34,7 +34,7 @@ class ItemPublishedV1(Payload):
     published_at: UtcDateTime
 
 
-@event("content.interactive_run.completed", version=1)
+@event("content.interactive_run.completed", version=1, aggregate="run_id")
 class InteractiveRunCompletedV1(Payload):
     """A user finished a questionnaire (PHQ-9, GAD-7, ...), scored by the definition version the
     run started on. ``crisis`` is set whatever the total when a crisis item is positive (PHQ-9
@@ -63,7 +63,7 @@ class InteractiveRunCompletedV1(Payload):
     completed_at: UtcDateTime
 
 
-@event("content.moderation.decided", version=1)
+@event("content.moderation.decided", version=1, aggregate="item_id")
 class ModerationDecidedV1(Payload):
     """A moderator decided on a user-generated item. Consumers: notify (tells the author)."""
 
@@ -75,7 +75,7 @@ class ModerationDecidedV1(Payload):
     reason: str | None = Field(default=None, description="Shown to the author")
 
 
-@event("content.data_export.part_ready", version=1)
+@event("content.data_export.part_ready", version=1, aggregate="export_id")
 class DataExportPartReadyV1(DataExportPart):
     """content's part of a user's data export (questionnaire runs, own items) is ready.
 
@@ -83,6 +83,6 @@ class DataExportPartReadyV1(DataExportPart):
     """
 
 
-@event("content.user_data.erased", version=1)
+@event("content.user_data.erased", version=1, aggregate="user_id")
 class UserDataErasedV1(UserDataErased):
     """content erased a user's personal data. Consumers: cabinet (closes the erasure request)."""

@@ -15,7 +15,7 @@ from contracts.types import Payload, PersonalData, PersonalId
 DeeplinkAction = Literal["link_account", "attribution", "waitlist_offer", "start_booking"]
 
 
-@event("notify.telegram.linked", version=1)
+@event("notify.telegram.linked", version=1, aggregate="user_id")
 class TelegramLinkedV1(Payload):
     """A user linked their Telegram chat to their account through a one-time deep link.
 
@@ -28,7 +28,7 @@ class TelegramLinkedV1(Payload):
     deeplink_id: UUID | None = None
 
 
-@event("notify.deeplink.activated", version=1)
+@event("notify.deeplink.activated", version=1, aggregate="deeplink_id")
 class DeeplinkActivatedV1(Payload):
     """Someone opened the bot with a valid deep-link payload (``/start <payload>``), once.
 
@@ -48,7 +48,7 @@ class DeeplinkActivatedV1(Payload):
     language_code: str | None = None
 
 
-@event("notify.telegram.action_requested", version=1)
+@event("notify.telegram.action_requested", version=1, aggregate="user_id")
 class TelegramActionRequestedV1(Payload):
     """A user tapped an inline button: confirm attendance, cancel an appointment, or accept a
     waitlist offer. The button was verified (signed/opaque callback data) to belong to the user.
@@ -73,7 +73,7 @@ class TelegramActionRequestedV1(Payload):
         return self
 
 
-@event("notify.delivery.failed", version=1)
+@event("notify.delivery.failed", version=1, aggregate="delivery_id")
 class DeliveryFailedV1(Payload):
     """A message could not be delivered: permanently, or after its last retry.
 
@@ -92,7 +92,7 @@ class DeliveryFailedV1(Payload):
     source_event_type: str | None = None
 
 
-@event("notify.data_export.part_ready", version=1)
+@event("notify.data_export.part_ready", version=1, aggregate="export_id")
 class DataExportPartReadyV1(DataExportPart):
     """notify's part of a user's data export (preferences, delivery log) is ready.
 
@@ -100,7 +100,7 @@ class DataExportPartReadyV1(DataExportPart):
     """
 
 
-@event("notify.user_data.erased", version=1)
+@event("notify.user_data.erased", version=1, aggregate="user_id")
 class UserDataErasedV1(UserDataErased):
     """notify erased its copy of a user's contacts, chat links and delivery log.
 

@@ -74,8 +74,11 @@ async def test_domain_conflict_keeps_its_code(client: httpx.AsyncClient) -> None
 
 
 async def test_unexpected_error_is_500_problem_without_details(client: httpx.AsyncClient) -> None:
-    r = await client.post("/bookings", json={"format": "online", "duration_minutes": 666},
-                          headers={"x-correlation-id": "trace-me"})
+    r = await client.post(
+        "/bookings",
+        json={"format": "online", "duration_minutes": 666},
+        headers={"x-correlation-id": "trace-me"},
+    )
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["code"] == "internal_error"
@@ -91,9 +94,15 @@ async def test_unknown_route_and_method_are_problems(client: httpx.AsyncClient) 
 
 
 async def test_correlation_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
-    r = await client.post("/bookings", json={"format": "online", "duration_minutes": 50},
-                          headers={"x-correlation-id": "abc-123"})
+    r = await client.post(
+        "/bookings",
+        json={"format": "online", "duration_minutes": 50},
+        headers={"x-correlation-id": "abc-123"},
+    )
     assert r.headers["x-correlation-id"] == "abc-123"
-    r = await client.post("/bookings", json={"format": "online", "duration_minutes": 50},
-                          headers={"x-correlation-id": "bad\x7fvalue"})
+    r = await client.post(
+        "/bookings",
+        json={"format": "online", "duration_minutes": 50},
+        headers={"x-correlation-id": "bad\x7fvalue"},
+    )
     assert r.headers["x-correlation-id"] not in ("", "bad\x7fvalue")

@@ -31,13 +31,15 @@ from servicekit.testing import temporary_database, temporary_vhost
 
 test_metadata = MetaData()
 profiles = Table(
-    "profiles", test_metadata,
+    "profiles",
+    test_metadata,
     Column("user_id", UUID(as_uuid=True), primary_key=True),
     Column("name", Text, nullable=False),
     Column("version", Integer, nullable=False),
 )
 seen = Table(
-    "seen", test_metadata,
+    "seen",
+    test_metadata,
     Column("seq", BigInteger, Identity(), primary_key=True),
     Column("user_id", UUID(as_uuid=True), nullable=False),
     Column("name", Text, nullable=False),
@@ -81,30 +83,52 @@ class Kit:
         """A state change and its event, committed together (what a route does)."""
         async with self.producer() as uow:
             current = (
-                await uow.session.exec(select(profiles.c.version).where(profiles.c.user_id == user_id))  # type: ignore[call-overload]
+                await uow.session.exec(
+                    select(profiles.c.version).where(profiles.c.user_id == user_id)
+                )  # type: ignore[call-overload]
             ).scalar_one_or_none()
             if current is None:
-                await uow.session.exec(profiles.insert().values(user_id=user_id, name=name, version=1))  # type: ignore[call-overload]
+                await uow.session.exec(
+                    profiles.insert().values(user_id=user_id, name=name, version=1)
+                )  # type: ignore[call-overload]
             else:
                 await uow.session.exec(  # type: ignore[call-overload]
-                    profiles.update().where(profiles.c.user_id == user_id)
+                    profiles.update()
+                    .where(profiles.c.user_id == user_id)
                     .values(name=name, version=current + 1)
                 )
             envelope = uow.emit(
                 UserContactChangedV1(
-                    user_id=user_id, email="a@example.com", email_verified=True, name=name,
-                    time_zone="Europe/Moscow", language="ru", changed_fields=["name"],
+                    user_id=user_id,
+                    email="a@example.com",
+                    email_verified=True,
+                    name=name,
+                    time_zone="Europe/Moscow",
+                    language="ru",
+                    changed_fields=["name"],
                 )
             )
             await uow.commit()
         return envelope
 
-    def relay(self, *, amqp_url: str | None = None, after_publish: AfterPublish | None = None,
-              batch_size: int = 200, poll_seconds: float = 0.5) -> OutboxRelay:
+    def relay(
+        self,
+        *,
+        amqp_url: str | None = None,
+        after_publish: AfterPublish | None = None,
+        batch_size: int = 200,
+        poll_seconds: float = 0.5,
+    ) -> OutboxRelay:
         return OutboxRelay(
-            service="cabinet", engine=self.engine, dsn=asyncpg_dsn(self.url),
-            amqp_url=amqp_url or self.amqp_url, exchanges=[EXCHANGE], metrics=self.metrics,
-            batch_size=batch_size, poll_seconds=poll_seconds, max_backoff=1.0,
+            service="cabinet",
+            engine=self.engine,
+            dsn=asyncpg_dsn(self.url),
+            amqp_url=amqp_url or self.amqp_url,
+            exchanges=[EXCHANGE],
+            metrics=self.metrics,
+            batch_size=batch_size,
+            poll_seconds=poll_seconds,
+            max_backoff=1.0,
             after_publish=after_publish,
         )
 
@@ -114,9 +138,12 @@ class Kit:
         return task
 
     async def consume(
-        self, purpose: str,
+        self,
+        purpose: str,
         handler: Callable[[UnitOfWork, EventEnvelope[UserContactChangedV1]], Awaitable[None]]
-        | None = None, *, delivery_limit: int = 4,
+        | None = None,
+        *,
+        delivery_limit: int = 4,
     ) -> ConsumerHost:
         """Start a ``kittest.<purpose>`` consumer that records every event in ``seen``."""
         consumer = EventConsumer("kittest", purpose, delivery_limit=delivery_limit)
@@ -125,14 +152,19 @@ class Kit:
             if handler is not None:
                 await handler(uow, event)
             await uow.session.exec(  # type: ignore[call-overload]
-                seen.insert().values(user_id=event.payload.user_id, name=event.payload.name,
-                                     event_id=event.event_id)
+                seen.insert().values(
+                    user_id=event.payload.user_id, name=event.payload.name, event_id=event.event_id
+                )
             )
 
         consumer.handles(UserContactChangedV1)(record)
         host = ConsumerHost(
-            service="kittest", amqp_url=self.amqp_url, consumers=[consumer],
-            produces_exchanges=[], uow_factory=self.consumer_uow, metrics=self.metrics,
+            service="kittest",
+            amqp_url=self.amqp_url,
+            consumers=[consumer],
+            produces_exchanges=[],
+            uow_factory=self.consumer_uow,
+            metrics=self.metrics,
             prefetch_count=16,
         )
         await host.start()
@@ -141,7 +173,9 @@ class Kit:
 
     async def seen_rows(self) -> list[tuple[uuid.UUID, str]]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(seen.c.user_id, seen.c.name).order_by(seen.c.seq))).all()
+            rows = (
+                await conn.execute(select(seen.c.user_id, seen.c.name).order_by(seen.c.seq))
+            ).all()
         return [(r.user_id, r.name) for r in rows]
 
     async def seen_count(self) -> int:
@@ -153,8 +187,9 @@ class Kit:
 
         async with self.engine.connect() as conn:
             return int(
-                (await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None))))
-                .scalar_one()
+                (
+                    await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None)))
+                ).scalar_one()
             )
 
 
@@ -163,7 +198,9 @@ async def kit(database_url: str, amqp_url: str) -> AsyncIterator[Kit]:
     engine = make_engine(database_url, pool_size=5)
     sessions = make_session_factory(engine)
     k = Kit(
-        url=database_url, amqp_url=amqp_url, engine=engine,
+        url=database_url,
+        amqp_url=amqp_url,
+        engine=engine,
         producer=UnitOfWorkFactory(sessions, "cabinet"),
         consumer_uow=UnitOfWorkFactory(sessions, "kittest"),
     )

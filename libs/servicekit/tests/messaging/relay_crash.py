@@ -22,9 +22,13 @@ async def die(rows: Sequence[Any]) -> None:
 
 async def main(database_url: str, amqp_url: str) -> None:
     relay = OutboxRelay(
-        service="cabinet", engine=make_engine(database_url, pool_size=2),
-        dsn=asyncpg_dsn(database_url), amqp_url=amqp_url, exchanges=["cabinet.events"],
-        after_publish=die, poll_seconds=0.2,
+        service="cabinet",
+        engine=make_engine(database_url, pool_size=2),
+        dsn=asyncpg_dsn(database_url),
+        amqp_url=amqp_url,
+        exchanges=["cabinet.events"],
+        after_publish=die,
+        poll_seconds=0.2,
     )
     await relay.run()
 

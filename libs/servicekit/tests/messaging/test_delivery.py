@@ -36,13 +36,20 @@ async def test_committed_event_reaches_consumer_and_a_redelivery_has_no_second_e
         channel = await connection.channel()
         exchange = await channel.get_exchange(EXCHANGE)
         await exchange.publish(
-            aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.event_id),
-                             content_type="application/json"),
+            aio_pika.Message(
+                envelope.model_dump_json().encode(),
+                message_id=str(envelope.event_id),
+                content_type="application/json",
+            ),
             routing_key="cabinet.user.contact_changed.v1",
         )
     await wait_until(
-        lambda: kit.metrics.consumed.labels(
-            "kittest.once", "cabinet.user.contact_changed", "duplicate")._value.get() == 1,
+        lambda: (
+            kit.metrics.consumed.labels(
+                "kittest.once", "cabinet.user.contact_changed", "duplicate"
+            )._value.get()
+            == 1
+        ),
         timeout=10,
     )
     assert await kit.seen_rows() == [(user, "Анна")]
@@ -58,9 +65,17 @@ async def test_rolled_back_work_publishes_nothing(kit: Kit) -> None:
         uow.emit_args = None  # type: ignore[attr-defined]
         from contracts.cabinet.v1 import UserContactChangedV1
 
-        uow.emit(UserContactChangedV1(
-            user_id=uuid.uuid4(), email="b@example.com", email_verified=False, name="x",
-            time_zone="Europe/Moscow", language="ru", changed_fields=["name"]))
+        uow.emit(
+            UserContactChangedV1(
+                user_id=uuid.uuid4(),
+                email="b@example.com",
+                email_verified=False,
+                name="x",
+                time_zone="Europe/Moscow",
+                language="ru",
+                changed_fields=["name"],
+            )
+        )
         # leaving the block without commit rolls back state and events together
     await kit.change_name(uuid.uuid4(), "после")
     await wait_until(lambda: kit.seen_count(), timeout=10)
@@ -106,7 +121,11 @@ async def _count_is(kit: Kit, n: int) -> bool:
 
 async def test_consumer_effect_and_emitted_event_carry_the_correlation(kit: Kit) -> None:
     """The id of the HTTP request travels: outbox row → AMQP message → consumer context."""
-    from servicekit.correlation import correlation_scope, current_causation_id, current_correlation_id
+    from servicekit.correlation import (
+        correlation_scope,
+        current_causation_id,
+        current_correlation_id,
+    )
 
     observed: list[tuple[str | None, uuid.UUID | None]] = []
 

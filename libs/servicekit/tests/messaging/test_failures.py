@@ -25,8 +25,12 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_effect_is_on
     await kit.change_name(user, "до сбоя")
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).with_name("relay_crash.py")), kit.url, kit.amqp_url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(Path(__file__).with_name("relay_crash.py")),
+        kit.url,
+        kit.amqp_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 17, err.decode()
@@ -40,8 +44,12 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_effect_is_on
     kit.start(kit.relay().run())
     await wait_until(lambda: _unpublished_is(kit, 0), timeout=10)
     await wait_until(
-        lambda: kit.metrics.consumed.labels(
-            "kittest.crash", "cabinet.user.contact_changed", "duplicate")._value.get() == 1,
+        lambda: (
+            kit.metrics.consumed.labels(
+                "kittest.crash", "cabinet.user.contact_changed", "duplicate"
+            )._value.get()
+            == 1
+        ),
         timeout=10,
     )
     assert await kit.seen_rows() == [(user, "до сбоя")]
@@ -123,8 +131,9 @@ async def test_poison_message_is_dead_lettered_with_reason_others_flow_and_repla
     assert len(await list_dead_letters(kit.amqp_url, "kittest.poison.dlq")) == 1
 
     broken = False  # the bug is fixed; replay the message
-    assert await replay(kit.amqp_url, "kittest.poison.dlq", message_ids={letter.message_id or ""}) \
-        == [letter.message_id]
+    assert await replay(
+        kit.amqp_url, "kittest.poison.dlq", message_ids={letter.message_id or ""}
+    ) == [letter.message_id]
     await wait_until(lambda: _count_at_least(kit, 6), timeout=20)
     assert "poison" in [n for _, n in await kit.seen_rows()]
     assert await list_dead_letters(kit.amqp_url, "kittest.poison.dlq") == []
@@ -147,11 +156,13 @@ async def test_malformed_messages_go_to_the_dlq_at_once_with_the_reason(kit: Kit
             '"occurred_at":"2026-01-01T00:00:00Z","producer":"cabinet","correlation_id":"c",'
             '"payload":{"user_id":"not-a-uuid"}}' % uuid.uuid4()
         )
-        await exchange.publish(aio_pika.Message(bad_payload.encode(), message_id="m-2"),
-                               routing_key=rk)
+        await exchange.publish(
+            aio_pika.Message(bad_payload.encode(), message_id="m-2"), routing_key=rk
+        )
     await wait_until(lambda: _dlq_size(kit, "kittest.malformed.dlq", 2), timeout=20)
-    letters = {x.message_id: x for x in await list_dead_letters(kit.amqp_url,
-                                                                 "kittest.malformed.dlq")}
+    letters = {
+        x.message_id: x for x in await list_dead_letters(kit.amqp_url, "kittest.malformed.dlq")
+    }
     assert letters["m-1"].reason.startswith("invalid_event:")
     assert letters["m-2"].reason.startswith("invalid_event:")
     assert "user_id" in letters["m-2"].reason

@@ -36,8 +36,13 @@ async def test_timer_fires_when_due_once_and_moves_with_a_reschedule(kit: Kit) -
 
     worker = TimerWorker(kit.producer, {"reminder": remind}, clock=clock)
     async with kit.producer() as uow:
-        await schedule(uow.session, kind="reminder", key="appt-1", due_at=T0 + timedelta(hours=1),
-                       payload={"offset": "1h"})
+        await schedule(
+            uow.session,
+            kind="reminder",
+            key="appt-1",
+            due_at=T0 + timedelta(hours=1),
+            payload={"offset": "1h"},
+        )
         await schedule(uow.session, kind="reminder", key="appt-2", due_at=T0 + timedelta(hours=2))
         await uow.commit()
 
@@ -89,8 +94,9 @@ async def test_two_workers_fire_each_timer_exactly_once(kit: Kit) -> None:
 
     async with kit.producer() as uow:
         for i in range(60):
-            await schedule(uow.session, kind="reminder", key=f"k{i}",
-                           due_at=T0 + timedelta(seconds=i))
+            await schedule(
+                uow.session, kind="reminder", key=f"k{i}", due_at=T0 + timedelta(seconds=i)
+            )
         await uow.commit()
     clock.advance(minutes=5)
     a = TimerWorker(kit.producer, {"reminder": remind}, clock=clock)
@@ -111,9 +117,17 @@ async def test_failing_handler_is_retried_later_and_its_effects_roll_back(kit: K
     async def flaky(uow: UnitOfWork, timer: Timer) -> None:
         nonlocal calls
         calls += 1
-        uow.emit(UserContactChangedV1(
-            user_id=uuid.uuid4(), email="t@example.com", email_verified=True, name=f"try{calls}",
-            time_zone="Europe/Moscow", language="ru", changed_fields=["name"]))
+        uow.emit(
+            UserContactChangedV1(
+                user_id=uuid.uuid4(),
+                email="t@example.com",
+                email_verified=True,
+                name=f"try{calls}",
+                time_zone="Europe/Moscow",
+                language="ru",
+                changed_fields=["name"],
+            )
+        )
         if calls == 1:
             raise ConnectionError("provider down")
 

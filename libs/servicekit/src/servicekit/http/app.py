@@ -47,7 +47,6 @@ class CorrelationAndMetricsMiddleware:
         status = 500
         started = time.perf_counter()
         with correlation_scope(incoming) as cid:
-
             started_response = False
 
             async def send_with_id(message: Message) -> None:

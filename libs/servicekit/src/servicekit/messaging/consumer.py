@@ -15,7 +15,9 @@ and the runtime subscribes it. For every message the consumer:
    reason (retrying cannot fix it);
 2. opens a unit of work, records ``(queue, event_id)`` in the inbox and runs the handler in that
    same transaction; a duplicate is acknowledged without a second effect;
-3. on a handler error, rejects with requeue so the message is tried again, up to the queue's
+3. handles messages concurrently (up to the prefetch), except that messages of one aggregate
+   (the envelope's ``aggregate_id``) run one after another in the order they arrived;
+4. on a handler error, rejects with requeue so the message is tried again, up to the queue's
    delivery limit; the last failure is dead-lettered with the error as its reason. Messages behind
    a failing one keep flowing (prefetch > 1, handlers run concurrently).
 
@@ -27,8 +29,9 @@ a crash in between duplicates the message in the DLQ rather than losing it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +51,34 @@ from servicekit.metrics import ServiceMetrics
 logger = logging.getLogger("servicekit.consumer")
 
 Handler = Callable[[UnitOfWork, EventEnvelope[Any]], Awaitable[None]]
+
+
+class KeyedLocks:
+    """FIFO locks by key, created on demand and dropped when nobody holds or waits for them."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str | None) -> AsyncIterator[None]:
+        """Hold the lock of ``key`` (no lock for ``None``). Waiters are served in arrival order."""
+        if key is None:
+            yield
+            return
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 class PermanentFailure(Exception):
@@ -116,6 +147,7 @@ class MessageProcessor:
         self.dead_letter = dead_letter
         self.metrics = metrics or ServiceMetrics()
         self.retry_delay = retry_delay
+        self.ordering = KeyedLocks()
 
     def _count(self, event_type: str, outcome: str) -> None:
         self.metrics.consumed.labels(self.queue.name, event_type, outcome).inc()
@@ -136,6 +168,13 @@ class MessageProcessor:
                 envelope.event_type,
             )
             return
+        # Taken before the first real suspension, so the FIFO order is the arrival order.
+        async with self.ordering.hold(envelope.aggregate_id):
+            await self._handle(message, envelope, handler)
+
+    async def _handle(
+        self, message: AbstractIncomingMessage, envelope: EventEnvelope[Any], handler: Handler
+    ) -> None:
         with correlation_scope(envelope.correlation_id, envelope.event_id):
             try:
                 async with self.uow_factory() as uow:

@@ -26,6 +26,9 @@ from servicekit.db.engine import SessionFactory
 from servicekit.db.tables import outbox
 
 
+_INSERT_OUTBOX = insert(outbox)
+
+
 class WrongProducer(RuntimeError):
     """A service tried to emit an event another service owns."""
 
@@ -108,7 +111,8 @@ class UnitOfWork:
         """Write the outbox rows and commit them together with the state change."""
         session = self.session
         if self._pending:
-            await session.exec(insert(outbox).values([outbox_row(e) for e in self._pending]))
+            # Bound parameters (not inlined VALUES), so the compiled statement is cached.
+            await session.exec(_INSERT_OUTBOX, params=[outbox_row(e) for e in self._pending])
         await session.commit()
         self._pending = []
         self.committed = True
