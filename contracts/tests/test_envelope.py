@@ -138,9 +138,11 @@ def test_wire_form_of_an_envelope() -> None:
         "producer",
         "correlation_id",
         "causation_id",
+        "aggregate_id",
         "payload",
     }
     assert data["event_id"] == str(USER_ID)
+    assert data["aggregate_id"] == str(USER_ID)  # cabinet.user.* events are about a user
     assert data["payload"]["registered_at"] == "2025-03-29T22:30:00Z"
     assert data["payload"]["user_id"] == str(USER_ID)
 
