@@ -65,7 +65,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str]) -> None:
         print(f"{name} already running (pid {pid_file.read_text().strip()})")
         return
     log = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     pid_file.write_text(str(proc.pid))
@@ -84,14 +84,22 @@ def up(timeout: float) -> int:
     RUN.mkdir(parents=True, exist_ok=True)
     asyncio.run(create_databases())
     for name in SERVICES:
-        subprocess.run([_bin(f"{name}-admin"), "migrate"], cwd=ROOT, env=service_env(name),
-                       check=True)
+        subprocess.run(
+            [_bin(f"{name}-admin"), "migrate"], cwd=ROOT, env=service_env(name), check=True
+        )
     _spawn("sandbox", [_bin("praktika-sandbox")], dict(os.environ))
     for name, port in SERVICES.items():
         _spawn(
             name,
-            [_bin("uvicorn"), f"{name}.entrypoints.http:app", "--host", "127.0.0.1",
-             "--port", str(port), "--no-access-log"],
+            [
+                _bin("uvicorn"),
+                f"{name}.entrypoints.http:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
             service_env(name),
         )
     deadline = time.monotonic() + timeout
@@ -117,11 +125,9 @@ def up(timeout: float) -> int:
 
 
 def _sandbox_urls() -> list[str]:
-    try:
-        from sandbox.registry import FAKES  # type: ignore[import-not-found]
-    except ImportError:
-        return []
-    return [f"{f.name} http://{f.host}:{f.port}/" for f in FAKES]
+    from sandbox.registry import implemented_fakes
+
+    return [f"{f.name} http://127.0.0.1:{f.http_port}/_sandbox/" for f in implemented_fakes()]
 
 
 def down() -> int:

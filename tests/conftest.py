@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-
 from servicekit.http.app import create_app
 from servicekit.runtime import ServiceRuntime
 from servicekit.security.signing import generate_signing_key, issue_access_token, public_jwks
@@ -49,8 +48,11 @@ class Stack:
 
     def token(self, *roles: str, sub: uuid.UUID | None = None) -> str:
         return issue_access_token(
-            self.signing_key, subject=sub or uuid.uuid4(), roles=list(roles or ("client",)),
-            issuer=ISSUER, audience=AUDIENCE,
+            self.signing_key,
+            subject=sub or uuid.uuid4(),
+            roles=list(roles or ("client",)),
+            issuer=ISSUER,
+            audience=AUDIENCE,
         )
 
     def auth(self, *roles: str, sub: uuid.UUID | None = None) -> dict[str, str]:
@@ -92,11 +94,18 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             url = await exit_stack.enter_async_context(
                 migrated_database(name, module.definition.migrations_dir)
             )
-            runtime, app = _build(name, {
-                "database_url": url, "amqp_url": amqp_url, "environment": "test",
-                "jwks_url": None, "jwt_public_jwks": json.dumps(public_jwks([key])),
-                "relay_poll_seconds": 0.2, "jwt_signing_keys_file": str(keys_file),
-            })
+            runtime, app = _build(
+                name,
+                {
+                    "database_url": url,
+                    "amqp_url": amqp_url,
+                    "environment": "test",
+                    "jwks_url": None,
+                    "jwt_public_jwks": json.dumps(public_jwks([key])),
+                    "relay_poll_seconds": 0.2,
+                    "jwt_signing_keys_file": str(keys_file),
+                },
+            )
             await runtime.start()
             exit_stack.push_async_callback(runtime.stop)
             client = httpx.AsyncClient(

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-
 from sandbox.kit import create_sandbox_app, sandbox_state
 from sandbox.testing import serve_app
 
@@ -224,9 +223,8 @@ async def test_two_instances_in_one_process_share_nothing() -> None:
 
 
 async def test_serve_app_frees_its_port_at_exit() -> None:
-    async with serve_app(make_demo_app()) as url:
-        async with httpx.AsyncClient() as client:
-            assert (await client.get(f"{url}/_sandbox/health")).status_code == 200
+    async with serve_app(make_demo_app()) as url, httpx.AsyncClient() as client:
+        assert (await client.get(f"{url}/_sandbox/health")).status_code == 200
     async with httpx.AsyncClient() as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(f"{url}/_sandbox/health")

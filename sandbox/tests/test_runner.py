@@ -9,11 +9,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from sandbox.registry import REGISTRY, get_fake, implemented_fakes, port_env_var
 from sandbox.runner import resolve_ports
 
@@ -48,8 +46,8 @@ def wait_healthy(url: str, process: subprocess.Popen[str], within: float = 20) -
 
 
 @pytest.fixture
-def ports() -> Iterator[dict[str, int]]:
-    yield {"smtp-inspection": free_port(), "smtp": free_port()}
+def ports() -> dict[str, int]:
+    return {"smtp-inspection": free_port(), "smtp": free_port()}
 
 
 def test_registry_reserves_the_port_plan() -> None:

@@ -10,7 +10,6 @@ import uuid
 
 import asyncpg
 import pytest
-
 from servicekit.db.engine import asyncpg_dsn
 from servicekit.testing import wait_until
 
@@ -21,8 +20,13 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 def registration(email: str, **extra: object) -> dict[str, object]:
     return {
-        "email": email, "password": "correct horse battery", "name": "Мария Иванова",
-        "phone": "8 (916) 123-45-67", "time_zone": "Europe/Berlin", "language": "ru", **extra,
+        "email": email,
+        "password": "correct horse battery",
+        "name": "Мария Иванова",
+        "phone": "8 (916) 123-45-67",
+        "time_zone": "Europe/Berlin",
+        "language": "ru",
+        **extra,
     }
 
 
@@ -48,7 +52,8 @@ async def test_registration_reaches_notify_and_booking_with_contacts_encrypted(
 ) -> None:
     email = f"Maria.{uuid.uuid4().hex[:8]}@Example.COM"
     r = await stack["cabinet"].client.post(
-        "/api/cabinet/registrations", json=registration(email),
+        "/api/cabinet/registrations",
+        json=registration(email),
         headers={"X-Correlation-ID": "reg-flow-1"},
     )
     assert r.status_code == 202, r.text
@@ -77,7 +82,8 @@ async def test_registration_reaches_notify_and_booking_with_contacts_encrypted(
 
     # At rest, every copy is ciphertext.
     for service, table, key in (
-        ("cabinet", "users", "id"), ("notify", "recipients", "user_id"),
+        ("cabinet", "users", "id"),
+        ("notify", "recipients", "user_id"),
         ("booking", "clients", "user_id"),
     ):
         (row,) = await raw_rows(
@@ -106,8 +112,9 @@ async def test_registration_reaches_notify_and_booking_with_contacts_encrypted(
 
 async def test_someone_else_gets_404_and_admin_finds_by_email_in_any_case(stack: Stack) -> None:
     email = f"owner.{uuid.uuid4().hex[:8]}@example.com"
-    r = await stack["cabinet"].client.post("/api/cabinet/registrations",
-                                           json=registration(email, phone=None))
+    r = await stack["cabinet"].client.post(
+        "/api/cabinet/registrations", json=registration(email, phone=None)
+    )
     assert r.status_code == 202
     user_id = await find_user_id(stack, email)
     notify = stack["notify"].client
@@ -123,8 +130,9 @@ async def test_someone_else_gets_404_and_admin_finds_by_email_in_any_case(stack:
     assert r.json()["code"] == "not_found"
     r = await stack["booking"].client.get(f"/api/booking/clients/{user_id}", headers=stranger)
     assert r.status_code == 404
-    r = await notify.get("/api/notify/recipients", params={"email": email.upper()},
-                         headers=stack.auth("admin"))
+    r = await notify.get(
+        "/api/notify/recipients", params={"email": email.upper()}, headers=stack.auth("admin")
+    )
     assert [i["user_id"] for i in r.json()["items"]] == [str(user_id)]
     r = await notify.get("/api/notify/recipients", params={"email": email}, headers=stranger)
     assert (r.status_code, r.json()["code"]) == (403, "forbidden")
@@ -139,8 +147,9 @@ async def test_registering_an_address_twice_answers_the_same_and_creates_nothing
     stack: Stack,
 ) -> None:
     email = f"twice.{uuid.uuid4().hex[:8]}@example.com"
-    first = await stack["cabinet"].client.post("/api/cabinet/registrations",
-                                               json=registration(email, phone=None))
+    first = await stack["cabinet"].client.post(
+        "/api/cabinet/registrations", json=registration(email, phone=None)
+    )
     again = await stack["cabinet"].client.post(
         "/api/cabinet/registrations",
         json=registration(email.upper(), phone=None, name="Someone Else"),
@@ -159,10 +168,16 @@ async def test_registering_an_address_twice_answers_the_same_and_creates_nothing
     [
         (b"{broken", None),
         (b'{"email": "x@example.com", "password": 12, "name": "A"}', "password"),
-        (b'{"email": "x@example.com", "password": "long enough pw", "name": "A", '
-         b'"language": "de"}', "language"),
-        (b'{"email": "x@example.com", "password": "long enough pw", "name": "A", '
-         b'"time_zone": "Mars/Olympus"}', "time_zone"),
+        (
+            b'{"email": "x@example.com", "password": "long enough pw", "name": "A", '
+            b'"language": "de"}',
+            "language",
+        ),
+        (
+            b'{"email": "x@example.com", "password": "long enough pw", "name": "A", '
+            b'"time_zone": "Mars/Olympus"}',
+            "time_zone",
+        ),
         (b'{"email": "not-an-email", "password": "long enough pw", "name": "A"}', "email"),
     ],
     ids=["bad-json", "wrong-type", "unknown-enum", "bad-zone", "bad-email"],
@@ -194,6 +209,7 @@ async def test_every_service_serves_health_readiness_metrics_and_its_openapi(
     assert "outbox_pending_events" in metrics and "outbox_oldest_pending_age_seconds" in metrics
     spec = (await client.get("/openapi.json")).json()
     resource_paths = [p for p in spec["paths"] if p not in ("/healthz", "/readyz")]
-    assert all(p.startswith(f"/api/{name}/") or p == "/.well-known/jwks.json"
-               for p in resource_paths), resource_paths
+    assert all(
+        p.startswith(f"/api/{name}/") or p == "/.well-known/jwks.json" for p in resource_paths
+    ), resource_paths
     assert (await client.get("/docs")).status_code == 200

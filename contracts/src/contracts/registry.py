@@ -156,7 +156,9 @@ def event(event_type: str, *, version: int, aggregate: str | None = None) -> Cal
     copied into the envelope's ``aggregate_id`` and consumers handle events of one aggregate in
     the order they were published.
 
-    >>> @event("booking.appointment.confirmed", version=1, aggregate="appointment_id")  # doctest: +SKIP
+    >>> @event(  # doctest: +SKIP
+    ...     "booking.appointment.confirmed", version=1, aggregate="appointment_id"
+    ... )
     ... class AppointmentConfirmedV1(Payload): ...
     """
     return default_registry.event(event_type, version=version, aggregate=aggregate)

@@ -12,6 +12,7 @@ Inspection API (never recorded, never faulted):
 - ``GET  /_sandbox/requests?path_prefix=&method=&since_id=&limit=&wait=`` (newest last)
 - ``POST /_sandbox/reset`` (requests, faults and the fake's own state)
 - ``GET|POST|DELETE /_sandbox/faults``
+- ``GET  /_sandbox/docs`` (OpenAPI page, for a person trying the local run)
 """
 
 from __future__ import annotations
@@ -396,7 +397,13 @@ def create_sandbox_app(
     state = SandboxState(
         name=name, reset_hooks=list(reset_hooks), fault_extensions=list(fault_extensions)
     )
-    app = FastAPI(title=f"sandbox: {name}", description=description, openapi_url=None)
+    app = FastAPI(
+        title=f"sandbox: {name}",
+        description=description,
+        docs_url=f"{INSPECTION_PREFIX}/docs",
+        openapi_url=f"{INSPECTION_PREFIX}/openapi.json",
+        redoc_url=None,
+    )
     app.state.sandbox = state
     app.add_middleware(RecordingMiddleware, state=state)
 

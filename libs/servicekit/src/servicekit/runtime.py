@@ -111,6 +111,7 @@ class ServiceRuntime:
             uow_factory=self.uow,
             metrics=self.metrics,
             prefetch_count=settings.prefetch_count,
+            partitions=settings.consumer_partitions,
         )
         self._tasks: list[asyncio.Task[Any]] = []
 

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
-
 from servicekit.http.app import CorrelationAndMetricsMiddleware
 from servicekit.http.problems import Conflict, install_problem_handlers
 from servicekit.metrics import ServiceMetrics

@@ -16,10 +16,6 @@ from typing import Any
 import pytest
 from contracts.cabinet.v1 import UserContactChangedV1
 from contracts.envelope import EventEnvelope
-from sqlalchemy import BigInteger, Column, Identity, Integer, MetaData, Table, Text, func, select
-from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
 from servicekit.db.tables import install_kit_schema
 from servicekit.messaging.broker import ConsumerHost
@@ -28,6 +24,9 @@ from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
 from servicekit.messaging.relay import AfterPublish, OutboxRelay
 from servicekit.metrics import ServiceMetrics
 from servicekit.testing import temporary_database, temporary_vhost
+from sqlalchemy import BigInteger, Column, Identity, Integer, MetaData, Table, Text, func, select
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 test_metadata = MetaData()
 profiles = Table(
@@ -209,11 +208,7 @@ async def kit(database_url: str, amqp_url: str) -> AsyncIterator[Kit]:
     finally:
         for task in k.tasks:
             task.cancel()
-        for task in k.tasks:
-            try:
-                await task
-            except BaseException:  # noqa: BLE001, S110 - cancelled or failed: both fine here
-                pass
+        await asyncio.gather(*k.tasks, return_exceptions=True)
         for host in k.hosts:
             await host.stop()
         await engine.dispose()

@@ -8,11 +8,10 @@ import uuid
 
 import aio_pika
 from contracts.envelope import EventEnvelope
-from sqlalchemy import func, select
-
 from servicekit.db.tables import inbox, outbox
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.testing import wait_until
+from sqlalchemy import func, select
 
 from .conftest import EXCHANGE, Kit
 

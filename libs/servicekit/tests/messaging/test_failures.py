@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import uuid
 from pathlib import Path
 
 import aio_pika
 from contracts.envelope import EventEnvelope
-
 from servicekit.messaging.dlq import list_dead_letters, replay
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.testing import TcpProxy, wait_until
@@ -151,10 +151,16 @@ async def test_malformed_messages_go_to_the_dlq_at_once_with_the_reason(kit: Kit
         exchange = await channel.get_exchange(EXCHANGE)
         rk = "cabinet.user.contact_changed.v1"
         await exchange.publish(aio_pika.Message(b"{not json", message_id="m-1"), routing_key=rk)
-        bad_payload = (
-            '{"event_id":"%s","event_type":"cabinet.user.contact_changed","version":1,'
-            '"occurred_at":"2026-01-01T00:00:00Z","producer":"cabinet","correlation_id":"c",'
-            '"payload":{"user_id":"not-a-uuid"}}' % uuid.uuid4()
+        bad_payload = json.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "event_type": "cabinet.user.contact_changed",
+                "version": 1,
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "producer": "cabinet",
+                "correlation_id": "c",
+                "payload": {"user_id": "not-a-uuid"},
+            }
         )
         await exchange.publish(
             aio_pika.Message(bad_payload.encode(), message_id="m-2"), routing_key=rk

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-
 from servicekit.db.tables import outbox, timers
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import Timer, TimerWorker, cancel, schedule
+from sqlalchemy import select
 
 from .conftest import Kit
 
@@ -108,8 +107,9 @@ async def test_two_workers_fire_each_timer_exactly_once(kit: Kit) -> None:
 
 
 async def test_failing_handler_is_retried_later_and_its_effects_roll_back(kit: Kit) -> None:
-    from contracts.cabinet.v1 import UserContactChangedV1
     import uuid
+
+    from contracts.cabinet.v1 import UserContactChangedV1
 
     clock = FakeClock(T0)
     calls = 0

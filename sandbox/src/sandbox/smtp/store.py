@@ -208,7 +208,7 @@ class MessageStore:
                 envelope_to=list(envelope_to),
                 defects=defects,
                 raw=raw.decode("utf-8", errors="replace"),
-                **fields,  # type: ignore[arg-type]
+                **fields,
             )
             self._messages.append(message)
             self._raw[message.id] = raw

@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from faststream import AckPolicy
-from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitMessage, RabbitQueue
+from faststream.message import StreamMessage
+from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitQueue
 
 from servicekit.messaging.consumer import EventConsumer, MessageProcessor, dead_letter_message
 from servicekit.messaging.outbox import UnitOfWorkFactory
@@ -25,6 +27,13 @@ from servicekit.messaging.topology import QueueSpec, declare_topology, dlx_name
 from servicekit.metrics import ServiceMetrics
 
 logger = logging.getLogger("servicekit.broker")
+
+
+async def _raw_message(message: StreamMessage[Any]) -> Any:
+    """Hand the handler the aio-pika message itself: the processor parses, validates and settles
+    it. (Asking FastStream for the message by annotation resolves a context in a thread pool per
+    message, a fifth of the consumer's CPU in profiling.)"""
+    return message.raw_message
 
 
 class DeadLetterPublisher:
@@ -76,7 +85,8 @@ class ConsumerHost:
         produces_exchanges: Sequence[str],
         uow_factory: UnitOfWorkFactory,
         metrics: ServiceMetrics,
-        prefetch_count: int = 32,
+        prefetch_count: int = 64,
+        partitions: int = 4,
     ) -> None:
         self.service = service
         self.amqp_url = amqp_url
@@ -92,6 +102,7 @@ class ConsumerHost:
             graceful_timeout=10.0,
             log_level=logging.DEBUG,  # one line per message is too much at INFO
         )
+        self.partitions = partitions
         self.processors: list[MessageProcessor] = []
         for consumer in self.consumers:
             self._subscribe(consumer, uow_factory)
@@ -104,11 +115,13 @@ class ConsumerHost:
         async def dead_letter(message: AbstractIncomingMessage, reason: str) -> None:
             await self.dead_letters.publish(message, spec, reason)
 
-        processor = MessageProcessor(consumer, uow_factory, dead_letter, self.metrics)
+        processor = MessageProcessor(
+            consumer, uow_factory, dead_letter, self.metrics, partitions=self.partitions
+        )
         self.processors.append(processor)
 
-        async def on_message(msg: RabbitMessage) -> None:
-            await processor.process(msg.raw_message)
+        async def on_message(raw: Any) -> None:
+            await processor.process(raw)
 
         on_message.__name__ = f"on_{consumer.purpose.replace('-', '_')}"
         self.broker.subscriber(
@@ -120,6 +133,7 @@ class ConsumerHost:
                 declare=False,
             ),
             ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_message,
         )(on_message)
 
     async def start(self) -> None:

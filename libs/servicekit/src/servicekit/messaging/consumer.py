@@ -15,8 +15,9 @@ and the runtime subscribes it. For every message the consumer:
    reason (retrying cannot fix it);
 2. opens a unit of work, records ``(queue, event_id)`` in the inbox and runs the handler in that
    same transaction; a duplicate is acknowledged without a second effect;
-3. handles messages concurrently (up to the prefetch), except that messages of one aggregate
-   (the envelope's ``aggregate_id``) run one after another in the order they arrived;
+3. handles messages of one aggregate (the envelope's ``aggregate_id``) one after another in the
+   order they arrived, and different aggregates concurrently, in micro-batches that share a
+   transaction (see :class:`MessageProcessor`);
 4. on a handler error, rejects with requeue so the message is tried again, up to the queue's
    delivery limit; the last failure is dead-lettered with the error as its reason. Messages behind
    a failing one keep flowing (prefetch > 1, handlers run concurrently).
@@ -31,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,34 +53,6 @@ from servicekit.metrics import ServiceMetrics
 logger = logging.getLogger("servicekit.consumer")
 
 Handler = Callable[[UnitOfWork, EventEnvelope[Any]], Awaitable[None]]
-
-
-class KeyedLocks:
-    """FIFO locks by key, created on demand and dropped when nobody holds or waits for them."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str | None) -> AsyncIterator[None]:
-        """Hold the lock of ``key`` (no lock for ``None``). Waiters are served in arrival order."""
-        if key is None:
-            yield
-            return
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 class PermanentFailure(Exception):
@@ -130,8 +104,32 @@ def delivery_count(message: AbstractIncomingMessage) -> int:
         return 0
 
 
+@dataclass
+class _Item:
+    message: AbstractIncomingMessage
+    envelope: EventEnvelope[Any]
+    handler: Handler
+    done: asyncio.Future[None]
+    fresh: bool = False  # first time this consumer sees the event
+
+
+@dataclass
+class _Partition:
+    pending: list[_Item] = field(default_factory=list)
+    draining: bool = False
+
+
 class MessageProcessor:
-    """Runs an :class:`EventConsumer` over raw AMQP messages (called by the broker adapter)."""
+    """Runs an :class:`EventConsumer` over raw AMQP messages (called by the broker adapter).
+
+    Messages are spread over ``partitions`` by ``aggregate_id`` (so one aggregate always lands in
+    the same partition, in arrival order). Each partition handles what has piled up since its last
+    transaction as one micro-batch: one inbox insert for the batch, the handlers in arrival order,
+    one commit, then the acks. Under light load a batch is one message; under heavy load the
+    commit and round trips are shared. If any handler of a batch fails, the transaction is rolled
+    back and the batch is re-run one message per transaction, so only the culprit is retried.
+    Handlers must therefore keep their effects inside the unit of work (no calls out).
+    """
 
     def __init__(
         self,
@@ -139,6 +137,9 @@ class MessageProcessor:
         uow_factory: UnitOfWorkFactory,
         dead_letter: Callable[[AbstractIncomingMessage, str], Awaitable[None]],
         metrics: ServiceMetrics | None = None,
+        *,
+        partitions: int = 4,
+        max_batch: int = 100,
         retry_delay: Callable[[int], float] = lambda n: min(2.0, 0.05 * 2**n),
     ) -> None:
         self.consumer = consumer
@@ -147,10 +148,15 @@ class MessageProcessor:
         self.dead_letter = dead_letter
         self.metrics = metrics or ServiceMetrics()
         self.retry_delay = retry_delay
-        self.ordering = KeyedLocks()
+        self.max_batch = max_batch
+        self._partitions = [_Partition() for _ in range(max(1, partitions))]
 
     def _count(self, event_type: str, outcome: str) -> None:
         self.metrics.consumed.labels(self.queue.name, event_type, outcome).inc()
+
+    def _partition(self, envelope: EventEnvelope[Any]) -> _Partition:
+        key = envelope.aggregate_id or str(envelope.event_id)
+        return self._partitions[zlib.crc32(key.encode()) % len(self._partitions)]
 
     async def process(self, message: AbstractIncomingMessage) -> None:
         """Handle one message and settle it (ack, requeue or dead-letter). Never raises."""
@@ -168,67 +174,102 @@ class MessageProcessor:
                 envelope.event_type,
             )
             return
-        # Taken before the first real suspension, so the FIFO order is the arrival order.
-        async with self.ordering.hold(envelope.aggregate_id):
-            await self._handle(message, envelope, handler)
+        # Queued before the first suspension, so the partition sees arrival order.
+        item = _Item(message, envelope, handler, asyncio.get_running_loop().create_future())
+        partition = self._partition(envelope)
+        partition.pending.append(item)
+        if not partition.draining:
+            partition.draining = True
+            asyncio.create_task(self._drain(partition))  # noqa: RUF006 - awaited via item.done
+        await item.done
 
-    async def _handle(
-        self, message: AbstractIncomingMessage, envelope: EventEnvelope[Any], handler: Handler
-    ) -> None:
-        with correlation_scope(envelope.correlation_id, envelope.event_id):
-            try:
-                async with self.uow_factory() as uow:
-                    fresh = await inbox.claim(
-                        uow.session,
-                        consumer=self.queue.name,
-                        event_id=envelope.event_id,
-                        event_type=envelope.event_type,
-                    )
-                    if fresh:
-                        await handler(uow, envelope)
-                    await uow.commit()
-            except PermanentFailure as exc:
-                await self._dead(message, f"permanent_failure: {exc}", envelope.event_type)
+    async def _drain(self, partition: _Partition) -> None:
+        try:
+            while partition.pending:
+                batch = partition.pending[: self.max_batch]
+                del partition.pending[: self.max_batch]
+                try:
+                    await self._run_batch(batch)
+                except Exception:  # never leave a delivery unsettled
+                    logger.exception("batch processing crashed; requeueing its messages")
+                    for item in batch:
+                        if not item.done.done():
+                            with contextlib.suppress(Exception):
+                                await item.message.reject(requeue=True)
+                            item.done.set_result(None)
+        finally:
+            partition.draining = False
+
+    async def _run_batch(self, batch: list[_Item]) -> None:
+        try:
+            async with self.uow_factory() as uow:
+                fresh = await inbox.claim_many(
+                    uow.session,
+                    consumer=self.queue.name,
+                    events=[(i.envelope.event_id, i.envelope.event_type) for i in batch],
+                )
+                for item in batch:
+                    if item.envelope.event_id in fresh:
+                        fresh.discard(item.envelope.event_id)  # a duplicate within the batch
+                        item.fresh = True
+                        env = item.envelope
+                        with correlation_scope(env.correlation_id, env.event_id):
+                            await item.handler(uow, env)
+                    else:
+                        item.fresh = False
+                await uow.commit()
+        except Exception as exc:
+            if len(batch) > 1:
+                for item in batch:  # isolate the failing message
+                    await self._run_batch([item])
                 return
-            except Exception as exc:
-                await self._failed(message, envelope, exc)
-                return
-            await message.ack()
-            self._count(envelope.event_type, "handled" if fresh else "duplicate")
-            if not fresh:
+            await self._failed(batch[0], exc)
+            return
+        for item in batch:
+            await item.message.ack()
+            self._count(item.envelope.event_type, "handled" if item.fresh else "duplicate")
+            if not item.fresh:
                 logger.info(
                     "duplicate event ignored",
-                    extra={"event_id": str(envelope.event_id), "queue": self.queue.name},
+                    extra={"event_id": str(item.envelope.event_id), "queue": self.queue.name},
                 )
+            item.done.set_result(None)
 
-    async def _failed(
-        self, message: AbstractIncomingMessage, envelope: EventEnvelope[Any], exc: Exception
-    ) -> None:
-        attempt = delivery_count(message) + 1
-        reason = f"handler_error after {attempt} attempts: {type(exc).__name__}: {exc}"
-        if attempt >= self.queue.delivery_limit:
-            logger.error(
-                "event failed on its last attempt; dead-lettering",
-                extra={
-                    "event_id": str(envelope.event_id),
-                    "queue": self.queue.name,
-                    "error": reason,
-                },
-            )
-            await self._dead(message, reason, envelope.event_type)
-            return
-        logger.warning(
-            "event handler failed; will retry",
-            extra={
-                "event_id": str(envelope.event_id),
-                "queue": self.queue.name,
-                "attempt": attempt,
-                "error": f"{type(exc).__name__}: {exc}",
-            },
-        )
-        self._count(envelope.event_type, "retried")
-        await asyncio.sleep(self.retry_delay(attempt))
-        await message.reject(requeue=True)
+    async def _failed(self, item: _Item, exc: Exception) -> None:
+        message, envelope = item.message, item.envelope
+        try:
+            with correlation_scope(envelope.correlation_id, envelope.event_id):
+                if isinstance(exc, PermanentFailure):
+                    await self._dead(message, f"permanent_failure: {exc}", envelope.event_type)
+                    return
+                attempt = delivery_count(message) + 1
+                reason = f"handler_error after {attempt} attempts: {type(exc).__name__}: {exc}"
+                if attempt >= self.queue.delivery_limit:
+                    logger.error(
+                        "event failed on its last attempt; dead-lettering",
+                        extra={
+                            "event_id": str(envelope.event_id),
+                            "queue": self.queue.name,
+                            "error": reason,
+                        },
+                    )
+                    await self._dead(message, reason, envelope.event_type)
+                    return
+                logger.warning(
+                    "event handler failed; will retry",
+                    extra={
+                        "event_id": str(envelope.event_id),
+                        "queue": self.queue.name,
+                        "attempt": attempt,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    },
+                )
+                self._count(envelope.event_type, "retried")
+                await asyncio.sleep(self.retry_delay(attempt))
+                await message.reject(requeue=True)
+        finally:
+            if not item.done.done():
+                item.done.set_result(None)
 
     async def _dead(self, message: AbstractIncomingMessage, reason: str, event_type: str) -> None:
         logger.error(

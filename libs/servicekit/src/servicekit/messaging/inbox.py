@@ -8,7 +8,9 @@ key lock and then sees the row.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,11 +21,37 @@ async def claim(
     session: AsyncSession, *, consumer: str, event_id: uuid.UUID, event_type: str
 ) -> bool:
     """Record the event for ``consumer``; ``False`` if it was already handled (a duplicate)."""
+    result = await session.exec(
+        _CLAIM, params={"consumer": consumer, "event_id": event_id, "event_type": event_type}
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def claim_many(
+    session: AsyncSession, *, consumer: str, events: Sequence[tuple[uuid.UUID, str]]
+) -> set[uuid.UUID]:
+    """Record several events at once; returns the ids that were new (the rest are duplicates)."""
+    unique = list(dict.fromkeys(events))
+    if not unique:
+        return set()
     stmt = (
         insert(inbox)
-        .values(consumer=consumer, event_id=event_id, event_type=event_type)
+        .values([{"consumer": consumer, "event_id": e, "event_type": t} for e, t in unique])
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
         .returning(inbox.c.event_id)
     )
     result = await session.exec(stmt)
-    return result.scalar_one_or_none() is not None
+    return set(result.scalars().all())
+
+
+# Built once with bound parameters, so SQLAlchemy compiles it once.
+_CLAIM = (
+    insert(inbox)
+    .values(
+        consumer=bindparam("consumer"),
+        event_id=bindparam("event_id"),
+        event_type=bindparam("event_type"),
+    )
+    .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    .returning(inbox.c.event_id)
+)

@@ -25,7 +25,6 @@ from servicekit.correlation import current_causation_id, current_correlation_id,
 from servicekit.db.engine import SessionFactory
 from servicekit.db.tables import outbox
 
-
 _INSERT_OUTBOX = insert(outbox)
 
 

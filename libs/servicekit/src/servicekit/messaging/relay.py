@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,7 +35,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -184,7 +183,8 @@ class OutboxRelay:
                         outbox.c.exchange,
                         outbox.c.routing_key,
                         outbox.c.correlation_id,
-                        outbox.c.body,
+                        # As text: no JSON decode and re-encode per message in the relay.
+                        cast(outbox.c.body, Text).label("body"),
                     )
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.seq)
@@ -240,7 +240,7 @@ class OutboxRelay:
                 # A row for an exchange this relay was not told about: a programming error.
                 return len(tasks), f"unknown exchange {r.exchange!r}"
             message = aio_pika.Message(
-                body=json.dumps(r.body, separators=(",", ":"), ensure_ascii=False).encode(),
+                body=r.body.encode(),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=str(r.event_id),
