@@ -207,6 +207,8 @@ async def test_every_service_serves_health_readiness_metrics_and_its_openapi(
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     metrics = (await client.get("/metrics")).text
     assert "outbox_pending_events" in metrics and "outbox_oldest_pending_age_seconds" in metrics
+    if name in ("booking", "notify"):  # they consume: their DLQ depth is exported
+        assert f'dlq_messages{{queue="{name}.user-events.dlq"}} 0.0' in metrics
     spec = (await client.get("/openapi.json")).json()
     resource_paths = [p for p in spec["paths"] if p not in ("/healthz", "/readyz")]
     assert all(

@@ -8,6 +8,7 @@ registry), ``/openapi.json`` and ``/docs`` at the root and the service's routers
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -114,6 +115,12 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
         await runtime.relay.lag()
+        if runtime.consumers.started:
+            try:
+                async with asyncio.timeout(2):
+                    await runtime.consumers.dlq_depths()
+            except Exception as exc:  # the scrape still answers; the gauges keep their last value
+                logger.warning("could not read DLQ depths: %r", exc)
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in definition.routers:
