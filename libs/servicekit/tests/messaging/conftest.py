@@ -170,6 +170,11 @@ class Kit:
         self.hosts.append(host)
         return host
 
+    def duplicates_ignored(self, queue: str) -> float:
+        """How many redelivered events the consumer of ``queue`` recognised and skipped."""
+        counter = self.metrics.consumed.labels(queue, "cabinet.user.contact_changed", "duplicate")
+        return float(counter._value.get())
+
     async def seen_rows(self) -> list[tuple[uuid.UUID, str]]:
         async with self.engine.connect() as conn:
             rows = (
