@@ -9,8 +9,10 @@ import uuid
 from pathlib import Path
 
 import aio_pika
+import pytest
 from contracts.envelope import EventEnvelope
 from servicekit.messaging.dlq import list_dead_letters, replay
+from servicekit.messaging.dlq import main as dlq_main
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.testing import TcpProxy, wait_until
 
@@ -90,7 +92,7 @@ async def _count_at_least(kit: Kit, n: int) -> bool:
 
 
 async def test_poison_message_is_dead_lettered_with_reason_others_flow_and_replay_works(
-    kit: Kit,
+    kit: Kit, capsys: pytest.CaptureFixture[str]
 ) -> None:
     attempts: dict[str, int] = {}
     broken = True
@@ -119,8 +121,13 @@ async def test_poison_message_is_dead_lettered_with_reason_others_flow_and_repla
     assert "after 4 attempts" in letter.reason
     assert letter.original_queue == "kittest.poison"
     assert letter.event_type == "cabinet.user.contact_changed"
-    # Listing leaves the DLQ as it was.
+    # Listing leaves the DLQ as it was; the command line shows the same.
     assert len(await list_dead_letters(kit.amqp_url, "kittest.poison.dlq")) == 1
+    argv = ["--amqp-url", kit.amqp_url, "list", "--queue", "kittest.poison.dlq", "--json"]
+    assert await asyncio.to_thread(dlq_main, argv) == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(line)["message_id"] == letter.message_id
+    assert "cannot render template for poison" in json.loads(line)["reason"]
 
     broken = False  # the bug is fixed; replay the message
     assert await replay(
