@@ -159,7 +159,7 @@ async def consumer_role(url: str, amqp_url: str, n: int, purpose: str) -> dict[s
         produces_exchanges=["cabinet.events"],
         uow_factory=UnitOfWorkFactory(sessions, "bench"),
         metrics=ServiceMetrics(),
-        prefetch_count=64,
+        prefetch_count=128,
     )
     await host.start()
     print("ready", flush=True)

@@ -39,7 +39,7 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika"
     db_pool_size: int = 10
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    prefetch_count: int = 64
+    prefetch_count: int = 128
     consumer_partitions: int = 4  # concurrent transactions per queue (aggregates stay ordered)
 
     # Outbox relay and timers.

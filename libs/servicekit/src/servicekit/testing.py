@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import asyncpg
+import httpx
+from fastapi import FastAPI
 
+from servicekit.clock import Clock
 from servicekit.db.migrations import upgrade
+from servicekit.http.app import create_app
+from servicekit.runtime import ServiceDefinition, ServiceRuntime
+from servicekit.security.signing import generate_signing_key, issue_access_token, public_jwks
+from servicekit.settings import ServiceSettings
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
@@ -152,3 +163,85 @@ async def wait_until(predicate: object, *, timeout: float = 20.0, interval: floa
             if result:
                 return
             await asyncio.sleep(interval)
+
+
+@dataclass
+class RunningService:
+    """A service started in-process for a test: runtime, app, HTTP client, database URL."""
+
+    name: str
+    runtime: ServiceRuntime
+    app: FastAPI
+    client: httpx.AsyncClient
+    database_url: str
+
+
+@dataclass
+class TokenMint:
+    """Mints access tokens that services started by :func:`running_service` accept."""
+
+    signing_key: dict[str, Any] = field(default_factory=generate_signing_key)
+    issuer: str = "praktika-cabinet"
+    audience: str = "praktika"
+
+    @property
+    def jwks_json(self) -> str:
+        """The public JWKS, as the ``jwt_public_jwks`` setting wants it."""
+        return json.dumps(public_jwks([self.signing_key]))
+
+    def token(self, *roles: str, sub: uuid.UUID | None = None) -> str:
+        """An access token for ``sub`` (random when omitted) with ``roles`` (client by default)."""
+        return issue_access_token(
+            self.signing_key,
+            subject=sub or uuid.uuid4(),
+            roles=list(roles or ("client",)),
+            issuer=self.issuer,
+            audience=self.audience,
+        )
+
+    def auth(self, *roles: str, sub: uuid.UUID | None = None) -> dict[str, str]:
+        """``Authorization`` header for :meth:`token`."""
+        return {"Authorization": f"Bearer {self.token(*roles, sub=sub)}"}
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    definition: ServiceDefinition,
+    build_runtime: Callable[..., ServiceRuntime],
+    settings_class: type[ServiceSettings],
+    *,
+    amqp_url: str,
+    tokens: TokenMint,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> AsyncIterator[RunningService]:
+    """Run a service in this process on its own migrated database and the given vhost.
+
+    ``build_runtime`` is the service's own (``<svc>.bootstrap.build_runtime``); extra keyword
+    arguments become settings (e.g. the sandbox fakes' URLs). The consumers are subscribed before
+    this yields. Tokens from ``tokens`` are accepted.
+    """
+    async with migrated_database(definition.name, definition.migrations_dir) as url:
+        config = settings_class(
+            database_url=url,
+            amqp_url=amqp_url,
+            environment="test",
+            jwks_url=None,
+            jwt_public_jwks=tokens.jwks_json,
+            relay_poll_seconds=0.2,
+            timers_poll_seconds=0.2,
+            **settings,
+        )
+        kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
+        runtime = build_runtime(config, **kwargs)
+        app = create_app(runtime)
+        await runtime.start()
+        try:
+            async with asyncio.timeout(30):
+                await runtime.wait_consuming()
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=f"http://{definition.name}"
+            ) as client:
+                yield RunningService(definition.name, runtime, app, client, url)
+        finally:
+            await runtime.stop()
