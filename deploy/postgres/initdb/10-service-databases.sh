@@ -21,3 +21,8 @@ REVOKE ALL ON DATABASE :"svc" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE :"svc" TO :"svc";
 SQL
 done
+
+# Extensions need a superuser; the services' migrations only reference them. booking's exclusion
+# constraint (no double booking) needs btree_gist.
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname booking \
+     -c 'CREATE EXTENSION IF NOT EXISTS btree_gist'

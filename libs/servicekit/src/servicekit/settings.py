@@ -60,6 +60,9 @@ class ServiceSettings(BaseSettings):
     jwks_url: str | None = "http://127.0.0.1:8003/.well-known/jwks.json"
     jwt_public_jwks: str | None = None  # a JWKS document as JSON, instead of (or before) the URL
     jwks_cache_seconds: float = 300.0
+    # An unknown kid refetches the JWKS at most this often (cabinet publishes a new key at least
+    # this long before signing with it: JWT_KEY_ACTIVATION_SECONDS).
+    jwks_min_refresh_seconds: float = 5.0
 
     # Field encryption of P2 data: Fernet keys, newest first, and the blind-index HMAC key.
     field_keys: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [DEV_FIELD_KEY])

@@ -213,20 +213,22 @@ async def running_service(
     amqp_url: str,
     tokens: TokenMint,
     clock: Clock | None = None,
+    jwks_url: str | None = None,
     **settings: Any,
 ) -> AsyncIterator[RunningService]:
     """Run a service in this process on its own migrated database and the given vhost.
 
     ``build_runtime`` is the service's own (``<svc>.bootstrap.build_runtime``); extra keyword
     arguments become settings (e.g. the sandbox fakes' URLs). The consumers are subscribed before
-    this yields. Tokens from ``tokens`` are accepted.
+    this yields. Tokens from ``tokens`` are accepted, and with ``jwks_url`` also those signed by
+    the keys served there (cabinet's JWKS).
     """
     async with migrated_database(definition.name, definition.migrations_dir) as url:
         config = settings_class(
             database_url=url,
             amqp_url=amqp_url,
             environment="test",
-            jwks_url=None,
+            jwks_url=jwks_url,
             jwt_public_jwks=tokens.jwks_json,
             relay_poll_seconds=0.2,
             timers_poll_seconds=0.2,

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.cabinet.v1 import UserRegisteredV1
+from contracts.cabinet.v1 import (
+    ConsentDocumentPublishedV1,
+    ConsentGrantedV1,
+    ConsentWithdrawnV1,
+    EmailVerificationRequestedV1,
+    EmailVerifiedV1,
+    PasswordResetRequestedV1,
+    SpecialistProfileUpdatedV1,
+    UserContactChangedV1,
+    UserRegisteredV1,
+    UserRolesChangedV1,
+)
 from servicekit.clock import Clock, utcnow
 from servicekit.messaging.relay import AfterPublish
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
 from cabinet.adapters.tables import metadata
 from cabinet.api.accounts import router as accounts_router
+from cabinet.api.consents import router as consents_router
 from cabinet.api.jwks import router as jwks_router
+from cabinet.api.roles import router as roles_router
+from cabinet.api.sessions import router as sessions_router
 from cabinet.config import CabinetSettings
 
 definition = ServiceDefinition(
@@ -20,9 +34,20 @@ definition = ServiceDefinition(
     description="Identity, tokens and keys, consents, diary, data export, CRM leads.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    produces=(UserRegisteredV1,),
+    produces=(
+        UserRegisteredV1,
+        UserContactChangedV1,
+        EmailVerificationRequestedV1,
+        EmailVerifiedV1,
+        PasswordResetRequestedV1,
+        UserRolesChangedV1,
+        SpecialistProfileUpdatedV1,
+        ConsentDocumentPublishedV1,
+        ConsentGrantedV1,
+        ConsentWithdrawnV1,
+    ),
     consumers=(),
-    routers=(accounts_router,),
+    routers=(accounts_router, sessions_router, roles_router, consents_router),
     root_routers=(jwks_router,),
     port=8003,
 )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 from servicekit.settings import ServiceSettings
 
 
@@ -12,4 +16,23 @@ class CabinetSettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika_cabinet"
     # Private signing keys (JWK JSON list, newest first). Created on first use in development.
     jwt_signing_keys_file: str = ".local/cabinet-signing-keys.json"
-    access_token_ttl_seconds: int = 900
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=900)
+    # A rotated-in key is published this long before it signs (> every verifier's
+    # JWKS_MIN_REFRESH_SECONDS), so no verifier ever meets a kid it may not fetch yet.
+    jwt_key_activation_seconds: float = 30.0
+    refresh_token_ttl_days: int = 30
+    # Where the links in emails lead (the front end reads the token from the fragment).
+    app_base_url: str = "http://127.0.0.1:8003"
+    email_verification_ttl_hours: int = 24
+    password_reset_ttl_minutes: int = 60
+    # Proxies whose X-Forwarded-For is believed (the gateway); anything else is the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"]
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -27,3 +28,11 @@ async def get_uow(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
 
 
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def request_time(runtime: RuntimeDep) -> datetime:
+    """Now, by the service's clock (tests drive it through ``build_runtime(clock=...)``)."""
+    return runtime.clock()
+
+
+NowDep = Annotated[datetime, Depends(request_time)]

@@ -443,7 +443,7 @@ def verifier_from_settings(
     """Build the service's :class:`TokenVerifier` from its settings.
 
     Uses ``jwt_issuer``, ``jwt_audience``, ``jwt_algorithms``, ``jwks_url``,
-    ``jwt_public_jwks`` (a JWKS as JSON) and ``jwks_cache_seconds``.
+    ``jwt_public_jwks`` (a JWKS as JSON), ``jwks_cache_seconds`` and ``jwks_min_refresh_seconds``.
     """
     static: dict[str, Any] | None = None
     if settings.jwt_public_jwks:
@@ -459,4 +459,5 @@ def verifier_from_settings(
         jwks=static,
         http_client=http_client,
         cache_seconds=settings.jwks_cache_seconds,
+        min_refresh_interval=settings.jwks_min_refresh_seconds,
     )

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 
 from servicekit.security.fields import EncryptedString
-from sqlalchemy import Column, DateTime, String, Text
+from sqlalchemy import Column, DateTime, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -39,3 +40,102 @@ class User(CabinetTable, table=True):
     language: str = Field(max_length=8)
     roles: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class OneTimeToken(CabinetTable, table=True):
+    """A single-use link token (email verification, password reset), stored as its SHA-256."""
+
+    __tablename__ = "one_time_tokens"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    purpose: str = Field(max_length=32)  # verify_email | reset_password
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    used_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class RefreshToken(CabinetTable, table=True):
+    """A refresh token (SHA-256 only). Every use rotates it: the old row gets ``used_at`` and
+    ``replaced_by``; presenting a used token again revokes the whole family (theft detection)."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    family_id: uuid.UUID = Field(index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    used_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    replaced_by: uuid.UUID | None = None
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class LoginThrottle(CabinetTable, table=True):
+    """Failed logins per key (``account:<email index>`` or ``address:<ip>``) in a window."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0
+    window_started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    locked_until: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class SpecialistProfile(CabinetTable, table=True):
+    """A specialist's public profile (booking learns of it by event)."""
+
+    __tablename__ = "specialist_profiles"
+
+    user_id: uuid.UUID = Field(foreign_key="users.id", primary_key=True)
+    display_name: str = Field(max_length=200)
+    bio: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    photo_url: str | None = Field(default=None, max_length=1000)
+    service_ids: list[uuid.UUID] = Field(
+        sa_column=Column(ARRAY(PgUUID(as_uuid=True)), nullable=False)
+    )
+    active: bool = True
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ConsentDocument(CabinetTable, table=True):
+    """One version of the consent document of one purpose; immutable once published."""
+
+    __tablename__ = "consent_documents"
+    __table_args__ = (UniqueConstraint("purpose", "version", name="consent_documents_version"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    purpose: str = Field(max_length=40)
+    version: int
+    title: str = Field(max_length=300)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    effective_from: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    requires_reconsent: bool
+    published_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    published_by: uuid.UUID
+
+
+class ConsentRecord(CabinetTable, table=True):
+    """An immutable audit row: a grant or a withdrawal of one purpose by one user."""
+
+    __tablename__ = "consent_records"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    purpose: str = Field(max_length=40)
+    document_id: uuid.UUID = Field(foreign_key="consent_documents.id")
+    document_version: int
+    action: str = Field(max_length=10)  # granted | withdrawn
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    source_ip: str = Field(max_length=64)
+    user_agent: str | None = Field(default=None, max_length=500)

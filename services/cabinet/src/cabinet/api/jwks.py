@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from servicekit.security.signing import public_jwks
 
-from cabinet.adapters.keys import ensure_keyset
+from cabinet.adapters.keys import ensure_keyset, published_keys
 
 router = APIRouter(tags=["keys"])
 
@@ -17,4 +16,4 @@ async def jwks(request: Request, response: Response) -> dict[str, Any]:
     # Read on every request: a rotation by the admin command is served at once, no restart.
     path = request.app.state.runtime.settings.jwt_signing_keys_file
     response.headers["Cache-Control"] = "public, max-age=60"
-    return public_jwks(ensure_keyset(path))
+    return published_keys(ensure_keyset(path))

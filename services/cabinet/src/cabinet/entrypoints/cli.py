@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from datetime import timedelta
 
 from servicekit.cli import run_cli
 from servicekit.security.signing import issue_access_token
 from servicekit.settings import ServiceSettings
 
-from cabinet.adapters.keys import ensure_keyset, rotate_keyset
+from cabinet.adapters.keys import ensure_keyset, rotate_keyset, signing_key
 from cabinet.bootstrap import definition
 from cabinet.config import CabinetSettings
 
@@ -27,7 +28,7 @@ def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _handle(args: argparse.Namespace, cfg: ServiceSettings) -> int:
     assert isinstance(cfg, CabinetSettings)
     if args.command == "issue-token":
-        key = ensure_keyset(cfg.jwt_signing_keys_file)[0]
+        key = signing_key(ensure_keyset(cfg.jwt_signing_keys_file))
         print(
             issue_access_token(
                 key,
@@ -40,8 +41,14 @@ def _handle(args: argparse.Namespace, cfg: ServiceSettings) -> int:
         )
         return 0
     if args.command == "rotate-signing-key":
-        keys = rotate_keyset(cfg.jwt_signing_keys_file)
-        print(f"signing with {keys[0]['kid']}; still serving {[k['kid'] for k in keys[1:]]}")
+        keys = rotate_keyset(
+            cfg.jwt_signing_keys_file,
+            activation=timedelta(seconds=cfg.jwt_key_activation_seconds),
+        )
+        print(
+            f"published {keys[0]['kid']}, signing with it from {keys[0]['activates_at']}; "
+            f"also serving {[k['kid'] for k in keys[1:]]}"
+        )
         return 0
     return 2
 

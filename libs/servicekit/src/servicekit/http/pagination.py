@@ -1,0 +1,52 @@
+"""Cursor pagination, one shape for every list: ``{"items": [...], "next_cursor": "..." | null}``.
+
+Lists are ordered by (created time, id) — stable — and the cursor is the opaque position of the
+last item returned. ``?limit=`` defaults to 50, at most 200.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from servicekit.http.problems import Problem
+
+T = TypeVar("T")
+
+LimitQuery = Annotated[int, Query(ge=1, le=200, description="page size (default 50, max 200)")]
+CursorQuery = Annotated[str | None, Query(description="next_cursor of the previous page")]
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(at: datetime, item_id: uuid.UUID) -> str:
+    """The cursor after the item created ``at`` with ``item_id``."""
+    raw = json.dumps([at.isoformat(), str(item_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Inverse of :func:`encode_cursor`; a malformed cursor is a 422 ``invalid_cursor``."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        at, item_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(at), uuid.UUID(item_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise Problem(
+            "The cursor is not one this API gave out.",
+            status=422,
+            code="invalid_cursor",
+            title="Invalid cursor",
+        ) from exc

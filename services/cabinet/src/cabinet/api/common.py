@@ -1,0 +1,43 @@
+"""What cabinet's routes share: the caller's account, client address, settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from servicekit.http.client_ip import client_ip, parse_networks
+from servicekit.http.deps import RuntimeDep, UowDep
+from servicekit.http.problems import NotFound
+from servicekit.security.deps import CurrentPrincipal
+
+from cabinet.adapters.tables import User
+from cabinet.config import CabinetSettings
+
+
+def get_settings(runtime: RuntimeDep) -> CabinetSettings:
+    """cabinet's settings."""
+    settings = runtime.settings
+    assert isinstance(settings, CabinetSettings)
+    return settings
+
+
+SettingsDep = Annotated[CabinetSettings, Depends(get_settings)]
+
+
+def source_address(request: Request, settings: SettingsDep) -> str:
+    """The caller's address (trusting X-Forwarded-For only from the configured proxies)."""
+    return client_ip(request, parse_networks(settings.trusted_proxies))
+
+
+SourceAddress = Annotated[str, Depends(source_address)]
+
+
+async def current_account(principal: CurrentPrincipal, uow: UowDep) -> User:
+    """The caller's account row (404 if the token's user no longer exists)."""
+    user = await uow.session.get(User, principal.user_id)
+    if user is None:
+        raise NotFound("No account for this token.")
+    return user
+
+
+CurrentAccount = Annotated[User, Depends(current_account)]

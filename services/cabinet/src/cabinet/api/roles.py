@@ -1,0 +1,199 @@
+"""Roles (admin grants and removes them) and specialists' public profiles."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from contracts.cabinet.v1 import SpecialistProfileUpdatedV1, UserRolesChangedV1
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field, HttpUrl
+from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from servicekit.http.problems import Conflict, NotFound
+from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
+from servicekit.security.jwt import Principal
+from sqlmodel import col, select
+
+from cabinet.adapters.tables import SpecialistProfile, User
+
+router = APIRouter(tags=["roles and specialists"])
+
+GrantableRole = Literal["specialist", "moderator", "admin"]
+Admin = Depends(require_roles("admin"))
+
+
+class RoleGrant(BaseModel):
+    """A role to grant."""
+
+    role: GrantableRole
+
+
+class RolesPublic(BaseModel):
+    """A user's roles after a change."""
+
+    user_id: uuid.UUID
+    roles: list[str]
+
+
+class ProfileUpdate(BaseModel):
+    """A specialist's public profile (full state)."""
+
+    display_name: str = Field(min_length=1, max_length=200)
+    bio: str | None = Field(default=None, max_length=5000)
+    photo_url: HttpUrl | None = None
+    service_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    active: bool = True
+
+
+class ProfilePublic(BaseModel):
+    """A specialist as anyone sees them."""
+
+    user_id: uuid.UUID
+    display_name: str
+    bio: str | None
+    photo_url: str | None
+    service_ids: list[uuid.UUID]
+    active: bool
+    updated_at: datetime
+
+
+async def _change_roles(
+    uow: UowDep,
+    user_id: uuid.UUID,
+    admin: Principal,
+    *,
+    grant: str | None = None,
+    revoke: str | None = None,
+) -> RolesPublic:
+    user = await uow.session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound("No such user.")
+    roles = list(user.roles)
+    if grant is not None and grant not in roles:
+        roles.append(grant)
+    if revoke is not None and revoke in roles:
+        roles.remove(revoke)
+    if roles != user.roles:
+        user.roles = roles
+        uow.session.add(user)
+        uow.emit(
+            UserRolesChangedV1(
+                user_id=user.id,
+                roles=roles,
+                granted=[grant] if grant else [],
+                revoked=[revoke] if revoke else [],
+                changed_by_user_id=admin.user_id,
+            )
+        )
+        await uow.commit()
+    return RolesPublic(user_id=user.id, roles=roles)
+
+
+@router.post(
+    "/users/{user_id}/roles",
+    response_model=RolesPublic,
+    summary="Grant a role (admin); takes effect in the user's next access token",
+)
+async def grant_role(
+    user_id: uuid.UUID,
+    body: RoleGrant,
+    uow: UowDep,
+    admin: Principal = Admin,
+) -> RolesPublic:
+    return await _change_roles(uow, user_id, admin, grant=body.role)
+
+
+@router.delete(
+    "/users/{user_id}/roles/{role}", response_model=RolesPublic, summary="Remove a role (admin)"
+)
+async def revoke_role(
+    user_id: uuid.UUID, role: GrantableRole, uow: UowDep, admin: Principal = Admin
+) -> RolesPublic:
+    if role == "admin" and user_id == admin.user_id:
+        raise Conflict("An admin cannot remove their own admin role.", code="last_admin_guard")
+    return await _change_roles(uow, user_id, admin, revoke=role)
+
+
+def _profile(p: SpecialistProfile) -> ProfilePublic:
+    return ProfilePublic.model_validate(p, from_attributes=True)
+
+
+@router.put(
+    "/specialists/{user_id}/profile",
+    response_model=ProfilePublic,
+    summary="Create or replace a specialist's public profile (the specialist or an admin)",
+)
+async def put_profile(
+    user_id: uuid.UUID,
+    body: ProfileUpdate,
+    uow: UowDep,
+    principal: CurrentPrincipal,
+    now: NowDep,
+) -> ProfilePublic:
+    ensure_owner(principal, user_id)
+    user = await uow.session.get(User, user_id)
+    if user is None or "specialist" not in user.roles:
+        raise NotFound("No such specialist.")
+    profile = await uow.session.get(SpecialistProfile, user_id) or SpecialistProfile(
+        user_id=user_id, display_name=body.display_name, service_ids=[], updated_at=now
+    )
+    profile.display_name = body.display_name
+    profile.bio = body.bio
+    profile.photo_url = None if body.photo_url is None else str(body.photo_url)
+    profile.service_ids = list(body.service_ids)
+    profile.active = body.active
+    profile.updated_at = now
+    uow.session.add(profile)
+    uow.emit(
+        SpecialistProfileUpdatedV1(
+            specialist_id=user_id,
+            display_name=profile.display_name,
+            bio=profile.bio,
+            photo_url=profile.photo_url,
+            time_zone=user.time_zone,
+            service_ids=profile.service_ids,
+            active=profile.active,
+        )
+    )
+    await uow.commit()
+    return _profile(profile)
+
+
+@router.get(
+    "/specialists", response_model=Page[ProfilePublic], summary="Active specialists (public)"
+)
+async def list_specialists(
+    uow: UowDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> Page[ProfilePublic]:
+    query = select(SpecialistProfile).where(col(SpecialistProfile.active).is_(True))
+    if cursor is not None:
+        at, last = decode_cursor(cursor)
+        query = query.where(
+            (col(SpecialistProfile.updated_at) > at)
+            | ((col(SpecialistProfile.updated_at) == at) & (col(SpecialistProfile.user_id) > last))
+        )
+    rows = (
+        await uow.session.exec(
+            query.order_by(col(SpecialistProfile.updated_at), col(SpecialistProfile.user_id)).limit(
+                limit + 1
+            )
+        )
+    ).all()
+    page = rows[:limit]
+    more = len(rows) > limit
+    return Page[ProfilePublic](
+        items=[_profile(p) for p in page],
+        next_cursor=encode_cursor(page[-1].updated_at, page[-1].user_id) if more else None,
+    )
+
+
+@router.get(
+    "/specialists/{user_id}", response_model=ProfilePublic, summary="A specialist's public profile"
+)
+async def get_specialist(user_id: uuid.UUID, uow: UowDep) -> ProfilePublic:
+    profile = await uow.session.get(SpecialistProfile, user_id)
+    if profile is None or not profile.active:
+        raise NotFound("No such specialist.")
+    return _profile(profile)

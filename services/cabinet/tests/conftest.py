@@ -1,0 +1,108 @@
+"""cabinet under test: its own database and vhost, a clock the tests can move, and a signing key
+shared with the token verifier (so tokens cabinet issues are accepted by cabinet's own routes)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from cabinet.bootstrap import build_runtime, definition
+from cabinet.config import CabinetSettings
+from servicekit.db.engine import asyncpg_dsn
+from servicekit.security.signing import save_keyset
+from servicekit.testing import RunningService, TokenMint, running_service, temporary_vhost
+
+
+class MovableClock:
+    """Real time plus an offset the test can move forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **kw: float) -> None:
+        self.offset += timedelta(**kw)
+
+
+@dataclass
+class Cabinet:
+    service: RunningService
+    tokens: TokenMint
+    clock: MovableClock
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.service.client
+
+    async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(asyncpg_dsn(self.service.database_url))
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    async def events(self, event_type: str, **payload_match: str) -> list[dict[str, Any]]:
+        """Payloads of the events cabinet committed to its outbox, oldest first."""
+        rows = await self.sql(
+            "SELECT body FROM outbox WHERE event_type = $1 ORDER BY seq", event_type
+        )
+        payloads = [json.loads(r["body"])["payload"] for r in rows]
+        return [p for p in payloads if all(p.get(k) == v for k, v in payload_match.items())]
+
+    async def register(
+        self, email: str | None = None, password: str = "correct horse battery", **extra: Any
+    ) -> tuple[str, uuid.UUID]:
+        email = email or f"user.{uuid.uuid4().hex[:10]}@example.com"
+        r = await self.client.post(
+            "/api/cabinet/registrations",
+            json={
+                "email": email,
+                "password": password,
+                "name": "Анна",
+                "time_zone": "Europe/Moscow",
+                "language": "ru",
+                **extra,
+            },
+        )
+        assert r.status_code == 202, r.text
+        (row,) = await self.sql(
+            "SELECT body FROM outbox WHERE event_type = "
+            "'cabinet.user.registered' ORDER BY seq DESC LIMIT 1"
+        )
+        return email, uuid.UUID(json.loads(row["body"])["payload"]["user_id"])
+
+    async def login(self, email: str, password: str = "correct horse battery") -> httpx.Response:
+        return await self.client.post(
+            "/api/cabinet/sessions", json={"email": email, "password": password}
+        )
+
+
+@pytest.fixture(scope="session")
+async def cabinet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cabinet]:
+    tokens = TokenMint()
+    keys: Path = tmp_path_factory.mktemp("cabinet-keys") / "signing.json"
+    save_keyset(keys, [tokens.signing_key])
+    clock = MovableClock()
+    async with (
+        temporary_vhost() as amqp_url,
+        running_service(
+            definition,
+            build_runtime,
+            CabinetSettings,
+            amqp_url=amqp_url,
+            tokens=tokens,
+            clock=clock,
+            jwt_signing_keys_file=str(keys),
+        ) as service,
+    ):
+        yield Cabinet(service, tokens, clock)
