@@ -59,7 +59,7 @@ def test_registry_reserves_the_port_plan() -> None:
         "smtp-inspection": 9004,
         "smtp": 9025,
     }
-    assert [spec.name for spec in implemented_fakes()] == ["smtp"]
+    assert [spec.name for spec in implemented_fakes()] == ["yookassa", "telegram", "smtp"]
     assert all(spec.host == "127.0.0.1" for spec in REGISTRY)
     with pytest.raises(KeyError, match="known: yookassa"):
         get_fake("paypal")
@@ -142,12 +142,13 @@ def test_runner_lists_fakes_and_refuses_unimplemented_ones() -> None:
         check=True,
     )
     assert "smtp       implemented" in listed.stdout
-    assert "telegram   reserved" in listed.stdout
+    assert "telegram   implemented" in listed.stdout
+    assert "google     reserved" in listed.stdout
     refused = subprocess.run(
-        [sys.executable, "-m", "sandbox.runner", "--only", "telegram"],
+        [sys.executable, "-m", "sandbox.runner", "--only", "google"],
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert refused.returncode == 2
-    assert "not implemented yet: telegram" in refused.stderr
+    assert "not implemented yet: google" in refused.stderr

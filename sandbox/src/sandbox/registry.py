@@ -16,6 +16,8 @@ from types import MappingProxyType
 from sandbox.kit import FakeFactory
 from sandbox.serving import LOOPBACK
 from sandbox.smtp.fake import SMTP_PORT_NAME, build_smtp_fake
+from sandbox.telegram.fake import build_telegram_fake
+from sandbox.yookassa.fake import build_yookassa_fake
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,18 @@ class FakeSpec:
 
 
 REGISTRY: tuple[FakeSpec, ...] = (
-    FakeSpec("yookassa", "YooKassa API v3 (payments, refunds, webhooks)", 9001),
-    FakeSpec("telegram", "Telegram Bot API (/bot<token>/METHOD, webhook delivery)", 9002),
+    FakeSpec(
+        "yookassa",
+        "YooKassa API v3 (payments, refunds, webhooks)",
+        9001,
+        factory=build_yookassa_fake,
+    ),
+    FakeSpec(
+        "telegram",
+        "Telegram Bot API (/bot<token>/METHOD, webhook delivery)",
+        9002,
+        factory=build_telegram_fake,
+    ),
     FakeSpec("google", "Google Calendar API v3 and OAuth token endpoint", 9003),
     FakeSpec(
         "smtp",
