@@ -77,6 +77,9 @@ class AppointmentConfirmedV1(AppointmentFacts):
     amount_paid: Money | None = Field(default=None, description="None without prepayment")
     intake_required: bool = Field(description="First session with this specialist: form needed")
     reschedule_count: int = Field(ge=0)
+    waitlist_offer_id: UUID | None = Field(
+        default=None, description="Set when the booking came from accepting a waitlist offer"
+    )
 
 
 @event("booking.appointment.rescheduled", version=1, aggregate="appointment_id")

@@ -1,17 +1,52 @@
-"""booking's composition root."""
+"""booking's composition root: the service definition and its runtime.
+
+:class:`BookingRuntime` is servicekit's runtime plus what booking talks to outside its database
+(the YooKassa client); its timer handlers are closures over that client and the clock, so tests
+swap both by parameter.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
+from contracts.booking.v1 import (
+    ActionRejectedV1,
+    AppointmentAttendanceConfirmedV1,
+    AppointmentCancelledV1,
+    AppointmentCompletedV1,
+    AppointmentConfirmedV1,
+    AppointmentExpiredV1,
+    AppointmentHeldV1,
+    AppointmentNoShowV1,
+    AppointmentRescheduledV1,
+    IntakeSubmittedV1,
+    PaymentFailedV1,
+    PaymentSucceededV1,
+    RefundSucceededV1,
+    WaitlistOfferExpiredV1,
+    WaitlistOfferMadeV1,
+)
 from servicekit.clock import Clock, utcnow
 from servicekit.messaging.relay import AfterPublish
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
 from booking.adapters.tables import metadata
+from booking.adapters.yookassa import YooKassaClient
+from booking.api.appointments import calendar_router
+from booking.api.appointments import router as appointments_router
 from booking.api.clients import router as clients_router
+from booking.api.payments import router as payments_router
+from booking.api.records import intake_router, outcome_router
+from booking.api.services import router as services_router
+from booking.api.slots import router as slots_router
+from booking.api.specialists import router as specialists_router
+from booking.api.waitlist import router as waitlist_router
+from booking.application.practice import configure as configure_practice
 from booking.config import BookingSettings
-from booking.entrypoints.consumers import user_events
+from booking.entrypoints.consumers import consent_events, telegram_actions, user_events
+from booking.entrypoints.timers import timer_handlers
 
 definition = ServiceDefinition(
     name="booking",
@@ -22,11 +57,82 @@ definition = ServiceDefinition(
     ),
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    produces=(),
-    consumers=(user_events,),
-    routers=(clients_router,),
+    produces=(
+        AppointmentHeldV1,
+        AppointmentConfirmedV1,
+        AppointmentRescheduledV1,
+        AppointmentCancelledV1,
+        AppointmentExpiredV1,
+        AppointmentCompletedV1,
+        AppointmentNoShowV1,
+        AppointmentAttendanceConfirmedV1,
+        PaymentSucceededV1,
+        PaymentFailedV1,
+        RefundSucceededV1,
+        IntakeSubmittedV1,
+        WaitlistOfferMadeV1,
+        WaitlistOfferExpiredV1,
+        ActionRejectedV1,
+    ),
+    consumers=(user_events, consent_events, telegram_actions),
+    routers=(
+        clients_router,
+        services_router,
+        specialists_router,
+        calendar_router,
+        slots_router,
+        appointments_router,
+        payments_router,
+        intake_router,
+        outcome_router,
+        waitlist_router,
+    ),
     port=8001,
 )
+
+
+def yookassa_client(settings: BookingSettings) -> YooKassaClient:
+    """The YooKassa client the settings describe."""
+    return YooKassaClient(
+        settings.yookassa_base_url,
+        settings.yookassa_shop_id,
+        settings.yookassa_secret_key,
+        timeout=settings.yookassa_timeout_seconds,
+        max_attempts=settings.yookassa_max_attempts,
+        retry_base=settings.yookassa_retry_base_seconds,
+        vat_code=settings.yookassa_vat_code,
+    )
+
+
+class BookingRuntime(ServiceRuntime):
+    """booking's runtime: servicekit's, plus the YooKassa client."""
+
+    settings: BookingSettings
+
+    def __init__(
+        self,
+        settings: BookingSettings,
+        *,
+        clock: Clock = utcnow,
+        relay_after_publish: AfterPublish | None = None,
+        yookassa: YooKassaClient | None = None,
+    ) -> None:
+        self.yookassa = yookassa or yookassa_client(settings)
+        configure_practice(
+            clock=clock,
+            hold_for=timedelta(minutes=settings.hold_minutes),
+            offer_for=timedelta(minutes=settings.waitlist_offer_minutes),
+            parallel_offers=settings.waitlist_parallel_offers,
+        )
+        wired = dataclasses.replace(
+            definition, timers=timer_handlers(self.yookassa, settings, clock)
+        )
+        super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)
+
+    async def stop(self) -> None:
+        """Stop background work, then close the YooKassa connection pool."""
+        await super().stop()
+        await self.yookassa.aclose()
 
 
 def build_runtime(
@@ -34,11 +140,12 @@ def build_runtime(
     *,
     clock: Clock = utcnow,
     relay_after_publish: AfterPublish | None = None,
-) -> ServiceRuntime:
-    """The booking runtime; tests pass their own settings or clock."""
-    return ServiceRuntime(
-        definition,
+    yookassa: YooKassaClient | None = None,
+) -> BookingRuntime:
+    """The booking runtime; tests pass their own settings, clock or YooKassa client."""
+    return BookingRuntime(
         settings or BookingSettings(),
         clock=clock,
         relay_after_publish=relay_after_publish,
+        yookassa=yookassa,
     )

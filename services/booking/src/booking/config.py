@@ -1,8 +1,29 @@
-"""booking's settings."""
+"""booking's settings (environment variables; see servicekit.settings for the common ones)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 from servicekit.settings import ServiceSettings
+
+#: YooKassa's notification source addresses (integrations.md §1.6).
+YOOKASSA_NOTIFICATION_SOURCES = (
+    "185.71.76.0/27",
+    "185.71.77.0/27",
+    "77.75.153.0/25",
+    "77.75.156.11",
+    "77.75.156.35",
+    "77.75.154.128/25",
+    "2a02:5180::/32",
+)
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 class BookingSettings(ServiceSettings):
@@ -10,3 +31,33 @@ class BookingSettings(ServiceSettings):
 
     service_name: str = "booking"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika_booking"
+
+    # Booking rules that are the practice's, not a service's.
+    hold_minutes: int = Field(default=10, ge=1, description="How long an unpaid hold lasts")
+    waitlist_offer_minutes: int = Field(default=30, ge=1)
+    waitlist_parallel_offers: int = Field(
+        default=3, ge=1, description="Waiting clients offered one freed slot at the same time"
+    )
+    idempotency_hours: int = Field(default=24, ge=1)
+    max_slot_window_days: int = Field(default=62, ge=1)
+
+    # YooKassa (the sandbox fake on a laptop; the real host in production).
+    yookassa_base_url: str = "http://127.0.0.1:9001/v3"
+    yookassa_shop_id: str = "sandbox-shop"
+    yookassa_secret_key: str = "sandbox-secret"
+    yookassa_return_url: str = "http://127.0.0.1:8080/booking/paid"
+    yookassa_timeout_seconds: float = 10.0
+    yookassa_max_attempts: int = Field(default=4, ge=1)
+    yookassa_retry_base_seconds: float = 0.5
+    yookassa_vat_code: int = Field(default=1, ge=1, le=12)
+    payment_reconcile_minutes: int = Field(default=10, ge=1)
+    # Where notifications may come from, and which proxies' X-Forwarded-For to believe.
+    yookassa_webhook_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(YOOKASSA_NOTIFICATION_SOURCES)
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("yookassa_webhook_allowlist", "trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _csv(value)

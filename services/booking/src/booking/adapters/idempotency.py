@@ -1,0 +1,127 @@
+"""``Idempotency-Key`` for POSTs that create or charge: the first answer is kept for 24 h.
+
+The key is claimed in the request's own transaction (``INSERT … ON CONFLICT DO NOTHING``): a
+concurrent request with the same key waits for the first to commit, then replays its answer; if
+the first rolled back, the second runs. The same key with another body is 422
+``idempotency_key_reused``. A key older than the TTL counts as new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from servicekit.http.problems import Conflict, Problem
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking.adapters.tables import IdempotencyKey
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The answer an earlier request with the same key got."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+def fingerprint(operation: str, body: Any) -> str:
+    """A digest of what was asked (operation and body), to tell a replay from a reuse."""
+    canonical = json.dumps([operation, body], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    """422 for a key that is empty, too long or not printable ASCII."""
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise Problem(
+            "Idempotency-Key must be 1–255 printable ASCII characters.",
+            status=422,
+            code="validation_failed",
+            title="Invalid request",
+            errors=[
+                {"loc": ["header", "Idempotency-Key"], "msg": "invalid key", "type": "value_error"}
+            ],
+        )
+    return key
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    key: str,
+    operation: str,
+    digest: str,
+    now: datetime,
+    ttl: timedelta,
+) -> Replay | None:
+    """Claim ``key`` for this request; a :class:`Replay` if an earlier one already answered."""
+    inserted = (
+        await session.exec(
+            insert(IdempotencyKey)
+            .values(
+                user_id=user_id, key=key, operation=operation, fingerprint=digest, created_at=now
+            )
+            .on_conflict_do_nothing()
+            .returning(col(IdempotencyKey.key))
+        )
+    ).first()
+    if inserted is not None:
+        return None
+    row = (
+        await session.exec(
+            select(IdempotencyKey)
+            .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+            .with_for_update()
+        )
+    ).one()
+    if row.created_at <= now - ttl:
+        row.operation, row.fingerprint, row.created_at = operation, digest, now
+        row.status_code, row.response = None, None
+        return None
+    if row.operation != operation or row.fingerprint != digest:
+        raise Problem(
+            "This Idempotency-Key was used for another request; use a new key.",
+            status=422,
+            code="idempotency_key_reused",
+            title="Idempotency key reused",
+        )
+    if row.status_code is None or row.response is None:
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            code="request_in_progress",
+        )
+    return Replay(row.status_code, row.response)
+
+
+async def remember(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    key: str,
+    status_code: int,
+    body: dict[str, Any],
+) -> None:
+    """Store the answer to replay."""
+    await session.exec(
+        update(IdempotencyKey)
+        .where(col(IdempotencyKey.user_id) == user_id, col(IdempotencyKey.key) == key)
+        .values(status_code=status_code, response=body)
+    )
+
+
+async def forget(session: AsyncSession, *, user_id: uuid.UUID, key: str) -> None:
+    """Release a key whose request failed after an earlier commit, so a retry runs again."""
+    row = await session.get(IdempotencyKey, (user_id, key))
+    if row is not None and row.status_code is None:
+        await session.delete(row)

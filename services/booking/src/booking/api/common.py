@@ -1,0 +1,151 @@
+"""What booking's routes share: settings, an optional caller, who may manage what, versions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel, Field
+from servicekit.http.deps import RuntimeDep
+from servicekit.http.pagination import decode_cursor, encode_cursor
+from servicekit.http.problems import Forbidden, Problem
+from servicekit.security.deps import current_principal, require_roles
+from servicekit.security.jwt import Principal
+from sqlmodel import or_
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking.adapters.yookassa import YooKassaClient
+from booking.config import BookingSettings
+
+
+def get_settings(runtime: RuntimeDep) -> BookingSettings:
+    """booking's settings."""
+    settings = runtime.settings
+    assert isinstance(settings, BookingSettings)
+    return settings
+
+
+SettingsDep = Annotated[BookingSettings, Depends(get_settings)]
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller when a token is sent (a bad one is still 401); ``None`` for anonymous reads."""
+    if not request.headers.get("authorization"):
+        return None
+    return await current_principal(request)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+#: An admin (403 for anyone else).
+AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
+
+#: An admin or a specialist (403 for anyone else).
+StaffPrincipal = Annotated[Principal, Depends(require_roles("admin", "specialist"))]
+
+
+def is_admin(principal: Principal | None) -> bool:
+    """The caller is an admin."""
+    return principal is not None and principal.has_role("admin")
+
+
+def ensure_manages(principal: Principal, specialist_id: uuid.UUID | None) -> None:
+    """Admins manage everything; a specialist manages their own things; anyone else gets 403."""
+    if principal.has_role("admin"):
+        return
+    if principal.has_role("specialist") and specialist_id == principal.user_id:
+        return
+    raise Forbidden("Only an admin or the specialist it belongs to may change this.")
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    """412 when the ``If-Match`` header names another version than the stored one."""
+    if if_match is None:
+        return
+    wanted = {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")}
+    if "*" not in wanted and str(version) not in wanted:
+        raise Problem(
+            f"The resource is at version {version}; reload it and try again.",
+            status=412,
+            code="precondition_failed",
+            title="Version mismatch",
+        )
+
+
+def etag(version: int) -> dict[str, str]:
+    """The ``ETag`` header for a version."""
+    return {"ETag": f'"{version}"'}
+
+
+def invalid(field: str, message: str, *, kind: str = "value_error") -> Problem:
+    """A 422 ``validation_failed`` about one body field (rules pydantic cannot see)."""
+    return Problem(
+        "The request does not match the expected shape.",
+        status=422,
+        code="validation_failed",
+        title="Invalid request",
+        errors=[{"loc": ["body", field], "msg": message, "type": kind}],
+    )
+
+
+class MoneyIO(BaseModel):
+    """Money on the wire: kopecks and the currency."""
+
+    amount: int = Field(ge=0, description="kopecks (1500.00 RUB is 150000)")
+    currency: str = Field(default="RUB", pattern="^RUB$")
+
+
+def money(amount: int) -> MoneyIO:
+    """``{"amount": amount, "currency": "RUB"}``."""
+    return MoneyIO(amount=amount, currency="RUB")
+
+
+def dump_changes(update: BaseModel, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    """The fields a PATCH body really sent."""
+    return update.model_dump(exclude_unset=True, exclude=set(exclude))
+
+
+def get_yookassa(runtime: RuntimeDep) -> YooKassaClient:
+    """The runtime's YooKassa client (see ``booking.bootstrap.BookingRuntime``)."""
+    client = getattr(runtime, "yookassa", None)
+    assert isinstance(client, YooKassaClient), "booking runs on BookingRuntime"
+    return client
+
+
+YooKassaDep = Annotated[YooKassaClient, Depends(get_yookassa)]
+
+#: The ``Idempotency-Key`` request header.
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Repeat a request safely: the same key and body within 24 h replays the "
+        "first answer; the same key with another body is 422 idempotency_key_reused.",
+    ),
+]
+
+
+async def keyset_page(
+    session: AsyncSession,
+    query: Any,
+    *,
+    order: Any,
+    tiebreak: Any,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], str | None]:
+    """One page of ``query`` ordered by ``(order, tiebreak)`` (a time and an id), and the cursor
+    of the next page (``None`` on the last)."""
+    if cursor is not None:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(or_(order > at, (order == at) & (tiebreak > last_id)))
+    query = query.order_by(order, tiebreak).limit(limit + 1)
+    rows = list((await session.exec(query)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if not (more and rows):
+        return rows, None
+    last = rows[-1]
+    return rows, encode_cursor(getattr(last, order.key), getattr(last, tiebreak.key))

@@ -1,0 +1,81 @@
+"""``POST /api/booking/payments/yookassa/webhook``: YooKassa's notifications.
+
+Notifications are unsigned, so nothing in the body is believed: the source address must be in
+the allow-list (``X-Forwarded-For`` is read only from configured proxies), and the object is
+re-fetched from YooKassa by id; only the fetched state is applied, idempotently. A body that
+names an unknown object changes nothing and still gets 200 (YooKassa would retry otherwise).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from servicekit.http.client_ip import client_ip, parse_networks
+from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.problems import Forbidden, Problem
+
+from booking.adapters.yookassa import YooKassaError, YooKassaUnavailable
+from booking.api.common import SettingsDep, YooKassaDep
+from booking.application.payments import apply_payment, apply_refund, refund_by_provider_id
+
+router = APIRouter(prefix="/payments", tags=["payments"])
+logger = logging.getLogger("booking.webhook")
+
+
+def _allowed(address: str, allowlist: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in parse_networks(allowlist))
+
+
+@router.post(
+    "/yookassa/webhook",
+    summary="YooKassa notifications (source IP allow-list; the object is re-fetched)",
+    response_model=dict[str, str],
+)
+async def yookassa_webhook(
+    request: Request,
+    uow: UowDep,
+    now: NowDep,
+    settings: SettingsDep,
+    yookassa: YooKassaDep,
+) -> JSONResponse:
+    source = client_ip(request, parse_networks(settings.trusted_proxies))
+    if not _allowed(source, settings.yookassa_webhook_allowlist):
+        logger.warning("YooKassa notification from outside the allow-list", extra={"ip": source})
+        raise Forbidden("Notifications are accepted from YooKassa's addresses only.")
+    try:
+        body: Any = await request.json()
+        event = str(body["event"])
+        object_id = str(body["object"]["id"])
+    except (ValueError, KeyError, TypeError):
+        raise Problem("Not a YooKassa notification.", status=400, code="bad_notification") from None
+    try:
+        if event.startswith("payment."):
+            provider = await yookassa.get_payment(object_id)
+            await apply_payment(uow, provider, now=now)
+        elif event.startswith("refund."):
+            provider_refund = await yookassa.get_refund(object_id)
+            refund = await refund_by_provider_id(uow.session, provider_refund.id)
+            if refund is not None:
+                await apply_refund(uow, refund, provider_refund, now=now)
+        else:
+            logger.info("YooKassa event not used by booking", extra={"event": event})
+    except YooKassaError as exc:
+        if exc.status == 404:  # not a real object: forged or from another shop
+            logger.warning("notification names an unknown object", extra={"event": event})
+            return JSONResponse({"status": "ignored"})
+        raise
+    except YooKassaUnavailable:
+        # Not 200, so YooKassa delivers it again later.
+        raise Problem(
+            "YooKassa did not answer; retry later.", status=503, code="unavailable"
+        ) from None
+    await uow.commit()
+    return JSONResponse({"status": "ok"})

@@ -1,0 +1,239 @@
+"""``/api/booking/waitlist``: join, read and leave the waitlist; accept an offered slot."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from contracts.types import UtcDateTime
+from fastapi import APIRouter, Depends, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.pagination import CursorQuery, LimitQuery, Page
+from servicekit.http.problems import NotFound
+from servicekit.security.deps import CurrentPrincipal, require_roles
+from servicekit.security.jwt import Principal
+from sqlmodel import col, select
+
+from booking.adapters.tables import ServiceOffering, Specialist, WaitlistEntry, WaitlistOffer
+from booking.api.appointments import AppointmentPublic, IdempotentRequest, finish_booking
+from booking.api.common import IdempotencyKeyHeader, SettingsDep, YooKassaDep, invalid, keyset_page
+from booking.application import waitlist
+
+router = APIRouter(prefix="/waitlist", tags=["waitlist"])
+
+ClientPrincipal = Annotated[Principal, Depends(require_roles("client"))]
+
+
+class WindowIO(BaseModel):
+    """A span in which the client could come."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    starts: UtcDateTime = Field(alias="from")
+    ends: UtcDateTime = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowIO:
+        if self.starts >= self.ends:
+            raise ValueError("from must be before to")
+        return self
+
+
+class WaitlistEntryCreate(BaseModel):
+    """Wait for a service (with one specialist, or any who gives it) within windows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service_id: uuid.UUID
+    specialist_id: uuid.UUID | None = Field(default=None, description="null: any specialist")
+    windows: list[WindowIO] = Field(min_length=1, max_length=20)
+    duration_minutes: Annotated[int, Field(ge=5, le=720)] | None = None
+
+
+class OfferPublic(BaseModel):
+    """A slot offered to the client until ``expires_at``."""
+
+    id: uuid.UUID
+    entry_id: uuid.UUID
+    service_id: uuid.UUID
+    specialist_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    expires_at: datetime
+    appointment_id: uuid.UUID | None
+
+
+class WaitlistEntryPublic(BaseModel):
+    """A waitlist entry as its client sees it."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    service_id: uuid.UUID
+    specialist_id: uuid.UUID | None
+    duration_minutes: int
+    windows: list[dict[Literal["from", "to"], datetime]]
+    status: str
+    created_at: datetime
+
+
+def _entry(row: WaitlistEntry) -> WaitlistEntryPublic:
+    return WaitlistEntryPublic(
+        id=row.id,
+        client_id=row.client_id,
+        service_id=row.service_id,
+        specialist_id=row.specialist_id,
+        duration_minutes=row.duration_minutes,
+        windows=[
+            {"from": datetime.fromisoformat(a), "to": datetime.fromisoformat(b)}
+            for a, b in row.windows
+        ],
+        status=row.status,
+        created_at=row.created_at,
+    )
+
+
+def _offer(row: WaitlistOffer) -> OfferPublic:
+    return OfferPublic(
+        id=row.id,
+        entry_id=row.entry_id,
+        service_id=row.service_id,
+        specialist_id=row.specialist_id,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        status=row.status,
+        expires_at=row.expires_at,
+        appointment_id=row.appointment_id,
+    )
+
+
+@router.post(
+    "",
+    response_model=WaitlistEntryPublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Join the waitlist (client)",
+)
+async def join_waitlist(
+    body: WaitlistEntryCreate, uow: UowDep, now: NowDep, principal: ClientPrincipal
+) -> WaitlistEntryPublic:
+    service = await uow.session.get(ServiceOffering, body.service_id)
+    if service is None or not service.active:
+        raise NotFound("No such service.")
+    if body.specialist_id is not None:
+        specialist = await uow.session.get(Specialist, body.specialist_id)
+        if specialist is None or not specialist.active or service.id not in specialist.service_ids:
+            raise NotFound("No such specialist gives this service.")
+    duration = body.duration_minutes or service.durations[0]
+    if duration not in service.durations:
+        raise invalid("duration_minutes", f"the service lasts one of {service.durations}")
+    if all(w.ends <= now for w in body.windows):
+        raise invalid("windows", "every window is in the past")
+    row = WaitlistEntry(
+        id=uuid.uuid4(),
+        client_id=principal.user_id,
+        service_id=service.id,
+        specialist_id=body.specialist_id,
+        duration_minutes=duration,
+        windows=[[w.starts.isoformat(), w.ends.isoformat()] for w in body.windows],
+        status="waiting",
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(row)
+    await uow.commit()
+    return _entry(row)
+
+
+@router.get("", response_model=Page[WaitlistEntryPublic], summary="My waitlist entries")
+async def my_entries(
+    uow: UowDep, principal: CurrentPrincipal, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> Page[WaitlistEntryPublic]:
+    query = select(WaitlistEntry).where(WaitlistEntry.client_id == principal.user_id)
+    rows, next_cursor = await keyset_page(
+        uow.session,
+        query,
+        order=col(WaitlistEntry.created_at),
+        tiebreak=col(WaitlistEntry.id),
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page[WaitlistEntryPublic](items=[_entry(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/offers", response_model=Page[OfferPublic], summary="Offers made to me")
+async def my_offers(
+    uow: UowDep,
+    principal: CurrentPrincipal,
+    only_open: bool = True,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[OfferPublic]:
+    query = select(WaitlistOffer).where(WaitlistOffer.client_id == principal.user_id)
+    if only_open:
+        query = query.where(WaitlistOffer.status == "open")
+    rows, next_cursor = await keyset_page(
+        uow.session,
+        query,
+        order=col(WaitlistOffer.created_at),
+        tiebreak=col(WaitlistOffer.id),
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page[OfferPublic](items=[_offer(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post(
+    "/offers/{offer_id}/accept",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AppointmentPublic,
+    summary="Take an offered slot (its client); the first acceptance wins",
+)
+async def accept_offer(
+    offer_id: uuid.UUID,
+    uow: UowDep,
+    now: NowDep,
+    settings: SettingsDep,
+    yookassa: YooKassaDep,
+    principal: ClientPrincipal,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    guard = IdempotentRequest(
+        uow, principal, idempotency_key, f"waitlist.accept:{offer_id}", {}, settings, now
+    )
+    if (replay := await guard.replay()) is not None:
+        return replay
+    appointment, payment = await waitlist.accept(
+        uow,
+        offer_id,
+        client_id=principal.user_id,
+        now=now,
+        hold_for=timedelta(minutes=settings.hold_minutes),
+    )
+    return await finish_booking(
+        uow, guard, appointment, payment, yookassa=yookassa, settings=settings, now=now
+    )
+
+
+@router.get("/{entry_id}", response_model=WaitlistEntryPublic, summary="One of my entries")
+async def get_entry(
+    entry_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
+) -> WaitlistEntryPublic:
+    row = await uow.session.get(WaitlistEntry, entry_id)
+    if row is None or row.client_id != principal.user_id:
+        raise NotFound("No such waitlist entry.")
+    return _entry(row)
+
+
+@router.delete("/{entry_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Leave the waitlist")
+async def leave_waitlist(
+    entry_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
+) -> Response:
+    row = await uow.session.get(WaitlistEntry, entry_id, with_for_update=True)
+    if row is None or row.client_id != principal.user_id:
+        raise NotFound("No such waitlist entry.")
+    await waitlist.leave(uow, row, now)
+    await uow.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

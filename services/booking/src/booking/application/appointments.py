@@ -1,0 +1,599 @@
+"""Appointment use cases: book, expire, cancel, reschedule, complete, mark a no-show, confirm.
+
+Each runs inside the caller's unit of work (an HTTP request, a consumed event or a fired timer):
+it changes rows through ``uow.session`` and records the contract event with ``uow.emit``, so the
+state change and its event commit together. Nothing here calls the network; what must reach
+YooKassa (cancel a payment, send a refund) is a timer due now, fired after the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from contracts.booking.v1 import (
+    AppointmentAttendanceConfirmedV1,
+    AppointmentCancelledV1,
+    AppointmentCompletedV1,
+    AppointmentConfirmedV1,
+    AppointmentExpiredV1,
+    AppointmentNoShowV1,
+    AppointmentRescheduledV1,
+)
+from contracts.types import ActorRole
+from servicekit.http.problems import Conflict, NotFound, Problem
+from servicekit.messaging.outbox import UnitOfWork
+from servicekit.timers import cancel as cancel_timer
+from servicekit.timers import schedule as schedule_timer
+from sqlalchemy import func, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking.adapters.appointments import booked_for, is_exclusion_violation
+from booking.adapters.clients import receipt_customer
+from booking.adapters.schedules import load_schedule, slot_policy
+from booking.adapters.tables import Appointment, Payment, Refund, ServiceOffering, Specialist
+from booking.application import waitlist
+from booking.application.facts import appointment_facts, rub
+from booking.domain.appointments import Action, InvalidTransition, Status, ensure_allowed
+from booking.domain.policies import (
+    CancellationTier,
+    check_reschedule,
+    refund_amount,
+    refund_percent_for,
+)
+from booking.domain.schedule import Schedule
+from booking.domain.slots import SlotPolicy, Unavailable, check_slot
+
+HOLD_EXPIRY = "hold_expiry"
+PAYMENT_CANCEL = "payment_cancel"
+REFUND_SUBMIT = "refund_submit"
+
+#: Payments that may still take money.
+OPEN_PAYMENT = ("new", "pending", "waiting_for_capture")
+
+_UNAVAILABLE_DETAIL = {
+    Unavailable.NOTICE_TOO_SHORT: "This start is too soon: the service needs more notice.",
+    Unavailable.BEYOND_HORIZON: "This start is too far ahead to book yet.",
+    Unavailable.OUTSIDE_WORKING_HOURS: "The specialist does not offer this start time.",
+    Unavailable.TIME_OFF: "The specialist is off at this time.",
+    Unavailable.DAY_FULL: "The specialist's day is fully booked.",
+    Unavailable.SLOT_TAKEN: "This time is already taken.",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who causes a change."""
+
+    role: ActorRole
+    user_id: uuid.UUID | None = None
+
+
+SYSTEM = Actor("system")
+
+
+def slot_refused(reason: Unavailable) -> Conflict:
+    """The 409 for a start time that cannot be booked."""
+    return Conflict(_UNAVAILABLE_DETAIL[reason], code=reason.value, title="Slot unavailable")
+
+
+def transition_refused(exc: InvalidTransition) -> Conflict:
+    """The 409 for an action the appointment's status does not allow."""
+    return Conflict(str(exc), code="invalid_transition", title="Not possible now")
+
+
+def _allowed(action: Action, appointment: Appointment) -> None:
+    try:
+        ensure_allowed(action, appointment.status)
+    except InvalidTransition as exc:
+        raise transition_refused(exc) from None
+
+
+async def lock(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment | None:
+    """The appointment, locked for this transaction (transitions never interleave)."""
+    return (
+        await session.exec(
+            select(Appointment)
+            .where(Appointment.id == appointment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+
+
+def _touch(appointment: Appointment, now: datetime) -> None:
+    appointment.updated_at = now
+    appointment.version += 1
+
+
+async def _lock_day_if_capped(
+    session: AsyncSession, schedule: Schedule, specialist_id: uuid.UUID, start: datetime
+) -> None:
+    # Caps count a whole local day: bookings of one capped day take turns.
+    day = schedule.local_date(start)
+    if schedule.cap_on(day) is not None:
+        await session.exec(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),  # type: ignore[call-overload]
+            params={"k": f"booking-day:{specialist_id}:{day.isoformat()}"},
+        )
+
+
+async def _expire_stale_holds(
+    uow: UnitOfWork, specialist_id: uuid.UUID, occupied: tuple[datetime, datetime], now: datetime
+) -> None:
+    """Holds past their expiry whose timer has not fired yet give way to a new booking now."""
+    stale = (
+        await uow.session.exec(
+            select(Appointment)
+            .where(
+                Appointment.specialist_id == specialist_id,
+                Appointment.status == Status.HELD,
+                col(Appointment.hold_expires_at) <= now,
+                col(Appointment.occupied_from) < occupied[1],
+                col(Appointment.occupied_until) > occupied[0],
+            )
+            .with_for_update()
+        )
+    ).all()
+    for hold in stale:
+        await expire(uow, hold, now, offer_to_waitlist=False)  # the new booking takes it
+
+
+async def _flush_or_slot_taken(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if is_exclusion_violation(exc):
+            raise slot_refused(Unavailable.SLOT_TAKEN) from None
+        raise
+
+
+def _tiers(appointment: Appointment) -> list[CancellationTier]:
+    return [
+        CancellationTier(timedelta(minutes=t["min_notice_minutes"]), t["refund_percent"])
+        for t in appointment.policy.get("cancellation_tiers", [])
+    ]
+
+
+async def needs_intake(session: AsyncSession, appointment: Appointment) -> bool:
+    """First session with this specialist (no earlier confirmed one) and no form yet."""
+    from booking.application.intake import has_intake_form  # the intake module imports this one
+
+    earlier = (
+        await session.exec(
+            select(func.count())
+            .select_from(Appointment)
+            .where(
+                Appointment.client_id == appointment.client_id,
+                Appointment.specialist_id == appointment.specialist_id,
+                Appointment.id != appointment.id,
+                col(Appointment.status).in_([Status.CONFIRMED, Status.COMPLETED, Status.NO_SHOW]),
+            )
+        )
+    ).one()
+    if earlier:
+        return False
+    return not await has_intake_form(session, appointment.client_id, appointment.specialist_id)
+
+
+# -- booking --------------------------------------------------------------------------------
+
+
+async def book(
+    uow: UnitOfWork,
+    *,
+    client_id: uuid.UUID,
+    service_id: uuid.UUID,
+    specialist_id: uuid.UUID,
+    starts_at: datetime,
+    duration_minutes: int | None,
+    now: datetime,
+    hold_for: timedelta,
+    waitlist_offer_id: uuid.UUID | None = None,
+) -> tuple[Appointment, Payment | None]:
+    """Take a slot. Without prepayment the appointment is confirmed at once; with it, it is
+    held until ``now + hold_for`` and a payment row waits to be sent to YooKassa (the caller
+    does that after the commit, then :func:`announce_hold`)."""
+    session = uow.session
+    service = await session.get(ServiceOffering, service_id)
+    if service is None or not service.active:
+        raise NotFound("No such service.")
+    specialist = await session.get(Specialist, specialist_id)
+    if specialist is None or not specialist.active or service.id not in specialist.service_ids:
+        raise NotFound("No such specialist gives this service.")
+    duration = duration_minutes or service.durations[0]
+    if duration not in service.durations:
+        raise Problem(
+            f"The service lasts one of {service.durations} minutes.",
+            status=422,
+            code="validation_failed",
+            title="Invalid request",
+            errors=[
+                {"loc": ["body", "duration_minutes"], "msg": "not offered", "type": "value_error"}
+            ],
+        )
+    held = service.prepayment_required
+    if held and await receipt_customer(session, client_id) is None:
+        raise Conflict(
+            "Your contact details have not reached booking yet (a receipt needs them); "
+            "try again in a moment.",
+            code="client_unknown",
+        )
+    policy = slot_policy(service, duration)
+    occupied = policy.occupied(starts_at)
+    schedule = await load_schedule(session, specialist, occupied[0], occupied[1])
+    await _lock_day_if_capped(session, schedule, specialist.user_id, starts_at)
+    await _expire_stale_holds(uow, specialist.user_id, occupied, now)
+    booked = await booked_for(session, specialist.user_id, occupied[0], occupied[1], now=now)
+    reason = check_slot(schedule, policy, booked, now=now, start=starts_at)
+    if reason is not None:
+        raise slot_refused(reason)
+
+    appointment = Appointment(
+        id=uuid.uuid4(),
+        client_id=client_id,
+        specialist_id=specialist.user_id,
+        service_id=service.id,
+        service_name=service.name,
+        specialist_name=specialist.display_name,
+        specialist_time_zone=specialist.time_zone,
+        format=service.format,
+        duration_minutes=duration,
+        price_amount=service.price_amount,
+        buffer_before_minutes=service.buffer_before_minutes,
+        buffer_after_minutes=service.buffer_after_minutes,
+        starts_at=starts_at,
+        ends_at=starts_at + policy.duration,
+        occupied_from=occupied[0],
+        occupied_until=occupied[1],
+        status=Status.HELD if held else Status.CONFIRMED,
+        hold_expires_at=now + hold_for if held else None,
+        prepayment_required=held,
+        policy={
+            "cancellation_tiers": list(service.cancellation_tiers),
+            "reschedule_min_notice_minutes": service.reschedule_min_notice_minutes,
+            "max_reschedules": service.max_reschedules,
+        },
+        confirmed_at=None if held else now,
+        waitlist_offer_id=waitlist_offer_id,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    # Offers for this time are locked (and withdrawn) before the row goes in: every path takes
+    # offer locks before appointment rows, so a booking and an acceptance never deadlock.
+    await waitlist.time_taken(
+        uow,
+        specialist_id=specialist.user_id,
+        occupied=occupied,
+        now=now,
+        accepted=waitlist_offer_id,
+    )
+    session.add(appointment)
+    await _flush_or_slot_taken(session)
+    if not held:
+        uow.emit(
+            AppointmentConfirmedV1(
+                **appointment_facts(appointment),
+                intake_required=await needs_intake(session, appointment),
+                reschedule_count=0,
+                waitlist_offer_id=waitlist_offer_id,
+            )
+        )
+        return appointment, None
+    payment = Payment(
+        id=uuid.uuid4(),
+        appointment_id=appointment.id,
+        client_id=client_id,
+        amount=service.price_amount,
+        status="new",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(payment)
+    assert appointment.hold_expires_at is not None
+    await schedule_timer(
+        session,
+        kind=HOLD_EXPIRY,
+        key=str(appointment.id),
+        due_at=appointment.hold_expires_at,
+        payload={"appointment_id": str(appointment.id)},
+    )
+    return appointment, payment
+
+
+async def live_payment(session: AsyncSession, appointment_id: uuid.UUID) -> Payment | None:
+    """The appointment's latest payment that may still take money."""
+    return (
+        await session.exec(
+            select(Payment)
+            .where(Payment.appointment_id == appointment_id, col(Payment.status).in_(OPEN_PAYMENT))
+            .order_by(col(Payment.created_at).desc())
+            .limit(1)
+            .with_for_update()
+        )
+    ).first()
+
+
+async def paid_payment(session: AsyncSession, appointment_id: uuid.UUID) -> Payment | None:
+    """The payment that paid for the appointment (succeeded in time), if any."""
+    return (
+        await session.exec(
+            select(Payment)
+            .where(
+                Payment.appointment_id == appointment_id,
+                Payment.status == "succeeded",
+                col(Payment.late).is_(False),
+            )
+            .with_for_update()
+        )
+    ).first()
+
+
+async def _drop_open_payment(uow: UnitOfWork, appointment_id: uuid.UUID, now: datetime) -> None:
+    """Ask YooKassa (after the commit) to cancel a payment the appointment no longer needs."""
+    payment = await live_payment(uow.session, appointment_id)
+    if payment is None:
+        return
+    payment.cancel_wanted = True
+    payment.updated_at = now
+    if payment.provider_payment_id is not None:
+        await schedule_timer(
+            uow.session,
+            kind=PAYMENT_CANCEL,
+            key=str(payment.id),
+            due_at=now,
+            payload={"payment_id": str(payment.id)},
+        )
+
+
+# -- transitions ----------------------------------------------------------------------------
+
+
+async def expire(
+    uow: UnitOfWork, appointment: Appointment, now: datetime, *, offer_to_waitlist: bool = True
+) -> None:
+    """An unpaid hold ran out: free the slot (offer it to the waitlist), cancel its payment."""
+    _allowed(Action.EXPIRE, appointment)
+    appointment.status = Status.EXPIRED
+    _touch(appointment, now)
+    payment = await live_payment(uow.session, appointment.id)
+    await _drop_open_payment(uow, appointment.id, now)
+    assert appointment.hold_expires_at is not None
+    uow.emit(
+        AppointmentExpiredV1(
+            **appointment_facts(appointment),
+            hold_expires_at=appointment.hold_expires_at,
+            payment_id=payment.id if payment else None,
+        )
+    )
+    await cancel_timer(uow.session, kind=HOLD_EXPIRY, key=str(appointment.id))
+    if offer_to_waitlist:
+        await waitlist.slot_freed(uow, appointment, now)
+
+
+async def cancel(
+    uow: UnitOfWork,
+    appointment: Appointment,
+    *,
+    actor: Actor,
+    reason: str | None,
+    now: datetime,
+) -> Refund | None:
+    """Cancel a held or confirmed appointment; refund by the tiers (in full when the specialist
+    or an admin cancels). Returns the refund started, if any."""
+    _allowed(Action.CANCEL, appointment)
+    previous = appointment.status
+    by_client = actor.role == "client"
+    if by_client:
+        percent = refund_percent_for(appointment.starts_at - now, _tiers(appointment))
+    else:
+        percent = 100
+    paid = await paid_payment(uow.session, appointment.id)
+    amount = refund_amount(paid.amount - paid.refunded_amount, percent) if paid else 0
+    refund = None
+    if paid is not None and amount > 0:
+        reason_code = {
+            "client": "client_cancellation",
+            "specialist": "specialist_cancellation",
+        }.get(actor.role, "admin_cancellation")
+        refund = Refund(
+            id=uuid.uuid4(),
+            payment_id=paid.id,
+            appointment_id=appointment.id,
+            client_id=appointment.client_id,
+            amount=amount,
+            percent=percent,
+            reason=reason_code,
+            status="requested",
+            created_at=now,
+            updated_at=now,
+        )
+        uow.session.add(refund)
+        await schedule_timer(
+            uow.session,
+            kind=REFUND_SUBMIT,
+            key=str(refund.id),
+            due_at=now,
+            payload={"refund_id": str(refund.id)},
+        )
+    await _drop_open_payment(uow, appointment.id, now)
+    appointment.status = Status.CANCELLED
+    appointment.cancelled_at = now
+    appointment.cancelled_by = actor.role
+    appointment.cancelled_by_user_id = actor.user_id
+    appointment.cancel_reason = reason
+    appointment.refund_percent = percent
+    appointment.late_cancellation = by_client and percent == 0
+    _touch(appointment, now)
+    uow.emit(
+        AppointmentCancelledV1(
+            **appointment_facts(appointment),
+            previous_status=previous,
+            cancelled_by=actor.role,
+            cancelled_by_user_id=actor.user_id,
+            reason=reason,
+            late_cancellation=appointment.late_cancellation,
+            refund_percent=percent,
+            refund_amount=rub(amount),
+            payment_id=paid.id if paid else None,
+            refund_id=refund.id if refund else None,
+        )
+    )
+    await cancel_timer(uow.session, kind=HOLD_EXPIRY, key=str(appointment.id))
+    await waitlist.slot_freed(uow, appointment, now)
+    return refund
+
+
+async def reschedule(
+    uow: UnitOfWork,
+    appointment: Appointment,
+    *,
+    starts_at: datetime,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Move a confirmed appointment (the same row) to another free start, atomically: if the
+    database refuses the new range the transaction rolls back and nothing moved."""
+    _allowed(Action.RESCHEDULE, appointment)
+    policy_snapshot: dict[str, Any] = appointment.policy
+    refused = check_reschedule(
+        notice=appointment.starts_at - now,
+        count=appointment.reschedule_count,
+        min_notice=timedelta(minutes=policy_snapshot["reschedule_min_notice_minutes"]),
+        max_count=policy_snapshot["max_reschedules"],
+        by_client=actor.role == "client",
+    )
+    if refused is not None:
+        detail = (
+            "This appointment was already moved as often as the service allows."
+            if refused.value == "reschedule_limit_reached"
+            else "It is too late to move this appointment."
+        )
+        raise Conflict(detail, code=refused.value, title="Reschedule refused")
+    if starts_at == appointment.starts_at:
+        raise Conflict("The appointment is already at this time.", code="same_time")
+    session = uow.session
+    service = await session.get(ServiceOffering, appointment.service_id)
+    specialist = await session.get(Specialist, appointment.specialist_id)
+    if service is None or specialist is None:
+        raise NotFound("The service or specialist no longer exists.")
+    rules = slot_policy(service, appointment.duration_minutes)
+    policy = SlotPolicy(
+        duration=timedelta(minutes=appointment.duration_minutes),
+        buffer_before=timedelta(minutes=appointment.buffer_before_minutes),
+        buffer_after=timedelta(minutes=appointment.buffer_after_minutes),
+        min_notice=rules.min_notice,
+        horizon=rules.horizon,
+        step=rules.step,
+    )
+    occupied = policy.occupied(starts_at)
+    schedule = await load_schedule(session, specialist, occupied[0], occupied[1])
+    await _lock_day_if_capped(session, schedule, specialist.user_id, starts_at)
+    await _expire_stale_holds(uow, specialist.user_id, occupied, now)
+    booked = await booked_for(
+        session, specialist.user_id, occupied[0], occupied[1], now=now, exclude=appointment.id
+    )
+    reason = check_slot(schedule, policy, booked, now=now, start=starts_at)
+    if reason is not None:
+        raise slot_refused(reason)
+    await waitlist.time_taken(uow, specialist_id=specialist.user_id, occupied=occupied, now=now)
+    previous_start, previous_end = appointment.starts_at, appointment.ends_at
+    appointment.starts_at, appointment.ends_at = starts_at, starts_at + policy.duration
+    appointment.occupied_from, appointment.occupied_until = occupied
+    appointment.reschedule_count += 1
+    appointment.attendance_confirmed_at = None
+    _touch(appointment, now)
+    await _flush_or_slot_taken(session)
+    uow.emit(
+        AppointmentRescheduledV1(
+            **appointment_facts(appointment),
+            previous_starts_at=previous_start,
+            previous_ends_at=previous_end,
+            reschedule_count=appointment.reschedule_count,
+            max_reschedules=policy_snapshot["max_reschedules"],
+            rescheduled_by=actor.role,
+            rescheduled_by_user_id=actor.user_id,
+        )
+    )
+    await waitlist.time_freed(
+        uow,
+        specialist_id=appointment.specialist_id,
+        service_id=appointment.service_id,
+        starts_at=previous_start,
+        duration_minutes=appointment.duration_minutes,
+        now=now,
+    )
+
+
+async def _mark(
+    uow: UnitOfWork, appointment: Appointment, action: Action, actor: Actor, now: datetime
+) -> None:
+    _allowed(action, appointment)
+    if now < appointment.starts_at:
+        raise Conflict("The session has not started yet.", code="too_early")
+    appointment.status = Status.COMPLETED if action is Action.COMPLETE else Status.NO_SHOW
+    appointment.marked_at = now
+    appointment.marked_by_user_id = actor.user_id
+    _touch(appointment, now)
+
+
+async def complete(
+    uow: UnitOfWork, appointment: Appointment, *, actor: Actor, now: datetime
+) -> None:
+    """The specialist says the session took place."""
+    await _mark(uow, appointment, Action.COMPLETE, actor, now)
+    assert actor.user_id is not None
+    uow.emit(
+        AppointmentCompletedV1(**appointment_facts(appointment), marked_by_user_id=actor.user_id)
+    )
+
+
+async def mark_no_show(
+    uow: UnitOfWork, appointment: Appointment, *, actor: Actor, now: datetime
+) -> None:
+    """The specialist says the client did not come (no refund)."""
+    await _mark(uow, appointment, Action.MARK_NO_SHOW, actor, now)
+    await uow.session.flush()
+    count = (
+        await uow.session.exec(
+            select(func.count())
+            .select_from(Appointment)
+            .where(
+                Appointment.client_id == appointment.client_id,
+                Appointment.status == Status.NO_SHOW,
+            )
+        )
+    ).one()
+    assert actor.user_id is not None
+    uow.emit(
+        AppointmentNoShowV1(
+            **appointment_facts(appointment),
+            marked_by_user_id=actor.user_id,
+            client_no_show_count=max(1, int(count)),
+        )
+    )
+
+
+async def confirm_attendance(
+    uow: UnitOfWork, appointment: Appointment, *, via: str, now: datetime
+) -> bool:
+    """The client says they will come; ``False`` if they already had."""
+    _allowed(Action.CONFIRM_ATTENDANCE, appointment)
+    if now >= appointment.ends_at:
+        raise Conflict("The session is over.", code="too_late")
+    if appointment.attendance_confirmed_at is not None:
+        return False
+    appointment.attendance_confirmed_at = now
+    _touch(appointment, now)
+    uow.emit(
+        AppointmentAttendanceConfirmedV1(
+            **appointment_facts(appointment),
+            confirmed_via=via,
+        )
+    )
+    return True

@@ -1,0 +1,349 @@
+"""Payments and refunds: applying what YooKassa reports, and the calls made after a commit.
+
+Booking's own rows are the source of truth for what it has *done*; YooKassa's re-fetched object
+is the only source of truth for what the *payment* is. :func:`apply_payment` moves a payment
+forward only (``succeeded``/``canceled`` are final), so duplicate, reordered or forged
+notifications cause at most one transition and one event.
+
+* ``succeeded`` while the appointment is still held → confirmed (``payment.succeeded``,
+  ``appointment.confirmed``).
+* ``succeeded`` after the hold ended (expired or cancelled) → a *late* payment: refunded in full
+  (``payment.succeeded`` with ``late``, then ``refund.succeeded``), never kept.
+* ``canceled`` → ``payment.failed`` (unless booking itself asked for the cancellation).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from contracts.booking.v1 import (
+    AppointmentConfirmedV1,
+    AppointmentHeldV1,
+    PaymentFailedV1,
+    PaymentSucceededV1,
+    RefundSucceededV1,
+)
+from servicekit.messaging.outbox import UnitOfWork
+from servicekit.timers import cancel as cancel_timer
+from servicekit.timers import schedule
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking.adapters.clients import receipt_customer
+from booking.adapters.tables import Appointment, Payment, Refund
+from booking.adapters.yookassa import ProviderPayment, ProviderRefund, YooKassaClient
+from booking.application.appointments import (
+    HOLD_EXPIRY,
+    PAYMENT_CANCEL,
+    REFUND_SUBMIT,
+    lock,
+    needs_intake,
+)
+from booking.application.facts import appointment_facts, rub
+from booking.domain.appointments import Status
+from booking.domain.schedule import zone_named
+
+logger = logging.getLogger("booking.payments")
+
+PAYMENT_RECONCILE = "payment_reconcile"
+REFUND_RECONCILE = "refund_reconcile"
+FINAL = ("succeeded", "canceled", "not_created")
+
+
+PAYMENT_CREATE = "payment_create"
+
+
+async def create_at_provider(
+    yookassa: YooKassaClient,
+    session: AsyncSession,
+    appointment: Appointment,
+    payment: Payment,
+    *,
+    return_url: str,
+) -> ProviderPayment:
+    """Create the payment at YooKassa (our payment id is the Idempotence-Key, so a repeat of
+    this call never makes a second payment). Called after the hold is committed."""
+    customer = await receipt_customer(session, appointment.client_id)
+    if customer is None:
+        raise ValueError("a prepaid hold without the client's receipt contact")
+    local = appointment.starts_at.astimezone(zone_named(appointment.specialist_time_zone))
+    return await yookassa.create_payment(
+        idempotence_key=str(payment.id),
+        amount=payment.amount,
+        description=f"{appointment.service_name}, {local:%d.%m.%Y %H:%M}",
+        return_url=return_url,
+        metadata={"appointment_id": str(appointment.id), "payment_id": str(payment.id)},
+        customer=customer,
+    )
+
+
+async def schedule_reconcile(
+    session: AsyncSession, payment: Payment, *, due_at: datetime, attempt: int
+) -> None:
+    """Ask YooKassa about a payment at ``due_at`` unless a notification settles it first.
+
+    Each check is its own timer key: a firing timer cannot move itself.
+    """
+    await schedule(
+        session,
+        kind=PAYMENT_RECONCILE,
+        key=f"{payment.id}:{attempt}",
+        due_at=due_at,
+        payload={"payment_id": str(payment.id), "attempt": attempt},
+    )
+
+
+async def announce_hold(
+    uow: UnitOfWork,
+    appointment: Appointment,
+    payment: Payment,
+    provider: ProviderPayment,
+    *,
+    now: datetime,
+    reconcile_after: timedelta,
+) -> None:
+    """YooKassa created the payment: record it and tell the client where to pay."""
+    payment.provider_payment_id = provider.id
+    payment.confirmation_url = provider.confirmation_url
+    payment.status = "pending" if provider.status == "pending" else payment.status
+    payment.updated_at = now
+    await schedule_reconcile(uow.session, payment, due_at=now + reconcile_after, attempt=1)
+    if appointment.status != Status.HELD:
+        # The hold ended while YooKassa answered: the payment must not take money.
+        payment.cancel_wanted = True
+        await schedule(
+            uow.session,
+            kind=PAYMENT_CANCEL,
+            key=str(payment.id),
+            due_at=now,
+            payload={"payment_id": str(payment.id)},
+        )
+        return
+    assert appointment.hold_expires_at is not None
+    uow.emit(
+        AppointmentHeldV1(
+            **appointment_facts(appointment),
+            hold_expires_at=appointment.hold_expires_at,
+            prepayment_required=True,
+            payment_id=payment.id,
+            confirmation_url=provider.confirmation_url,
+            waitlist_offer_id=appointment.waitlist_offer_id,
+        )
+    )
+    if provider.status != "pending":
+        await apply_payment(uow, provider, now=now)
+
+
+async def release_unpaid_hold(uow: UnitOfWork, appointment_id: uuid.UUID, now: datetime) -> None:
+    """YooKassa could not create the payment: give the slot back quietly (nobody was told of
+    the hold yet; the client gets the error in the response)."""
+    appointment = await lock(uow.session, appointment_id)
+    if appointment is None or appointment.status != Status.HELD:
+        return
+    appointment.status = Status.CANCELLED
+    appointment.cancelled_at = now
+    appointment.cancelled_by = "system"
+    appointment.cancel_reason = "payment_unavailable"
+    appointment.updated_at = now
+    appointment.version += 1
+    payments = (
+        await uow.session.exec(
+            select(Payment).where(Payment.appointment_id == appointment_id, Payment.status == "new")
+        )
+    ).all()
+    for payment in payments:
+        payment.status = "not_created"
+        payment.updated_at = now
+    await cancel_timer(uow.session, kind=HOLD_EXPIRY, key=str(appointment_id))
+
+
+async def find_payment(session: AsyncSession, provider: ProviderPayment) -> Payment | None:
+    """Our payment row for a YooKassa payment (by its id, else by the metadata we sent)."""
+    payment = (
+        await session.exec(select(Payment).where(Payment.provider_payment_id == provider.id))
+    ).first()
+    if payment is not None:
+        return payment
+    try:
+        ours = uuid.UUID(str(provider.metadata.get("payment_id", "")))
+    except ValueError:
+        return None
+    payment = await session.get(Payment, ours)
+    if payment is not None and payment.provider_payment_id in (None, provider.id):
+        return payment
+    return None
+
+
+async def _lock_pair(session: AsyncSession, payment: Payment) -> tuple[Appointment, Payment]:
+    # Appointment first, then payment: the order every other path (expiry, cancellation) uses.
+    appointment = await lock(session, payment.appointment_id)
+    assert appointment is not None
+    locked = (
+        await session.exec(
+            select(Payment)
+            .where(Payment.id == payment.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return appointment, locked
+
+
+async def apply_payment(uow: UnitOfWork, provider: ProviderPayment, *, now: datetime) -> bool:
+    """Bring our payment in line with YooKassa's; ``True`` when something changed."""
+    session = uow.session
+    found = await find_payment(session, provider)
+    if found is None:
+        logger.warning("YooKassa payment is not one of ours", extra={"provider_id": provider.id})
+        return False
+    appointment, payment = await _lock_pair(session, found)
+    payment.provider_payment_id = provider.id
+    if payment.status in FINAL or payment.status == provider.status:
+        return False
+    if provider.amount != payment.amount:
+        logger.error(
+            "YooKassa payment amount differs from ours; not applied",
+            extra={"payment_id": str(payment.id)},
+        )
+        return False
+    payment.updated_at = now
+    if provider.status in ("pending", "waiting_for_capture"):
+        payment.status = provider.status
+        return True
+    if provider.status == "canceled":
+        payment.status = "canceled"
+        payment.cancellation_party = provider.cancellation_party
+        payment.cancellation_reason = provider.cancellation_reason
+        if not payment.cancel_wanted:
+            uow.emit(
+                PaymentFailedV1(
+                    payment_id=payment.id,
+                    provider_payment_id=provider.id,
+                    appointment_id=appointment.id,
+                    client_id=appointment.client_id,
+                    service_name=appointment.service_name,
+                    amount=rub(payment.amount),
+                    reason=provider.cancellation_reason or "unknown",
+                    party=provider.cancellation_party,
+                    hold_expires_at=appointment.hold_expires_at
+                    if appointment.status == Status.HELD
+                    else None,
+                )
+            )
+        return True
+    if provider.status != "succeeded":
+        logger.warning("unknown YooKassa status %s", provider.status)
+        return False
+
+    payment.status = "succeeded"
+    payment.paid_at = now
+    late = appointment.status != Status.HELD or payment.cancel_wanted
+    payment.late = late
+    uow.emit(
+        PaymentSucceededV1(
+            payment_id=payment.id,
+            provider_payment_id=provider.id,
+            appointment_id=appointment.id,
+            client_id=appointment.client_id,
+            service_name=appointment.service_name,
+            starts_at=appointment.starts_at,
+            specialist_time_zone=appointment.specialist_time_zone,
+            amount=rub(payment.amount),
+            paid_at=now,
+            late=late,
+        )
+    )
+    if late:
+        refund = Refund(
+            id=uuid.uuid4(),
+            payment_id=payment.id,
+            appointment_id=appointment.id,
+            client_id=appointment.client_id,
+            amount=payment.amount,
+            percent=100,
+            reason="late_payment",
+            status="requested",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(refund)
+        await schedule(
+            session,
+            kind=REFUND_SUBMIT,
+            key=str(refund.id),
+            due_at=now,
+            payload={"refund_id": str(refund.id)},
+        )
+        return True
+    appointment.status = Status.CONFIRMED
+    appointment.confirmed_at = now
+    appointment.updated_at = now
+    appointment.version += 1
+    await cancel_timer(session, kind=HOLD_EXPIRY, key=str(appointment.id))
+    uow.emit(
+        AppointmentConfirmedV1(
+            **appointment_facts(appointment),
+            payment_id=payment.id,
+            amount_paid=rub(payment.amount),
+            intake_required=await needs_intake(session, appointment),
+            reschedule_count=appointment.reschedule_count,
+            waitlist_offer_id=appointment.waitlist_offer_id,
+        )
+    )
+    return True
+
+
+async def apply_refund(
+    uow: UnitOfWork, refund: Refund, provider: ProviderRefund, *, now: datetime
+) -> bool:
+    """Record a refund's state at YooKassa; ``refund.succeeded`` once."""
+    if refund.status in ("succeeded", "canceled"):
+        return False
+    refund.provider_refund_id = provider.id
+    refund.updated_at = now
+    if provider.status == "pending":
+        refund.status = "pending"
+        return True
+    if provider.status == "canceled":
+        refund.status = "canceled"
+        logger.error("YooKassa cancelled a refund", extra={"refund_id": str(refund.id)})
+        return True
+    refund.status = "succeeded"
+    refund.refunded_at = now
+    payment = (
+        await uow.session.exec(
+            select(Payment).where(Payment.id == refund.payment_id).with_for_update()
+        )
+    ).one()
+    payment.refunded_amount += refund.amount
+    payment.updated_at = now
+    appointment = await uow.session.get(Appointment, refund.appointment_id)
+    assert appointment is not None
+    uow.emit(
+        RefundSucceededV1(
+            refund_id=refund.id,
+            provider_refund_id=provider.id,
+            payment_id=payment.id,
+            appointment_id=appointment.id,
+            client_id=appointment.client_id,
+            service_name=appointment.service_name,
+            amount=rub(refund.amount),
+            percent=refund.percent,
+            reason=refund.reason,
+            refunded_at=now,
+        )
+    )
+    return True
+
+
+async def refund_by_provider_id(session: AsyncSession, provider_refund_id: str) -> Refund | None:
+    """Our refund row for a YooKassa refund id."""
+    return (
+        await session.exec(
+            select(Refund)
+            .where(col(Refund.provider_refund_id) == provider_refund_id)
+            .with_for_update()
+        )
+    ).first()

@@ -1,0 +1,41 @@
+"""Whether a user's consent counts (152-FZ: one document per purpose, granted separately).
+
+A grant counts while it is the user's latest word for the purpose and its document version is
+still acceptable: once a newer version published with ``requires_reconsent`` is in effect, older
+grants stop counting until the user consents again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+HEALTH_DATA = "health_data_processing"
+
+
+@dataclass(frozen=True)
+class DocumentVersion:
+    """What the rule needs of a published document version."""
+
+    version: int
+    effective_from: datetime
+    requires_reconsent: bool
+
+
+def oldest_acceptable_version(documents: Sequence[DocumentVersion], now: datetime) -> int:
+    """The oldest document version a grant may be of and still count."""
+    floor = 1
+    for document in sorted(documents, key=lambda d: d.version):
+        if document.requires_reconsent and document.effective_from <= now:
+            floor = document.version
+    return floor
+
+
+def consent_counts(
+    granted_version: int | None, documents: Sequence[DocumentVersion], now: datetime
+) -> bool:
+    """``granted_version`` is the version of the user's standing grant (None: none)."""
+    if granted_version is None:
+        return False
+    return granted_version >= oldest_acceptable_version(documents, now)

@@ -1,0 +1,325 @@
+"""booking's test fixtures: the service in-process on a throwaway database and vhost, a fake
+clock, tokens, and a small client that sets up catalog and schedules through the HTTP API.
+
+One service instance serves the whole session (start-up is the slow part), so every test makes
+its own specialists and services and never relies on another test's data. The clock is shared
+too: a test that moves it sets it first (``clock.set``) and reads times from it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+from booking.bootstrap import build_runtime, definition
+from booking.config import BookingSettings
+from contracts.cabinet.v1 import UserRegisteredV1
+from contracts.registry import spec_of
+from contracts.testing import example_envelope
+from pydantic import BaseModel
+from sandbox.testing import serve_app
+from sandbox.yookassa import (
+    DEFAULT_SECRET_KEY,
+    DEFAULT_SHOP_ID,
+    NotificationPolicy,
+    RunningYooKassa,
+    running_yookassa,
+)
+from servicekit.db.engine import asyncpg_dsn
+from servicekit.testing import (
+    RunningService,
+    TokenMint,
+    running_service,
+    temporary_vhost,
+    wait_until,
+)
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+START = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)  # a Monday, two weeks before Berlin's DST change
+
+WEEKDAYS_9_TO_18 = [{"weekday": d, "start": "09:00", "end": "18:00"} for d in range(1, 8)]
+
+
+class FakeClock:
+    """The service's clock; tests move it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, when: datetime) -> None:
+        self.now = when
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@dataclass
+class EventTap:
+    """Every event booking publishes, as it arrived on the broker (a queue bound to ``#``)."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    async def _on(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with message.process():
+            self.events.append(json.loads(message.body))
+
+    def of(self, event_type: str, **match: Any) -> list[dict[str, Any]]:
+        """Arrived events of a type whose payload has the given field values."""
+        return [
+            e
+            for e in self.events
+            if e["event_type"] == event_type
+            and all(str(e["payload"].get(k)) == str(v) for k, v in match.items())
+        ]
+
+    async def wait_for(self, event_type: str, count: int = 1, **match: Any) -> list[dict[str, Any]]:
+        """Wait until ``count`` such events arrived; returns them."""
+        await wait_until(lambda: len(self.of(event_type, **match)) >= count, timeout=20)
+        return self.of(event_type, **match)
+
+
+@dataclass
+class Booking:
+    """The running service plus helpers that go through its HTTP API."""
+
+    svc: RunningService
+    tokens: TokenMint
+    clock: FakeClock
+    events: EventTap
+    yookassa: RunningYooKassa
+    amqp_url: str
+
+    @property
+    def client(self) -> Any:
+        return self.svc.client
+
+    def auth(self, *roles: str, sub: uuid.UUID | None = None) -> dict[str, str]:
+        return self.tokens.auth(*roles, sub=sub)
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return self.tokens.auth("admin")
+
+    async def create_service(self, **fields: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": f"Консультация {uuid.uuid4().hex[:6]}",
+            "durations_minutes": [50],
+            "price": {"amount": 300000, "currency": "RUB"},
+            "format": "online",
+            "buffer_before_minutes": 0,
+            "buffer_after_minutes": 10,
+            "min_notice_minutes": 0,
+            "slot_step_minutes": 60,
+            **fields,
+        }
+        r = await self.client.post("/api/booking/services", json=body, headers=self.admin)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def create_specialist(
+        self,
+        *,
+        service_ids: list[str] = (),  # type: ignore[assignment]
+        time_zone: str = "Europe/Moscow",
+        weekly_hours: list[dict[str, Any]] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "user_id": str(uuid.uuid4()),
+            "display_name": "Анна Петрова",
+            "time_zone": time_zone,
+            "weekly_hours": WEEKDAYS_9_TO_18 if weekly_hours is None else weekly_hours,
+            "service_ids": list(service_ids),
+            **fields,
+        }
+        r = await self.client.post("/api/booking/specialists", json=body, headers=self.admin)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def practice(self, **service_fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A service and a specialist (Moscow, 09–18 every day) who gives it."""
+        service = await self.create_service(**service_fields)
+        specialist = await self.create_specialist(service_ids=[service["id"]])
+        return service, specialist
+
+    async def publish(self, payload: BaseModel) -> uuid.UUID:
+        """Publish an event as its producer would (to its exchange, with its routing key)."""
+        spec = spec_of(type(payload))
+        envelope = example_envelope(type(payload), **payload.model_dump())
+        connection = await aio_pika.connect(self.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            exchange = await channel.declare_exchange(
+                spec.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            await exchange.publish(
+                aio_pika.Message(
+                    envelope.model_dump_json().encode(),
+                    message_id=str(envelope.event_id),
+                    correlation_id=envelope.correlation_id,
+                    type=envelope.event_type,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=spec.routing_key,
+            )
+        return envelope.event_id
+
+    async def register_client(self, user_id: uuid.UUID | None = None) -> uuid.UUID:
+        """A client cabinet has told booking about (name, email for receipts)."""
+        user_id = user_id or uuid.uuid4()
+        await self.publish(
+            UserRegisteredV1(
+                user_id=user_id,
+                email=f"client-{user_id.hex[:8]}@example.org",
+                name="Мария Иванова",
+                phone="+79991234567",
+                time_zone="Europe/Moscow",
+                language="ru",
+                roles=["client"],
+                registered_at=self.clock.now,
+            )
+        )
+        me = self.auth("client", sub=user_id)
+
+        async def known() -> bool:
+            r = await self.client.get(f"/api/booking/clients/{user_id}", headers=me)
+            return r.status_code == 200
+
+        await wait_until(known, timeout=20)
+        return user_id
+
+    async def slots(
+        self, service: dict[str, Any], specialist: dict[str, Any], **params: Any
+    ) -> list[str]:
+        """Bookable UTC starts (``...Z``) of a practice in a window."""
+        r = await self.client.get(
+            "/api/booking/slots",
+            params={"service_id": service["id"], "specialist_id": specialist["user_id"], **params},
+        )
+        assert r.status_code == 200, r.text
+        return [s["starts_at"] for s in r.json()["items"]]
+
+    async def book(
+        self,
+        service: dict[str, Any],
+        specialist: dict[str, Any],
+        starts_at: str,
+        *,
+        client_id: uuid.UUID | None = None,
+        key: str | None = None,
+        **extra: Any,
+    ) -> Any:
+        """POST /appointments as a client; returns the response."""
+        headers = self.auth("client", sub=client_id or uuid.uuid4())
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return await self.client.post(
+            "/api/booking/appointments",
+            json={
+                "service_id": service["id"],
+                "specialist_id": specialist["user_id"],
+                "starts_at": starts_at,
+                **extra,
+            },
+            headers=headers,
+        )
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(asyncpg_dsn(self.svc.database_url))
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="session")
+def tokens() -> TokenMint:
+    return TokenMint()
+
+
+@pytest.fixture(scope="session")
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture(scope="session")
+async def amqp_url() -> AsyncIterator[str]:
+    async with temporary_vhost() as url:
+        yield url
+
+
+def without_lifespan(app: ASGIApp) -> ASGIApp:
+    """The app for a second server: the runtime is already started by running_service."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+@pytest.fixture(scope="session")
+async def yookassa() -> AsyncIterator[RunningYooKassa]:
+    policy = NotificationPolicy(first_delay=0.2, max_delay=1.0, max_attempts=20, timeout=10)
+    async with running_yookassa(notification_policy=policy) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+async def booking(
+    amqp_url: str, tokens: TokenMint, clock: FakeClock, yookassa: RunningYooKassa
+) -> AsyncIterator[Booking]:
+    tap = EventTap()
+    async with running_service(
+        definition,
+        build_runtime,
+        BookingSettings,
+        amqp_url=amqp_url,
+        tokens=tokens,
+        clock=clock,
+        yookassa_base_url=yookassa.api_url,
+        yookassa_shop_id=DEFAULT_SHOP_ID,
+        yookassa_secret_key=DEFAULT_SECRET_KEY,
+        yookassa_retry_base_seconds=0.05,
+        yookassa_webhook_allowlist="127.0.0.1",
+        payment_reconcile_minutes=5,
+    ) as svc:
+        connection = await aio_pika.connect(amqp_url)
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            "booking.events", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(exchange, "#")
+        await queue.consume(tap._on)
+        # A real port, so the fake's notifications reach the webhook over HTTP from 127.0.0.1.
+        async with serve_app(without_lifespan(svc.app)) as url:
+            yookassa.fake.notifier.set_webhook_url(f"{url}/api/booking/payments/yookassa/webhook")
+            yield Booking(svc, tokens, clock, tap, yookassa, amqp_url)
+        await connection.close()
+
+
+@pytest.fixture
+def now(booking: Booking) -> datetime:
+    """Resets the shared clock to the session's start for tests that assume it."""
+    booking.clock.set(START)
+    return START
