@@ -81,7 +81,7 @@ class ServiceRuntime:
         configure_keyring(keyring_from_settings(settings))
         self.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         self.sessions = make_session_factory(self.engine)
-        self.uow = UnitOfWorkFactory(self.sessions, definition.name)
+        self.uow = UnitOfWorkFactory(self.sessions, definition.name, clock)
         self.verifier: TokenVerifier = verifier_from_settings(settings)
         self.relay = OutboxRelay(
             service=definition.name,

@@ -149,3 +149,41 @@ async def test_failing_handler_is_retried_later_and_its_effects_roll_back(kit: K
         assert (await conn.execute(select(timers.c.fired_at))).scalar_one() == clock.now
         bodies = [r.body for r in (await conn.execute(select(outbox))).all()]
     assert [b["payload"]["name"] for b in bodies] == ["try2"]
+
+
+async def test_savepoint_undoes_state_and_events_but_keeps_the_rest(kit: Kit) -> None:
+    import uuid
+
+    from contracts.cabinet.v1 import UserContactChangedV1
+
+    def changed(name: str) -> UserContactChangedV1:
+        return UserContactChangedV1(
+            user_id=uuid.uuid4(),
+            email="s@example.com",
+            email_verified=True,
+            name=name,
+            time_zone="Europe/Moscow",
+            language="ru",
+            changed_fields=["name"],
+        )
+
+    uow: UnitOfWork
+    async with kit.producer() as uow:
+        uow.emit(changed("kept"))
+        try:
+            async with uow.savepoint():
+                await uow.session.exec(
+                    timers.insert().values(  # type: ignore[call-overload]
+                        kind="k", key="undone", due_at=T0
+                    )
+                )
+                uow.emit(changed("undone"))
+                raise LookupError("refused")
+        except LookupError:
+            pass
+        assert [e.payload.name for e in uow.pending_events] == ["kept"]  # type: ignore[attr-defined]
+        await uow.commit()
+    async with kit.engine.connect() as conn:
+        assert (await conn.execute(select(timers))).all() == []
+        names = [r.body["payload"]["name"] for r in (await conn.execute(select(outbox))).all()]
+    assert names == ["kept"]

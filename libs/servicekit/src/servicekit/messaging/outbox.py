@@ -11,7 +11,10 @@ event emitted while handling another one gets that event's id as its ``causation
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -21,6 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from servicekit.clock import Clock, utcnow
 from servicekit.correlation import current_causation_id, current_correlation_id, new_correlation_id
 from servicekit.db.engine import SessionFactory
 from servicekit.db.tables import outbox
@@ -53,9 +57,10 @@ class UnitOfWork:
     without :meth:`commit` rolls everything back, events included.
     """
 
-    def __init__(self, sessions: SessionFactory, producer: str) -> None:
+    def __init__(self, sessions: SessionFactory, producer: str, clock: Clock = utcnow) -> None:
         self._sessions = sessions
         self.producer = producer
+        self.clock = clock
         self._pending: list[EventEnvelope[Any]] = []
         self._session: AsyncSession | None = None
         self.committed = False
@@ -116,6 +121,22 @@ class UnitOfWork:
         self._pending = []
         self.committed = True
 
+    def now(self) -> datetime:
+        """Now, by the service's clock (tests drive it through ``build_runtime(clock=...)``)."""
+        return self.clock()
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction: if the block raises, its state changes *and* the events it
+        emitted are undone, while the rest of the unit of work goes on."""
+        mark = len(self._pending)
+        try:
+            async with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._pending[mark:]
+            raise
+
     async def rollback(self) -> None:
         """Discard the state change and the events."""
         await self.session.rollback()
@@ -125,9 +146,10 @@ class UnitOfWork:
 class UnitOfWorkFactory:
     """Makes units of work for one service (the composition root holds one)."""
 
-    def __init__(self, sessions: SessionFactory, producer: str) -> None:
+    def __init__(self, sessions: SessionFactory, producer: str, clock: Clock = utcnow) -> None:
         self.sessions = sessions
         self.producer = producer
+        self.clock = clock
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.producer)
+        return UnitOfWork(self.sessions, self.producer, self.clock)

@@ -1,8 +1,8 @@
-"""The practice-wide rules and the clock the use cases run by.
+"""The practice-wide rules the use cases run by.
 
-HTTP routes get the clock and settings through dependencies; consumers and timers have no
-request, so the composition root configures this one object at start-up (tests pass a fake clock
-to ``build_runtime``, which lands here too).
+HTTP routes get settings through dependencies; consumers and timers have no request, so the
+composition root configures this one object at start-up. (The clock is the unit of work's:
+``uow.now()``; ``clock`` here stays for the use cases that have no unit of work at hand.)
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ async def specialist_profile(
         zone_named(p.time_zone)
     except ValueError as exc:
         raise PermanentFailure(f"unknown time zone {p.time_zone!r}") from exc
-    now = practice.clock()
+    now = uow.now()
     specialist = await uow.session.get(Specialist, p.specialist_id, with_for_update=True)
     if specialist is None:
         specialist = Specialist(
@@ -125,7 +125,7 @@ async def roles_changed(uow: UnitOfWork, event: EventEnvelope[UserRolesChangedV1
     specialist = await uow.session.get(Specialist, p.user_id, with_for_update=True)
     if specialist is not None and specialist.active:
         specialist.active = False
-        specialist.updated_at = practice.clock()
+        specialist.updated_at = uow.now()
         specialist.version += 1
 
 
@@ -216,7 +216,7 @@ class _AlreadyDone(Problem):
 
 
 async def _act(uow: UnitOfWork, p: TelegramActionRequestedV1) -> None:
-    now = practice.clock()
+    now = uow.now()
     if p.action == "accept_waitlist_offer":
         assert p.waitlist_offer_id is not None
         _, payment = await waitlist.accept(
@@ -255,15 +255,12 @@ async def telegram_action(uow: UnitOfWork, event: EventEnvelope[TelegramActionRe
     """Apply a tap; a refusal is ``booking.action.rejected`` (the outcome events carry this
     event's id as their causation_id, so notify can match them to the message)."""
     p = event.payload
-    emitted = len(uow.pending_events)
     try:
-        # A savepoint: a refused action leaves nothing behind, even inside a micro-batch.
-        async with uow.session.begin_nested():
+        # A savepoint: a refused action leaves nothing behind (state or events), even inside a
+        # micro-batch.
+        async with uow.savepoint():
             await _act(uow, p)
     except Problem as exc:
-        # Events of the rolled-back attempt must not be published either. (servicekit has no
-        # savepoint-aware unit of work yet, so its pending list is trimmed here.)
-        del uow._pending[emitted:]
         reason = _REJECTION.get(exc.code, "already_done" if exc.code == "already_done" else None)
         uow.emit(
             ActionRejectedV1(
