@@ -11,10 +11,12 @@ import binascii
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlmodel import or_
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servicekit.http.problems import Problem
 
@@ -50,3 +52,27 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
             code="invalid_cursor",
             title="Invalid cursor",
         ) from exc
+
+
+async def keyset_page(
+    session: AsyncSession,
+    query: Any,
+    *,
+    order: Any,
+    tiebreak: Any,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], str | None]:
+    """One page of ``query`` ordered by ``(order, tiebreak)`` (a time and an id), and the cursor
+    of the next page (``None`` on the last)."""
+    if cursor is not None:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(or_(order > at, (order == at) & (tiebreak > last_id)))
+    query = query.order_by(order, tiebreak).limit(limit + 1)
+    rows = list((await session.exec(query)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if not (more and rows):
+        return rows, None
+    last = rows[-1]
+    return rows, encode_cursor(getattr(last, order.key), getattr(last, tiebreak.key))

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.pagination import CursorQuery, LimitQuery, Page
+from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Forbidden, NotFound, Problem
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import CurrentPrincipal, require_roles
@@ -34,7 +34,6 @@ from booking.api.common import (
     StaffPrincipal,
     YooKassaDep,
     ensure_manages,
-    keyset_page,
     money,
 )
 from booking.application import appointments as usecases

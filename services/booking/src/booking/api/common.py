@@ -9,12 +9,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, Field
 from servicekit.http.deps import RuntimeDep
-from servicekit.http.pagination import decode_cursor, encode_cursor
 from servicekit.http.problems import Forbidden, Problem
 from servicekit.security.deps import current_principal, require_roles
 from servicekit.security.jwt import Principal
-from sqlmodel import or_
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking.adapters.yookassa import YooKassaClient
 from booking.config import BookingSettings
@@ -125,27 +122,3 @@ IdempotencyKeyHeader = Annotated[
         "first answer; the same key with another body is 422 idempotency_key_reused.",
     ),
 ]
-
-
-async def keyset_page(
-    session: AsyncSession,
-    query: Any,
-    *,
-    order: Any,
-    tiebreak: Any,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[Any], str | None]:
-    """One page of ``query`` ordered by ``(order, tiebreak)`` (a time and an id), and the cursor
-    of the next page (``None`` on the last)."""
-    if cursor is not None:
-        at, last_id = decode_cursor(cursor)
-        query = query.where(or_(order > at, (order == at) & (tiebreak > last_id)))
-    query = query.order_by(order, tiebreak).limit(limit + 1)
-    rows = list((await session.exec(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if not (more and rows):
-        return rows, None
-    last = rows[-1]
-    return rows, encode_cursor(getattr(last, order.key), getattr(last, tiebreak.key))

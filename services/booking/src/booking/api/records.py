@@ -16,14 +16,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.pagination import CursorQuery, LimitQuery, Page
+from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Forbidden, NotFound
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, or_, select
 
 from booking.adapters.tables import Appointment, IntakeForm, OutcomeRecord
-from booking.api.common import keyset_page
 from booking.application import intake
 
 intake_router = APIRouter(prefix="/intake-forms", tags=["intake forms"])

@@ -10,11 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel, Field, field_validator, model_validator
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.pagination import (
-    CursorQuery,
-    LimitQuery,
-    Page,
-)
+from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import NotFound
 from sqlmodel import col, or_, select
 
@@ -29,7 +25,6 @@ from booking.api.common import (
     etag,
     invalid,
     is_admin,
-    keyset_page,
     money,
 )
 from booking.domain.policies import DEFAULT_TIERS, CancellationTier, check_tiers

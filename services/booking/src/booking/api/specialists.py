@@ -14,7 +14,14 @@ from contracts.types import UtcDateTime
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from servicekit.http.pagination import (
+    CursorQuery,
+    LimitQuery,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    keyset_page,
+)
 from servicekit.http.problems import Conflict, NotFound
 from sqlmodel import col, select
 
@@ -29,7 +36,6 @@ from booking.api.common import (
     etag,
     invalid,
     is_admin,
-    keyset_page,
 )
 from booking.domain.schedule import (
     WallInterval,

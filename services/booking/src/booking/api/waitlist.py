@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.pagination import CursorQuery, LimitQuery, Page
+from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import NotFound
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from booking.adapters.tables import ServiceOffering, Specialist, WaitlistEntry, WaitlistOffer
 from booking.api.appointments import AppointmentPublic, IdempotentRequest, finish_booking
-from booking.api.common import IdempotencyKeyHeader, SettingsDep, YooKassaDep, invalid, keyset_page
+from booking.api.common import IdempotencyKeyHeader, SettingsDep, YooKassaDep, invalid
 from booking.application import waitlist
 
 router = APIRouter(prefix="/waitlist", tags=["waitlist"])

@@ -10,7 +10,7 @@ from contracts.cabinet.v1 import SpecialistProfileUpdatedV1, UserRolesChangedV1
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, HttpUrl
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Conflict, NotFound
 from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
 from servicekit.security.jwt import Principal
@@ -167,26 +167,15 @@ async def put_profile(
 async def list_specialists(
     uow: UowDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> Page[ProfilePublic]:
-    query = select(SpecialistProfile).where(col(SpecialistProfile.active).is_(True))
-    if cursor is not None:
-        at, last = decode_cursor(cursor)
-        query = query.where(
-            (col(SpecialistProfile.updated_at) > at)
-            | ((col(SpecialistProfile.updated_at) == at) & (col(SpecialistProfile.user_id) > last))
-        )
-    rows = (
-        await uow.session.exec(
-            query.order_by(col(SpecialistProfile.updated_at), col(SpecialistProfile.user_id)).limit(
-                limit + 1
-            )
-        )
-    ).all()
-    page = rows[:limit]
-    more = len(rows) > limit
-    return Page[ProfilePublic](
-        items=[_profile(p) for p in page],
-        next_cursor=encode_cursor(page[-1].updated_at, page[-1].user_id) if more else None,
+    rows, next_cursor = await keyset_page(
+        uow.session,
+        select(SpecialistProfile).where(col(SpecialistProfile.active).is_(True)),
+        order=col(SpecialistProfile.updated_at),
+        tiebreak=col(SpecialistProfile.user_id),
+        limit=limit,
+        cursor=cursor,
     )
+    return Page[ProfilePublic](items=[_profile(p) for p in rows], next_cursor=next_cursor)
 
 
 @router.get(
