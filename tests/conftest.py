@@ -14,6 +14,11 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import pytest
+from sandbox.smtp import MessageStore
+from sandbox.telegram import TelegramSandbox, running_telegram_fake
+from sandbox.testing import running_smtp_sink
+from sandbox.yookassa import running_yookassa
+from servicekit.security.signing import save_keyset
 from servicekit.testing import RunningService, TokenMint, running_service, temporary_vhost
 
 SERVICES = ("cabinet", "notify", "booking", "content")
@@ -32,6 +37,8 @@ class Stack:
     services: dict[str, RunningService]
     tokens: TokenMint
     amqp_url: str
+    mail: MessageStore
+    telegram: TelegramSandbox
 
     def __getitem__(self, name: str) -> RunningService:
         return self.services[name]
@@ -43,9 +50,15 @@ class Stack:
 @pytest.fixture(scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     tokens = TokenMint()
+    # cabinet signs with the key every service here trusts, so its login tokens work everywhere.
     keys_file = tmp_path_factory.mktemp("keys") / "signing.json"
+    save_keyset(keys_file, [tokens.signing_key])
     async with AsyncExitStack() as exit_stack:
         amqp_url = await exit_stack.enter_async_context(temporary_vhost())
+        # The outside world is the stack's own: never the sandbox of a running `make run`.
+        smtp = await exit_stack.enter_async_context(running_smtp_sink())
+        telegram = await exit_stack.enter_async_context(running_telegram_fake())
+        yookassa = await exit_stack.enter_async_context(running_yookassa())
         services: dict[str, RunningService] = {}
         for name in SERVICES:
             bootstrap = importlib.import_module(f"{name}.bootstrap")
@@ -58,6 +71,11 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
                     amqp_url=amqp_url,
                     tokens=tokens,
                     jwt_signing_keys_file=str(keys_file),
+                    smtp_host=smtp.smtp_host,
+                    smtp_port=smtp.smtp_port,
+                    telegram_api_base=telegram.base_url,
+                    telegram_bot_token=telegram.token,
+                    yookassa_base_url=yookassa.api_url,
                 )
             )
-        yield Stack(services, tokens, amqp_url)
+        yield Stack(services, tokens, amqp_url, smtp.store, telegram)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 from servicekit.settings import ServiceSettings
+
+DEV_TELEGRAM_TOKEN = "1000:sandbox-token"  # the sandbox fake's default bot
+DEV_WEBHOOK_SECRET = "dev-webhook-secret-do-not-use-in-prod"
+DEV_LINK_KEY = "dev-notify-link-key-do-not-use-in-prod"
 
 
 class NotifySettings(ServiceSettings):
@@ -10,3 +18,74 @@ class NotifySettings(ServiceSettings):
 
     service_name: str = "notify"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika_notify"
+
+    # Email (the sandbox SMTP sink by default).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 9025
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="none", description="starttls: port 587 submission; tls: implicit TLS (465)"
+    )
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = 30.0
+    smtp_validate_certs: bool = True
+    mail_from: str = "Praktika <no-reply@praktika.local>"
+    mail_domain: str = Field(default="praktika.local", description="Right side of Message-IDs")
+    unsubscribe_mailto: str = "unsubscribe@praktika.local"
+
+    # Where links in messages lead: the front end, and notify's public API (one-click unsubscribe).
+    app_base_url: str = "http://127.0.0.1:8080"
+    public_api_base_url: str = "http://127.0.0.1:8004/api/notify"
+
+    # Telegram (the sandbox fake by default; https://api.telegram.org in production).
+    telegram_api_base: str = "http://127.0.0.1:9002"
+    telegram_bot_token: str = DEV_TELEGRAM_TOKEN
+    telegram_bot_username: str = "praktika_sandbox_bot"
+    telegram_webhook_url: str = "http://127.0.0.1:8004/api/notify/telegram/webhook"
+    telegram_webhook_secret: str = Field(
+        default=DEV_WEBHOOK_SECRET, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+    telegram_timeout_seconds: float = 15.0
+    telegram_messages_per_second: float = Field(default=30.0, gt=0, description="all chats")
+    telegram_chat_interval_seconds: float = Field(default=1.0, ge=0, description="per chat")
+
+    # Keys for unsubscribe tokens (HMAC); deep-link and button tokens are random and stored.
+    link_signing_key: str = Field(default=DEV_LINK_KEY, min_length=16)
+    deeplink_ttl_minutes: int = Field(default=60 * 24 * 7, ge=1)
+
+    # Reminders before each confirmed appointment, in minutes (24 h and 1 h by default).
+    reminder_offsets_minutes: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [24 * 60, 60]
+    )
+
+    # Delivery retries: exponential backoff from the first delay, capped; then give up (the
+    # defaults keep trying for about a day, as RFC 5321 suggests for 4yz replies).
+    delivery_max_attempts: int = Field(default=15, ge=1)
+    delivery_backoff_seconds: float = Field(default=30.0, gt=0)
+    delivery_backoff_max_seconds: float = Field(default=3 * 3600.0, gt=0)
+    # Extra workers that send due deliveries as soon as they are written (LISTEN/NOTIFY).
+    delivery_workers: int = Field(default=4, ge=0)
+
+    @field_validator("reminder_offsets_minutes", mode="before")
+    @classmethod
+    def _split_offsets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(v) for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("reminder_offsets_minutes")
+    @classmethod
+    def _positive_offsets(cls, value: list[int]) -> list[int]:
+        if any(v <= 0 for v in value):
+            raise ValueError("reminder offsets are minutes before the start, > 0")
+        return sorted(set(value), reverse=True)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> NotifySettings:
+        if self.environment == "production" and (
+            self.telegram_webhook_secret == DEV_WEBHOOK_SECRET
+            or self.link_signing_key == DEV_LINK_KEY
+            or self.telegram_bot_token == DEV_TELEGRAM_TOKEN
+        ):
+            raise ValueError("development notify secrets must not be used in production")
+        return self

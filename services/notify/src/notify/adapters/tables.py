@@ -1,12 +1,18 @@
-"""notify's tables (its own metadata; never shared with another service)."""
+"""notify's tables (its own metadata; never shared with another service).
+
+Contacts, names and rendered message contexts are P2 data: encrypted at rest
+(``EncryptedString``); look-ups go through blind indexes or opaque ids, never plaintext.
+Telegram chat ids are kept in clear: they are Telegram's pseudonymous ids, usable only through
+our bot's token, and the webhook must find a chat by its id.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 
 from servicekit.security.fields import EncryptedString
-from sqlalchemy import Column, DateTime, String
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, String, Text, Time
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -18,8 +24,12 @@ class NotifyTable(SQLModel, registry=registry()):
 metadata = NotifyTable.metadata
 
 
+def _ts(nullable: bool = False, index: bool = False) -> Column[datetime]:
+    return Column(DateTime(timezone=True), nullable=nullable, index=index)
+
+
 class Recipient(NotifyTable, table=True):
-    """notify's own copy of a user's contacts, zone and language, from cabinet's events.
+    """notify's own copy of a user's contacts, zone, language and roles, from cabinet's events.
 
     Contacts are P2 data: encrypted at rest, found by the keyed blind index of the email.
     """
@@ -33,4 +43,159 @@ class Recipient(NotifyTable, table=True):
     phone: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
     time_zone: str
     language: str = Field(max_length=8)
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class Consent(NotifyTable, table=True):
+    """The latest state of one consent purpose of one user (cabinet's consent events)."""
+
+    __tablename__ = "consents"
+
+    user_id: uuid.UUID = Field(primary_key=True)
+    purpose: str = Field(primary_key=True, max_length=64)
+    granted: bool
+    changed_at: datetime = Field(sa_column=_ts())
+
+
+class Preference(NotifyTable, table=True):
+    """How a user wants to be reached: channel order, quiet hours, one-click unsubscribe."""
+
+    __tablename__ = "preferences"
+
+    user_id: uuid.UUID = Field(primary_key=True)
+    channels: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    quiet_start: time | None = Field(default=None, sa_column=Column(Time, nullable=True))
+    quiet_end: time | None = Field(default=None, sa_column=Column(Time, nullable=True))
+    unsubscribed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class TelegramChat(NotifyTable, table=True):
+    """A private chat with the bot, linked to at most one user (and a user to one chat)."""
+
+    __tablename__ = "telegram_chats"
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    user_id: uuid.UUID | None = Field(default=None, unique=True, index=True)
+    username: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    language_code: str | None = Field(default=None, max_length=16)
+    linked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    unreachable_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Delivery(NotifyTable, table=True):
+    """One message to one recipient on one channel: the delivery log.
+
+    ``context`` (encrypted JSON) is what the template renders; the message is rendered when it is
+    sent, in ``language`` and ``time_zone`` (the recipient's when it was planned).
+    """
+
+    __tablename__ = "deliveries"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    created_at: datetime = Field(sa_column=_ts(index=True))
+    updated_at: datetime = Field(sa_column=_ts())
+    user_id: uuid.UUID | None = Field(default=None, index=True)
+    channel: str = Field(max_length=16)
+    template: str = Field(max_length=64, index=True)
+    category: str = Field(max_length=16)
+    language: str = Field(max_length=8)
+    time_zone: str = Field(max_length=64)
+    recipient: str = Field(sa_column=Column(EncryptedString, nullable=False))
+    context: str = Field(sa_column=Column(EncryptedString, nullable=False))
+    ref: str | None = Field(default=None, max_length=80, index=True)
+    edit_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    status: str = Field(max_length=16, index=True)
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    provider_message_id: str | None = Field(default=None, max_length=255)
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    source_event_id: uuid.UUID | None = None
+    source_event_type: str | None = Field(default=None, max_length=128)
+    fallback_of: uuid.UUID | None = None
+
+
+class AppointmentCopy(NotifyTable, table=True):
+    """What notify knows of an appointment (from booking's events): enough for reminders."""
+
+    __tablename__ = "appointments"
+
+    appointment_id: uuid.UUID = Field(primary_key=True)
+    client_id: uuid.UUID = Field(index=True)
+    specialist_id: uuid.UUID = Field(index=True)
+    status: str = Field(max_length=16)
+    starts_at: datetime = Field(sa_column=_ts())
+    facts: str = Field(sa_column=Column(EncryptedString, nullable=False))  # JSON, P2 names
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class DeepLink(NotifyTable, table=True):
+    """A one-time ``/start <payload>`` token bound to an action (only its hash is stored)."""
+
+    __tablename__ = "deeplinks"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    action: str = Field(max_length=32)
+    user_id: uuid.UUID | None = None
+    source: str | None = Field(default=None, max_length=64)
+    campaign: str | None = Field(default=None, max_length=64)
+    waitlist_offer_id: uuid.UUID | None = None
+    service_id: uuid.UUID | None = None
+    specialist_id: uuid.UUID | None = None
+    details: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    used_by_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class TelegramButton(NotifyTable, table=True):
+    """An inline button's opaque ``callback_data``, bound to one user and one target."""
+
+    __tablename__ = "telegram_buttons"
+
+    token: str = Field(sa_column=Column(String(64), primary_key=True))
+    delivery_id: uuid.UUID = Field(index=True)
+    user_id: uuid.UUID
+    action: str = Field(max_length=32)
+    appointment_id: uuid.UUID | None = None
+    waitlist_offer_id: uuid.UUID | None = None
+    created_at: datetime = Field(sa_column=_ts())
+    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class TelegramMessage(NotifyTable, table=True):
+    """A message the bot sent, so a later event can edit it (by ``ref`` or by a tap)."""
+
+    __tablename__ = "telegram_messages"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    delivery_id: uuid.UUID
+    template: str = Field(max_length=64)
+    ref: str | None = Field(default=None, max_length=80, index=True)
+    has_buttons: bool = Field(sa_column=Column(Boolean, nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class TelegramTap(NotifyTable, table=True):
+    """A tap on an inline button, published as ``notify.telegram.action_requested``."""
+
+    __tablename__ = "telegram_taps"
+
+    action_id: uuid.UUID = Field(primary_key=True)
+    button_token: str = Field(max_length=64, index=True)
+    user_id: uuid.UUID
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    action: str = Field(max_length=32)
+    appointment_id: uuid.UUID | None = Field(default=None, index=True)
+    waitlist_offer_id: uuid.UUID | None = Field(default=None, index=True)
+    created_at: datetime = Field(sa_column=_ts())
+    outcome: str | None = Field(default=None, max_length=32)

@@ -1,0 +1,175 @@
+"""Message templates (Jinja2): one file per template and language, blocks per part.
+
+``templates/<lang>/<name>.j2`` defines ``subject`` and ``text`` (plain text, not escaped) and may
+define ``telegram`` (Telegram HTML) and ``html_body``; by default the HTML email is the text in
+paragraphs and the Telegram message the subject in bold over the text. The same file is compiled
+twice: plain for the subject and the text part, HTML-escaped for the HTML part and Telegram, so a
+name like ``<b>`` can never become markup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
+
+from notify.domain.formatting import format_deadline, format_money, format_time, format_when
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+LANGUAGES = ("ru", "en")
+_ESCAPED = "@html"
+
+BUTTON_LABELS: dict[str, dict[str, str]] = {
+    "ru": {
+        "pay": "Оплатить",
+        "confirm": "Приду",
+        "cancel": "Отменить запись",
+        "accept": "Принять",
+        "open": "Открыть",
+        "book": "Записаться",
+    },
+    "en": {
+        "pay": "Pay",
+        "confirm": "I'll be there",
+        "cancel": "Cancel appointment",
+        "accept": "Accept",
+        "open": "Open",
+        "book": "Book",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message in one language: email subject, text and HTML parts, Telegram HTML text."""
+
+    subject: str
+    text: str
+    html: str
+    telegram: str
+
+
+class _TwiceLoader(BaseLoader):
+    """Serves each file under its name and under ``<name>@html`` (compiled with escaping)."""
+
+    def __init__(self, inner: FileSystemLoader) -> None:
+        self.inner = inner
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        return self.inner.get_source(environment, template.removesuffix(_ESCAPED))
+
+
+def _as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+@pass_context
+def _when(ctx: Context, value: Any) -> str:
+    return format_when(_as_datetime(value), ctx["_zone"], ctx["_lang"])
+
+
+@pass_context
+def _day(ctx: Context, value: Any) -> str:
+    return format_when(_as_datetime(value), ctx["_zone"], ctx["_lang"], with_zone=False)
+
+
+@pass_context
+def _until(ctx: Context, value: Any) -> str:
+    return format_deadline(_as_datetime(value), ctx["_zone"], ctx["_lang"])
+
+
+@pass_context
+def _clock(ctx: Context, value: Any) -> str:
+    return format_time(_as_datetime(value), ctx["_zone"])
+
+
+@pass_context
+def _money(ctx: Context, value: Mapping[str, Any] | None) -> str:
+    if not value:
+        return ""
+    return format_money(int(value["amount"]), str(value.get("currency", "RUB")), ctx["_lang"])
+
+
+SESSION_FORMATS = {
+    "ru": {"online": "онлайн", "in_person": "очно"},
+    "en": {"online": "online", "in_person": "in person"},
+}
+
+
+@pass_context
+def _session(ctx: Context, value: str) -> str:
+    return SESSION_FORMATS.get(ctx["_lang"], SESSION_FORMATS["ru"]).get(value, value)
+
+
+_URL = re.compile(r"(https?://[^\s<>\"']+)")
+
+
+def _paragraphs(value: str) -> Markup:
+    """Plain (already escaped) text as HTML paragraphs, with links made clickable."""
+    text = str(value if isinstance(value, Markup) else escape(value))
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        linked = _URL.sub(r'<a href="\1">\1</a>', block)
+        out.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
+    return Markup("\n".join(out))
+
+
+class TemplateRenderer:
+    """Renders ``templates/<lang>/<name>.j2`` in a recipient's language and zone."""
+
+    def __init__(self, directory: Path = TEMPLATES_DIR, **globals_: Any) -> None:
+        self.env = Environment(
+            loader=_TwiceLoader(FileSystemLoader(str(directory))),
+            autoescape=lambda name: bool(name and name.endswith(_ESCAPED)),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters.update(
+            when=_when,
+            day=_day,
+            until=_until,
+            clock=_clock,
+            money=_money,
+            session=_session,
+            paragraphs=_paragraphs,
+        )
+        self.env.globals.update(_layout=f"_layout.j2{_ESCAPED}", **globals_)
+
+    def render(
+        self, name: str, context: Mapping[str, Any], *, language: str, zone: str
+    ) -> Rendered:
+        """Render every part of template ``name``; an unknown language falls back to Russian."""
+        lang = language if language in LANGUAGES else "ru"
+        values = {**context, "_lang": lang, "_zone": zone}
+        plain = self.env.get_template(f"{lang}/{name}.j2")
+        escaped = self.env.get_template(f"{lang}/{name}.j2{_ESCAPED}")
+        subject = " ".join(
+            line.strip() for line in _block(plain, "subject", values).splitlines() if line.strip()
+        )
+        text = _block(plain, "text", values)
+        html = escaped.render(values).strip()
+        telegram = _block(escaped, "telegram", values)
+        if not telegram:
+            telegram = (
+                f"<b>{escape(subject)}</b>\n\n{escape(text)}" if subject else str(escape(text))
+            )
+        return Rendered(subject=subject, text=text, html=html, telegram=telegram)
+
+
+def _block(template: Any, name: str, values: Mapping[str, Any]) -> str:
+    block = template.blocks.get(name)
+    if block is None:
+        return ""
+    rendered = "".join(block(template.new_context(dict(values))))
+    return re.sub(r"\n{3,}", "\n\n", rendered).strip()

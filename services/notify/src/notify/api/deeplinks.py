@@ -1,0 +1,134 @@
+"""``/api/notify/deeplinks``: one-time Telegram deep links bound to an action.
+
+- ``link_account``: a user links their own Telegram chat (an admin may make one for anyone);
+- ``attribution``: a campaign or source link (admin); opening it publishes
+  ``notify.deeplink.activated`` (cabinet turns it into a lead);
+- ``start_booking``: opens booking for a service or specialist (specialist or admin);
+- ``waitlist_offer``: opens a waitlist offer (made by notify itself for offer emails; admin).
+
+The answer carries the token and the ``t.me`` link once; only the token's hash is stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from servicekit.http.deps import UowDep
+from servicekit.http.problems import Forbidden, NotFound, Problem
+from servicekit.security.deps import CurrentPrincipal, ensure_owner
+
+from notify.adapters.deeplinks import create_deeplink, link_fields
+from notify.adapters.tables import DeepLink
+from notify.api.deps import ContextDep
+
+router = APIRouter(prefix="/deeplinks", tags=["deep links"])
+
+Action = Literal["link_account", "attribution", "waitlist_offer", "start_booking"]
+Label = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class DeepLinkCreate(BaseModel):
+    """What the link will do when opened."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    user_id: uuid.UUID | None = Field(
+        default=None, description="link_account / waitlist_offer: whose (default: the caller)"
+    )
+    source: str | None = Label
+    campaign: str | None = Label
+    waitlist_offer_id: uuid.UUID | None = None
+    service_id: uuid.UUID | None = None
+    specialist_id: uuid.UUID | None = None
+    ttl_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 30)
+
+    @model_validator(mode="after")
+    def _fields_for_action(self) -> DeepLinkCreate:
+        if self.action == "attribution" and not self.source:
+            raise ValueError("attribution links need a source")
+        if self.action == "waitlist_offer" and (
+            self.waitlist_offer_id is None or self.user_id is None
+        ):
+            raise ValueError("waitlist_offer links need waitlist_offer_id and user_id")
+        return self
+
+
+class DeepLinkPublic(BaseModel):
+    """A deep link as the API shows it."""
+
+    id: uuid.UUID
+    action: Action
+    user_id: uuid.UUID | None
+    source: str | None
+    campaign: str | None
+    waitlist_offer_id: uuid.UUID | None
+    service_id: uuid.UUID | None
+    specialist_id: uuid.UUID | None
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+
+
+class DeepLinkCreated(DeepLinkPublic):
+    """The new link, with its token and ``t.me`` URL (shown only now)."""
+
+    token: str = Field(description="The /start payload: ≤ 64 chars of A-Za-z0-9_-")
+    link: str = Field(examples=["https://t.me/praktika_bot?start=..."])
+
+
+@router.post(
+    "",
+    response_model=DeepLinkCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a one-time deep link",
+)
+async def create(
+    body: DeepLinkCreate, uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep
+) -> DeepLinkCreated:
+    is_admin = principal.has_role("admin")
+    user_id = body.user_id
+    if body.action == "link_account":
+        user_id = user_id or principal.user_id
+        if user_id != principal.user_id and not is_admin:
+            raise NotFound("No such user.")
+    elif body.action in ("attribution", "waitlist_offer") and not is_admin:
+        raise Forbidden("Only admins create this kind of link.")
+    elif body.action == "start_booking" and not principal.has_role("admin", "specialist"):
+        raise Forbidden("Only specialists and admins create booking links.")
+    own_calendar = body.specialist_id in (None, principal.user_id)
+    if body.action == "start_booking" and not is_admin and not own_calendar:
+        raise Problem(
+            "A specialist links to their own calendar.", status=422, code="not_own_specialist"
+        )
+    now = ctx.clock()
+    ttl = timedelta(minutes=body.ttl_minutes or ctx.settings.deeplink_ttl_minutes)
+    link, token = await create_deeplink(
+        uow.session,
+        action=body.action,
+        now=now,
+        expires_at=now + ttl,
+        user_id=user_id if body.action in ("link_account", "waitlist_offer") else None,
+        source=body.source,
+        campaign=body.campaign,
+        waitlist_offer_id=body.waitlist_offer_id,
+        service_id=body.service_id,
+        specialist_id=body.specialist_id,
+        created_by=principal.user_id,
+    )
+    await uow.commit()
+    return DeepLinkCreated(**link_fields(link), token=token, link=ctx.deeplink(token))
+
+
+@router.get("/{deeplink_id}", response_model=DeepLinkPublic, summary="A deep link (its creator)")
+async def get_one(
+    deeplink_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
+) -> DeepLinkPublic:
+    link = await uow.session.get(DeepLink, deeplink_id)
+    ensure_owner(principal, link.created_by if link else None)
+    assert link is not None
+    return DeepLinkPublic(**link_fields(link))

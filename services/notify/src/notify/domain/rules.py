@@ -1,0 +1,252 @@
+"""Which event produces which message, to whom, how urgent: notify's rules, without I/O.
+
+A rule turns an event payload into :class:`Notice` values (a message to one user, rendered later
+from ``template`` in the user's language and zone) and :class:`Edit` values (a new text for a
+Telegram message sent earlier, e.g. the reminder whose Confirm button was tapped). Contexts are
+JSON values: times stay UTC ISO strings and are rendered in the recipient's zone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from contracts.booking.v1 import (
+    ActionRejectedV1,
+    AppointmentAttendanceConfirmedV1,
+    AppointmentCancelledV1,
+    AppointmentConfirmedV1,
+    AppointmentExpiredV1,
+    AppointmentHeldV1,
+    AppointmentRescheduledV1,
+    RefundSucceededV1,
+    WaitlistOfferExpiredV1,
+    WaitlistOfferMadeV1,
+)
+from contracts.cabinet.v1 import (
+    DataExportCompletedV1,
+    EmailVerificationRequestedV1,
+    PasswordResetRequestedV1,
+    UserRegisteredV1,
+)
+from contracts.content.v1 import InteractiveRunCompletedV1, ItemPublishedV1
+from pydantic import BaseModel
+
+from notify.domain.preferences import Category, Channel
+
+ButtonAction = Literal["confirm_attendance", "cancel_appointment", "accept_waitlist_offer"]
+
+EMAIL_ONLY: tuple[Channel, ...] = ("email",)
+TELEGRAM_ONLY: tuple[Channel, ...] = ("telegram",)
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button: a link (``url``) or an action bound to one appointment or offer."""
+
+    label: str  # a key of the button labels: pay, confirm, cancel, accept, open
+    url: str | None = None
+    action: ButtonAction | None = None
+    appointment_id: uuid.UUID | None = None
+    waitlist_offer_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message to one user; the channel is chosen from their preferences."""
+
+    template: str
+    user_id: uuid.UUID
+    context: Mapping[str, Any]
+    category: Category = "transactional"
+    urgent: bool = False  # ignores quiet hours
+    ref: str | None = None  # "appointment:<id>" / "offer:<id>": later edits and clean-ups find it
+    buttons: tuple[Button, ...] = ()
+    channels: tuple[Channel, ...] | None = None  # None: any channel the user prefers
+
+
+@dataclass(frozen=True)
+class Edit:
+    """New text for Telegram messages sent earlier: those with ``ref`` that still have buttons,
+    or the one whose button made the request ``action_id``."""
+
+    template: str
+    context: Mapping[str, Any]
+    ref: str | None = None
+    action_id: uuid.UUID | None = None
+    buttons: tuple[Button, ...] = field(default_factory=tuple)
+
+
+def appointment_ref(appointment_id: uuid.UUID) -> str:
+    """The ``ref`` of messages about one appointment."""
+    return f"appointment:{appointment_id}"
+
+
+def offer_ref(offer_id: uuid.UUID) -> str:
+    """The ``ref`` of messages about one waitlist offer."""
+    return f"offer:{offer_id}"
+
+
+def _ctx(payload: BaseModel, **extra: Any) -> dict[str, Any]:
+    return {**payload.model_dump(mode="json"), **extra}
+
+
+# -- cabinet ------------------------------------------------------------------------------
+
+
+def welcome(p: UserRegisteredV1) -> Notice:
+    """A new user: welcome, how to link Telegram."""
+    return Notice("welcome", p.user_id, _ctx(p))
+
+
+def email_verification(p: EmailVerificationRequestedV1) -> Notice:
+    """The one-time link that confirms an email address (email only, at once)."""
+    return Notice("email_verification", p.user_id, _ctx(p), urgent=True, channels=EMAIL_ONLY)
+
+
+def password_reset(p: PasswordResetRequestedV1) -> Notice:
+    """The one-time password reset link (email only, at once)."""
+    return Notice("password_reset", p.user_id, _ctx(p), urgent=True, channels=EMAIL_ONLY)
+
+
+def data_export_ready(p: DataExportCompletedV1) -> Notice:
+    """The user's data export can be downloaded."""
+    return Notice("data_export_ready", p.user_id, _ctx(p))
+
+
+# -- booking ------------------------------------------------------------------------------
+
+
+def appointment_held(p: AppointmentHeldV1) -> tuple[Notice, list[Edit]]:
+    """Slot held: pay by ``hold_expires_at`` (urgent: the hold runs out). An accepted waitlist
+    offer's message is edited to say so."""
+    buttons = (Button("pay", url=p.confirmation_url),) if p.confirmation_url else ()
+    notice = Notice(
+        "appointment_held",
+        p.client_id,
+        _ctx(p),
+        urgent=True,
+        ref=appointment_ref(p.appointment_id),
+        buttons=buttons,
+    )
+    edits = []
+    if p.waitlist_offer_id is not None:
+        edits.append(Edit("edit_offer_accepted", _ctx(p), ref=offer_ref(p.waitlist_offer_id)))
+    return notice, edits
+
+
+def appointment_confirmed(p: AppointmentConfirmedV1) -> Notice:
+    """Paid or booked without prepayment: the confirmation."""
+    return Notice(
+        "appointment_confirmed", p.client_id, _ctx(p), ref=appointment_ref(p.appointment_id)
+    )
+
+
+def appointment_rescheduled(p: AppointmentRescheduledV1) -> Notice:
+    """Moved: the old and the new time."""
+    return Notice(
+        "appointment_rescheduled", p.client_id, _ctx(p), ref=appointment_ref(p.appointment_id)
+    )
+
+
+def appointment_cancelled(p: AppointmentCancelledV1) -> tuple[Notice, Edit]:
+    """Cancelled, with the refund; the buttons on earlier messages about it are retired."""
+    ref = appointment_ref(p.appointment_id)
+    return (
+        Notice("appointment_cancelled", p.client_id, _ctx(p), ref=ref),
+        Edit("edit_cancelled", _ctx(p), ref=ref),
+    )
+
+
+def appointment_expired(p: AppointmentExpiredV1) -> tuple[Notice, Edit]:
+    """The hold ran out unpaid; the slot is free again."""
+    ref = appointment_ref(p.appointment_id)
+    return (
+        Notice("appointment_expired", p.client_id, _ctx(p), ref=ref),
+        Edit("edit_expired", _ctx(p), ref=ref),
+    )
+
+
+def attendance_confirmed(p: AppointmentAttendanceConfirmedV1) -> Edit:
+    """The client confirmed they will come: the reminder says so instead of asking."""
+    return Edit("edit_attendance_confirmed", _ctx(p), ref=appointment_ref(p.appointment_id))
+
+
+def refund_succeeded(p: RefundSucceededV1) -> Notice:
+    """Money went back."""
+    return Notice("refund_succeeded", p.client_id, _ctx(p), ref=appointment_ref(p.appointment_id))
+
+
+def waitlist_offer(p: WaitlistOfferMadeV1, *, telegram_link: str | None) -> Notice:
+    """A freed slot is offered until ``expires_at`` (urgent): Accept button in Telegram; email
+    carries a link that opens the offer in the bot."""
+    return Notice(
+        "waitlist_offer",
+        p.client_id,
+        _ctx(p, telegram_link=telegram_link),
+        urgent=True,
+        ref=offer_ref(p.offer_id),
+        buttons=(Button("accept", action="accept_waitlist_offer", waitlist_offer_id=p.offer_id),),
+    )
+
+
+def waitlist_offer_expired(p: WaitlistOfferExpiredV1) -> Edit:
+    """The offer is gone (timed out or taken): its message loses the Accept button."""
+    return Edit("edit_offer_expired", _ctx(p), ref=offer_ref(p.offer_id))
+
+
+def action_rejected(p: ActionRejectedV1) -> Edit:
+    """booking refused a tapped action: the tapped message says why."""
+    return Edit("edit_action_rejected", _ctx(p), action_id=p.action_id)
+
+
+def reminder(facts: Mapping[str, Any], *, minutes_before: int) -> Notice:
+    """A reminder before a confirmed appointment, with Confirm and Cancel buttons."""
+    appointment_id = uuid.UUID(str(facts["appointment_id"]))
+    return Notice(
+        "appointment_reminder",
+        uuid.UUID(str(facts["client_id"])),
+        {**facts, "minutes_before": minutes_before},
+        urgent=True,
+        ref=appointment_ref(appointment_id),
+        buttons=(
+            Button("confirm", action="confirm_attendance", appointment_id=appointment_id),
+            Button("cancel", action="cancel_appointment", appointment_id=appointment_id),
+        ),
+    )
+
+
+# -- content ------------------------------------------------------------------------------
+
+
+def crisis_alert(
+    p: InteractiveRunCompletedV1, *, specialist_id: uuid.UUID, client_name: str | None
+) -> Notice | None:
+    """A positive crisis item: the client's specialist is alerted at once, on every channel.
+
+    The alert names the client and the questionnaire, not the answers or the score.
+    """
+    if not p.crisis:
+        return None
+    return Notice(
+        "crisis_alert",
+        specialist_id,
+        {
+            "client_id": str(p.user_id),
+            "client_name": client_name,
+            "questionnaire_code": p.questionnaire_code,
+            "run_id": str(p.run_id),
+            "completed_at": p.completed_at.isoformat(),
+        },
+        category="alert",
+        urgent=True,
+    )
+
+
+def new_article(p: ItemPublishedV1, user_id: uuid.UUID) -> Notice | None:
+    """A newly published article, to a user who agreed to marketing messages (non-essential)."""
+    if not p.first_publication or p.kind != "article":
+        return None
+    return Notice("new_article", user_id, _ctx(p), category="marketing")

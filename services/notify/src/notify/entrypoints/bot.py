@@ -1,0 +1,355 @@
+"""The Telegram bot: an aiogram 3 Dispatcher fed by the webhook route.
+
+Handlers run inside the webhook's unit of work (passed as ``uow``) and only write rows and
+events: a reply is a delivery like any other message (sent by the ``deliver`` timer), so it is
+logged, rate-limited and retried. A tap's short notice (``answerCallbackQuery``) is returned to
+the route, which answers it after the commit.
+
+- ``/start <payload>``: the one-time deep link's action, once; an unknown, used or expired
+  payload gets a friendly reply and nothing else.
+- a tap on an inline button: its opaque callback data must belong to the tapping chat's user;
+  then ``notify.telegram.action_requested`` is published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiogram import Dispatcher, Router
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message, User
+from contracts.notify.v1 import DeeplinkActivatedV1, TelegramActionRequestedV1, TelegramLinkedV1
+from servicekit.messaging.outbox import UnitOfWork
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from notify.adapters.deliveries import linked_chat, plan_chat_message
+from notify.adapters.tables import DeepLink, Recipient, TelegramButton, TelegramChat, TelegramTap
+from notify.context import NotifyContext
+from notify.domain import rules
+from notify.domain.tokens import is_button_token, is_deeplink_payload, token_hash
+
+logger = logging.getLogger("notify.bot")
+
+TAP_ANSWERS = {
+    "ru": {
+        "sent": "Запрос отправлен",
+        "pending": "Запрос уже обрабатывается",
+        "invalid": "Эта кнопка больше не действует",
+    },
+    "en": {
+        "sent": "Request sent",
+        "pending": "Already being processed",
+        "invalid": "This button no longer works",
+    },
+}
+
+
+@dataclass(frozen=True)
+class TapAnswer:
+    """What to answer a callback query with, after the commit."""
+
+    callback_query_id: str
+    text: str
+
+
+def language_of(user: User | None, recipient: Recipient | None = None) -> str:
+    """The linked user's language, else the Telegram client's (en or ru), else Russian."""
+    if recipient is not None:
+        return recipient.language
+    code = (user.language_code or "") if user else ""
+    return "en" if code.startswith("en") else "ru"
+
+
+async def remember_chat(uow: UnitOfWork, user: User, now: datetime) -> TelegramChat:
+    """The chat row of a private chat (``chat.id == from.id``), created on first contact."""
+    chat = await uow.session.get(TelegramChat, user.id, with_for_update=True)
+    if chat is None:
+        chat = TelegramChat(chat_id=user.id)
+    chat.username = user.username
+    chat.language_code = user.language_code
+    chat.unreachable_at = None  # they write to the bot: it is not blocked (any more)
+    uow.session.add(chat)
+    return chat
+
+
+def build_dispatcher() -> Dispatcher:
+    """A Dispatcher with notify's handlers (one per runtime: aiogram routers have one parent)."""
+    router = Router(name="notify")
+
+    @router.message(CommandStart(deep_link=True))
+    async def start_with_payload(
+        message: Message, command: CommandObject, uow: UnitOfWork, ctx: NotifyContext
+    ) -> None:
+        await run_deeplink(message, command.args or "", uow, ctx)
+
+    @router.message(CommandStart())
+    async def start(message: Message, uow: UnitOfWork, ctx: NotifyContext) -> None:
+        if message.from_user is None:
+            return
+        chat = await remember_chat(uow, message.from_user, ctx.clock())
+        recipient = await uow.session.get(Recipient, chat.user_id) if chat.user_id else None
+        await plan_chat_message(
+            uow,
+            ctx,
+            chat_id=message.chat.id,
+            template="bot_hello",
+            context={},
+            language=language_of(message.from_user, recipient),
+            user_id=chat.user_id,
+        )
+
+    @router.callback_query()
+    async def tap(query: CallbackQuery, uow: UnitOfWork, ctx: NotifyContext) -> TapAnswer:
+        return await request_action(query, uow, ctx)
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    return dispatcher
+
+
+async def run_deeplink(message: Message, payload: str, uow: UnitOfWork, ctx: NotifyContext) -> None:
+    """Run the action bound to ``payload`` once; otherwise only reply that the link is spent."""
+    user = message.from_user
+    if user is None or message.chat.type != "private":
+        return
+    now = ctx.clock()
+    chat = await remember_chat(uow, user, now)
+    link = None
+    if is_deeplink_payload(payload):
+        link = (
+            await uow.session.exec(
+                select(DeepLink).where(DeepLink.token_hash == token_hash(payload)).with_for_update()
+            )
+        ).first()
+    if link is None or link.used_at is not None or link.expires_at <= now:
+        await _link_spent(uow, ctx, chat, user)
+        return
+    link.used_at = now
+    link.used_by_chat_id = chat.chat_id
+    uow.session.add(link)
+    if link.action == "link_account":
+        await _link_account(uow, ctx, chat, link, user, now)
+    elif link.action == "waitlist_offer":
+        await _open_offer(uow, ctx, chat, link, user, now)
+    else:
+        await _activated(uow, ctx, chat, link, user)
+
+
+async def _link_spent(uow: UnitOfWork, ctx: NotifyContext, chat: TelegramChat, user: User) -> None:
+    """The only answer to an unknown, used, expired or someone else's payload."""
+    recipient = await uow.session.get(Recipient, chat.user_id) if chat.user_id else None
+    await plan_chat_message(
+        uow,
+        ctx,
+        chat_id=chat.chat_id,
+        template="bot_link_invalid",
+        context={},
+        language=language_of(user, recipient),
+        user_id=chat.user_id,
+    )
+
+
+async def _link(
+    uow: UnitOfWork,
+    chat: TelegramChat,
+    user_id: uuid.UUID,
+    link: DeepLink,
+    user: User,
+    now: datetime,
+) -> None:
+    """Link ``chat`` to ``user_id`` (unlinking the user's previous chat) and publish it."""
+    await uow.session.exec(
+        update(TelegramChat)
+        .where(col(TelegramChat.user_id) == user_id, col(TelegramChat.chat_id) != chat.chat_id)
+        .values(user_id=None)
+    )
+    chat.user_id = user_id
+    chat.linked_at = now
+    chat.unreachable_at = None
+    uow.session.add(chat)
+    uow.emit(
+        TelegramLinkedV1(
+            user_id=user_id,
+            telegram_chat_id=chat.chat_id,
+            telegram_username=user.username,
+            deeplink_id=link.id,
+        )
+    )
+
+
+async def _link_account(
+    uow: UnitOfWork,
+    ctx: NotifyContext,
+    chat: TelegramChat,
+    link: DeepLink,
+    user: User,
+    now: datetime,
+) -> None:
+    assert link.user_id is not None
+    await _link(uow, chat, link.user_id, link, user, now)
+    recipient = await uow.session.get(Recipient, link.user_id)
+    await plan_chat_message(
+        uow,
+        ctx,
+        chat_id=chat.chat_id,
+        template="bot_linked",
+        context={"name": recipient.name if recipient else None},
+        language=language_of(user, recipient),
+        user_id=link.user_id,
+    )
+
+
+async def _open_offer(
+    uow: UnitOfWork,
+    ctx: NotifyContext,
+    chat: TelegramChat,
+    link: DeepLink,
+    user: User,
+    now: datetime,
+) -> None:
+    """A waitlist offer opened from its email: the offer with its Accept button, in the bot.
+
+    The link was mailed to the client only, so it also links a chat that has no account yet.
+    """
+    assert link.user_id is not None and link.details is not None
+    if chat.user_id is None and await linked_chat(uow.session, link.user_id) is None:
+        await _link(uow, chat, link.user_id, link, user, now)
+    recipient = await uow.session.get(Recipient, link.user_id)
+    if chat.user_id != link.user_id:
+        await _link_spent(uow, ctx, chat, user)
+        return
+    _emit_activated(uow, chat, link, user)
+    details: dict[str, Any] = json.loads(link.details)
+    offer = rules.Button(
+        "accept", action="accept_waitlist_offer", waitlist_offer_id=link.waitlist_offer_id
+    )
+    await plan_chat_message(
+        uow,
+        ctx,
+        chat_id=chat.chat_id,
+        template="waitlist_offer",
+        context={**details, "telegram_link": None},
+        language=language_of(user, recipient),
+        user_id=link.user_id,
+        buttons=(offer,),
+        ref=rules.offer_ref(link.waitlist_offer_id) if link.waitlist_offer_id else None,
+    )
+
+
+def _emit_activated(uow: UnitOfWork, chat: TelegramChat, link: DeepLink, user: User) -> None:
+    uow.emit(
+        DeeplinkActivatedV1(
+            deeplink_id=link.id,
+            action=link.action,
+            source=link.source,
+            campaign=link.campaign,
+            user_id=chat.user_id,
+            telegram_chat_id=chat.chat_id,
+            telegram_user_id=user.id,
+            telegram_username=user.username,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            language_code=user.language_code,
+        )
+    )
+
+
+async def _activated(
+    uow: UnitOfWork, ctx: NotifyContext, chat: TelegramChat, link: DeepLink, user: User
+) -> None:
+    """Attribution or start-booking: publish ``deeplink.activated`` and greet."""
+    _emit_activated(uow, chat, link, user)
+    recipient = await uow.session.get(Recipient, chat.user_id) if chat.user_id else None
+    language = language_of(user, recipient)
+    if link.action == "start_booking":
+        query = "&".join(
+            f"{name}={value}"
+            for name, value in (("service", link.service_id), ("specialist", link.specialist_id))
+            if value
+        )
+        url = f"{ctx.settings.app_base_url.rstrip('/')}/booking" + (f"?{query}" if query else "")
+        await plan_chat_message(
+            uow,
+            ctx,
+            chat_id=chat.chat_id,
+            template="bot_start_booking",
+            context={},
+            language=language,
+            user_id=chat.user_id,
+            buttons=(rules.Button("book", url=url),),
+        )
+        return
+    await plan_chat_message(
+        uow,
+        ctx,
+        chat_id=chat.chat_id,
+        template="bot_hello",
+        context={},
+        language=language,
+        user_id=chat.user_id,
+    )
+
+
+async def request_action(query: CallbackQuery, uow: UnitOfWork, ctx: NotifyContext) -> TapAnswer:
+    """A tap: check the button belongs to this chat's user, then publish the request."""
+    user = query.from_user
+    chat = await uow.session.get(TelegramChat, user.id)
+    recipient = await uow.session.get(Recipient, chat.user_id) if chat and chat.user_id else None
+    answers = TAP_ANSWERS[language_of(user, recipient)]
+    data = query.data or ""
+    button = (
+        await uow.session.get(TelegramButton, data, with_for_update=True)
+        if is_button_token(data)
+        else None
+    )
+    message = query.message
+    if (
+        button is None
+        or chat is None
+        or chat.user_id != button.user_id
+        or message is None
+        or message.chat.id != chat.chat_id
+    ):
+        return TapAnswer(query.id, answers["invalid"])
+    pending = (
+        await uow.session.exec(
+            select(TelegramTap.action_id).where(
+                TelegramTap.button_token == button.token, col(TelegramTap.outcome).is_(None)
+            )
+        )
+    ).first()
+    if pending is not None:
+        return TapAnswer(query.id, answers["pending"])
+    action_id = uuid.uuid4()
+    now = ctx.clock()
+    button.used_at = now
+    uow.session.add(button)
+    uow.session.add(
+        TelegramTap(
+            action_id=action_id,
+            button_token=button.token,
+            user_id=button.user_id,
+            chat_id=chat.chat_id,
+            message_id=message.message_id,
+            action=button.action,
+            appointment_id=button.appointment_id,
+            waitlist_offer_id=button.waitlist_offer_id,
+            created_at=now,
+        )
+    )
+    uow.emit(
+        TelegramActionRequestedV1(
+            action_id=action_id,
+            action=button.action,
+            user_id=button.user_id,
+            appointment_id=button.appointment_id,
+            waitlist_offer_id=button.waitlist_offer_id,
+        )
+    )
+    return TapAnswer(query.id, answers["sent"])
