@@ -87,7 +87,13 @@ def up(timeout: float) -> int:
         subprocess.run(
             [_bin(f"{name}-admin"), "migrate"], cwd=ROOT, env=service_env(name), check=True
         )
-    _spawn("sandbox", [_bin("praktika-sandbox")], dict(os.environ))
+    sandbox_env = dict(os.environ)
+    # YooKassa's notifications go to booking's webhook, as the real shop settings would say.
+    sandbox_env.setdefault(
+        "SANDBOX_YOOKASSA_WEBHOOK_URL",
+        f"http://127.0.0.1:{SERVICES['booking']}/api/booking/payments/yookassa/webhook",
+    )
+    _spawn("sandbox", [_bin("praktika-sandbox")], sandbox_env)
     for name, port in SERVICES.items():
         _spawn(
             name,
@@ -115,6 +121,9 @@ def up(timeout: float) -> int:
     if pending:
         print(f"not ready after {timeout:.0f}s: {', '.join(pending)} (see .local/logs/)")
         return 1
+    # The bot's updates (taps, /start) come to notify's webhook, as setWebhook does in production.
+    subprocess.run([_bin("notify-admin"), "telegram-webhook", "set"], cwd=ROOT,
+                   env=service_env("notify"), check=True, capture_output=True)
     print("\nPraktika is running:")
     for name, port in SERVICES.items():
         print(f"  {name:8} http://127.0.0.1:{port}/api/{name}/   docs http://127.0.0.1:{port}/docs")
