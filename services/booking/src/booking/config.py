@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 from servicekit.settings import ServiceSettings
 
@@ -61,3 +61,12 @@ class BookingSettings(ServiceSettings):
     @classmethod
     def _split(cls, value: object) -> object:
         return _csv(value)
+
+    @model_validator(mode="after")
+    def _refuse_sandbox_payments_in_production(self) -> BookingSettings:
+        if self.environment == "production" and (
+            self.yookassa_secret_key == "sandbox-secret"
+            or not self.yookassa_base_url.startswith("https://")
+        ):
+            raise ValueError("production needs real YooKassa credentials over https")
+        return self
