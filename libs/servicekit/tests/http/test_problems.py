@@ -30,6 +30,8 @@ def make_app() -> FastAPI:
             raise Conflict("That slot is already taken.", code="slot_taken")
         if body.duration_minutes == 666:
             raise RuntimeError("secret internal detail")
+        if body.duration_minutes == 503:
+            raise ConnectionRefusedError("database down")
         return {"ok": "yes"}
 
     return app
@@ -83,6 +85,13 @@ async def test_unexpected_error_is_500_problem_without_details(client: httpx.Asy
     assert r.json()["code"] == "internal_error"
     assert r.json()["correlation_id"] == "trace-me"
     assert "secret" not in r.text and "Traceback" not in r.text
+
+
+async def test_database_out_of_reach_is_503_with_retry_after(client: httpx.AsyncClient) -> None:
+    r = await client.post("/bookings", json={"format": "online", "duration_minutes": 503})
+    assert (r.status_code, r.json()["code"]) == (503, "unavailable")
+    assert r.headers["retry-after"] == "5"
+    assert "database down" not in r.text
 
 
 async def test_unknown_route_and_method_are_problems(client: httpx.AsyncClient) -> None:

@@ -21,7 +21,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.correlation import correlation_scope, sanitize
-from servicekit.http.problems import install_problem_handlers, internal_error
+from servicekit.http.problems import (
+    install_problem_handlers,
+    internal_error,
+    is_unavailable,
+    service_unavailable,
+)
 from servicekit.metrics import ServiceMetrics
 from servicekit.runtime import ServiceRuntime
 
@@ -66,8 +71,12 @@ class CorrelationAndMetricsMiddleware:
                 # Answered here, inside the correlation scope, so the 500 carries the id.
                 if status != 500 or started_response:
                     raise
-                logger.exception("unhandled error", exc_info=exc)
-                await internal_error().response()(scope, receive, send_with_id)
+                if is_unavailable(exc):
+                    logger.warning("dependency unavailable: %r", exc)
+                    await service_unavailable().response()(scope, receive, send_with_id)
+                else:
+                    logger.exception("unhandled error", exc_info=exc)
+                    await internal_error().response()(scope, receive, send_with_id)
             finally:
                 route = scope.get("route")
                 path = getattr(route, "path", None) or "unmatched"

@@ -144,6 +144,33 @@ def internal_error() -> Problem:
     )
 
 
+_UNAVAILABLE_SQLSTATES = {"53300", "57P03", "08000", "08001", "08003", "08006"}
+# too_many_connections, cannot_connect_now, connection_exception family
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an error means a dependency (the database) is out of reach for now, not a bug."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionError | TimeoutError):
+            return True
+        if getattr(seen, "sqlstate", None) in _UNAVAILABLE_SQLSTATES:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+def service_unavailable() -> Problem:
+    """The 503 answer when the database is out of reach: try again shortly."""
+    return Problem(
+        "The service is briefly unavailable; try again in a few seconds.",
+        status=503,
+        code="unavailable",
+        title="Temporarily unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for err in exc.errors():

@@ -28,11 +28,11 @@ from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel as cancel_timer
 from servicekit.timers import schedule as schedule_timer
 from sqlalchemy import func, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking.adapters.appointments import booked_for, is_exclusion_violation
+from booking.adapters.appointments import booked_for, is_contention_abort, is_exclusion_violation
 from booking.adapters.clients import receipt_customer
 from booking.adapters.schedules import load_schedule, slot_policy
 from booking.adapters.tables import Appointment, Payment, Refund, ServiceOffering, Specialist
@@ -146,8 +146,10 @@ async def _expire_stale_holds(
 async def _flush_or_slot_taken(session: AsyncSession) -> None:
     try:
         await session.flush()
-    except IntegrityError as exc:
-        if is_exclusion_violation(exc):
+    except DBAPIError as exc:
+        # The exclusion constraint refused the range, or concurrent overlapping inserts
+        # deadlocked on its checks (PostgreSQL aborts one): either way the slot is taken.
+        if is_exclusion_violation(exc) or is_contention_abort(exc):
             raise slot_refused(Unavailable.SLOT_TAKEN) from None
         raise
 
