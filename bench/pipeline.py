@@ -179,10 +179,8 @@ async def relay_role(url: str, amqp_url: str, wait_go: str = "no") -> None:
     if wait_go == "yes":
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
-    engine = make_engine(url, pool_size=2)
     relay = OutboxRelay(
         service="cabinet",
-        engine=engine,
         dsn=asyncpg_dsn(url),
         amqp_url=amqp_url,
         exchanges=["cabinet.events"],

@@ -85,7 +85,6 @@ class ServiceRuntime:
         self.verifier: TokenVerifier = verifier_from_settings(settings)
         self.relay = OutboxRelay(
             service=definition.name,
-            engine=self.engine,
             dsn=asyncpg_dsn(settings.database_url),
             amqp_url=settings.amqp_url,
             exchanges=definition.exchanges(),

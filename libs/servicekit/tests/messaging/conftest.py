@@ -120,7 +120,6 @@ class Kit:
     ) -> OutboxRelay:
         return OutboxRelay(
             service="cabinet",
-            engine=self.engine,
             dsn=asyncpg_dsn(self.url),
             amqp_url=amqp_url or self.amqp_url,
             exchanges=[EXCHANGE],

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from servicekit.db.engine import asyncpg_dsn, make_engine
+from servicekit.db.engine import asyncpg_dsn
 from servicekit.messaging.relay import OutboxRelay
 
 
@@ -23,7 +23,6 @@ async def die(rows: Sequence[Any]) -> None:
 async def main(database_url: str, amqp_url: str) -> None:
     relay = OutboxRelay(
         service="cabinet",
-        engine=make_engine(database_url, pool_size=2),
         dsn=asyncpg_dsn(database_url),
         amqp_url=amqp_url,
         exchanges=["cabinet.events"],

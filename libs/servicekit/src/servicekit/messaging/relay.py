@@ -35,18 +35,24 @@ from typing import Any
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
-from sqlalchemy import Text, cast, func, select, update
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.clock import utcnow
-from servicekit.db.tables import OUTBOX_CHANNEL, outbox
+from servicekit.db.tables import OUTBOX_CHANNEL
 from servicekit.metrics import ServiceMetrics
 
 logger = logging.getLogger("servicekit.relay")
 
-AfterPublish = Callable[[Sequence[Row[Any]]], Awaitable[None]]
-Rows = Sequence[Row[Any]]
+AfterPublish = Callable[[Sequence[Any]], Awaitable[None]]
+
+# The relay's statements (outbox columns: servicekit.db.tables.outbox).
+_CLAIM = """
+SELECT seq, event_id, event_type, exchange, routing_key, correlation_id, body::text AS body
+FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
+"""
+_MARK = "UPDATE outbox SET published_at = $2 WHERE seq = ANY($1::bigint[])"
+_FAIL = "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1"
+_LAG = "SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL"
+_PURGE = "DELETE FROM outbox WHERE published_at < $1"
 
 
 def _lock_key(service: str) -> int:
@@ -64,7 +70,6 @@ class OutboxRelay:
         self,
         *,
         service: str,
-        engine: AsyncEngine,
         dsn: str,
         amqp_url: str,
         exchanges: Sequence[str],
@@ -76,7 +81,6 @@ class OutboxRelay:
         after_publish: AfterPublish | None = None,
     ) -> None:
         self.service = service
-        self.engine = engine
         self.dsn = dsn
         self.amqp_url = amqp_url
         self.exchange_names = list(exchanges)
@@ -92,6 +96,7 @@ class OutboxRelay:
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._failures = 0
+        self._work: asyncpg.Connection | None = None
         self._last_lag_check = 0.0
         self._last_purge = 0.0
 
@@ -118,11 +123,13 @@ class OutboxRelay:
                     await asyncio.sleep(self._backoff(1))
                 finally:
                     self._set_leader(False)
+                    await self._close_work()
                     if listen is not None and not listen.is_closed():
                         with contextlib.suppress(Exception):
                             await asyncio.wait_for(listen.close(), 2)
         finally:
             await self._close_broker()
+            await self._close_work()
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -171,54 +178,41 @@ class OutboxRelay:
                 await asyncio.wait_for(conn.close(), 2)
 
     # -- one batch --------------------------------------------------------------------------
+    async def _work_connection(self) -> asyncpg.Connection:
+        # Plain asyncpg for the relay's own statements: it runs several per batch, and through
+        # SQLAlchemy they cost a few ms of CPU per trickling event.
+        if self._work is None or self._work.is_closed():
+            self._work = await asyncpg.connect(self.dsn)
+        return self._work
+
+    async def _close_work(self) -> None:
+        work, self._work = self._work, None
+        if work is not None and not work.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(work.close(), 2)
+
     async def publish_pending(self) -> tuple[int, bool]:
         """Publish one batch. Returns (rows published, whether a failure stopped the batch)."""
-        async with self.engine.begin() as conn:
-            rows: Any = (
-                await conn.execute(
-                    select(
-                        outbox.c.seq,
-                        outbox.c.event_id,
-                        outbox.c.event_type,
-                        outbox.c.exchange,
-                        outbox.c.routing_key,
-                        outbox.c.correlation_id,
-                        # As text: no JSON decode and re-encode per message in the relay.
-                        cast(outbox.c.body, Text).label("body"),
-                    )
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.seq)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+        conn = await self._work_connection()
+        async with conn.transaction():
+            rows = await conn.fetch(_CLAIM, self.batch_size)
             if not rows:
                 return 0, False
             ok, error = await self._publish_rows(rows)
             if ok and self.after_publish is not None:
                 await self.after_publish(rows[:ok])
-            now = utcnow()
             if ok:
-                await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.seq.in_([r.seq for r in rows[:ok]]))
-                    .values(published_at=now)
-                )
+                await conn.execute(_MARK, [r["seq"] for r in rows[:ok]], utcnow())
                 self.metrics.outbox_published.inc(ok)
             if error is not None:
-                failed = rows[ok]
-                await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.seq == failed.seq)
-                    .values(attempts=outbox.c.attempts + 1, last_error=error[:2000])
-                )
+                await conn.execute(_FAIL, rows[ok]["seq"], error[:2000])
         if error is not None:
             self._failures += 1
             self.metrics.outbox_failures.inc()
             logger.warning(
                 "relay publish failed; will retry",
                 extra={
-                    "event_id": str(rows[ok].event_id),
+                    "event_id": str(rows[ok]["event_id"]),
                     "error": error[:500],
                     "failures": self._failures,
                 },
@@ -228,31 +222,31 @@ class OutboxRelay:
         self._failures = 0
         return ok, False
 
-    async def _publish_rows(self, rows: Sequence[Row[Any]]) -> tuple[int, str | None]:
+    async def _publish_rows(self, rows: Sequence[asyncpg.Record]) -> tuple[int, str | None]:
         try:
             exchanges = await self._ensure_broker()
         except Exception as exc:  # broker down, auth, timeout...
             return 0, f"connect: {exc!r}"
         tasks: list[asyncio.Future[Any]] = []
         for r in rows:
-            exchange = exchanges.get(r.exchange)
+            exchange = exchanges.get(r["exchange"])
             if exchange is None:
                 # A row for an exchange this relay was not told about: a programming error.
-                return len(tasks), f"unknown exchange {r.exchange!r}"
+                return len(tasks), f"unknown exchange {r['exchange']!r}"
             message = aio_pika.Message(
-                body=r.body.encode(),
+                body=r["body"].encode(),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=str(r.event_id),
-                correlation_id=r.correlation_id,
-                type=r.event_type,
+                message_id=str(r["event_id"]),
+                correlation_id=r["correlation_id"],
+                type=r["event_type"],
                 app_id=self.service,
                 timestamp=utcnow(),
             )
             # Tasks are created in row order; aiormq's FIFO channel lock keeps that order on
             # the wire, and the broker keeps it in every queue.
             tasks.append(
-                asyncio.ensure_future(exchange.publish(message, r.routing_key, mandatory=False))
+                asyncio.ensure_future(exchange.publish(message, r["routing_key"], mandatory=False))
             )
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for i, res in enumerate(results):
@@ -267,21 +261,13 @@ class OutboxRelay:
             await self._update_lag()
         if loop.time() - self._last_purge >= 600:
             self._last_purge = loop.time()
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    outbox.delete().where(outbox.c.published_at < utcnow() - self.retention)
-                )
+            conn = await self._work_connection()
+            await conn.execute(_PURGE, utcnow() - self.retention)
 
     async def _update_lag(self) -> tuple[int, float]:
         self._last_lag_check = asyncio.get_running_loop().time()
-        async with self.engine.connect() as conn:
-            count, oldest = (
-                await conn.execute(
-                    select(func.count(), func.min(outbox.c.created_at)).where(
-                        outbox.c.published_at.is_(None)
-                    )
-                )
-            ).one()
+        conn = await self._work_connection()
+        count, oldest = await conn.fetchrow(_LAG)
         age = 0.0 if oldest is None else max(0.0, (utcnow() - oldest).total_seconds())
         self.metrics.outbox_pending.set(count)
         self.metrics.outbox_oldest_age.set(age)
