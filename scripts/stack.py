@@ -122,8 +122,13 @@ def up(timeout: float) -> int:
         print(f"not ready after {timeout:.0f}s: {', '.join(pending)} (see .local/logs/)")
         return 1
     # The bot's updates (taps, /start) come to notify's webhook, as setWebhook does in production.
-    subprocess.run([_bin("notify-admin"), "telegram-webhook", "set"], cwd=ROOT,
-                   env=service_env("notify"), check=True, capture_output=True)
+    subprocess.run(
+        [_bin("notify-admin"), "telegram-webhook", "set"],
+        cwd=ROOT,
+        env=service_env("notify"),
+        check=True,
+        capture_output=True,
+    )
     print("\nPraktika is running:")
     for name, port in SERVICES.items():
         print(f"  {name:8} http://127.0.0.1:{port}/api/{name}/   docs http://127.0.0.1:{port}/docs")
