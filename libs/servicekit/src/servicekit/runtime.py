@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ class ServiceDefinition:
     timers: Mapping[str, TimerHandler] = field(default_factory=dict)
     routers: Sequence[APIRouter] = ()  # mounted under /api/<name>/
     root_routers: Sequence[APIRouter] = ()  # mounted at the root (e.g. /.well-known/...)
+    # (table, timestamp column, how long to keep): purged by the relay leader with the outbox.
+    retention: Sequence[tuple[str, str, timedelta]] = ()
     port: int = 8000
 
     def exchanges(self) -> list[str]:
@@ -92,6 +95,7 @@ class ServiceRuntime:
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
             after_publish=relay_after_publish,
+            extra_retention=definition.retention,
         )
         self.timers = TimerWorker(
             self.uow,

@@ -88,6 +88,8 @@ definition = ServiceDefinition(
         waitlist_router,
     ),
     port=8001,
+    # An Idempotency-Key answers replays for 24 h; keep a margin, then forget it.
+    retention=(("idempotency_keys", "created_at", timedelta(hours=48)),),
 )
 
 

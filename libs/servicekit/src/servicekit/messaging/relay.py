@@ -52,7 +52,6 @@ FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOC
 _MARK = "UPDATE outbox SET published_at = $2 WHERE seq = ANY($1::bigint[])"
 _FAIL = "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1"
 _LAG = "SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL"
-_PURGE = "DELETE FROM outbox WHERE published_at < $1"
 
 
 def _lock_key(service: str) -> int:
@@ -78,6 +77,8 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         max_backoff: float = 30.0,
         retention: timedelta = timedelta(days=7),
+        inbox_retention: timedelta = timedelta(days=30),
+        extra_retention: Sequence[tuple[str, str, timedelta]] = (),
         after_publish: AfterPublish | None = None,
     ) -> None:
         self.service = service
@@ -89,6 +90,8 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.max_backoff = max_backoff
         self.retention = retention
+        self.inbox_retention = inbox_retention
+        self.extra_retention = list(extra_retention)
         self.after_publish = after_publish  # test seam: runs after confirms, before marking
         self.is_leader = False
         self._wake = asyncio.Event()
@@ -261,8 +264,25 @@ class OutboxRelay:
             await self._update_lag()
         if loop.time() - self._last_purge >= 600:
             self._last_purge = loop.time()
-            conn = await self._work_connection()
-            await conn.execute(_PURGE, utcnow() - self.retention)
+            await self.purge()
+
+    async def purge(self) -> dict[str, int]:
+        """Delete what is past its retention (the leader does it, so replicas never race):
+        published outbox rows, inbox rows (older than any redelivery could be), fired timers and
+        the service's own ``extra_retention`` rules. Returns rows deleted per rule."""
+        now = utcnow()
+        rules = [
+            ("outbox", "published_at", self.retention),
+            ("inbox", "received_at", self.inbox_retention),
+            ("timers", "fired_at", self.retention),
+            *self.extra_retention,
+        ]
+        conn = await self._work_connection()
+        deleted: dict[str, int] = {}
+        for table, column, keep in rules:
+            status = await conn.execute(f'DELETE FROM "{table}" WHERE "{column}" < $1', now - keep)
+            deleted[f"{table}.{column}"] = int(status.split()[-1])
+        return deleted
 
     async def _update_lag(self) -> tuple[int, float]:
         self._last_lag_check = asyncio.get_running_loop().time()
