@@ -47,7 +47,8 @@ def wait_healthy(url: str, process: subprocess.Popen[str], within: float = 20) -
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {"smtp-inspection": free_port(), "smtp": free_port()}
+    """A free port for every port of every implemented fake: never the local stack's."""
+    return {name: free_port() for spec in implemented_fakes() for name in spec.ports}
 
 
 def test_registry_reserves_the_port_plan() -> None:
@@ -79,12 +80,16 @@ def test_ports_come_from_defaults_then_environment_then_flags() -> None:
 
 
 def test_runner_serves_every_fake_then_stops_on_sigterm(ports: dict[str, int]) -> None:
+    others = [f"--port={name}={port}" for name, port in ports.items() if name != "smtp-inspection"]
     process = start_runner(
-        "--port",
-        f"smtp={ports['smtp']}",
+        *others,  # flags, and one port by environment: both ways are honoured
         env={"SANDBOX_SMTP_INSPECTION_PORT": str(ports["smtp-inspection"])},
     )
     try:
+        for fake in ("yookassa", "telegram"):
+            url = f"http://127.0.0.1:{ports[fake]}"
+            wait_healthy(url, process)
+            assert httpx.get(f"{url}/_sandbox/health").json()["fake"] == fake
         inspection = f"http://127.0.0.1:{ports['smtp-inspection']}"
         wait_healthy(inspection, process)
         assert httpx.get(f"{inspection}/_sandbox/health").json()["fake"] == "smtp"
@@ -124,9 +129,10 @@ def test_runner_names_the_busy_port(ports: dict[str, int]) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        process = start_runner(
-            "--port", f"smtp-inspection={taken}", "--port", f"smtp={ports['smtp']}"
-        )
+        others = [
+            f"--port={name}={port}" for name, port in ports.items() if name != "smtp-inspection"
+        ]
+        process = start_runner("--port", f"smtp-inspection={taken}", *others)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 1
     assert "cannot start" in output
