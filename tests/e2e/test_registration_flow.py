@@ -220,3 +220,22 @@ async def test_every_service_serves_health_readiness_metrics_and_its_openapi(
         p.startswith(f"/api/{name}/") or p == "/.well-known/jwks.json" for p in resource_paths
     ), resource_paths
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_admin_command_lists_every_dlq_of_a_service(stack: Stack) -> None:
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "notify.entrypoints.cli", "dlq", "list"],
+        env={**os.environ, "AMQP_URL": stack.amqp_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "notify.user-events.dlq: 0 message(s)" in done.stdout

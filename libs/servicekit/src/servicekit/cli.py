@@ -20,6 +20,7 @@ from servicekit.asyncapi import render
 from servicekit.db.engine import make_engine
 from servicekit.db.migrations import upgrade
 from servicekit.messaging.dlq import add_dlq_commands, run_dlq_command
+from servicekit.messaging.dlq import depths as dlq_depths
 from servicekit.runtime import ServiceDefinition
 from servicekit.security.fields import configure_keyring, keyring_from_settings
 from servicekit.security.rotation import reencrypt_all
@@ -48,7 +49,7 @@ def run_cli(
     p_migrate.add_argument("--revision", default="head")
     sub.add_parser("reencrypt", help="re-encrypt encrypted columns under the newest key")
     p_dlq = sub.add_parser("dlq", help="dead-letter queues")
-    add_dlq_commands(p_dlq.add_subparsers(dest="dlq_command", required=True))
+    add_dlq_commands(p_dlq.add_subparsers(dest="dlq_command", required=True), queue_required=False)
     p_api = sub.add_parser("asyncapi", help="write or check the AsyncAPI document")
     p_api.add_argument("--check", action="store_true")
     if extra is not None:
@@ -76,6 +77,11 @@ def run_cli(
         return 0
     if args.command == "dlq":
         args.command = args.dlq_command
+        if args.command == "list" and args.queue is None:
+            queues = [c.queue().dlq for c in definition.consumers]
+            for name, count in asyncio.run(dlq_depths(cfg.amqp_url, queues)).items():
+                print(f"{name}: {count} message(s)")
+            return 0
         return run_dlq_command(args, cfg.amqp_url)
     if args.command == "asyncapi":
         path = asyncapi_path(definition)

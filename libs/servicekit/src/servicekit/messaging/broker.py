@@ -22,6 +22,7 @@ from faststream.message import StreamMessage
 from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitQueue
 
 from servicekit.messaging.consumer import EventConsumer, MessageProcessor, dead_letter_message
+from servicekit.messaging.dlq import depths as dlq_depths
 from servicekit.messaging.outbox import UnitOfWorkFactory
 from servicekit.messaging.topology import QueueSpec, declare_topology, dlx_name
 from servicekit.metrics import ServiceMetrics
@@ -153,15 +154,7 @@ class ConsumerHost:
 
     async def dlq_depths(self) -> dict[str, int]:
         """Messages waiting in each of this service's DLQs."""
-        depths: dict[str, int] = {}
-        connection = await aio_pika.connect(self.amqp_url, timeout=5)
-        try:
-            channel = await connection.channel()
-            for consumer in self.consumers:
-                q = await channel.declare_queue(consumer.queue().dlq, durable=True, passive=True)
-                depths[q.name] = q.declaration_result.message_count or 0
-        finally:
-            await connection.close()
+        depths = await dlq_depths(self.amqp_url, [c.queue().dlq for c in self.consumers])
         for name, depth in depths.items():
             self.metrics.dlq_depth.labels(name).set(depth)
         return depths

@@ -19,7 +19,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -106,6 +106,20 @@ async def _drain(
     return got
 
 
+async def depths(amqp_url: str, dlqs: Sequence[str]) -> dict[str, int]:
+    """How many messages wait in each of ``dlqs`` (which must exist)."""
+    counts: dict[str, int] = {}
+    connection = await aio_pika.connect(amqp_url, timeout=5)
+    try:
+        channel = await connection.channel()
+        for name in dlqs:
+            queue = await channel.declare_queue(name, durable=True, passive=True)
+            counts[name] = queue.declaration_result.message_count or 0
+    finally:
+        await connection.close()
+    return counts
+
+
 async def list_dead_letters(amqp_url: str, dlq: str, *, limit: int = 1000) -> list[DeadLetter]:
     """The messages in ``dlq`` (up to ``limit``), oldest first; the queue is left unchanged."""
     connection = await aio_pika.connect(amqp_url, timeout=10)
@@ -165,10 +179,17 @@ async def replay(
         await connection.close()
 
 
-def add_dlq_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_dlq_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], *, queue_required: bool = True
+) -> None:
     """Add ``list`` and ``replay`` to a command line."""
     p_list = sub.add_parser("list", help="list dead letters with their reasons")
-    p_list.add_argument("--queue", required=True, help="the DLQ, e.g. notify.user-events.dlq")
+    p_list.add_argument(
+        "--queue",
+        required=queue_required,
+        help="the DLQ, e.g. notify.user-events.dlq"
+        + ("" if queue_required else " (default: every DLQ, with counts)"),
+    )
     p_list.add_argument("--limit", type=int, default=1000)
     p_list.add_argument("--json", action="store_true", help="one JSON object per line")
     p_replay = sub.add_parser("replay", help="send dead letters back to their queue")
