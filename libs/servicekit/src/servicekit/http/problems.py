@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from servicekit.correlation import current_correlation_id
 
 PROBLEM_JSON = "application/problem+json"
+T = TypeVar("T")
 logger = logging.getLogger("servicekit.http")
 
 _STATUS_CODES: dict[int, str] = {
@@ -221,3 +222,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+async def get_or_404(session: Any, model: type[T], key: Any, detail: str = "Not found.") -> T:
+    """``session.get(model, key)``, or :class:`NotFound` with ``detail`` when there is no row."""
+    row = await session.get(model, key)
+    if row is None:
+        raise NotFound(detail)
+    return cast(T, row)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
-from servicekit.http.problems import Forbidden, NotFound, Problem
+from servicekit.http.problems import Forbidden, NotFound, Problem, get_or_404
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
@@ -503,9 +503,7 @@ async def _locked_for(
 async def get_appointment(
     appointment_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> AppointmentPublic:
-    appointment = await uow.session.get(Appointment, appointment_id)
-    if appointment is None:
-        raise NotFound("No such appointment.")
+    appointment = await get_or_404(uow.session, Appointment, appointment_id, "No such appointment.")
     _actor(principal, appointment)
     return await presented(uow.session, appointment)
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
-from servicekit.http.problems import Forbidden, NotFound
+from servicekit.http.problems import Forbidden, NotFound, get_or_404
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, or_, select
@@ -174,9 +174,7 @@ class OutcomeRecordPublic(BaseModel):
 async def _session_of_specialist(
     uow: UowDep, appointment_id: uuid.UUID, principal: Principal
 ) -> Appointment:
-    appointment = await uow.session.get(Appointment, appointment_id)
-    if appointment is None:
-        raise NotFound("No such appointment.")
+    appointment = await get_or_404(uow.session, Appointment, appointment_id, "No such appointment.")
     if principal.user_id == appointment.specialist_id and principal.has_role("specialist"):
         return appointment
     if principal.user_id == appointment.client_id:

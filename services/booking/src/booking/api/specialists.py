@@ -22,7 +22,7 @@ from servicekit.http.pagination import (
     encode_cursor,
     keyset_page,
 )
-from servicekit.http.problems import Conflict, NotFound
+from servicekit.http.problems import Conflict, NotFound, get_or_404
 from sqlmodel import col, select
 
 from booking.adapters.tables import ScheduleOverride, ServiceOffering, Specialist, TimeOff
@@ -174,9 +174,7 @@ async def _check_services_exist(uow: UowDep, service_ids: list[uuid.UUID]) -> No
 
 async def load_specialist(uow: UowDep, specialist_id: uuid.UUID) -> Specialist:
     """The specialist, or 404."""
-    row = await uow.session.get(Specialist, specialist_id)
-    if row is None:
-        raise NotFound("No such specialist.")
+    row = await get_or_404(uow.session, Specialist, specialist_id, "No such specialist.")
     return row
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from servicekit.http.client_ip import client_ip, parse_networks
 from servicekit.http.deps import RuntimeDep, UowDep
-from servicekit.http.problems import NotFound
+from servicekit.http.problems import get_or_404
 from servicekit.security.deps import CurrentPrincipal
 
 from cabinet.adapters.tables import User
@@ -34,9 +34,7 @@ SourceAddress = Annotated[str, Depends(source_address)]
 
 async def current_account(principal: CurrentPrincipal, uow: UowDep) -> User:
     """The caller's account row (404 if the token's user no longer exists)."""
-    user = await uow.session.get(User, principal.user_id)
-    if user is None:
-        raise NotFound("No account for this token.")
+    user = await get_or_404(uow.session, User, principal.user_id, "No account for this token.")
     return user
 
 

@@ -19,7 +19,7 @@ from contracts.types import ConsentPurpose
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.problems import Conflict, NotFound
+from servicekit.http.problems import Conflict, get_or_404
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import require_roles
 from servicekit.security.jwt import Principal
@@ -197,9 +197,7 @@ async def current_documents(uow: UowDep, now: NowDep) -> DocumentList:
     summary="One document version (public)",
 )
 async def get_document(document_id: uuid.UUID, uow: UowDep) -> DocumentPublic:
-    doc = await uow.session.get(ConsentDocument, document_id)
-    if doc is None:
-        raise NotFound("No such document.")
+    doc = await get_or_404(uow.session, ConsentDocument, document_id, "No such document.")
     return _doc(doc)
 
 
@@ -289,9 +287,7 @@ async def grant(
     address: SourceAddress,
     request: Request,
 ) -> PurposeStatus:
-    doc = await uow.session.get(ConsentDocument, body.document_id)
-    if doc is None:
-        raise NotFound("No such document.")
+    doc = await get_or_404(uow.session, ConsentDocument, body.document_id, "No such document.")
     current = rules.current_document(_versions(await _documents(uow, doc.purpose)), now)
     if current is None or current.version != doc.version:
         raise Conflict(

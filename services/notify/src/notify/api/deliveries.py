@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from servicekit.http.deps import UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
-from servicekit.http.problems import NotFound
+from servicekit.http.problems import get_or_404
 from servicekit.security.deps import require_roles
 from sqlmodel import col, select
 
@@ -82,7 +82,5 @@ async def list_deliveries(
 
 @router.get("/{delivery_id}", response_model=DeliveryPublic, summary="One delivery (admin)")
 async def get_delivery(delivery_id: uuid.UUID, uow: UowDep) -> DeliveryPublic:
-    row = await uow.session.get(Delivery, delivery_id)
-    if row is None:
-        raise NotFound("No such delivery.")
+    row = await get_or_404(uow.session, Delivery, delivery_id, "No such delivery.")
     return DeliveryPublic.model_validate(row, from_attributes=True)
