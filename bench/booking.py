@@ -674,6 +674,8 @@ async def main(args: argparse.Namespace) -> Outcome:
                     booking_warmups: list[Result] = []
                     for i in range(args.runs):  # interleaved: machine noise hits all alike
                         for name, measure in measurements.items():
+                            if args.only and name not in args.only:
+                                continue
                             runs[name].append(await measure())
                             if name == "booking":
                                 booking_warmups.append(loader.warmups[-1])
@@ -686,6 +688,7 @@ async def main(args: argparse.Namespace) -> Outcome:
                                 f"{k} {v[-1].per_s:,.0f}/s p99 {v[-1].p99_ms:.1f} ms"
                                 + (f" {v[-1].statuses}" if v[-1].statuses else "")
                                 for k, v in runs.items()
+                                if v
                             )
                             + f"; race {dict(races[-1])}",
                             flush=True,
@@ -866,8 +869,13 @@ if __name__ == "__main__":
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--only", type=lambda v: set(v.split(",")), help=f"measure only these of {NAMES}"
+    )
     a = parser.parse_args()
     outcome = asyncio.run(main(a))
+    if a.only:  # a partial run: no report to write
+        raise SystemExit(0)
     section = report(outcome, a)
     print(section)
     if not a.no_write:

@@ -219,10 +219,11 @@ class Booking:
         *,
         client_id: uuid.UUID | None = None,
         key: str | None = None,
+        headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> Any:
-        """POST /appointments as a client; returns the response."""
-        headers = self.auth("client", sub=client_id or uuid.uuid4())
+        """POST /appointments as a client (``headers`` added); returns the response."""
+        headers = {**self.auth("client", sub=client_id or uuid.uuid4()), **(headers or {})}
         if key is not None:
             headers["Idempotency-Key"] = key
         return await self.client.post(

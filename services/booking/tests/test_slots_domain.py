@@ -274,3 +274,59 @@ def test_reschedule_limits_bind_clients_only() -> None:
         RescheduleRefused.TOO_MANY
     )
     assert check_reschedule(notice=H, count=5, by_client=False, **rules) is None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_search_offers_exactly_the_starts_check_slot_accepts(seed: int) -> None:
+    """The search's sweep and the booking check are two codings of one rule: on random
+    schedules (Berlin across a DST change, overrides, caps, time off, bookings with buffers),
+    every grid start in the window is offered exactly when the booking check would take it."""
+    import random
+
+    rnd = random.Random(seed)
+    now = utc(2026, 3, 26, 5, 17)
+    step = rnd.choice([15, 30, 60]) * M
+    policy = hourly(
+        duration=rnd.choice([30, 45, 50, 90]) * M,
+        buffer_before=rnd.choice([0, 5, 15]) * M,
+        buffer_after=rnd.choice([0, 10, 30]) * M,
+        min_notice=rnd.choice([0, 3, 12]) * H,
+        horizon=timedelta(days=rnd.choice([2, 5, 30])),
+        step=step,
+    )
+    days = [date(2026, 3, 26) + timedelta(days=i) for i in range(6)]
+    overrides = {
+        d: DayOverride(
+            hours=rnd.choice([None, (), (WallInterval(600, 720), WallInterval(780, 1440))]),
+            daily_cap=rnd.choice([None, 1, 2]),
+        )
+        for d in rnd.sample(days, 2)
+    }
+    window_from, window_to = utc(2026, 3, 26), utc(2026, 4, 1)
+    booked = []
+    for _ in range(rnd.randint(0, 12)):
+        start = window_from + rnd.randrange(0, 6 * 24 * 4) * 15 * M
+        length = rnd.choice([30, 50, 90]) * M
+        booked.append(Booked(start, start - 10 * M, start + length + 10 * M))
+    time_off = []
+    for _ in range(rnd.randint(0, 3)):
+        start = window_from + rnd.randrange(0, 6 * 24 * 4) * 15 * M
+        time_off.append((start, start + rnd.choice([1, 3, 26]) * H))
+    schedule = Schedule(
+        zone=BERLIN,
+        weekly={d: (WallInterval(480, 720), WallInterval(750, 1200)) for d in range(1, 8)},
+        overrides=overrides,
+        time_off=time_off,
+        daily_cap=rnd.choice([None, 3, 6]),
+    )
+    found = find_slots(
+        schedule, policy, booked, now=now, window_from=window_from, window_to=window_to
+    )
+    assert found == sorted(set(found))
+    candidate = window_from
+    accepted = []
+    while candidate < window_to:
+        if check_slot(schedule, policy, booked, now=now, start=candidate) is None:
+            accepted.append(candidate)
+        candidate += 5 * M
+    assert found == accepted

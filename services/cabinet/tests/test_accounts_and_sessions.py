@@ -91,10 +91,10 @@ async def test_login_failures_look_the_same_and_brute_force_is_slowed(cabinet: C
         body.pop("correlation_id")
         assert body == {
             "type": "about:blank",
-            "title": "Authentication required",
+            "title": "Требуется вход",
             "status": 401,
             "code": "invalid_credentials",
-            "detail": "The email or the password is not right.",
+            "detail": "Неверный адрес электронной почты или пароль.",
         }
 
     for _ in range(4):  # five failures are allowed in the window

@@ -189,19 +189,23 @@ class TokenMint:
         """The public JWKS, as the ``jwt_public_jwks`` setting wants it."""
         return json.dumps(public_jwks([self.signing_key]))
 
-    def token(self, *roles: str, sub: uuid.UUID | None = None) -> str:
-        """An access token for ``sub`` (random when omitted) with ``roles`` (client by default)."""
+    def token(self, *roles: str, sub: uuid.UUID | None = None, lang: str | None = None) -> str:
+        """An access token for ``sub`` (random when omitted) with ``roles`` (client by default)
+        and, when given, the user's language as the ``lang`` claim (as cabinet issues it)."""
         return issue_access_token(
             self.signing_key,
             subject=sub or uuid.uuid4(),
             roles=list(roles or ("client",)),
             issuer=self.issuer,
             audience=self.audience,
+            extra_claims=None if lang is None else {"lang": lang},
         )
 
-    def auth(self, *roles: str, sub: uuid.UUID | None = None) -> dict[str, str]:
+    def auth(
+        self, *roles: str, sub: uuid.UUID | None = None, lang: str | None = None
+    ) -> dict[str, str]:
         """``Authorization`` header for :meth:`token`."""
-        return {"Authorization": f"Bearer {self.token(*roles, sub=sub)}"}
+        return {"Authorization": f"Bearer {self.token(*roles, sub=sub, lang=lang)}"}
 
 
 @contextlib.asynccontextmanager

@@ -171,8 +171,11 @@ def make_app(verifier: TokenVerifier) -> FastAPI:
 
 @pytest.fixture
 async def client(verifier: TokenVerifier) -> AsyncIterator[httpx.AsyncClient]:
+    # English details, so the tests below can tell which check refused a token by its words.
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=make_app(verifier)), base_url="http://svc.test"
+        transport=httpx.ASGITransport(app=make_app(verifier)),
+        base_url="http://svc.test",
+        headers={"Accept-Language": "en"},
     ) as c:
         yield c
 

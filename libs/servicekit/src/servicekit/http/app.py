@@ -18,9 +18,11 @@ from typing import Any
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.correlation import correlation_scope, sanitize
+from servicekit.http.i18n import request_language
 from servicekit.http.problems import (
     install_problem_handlers,
     internal_error,
@@ -71,12 +73,14 @@ class CorrelationAndMetricsMiddleware:
                 # Answered here, inside the correlation scope, so the 500 carries the id.
                 if status != 500 or started_response:
                     raise
+                language = request_language(HTTPConnection(scope))
                 if is_unavailable(exc):
                     logger.warning("dependency unavailable: %r", exc)
-                    await service_unavailable().response()(scope, receive, send_with_id)
+                    answer = service_unavailable().response(language)
                 else:
                     logger.exception("unhandled error", exc_info=exc)
-                    await internal_error().response()(scope, receive, send_with_id)
+                    answer = internal_error().response(language)
+                await answer(scope, receive, send_with_id)
             finally:
                 route = scope.get("route")
                 path = getattr(route, "path", None) or "unmatched"

@@ -12,7 +12,7 @@ from servicekit.messaging.outbox import UnitOfWork
 from servicekit.runtime import ServiceRuntime
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
     """The service runtime the app was created with."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
@@ -30,7 +30,7 @@ async def get_uow(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-def request_time(runtime: RuntimeDep) -> datetime:
+async def request_time(runtime: RuntimeDep) -> datetime:
     """Now, by the service's clock (tests drive it through ``build_runtime(clock=...)``)."""
     return runtime.clock()
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlmodel import or_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from servicekit.http.problems import Problem
+from servicekit.http.problems import Msg, Problem
 
 T = TypeVar("T")
 
@@ -47,10 +47,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return datetime.fromisoformat(at), uuid.UUID(item_id)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise Problem(
-            "The cursor is not one this API gave out.",
+            Msg(
+                ru="Этот курсор не был выдан этим API.",
+                en="The cursor is not one this API gave out.",
+            ),
             status=422,
             code="invalid_cursor",
-            title="Invalid cursor",
+            title=Msg(ru="Неверный курсор", en="Invalid cursor"),
         ) from exc
 
 

@@ -9,6 +9,11 @@ Starlette's HTTP errors and any unexpected exception into one JSON shape::
 
 Validation errors (422) also carry ``errors``: ``[{"loc": [...], "msg": "...", "type": "..."}]``.
 A stack trace never reaches the client.
+
+``title`` and ``detail`` are :class:`~servicekit.http.i18n.Msg` texts, Russian by default and
+English when the request prefers it (:func:`~servicekit.http.i18n.request_language`); ``code``,
+``status`` and the other fields do not depend on the language. The ``msg`` of an ``errors`` entry
+is pydantic's own (English) and not translated.
 """
 
 from __future__ import annotations
@@ -23,6 +28,23 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servicekit.correlation import current_correlation_id
+from servicekit.http.i18n import DEFAULT_LANGUAGE, Language, Msg, request_language, text_in
+
+__all__ = [
+    "PROBLEM_JSON",
+    "Conflict",
+    "Forbidden",
+    "Msg",
+    "NotFound",
+    "Problem",
+    "Unauthorized",
+    "get_or_404",
+    "install_problem_handlers",
+    "internal_error",
+    "is_unavailable",
+    "service_unavailable",
+    "validation_failed",
+]
 
 PROBLEM_JSON = "application/problem+json"
 T = TypeVar("T")
@@ -45,26 +67,77 @@ _STATUS_CODES: dict[int, str] = {
     503: "unavailable",
 }
 
+# Titles of Starlette's HTTP errors (an unknown route, a wrong method, ...): the English is what
+# these answers always said; the Russian detail stands beside Starlette's English one.
+_STATUS_TEXTS: dict[int, tuple[Msg, str]] = {
+    400: (Msg(ru="Неверный запрос", en="Bad request"), "Запрос составлен неверно."),
+    401: (Msg(ru="Требуется вход", en="Unauthorized"), "Для этого запроса нужно войти."),
+    403: (Msg(ru="Доступ запрещён", en="Forbidden"), "Этот запрос вам не разрешён."),
+    404: (Msg(ru="Не найдено", en="Not found"), "По этому адресу ничего нет."),
+    405: (
+        Msg(ru="Метод не поддерживается", en="Method not allowed"),
+        "Этот адрес не поддерживает такой метод запроса.",
+    ),
+    406: (
+        Msg(ru="Формат ответа недоступен", en="Not acceptable"),
+        "Ответ в запрошенном формате дать нельзя.",
+    ),
+    409: (Msg(ru="Конфликт", en="Conflict"), "Запрос противоречит текущему состоянию."),
+    412: (
+        Msg(ru="Условие запроса не выполнено", en="Precondition failed"),
+        "Условие запроса не выполнено.",
+    ),
+    413: (Msg(ru="Слишком большой запрос", en="Payload too large"), "Запрос слишком большой."),
+    415: (
+        Msg(ru="Неподдерживаемый формат данных", en="Unsupported media type"),
+        "Данные запроса в неподдерживаемом формате.",
+    ),
+    422: (Msg(ru="Неверный запрос", en="Validation failed"), "Запрос составлен неверно."),
+    429: (
+        Msg(ru="Слишком много запросов", en="Rate limited"),
+        "Слишком много запросов; повторите попытку позже.",
+    ),
+    500: (Msg(ru="Внутренняя ошибка", en="Internal error"), "Произошла непредвиденная ошибка."),
+    503: (
+        Msg(ru="Сервис временно недоступен", en="Unavailable"),
+        "Сервис временно недоступен; повторите попытку позже.",
+    ),
+}
+_OTHER_HTTP_ERROR = (Msg(ru="Ошибка запроса", en="Http error"), "Запрос не выполнен.")
+
+_INVALID_REQUEST = Msg(ru="Неверный запрос", en="Invalid request")
+_DOES_NOT_MATCH = Msg(
+    ru="Запрос не соответствует ожидаемому формату.",
+    en="The request does not match the expected shape.",
+)
+
 
 class Problem(Exception):
-    """An error answered as problem+json. ``code`` is stable snake_case clients may branch on."""
+    """An error answered as problem+json. ``code`` is stable snake_case clients may branch on.
+
+    ``detail`` and ``title`` are :class:`Msg` (Russian and English). A bare ``str`` is accepted
+    only for a problem that never reaches a client (a consumer turning a refusal into an event);
+    rendered, it would warn :class:`~servicekit.http.i18n.UntranslatedText`, and a test of
+    servicekit rejects a string literal as a problem's text anywhere in the services.
+    ``str(problem)`` is the English text, for logs.
+    """
 
     status: int = 400
     code: str = "bad_request"
-    title: str = "Bad request"
+    title: Msg | str = Msg(ru="Неверный запрос", en="Bad request")
 
     def __init__(
         self,
-        detail: str | None = None,
+        detail: Msg | str | None = None,
         *,
         status: int | None = None,
         code: str | None = None,
-        title: str | None = None,
+        title: Msg | str | None = None,
         headers: Mapping[str, str] | None = None,
         errors: Sequence[Mapping[str, Any]] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(detail or title or self.title)
+        super().__init__(str(detail or title or self.title))
         if status is not None:
             self.status = status
         if code is not None:
@@ -76,26 +149,29 @@ class Problem(Exception):
         self.errors = list(errors) if errors is not None else None
         self.extra = dict(extra or {})
 
-    def body(self) -> dict[str, Any]:
-        """The problem document, with the current correlation id."""
+    def body(self, language: Language = DEFAULT_LANGUAGE) -> dict[str, Any]:
+        """The problem document in ``language``, with the current correlation id."""
         doc: dict[str, Any] = {
             "type": "about:blank",
-            "title": self.title,
+            "title": text_in(self.title, language),
             "status": self.status,
             "code": self.code,
         }
         if self.detail:
-            doc["detail"] = self.detail
+            doc["detail"] = text_in(self.detail, language)
         if self.errors is not None:
             doc["errors"] = self.errors
         doc.update(self.extra)
         doc["correlation_id"] = current_correlation_id()
         return doc
 
-    def response(self) -> JSONResponse:
-        """Render as a ``JSONResponse`` with the problem media type."""
+    def response(self, language: Language = DEFAULT_LANGUAGE) -> JSONResponse:
+        """Render as a ``JSONResponse`` in ``language`` with the problem media type."""
         return JSONResponse(
-            self.body(), status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON
+            self.body(language),
+            status_code=self.status,
+            headers=self.headers,
+            media_type=PROBLEM_JSON,
         )
 
 
@@ -104,9 +180,9 @@ class Unauthorized(Problem):
 
     status = 401
     code = "unauthorized"
-    title = "Authentication required"
+    title = Msg(ru="Требуется вход", en="Authentication required")
 
-    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, detail: Msg | str | None = None, **kwargs: Any) -> None:
         headers = {"WWW-Authenticate": "Bearer", **dict(kwargs.pop("headers", None) or {})}
         super().__init__(detail, headers=headers, **kwargs)
 
@@ -116,7 +192,7 @@ class Forbidden(Problem):
 
     status = 403
     code = "forbidden"
-    title = "Not allowed"
+    title = Msg(ru="Недостаточно прав", en="Not allowed")
 
 
 class NotFound(Problem):
@@ -124,7 +200,7 @@ class NotFound(Problem):
 
     status = 404
     code = "not_found"
-    title = "Not found"
+    title = Msg(ru="Не найдено", en="Not found")
 
 
 class Conflict(Problem):
@@ -132,16 +208,19 @@ class Conflict(Problem):
 
     status = 409
     code = "conflict"
-    title = "Conflict"
+    title = Msg(ru="Конфликт", en="Conflict")
 
 
 def internal_error() -> Problem:
     """The 500 answer: no detail of what went wrong reaches the client (the log has it)."""
     return Problem(
-        "An unexpected error occurred; it has been logged.",
+        Msg(
+            ru="Произошла непредвиденная ошибка; сведения о ней записаны в журнал.",
+            en="An unexpected error occurred; it has been logged.",
+        ),
         status=500,
         code="internal_error",
-        title="Internal error",
+        title=Msg(ru="Внутренняя ошибка", en="Internal error"),
     )
 
 
@@ -164,11 +243,27 @@ def is_unavailable(exc: BaseException) -> bool:
 def service_unavailable() -> Problem:
     """The 503 answer when the database is out of reach: try again shortly."""
     return Problem(
-        "The service is briefly unavailable; try again in a few seconds.",
+        Msg(
+            ru="Сервис ненадолго недоступен; повторите попытку через несколько секунд.",
+            en="The service is briefly unavailable; try again in a few seconds.",
+        ),
         status=503,
         code="unavailable",
-        title="Temporarily unavailable",
+        title=Msg(ru="Сервис временно недоступен", en="Temporarily unavailable"),
         headers={"Retry-After": "5"},
+    )
+
+
+def validation_failed(
+    errors: Sequence[Mapping[str, Any]], detail: Msg = _DOES_NOT_MATCH
+) -> Problem:
+    """The 422 ``validation_failed`` answer, for rules pydantic cannot check.
+
+    ``errors`` are entries like pydantic's: ``{"loc": ["body", "field"], "msg": "...",
+    "type": "value_error"}`` (``msg`` is for developers and stays English).
+    """
+    return Problem(
+        detail, status=422, code="validation_failed", title=_INVALID_REQUEST, errors=errors
     )
 
 
@@ -188,35 +283,34 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error of ``app`` as problem+json."""
 
-    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return exc.response()
+        return exc.response(request_language(request))
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return Problem(
-            "The request does not match the expected shape.",
-            status=422,
-            code="validation_failed",
-            title="Invalid request",
-            errors=_validation_errors(exc),
-        ).response()
+        return validation_failed(_validation_errors(exc)).response(request_language(request))
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _STATUS_CODES.get(exc.status_code, "http_error")
-        detail = exc.detail if isinstance(exc.detail, str) else None
+        title, detail_ru = _STATUS_TEXTS.get(exc.status_code, _OTHER_HTTP_ERROR)
+        detail = (
+            Msg(ru=detail_ru, en=exc.detail)
+            if isinstance(exc.detail, str) and exc.detail.strip()
+            else None
+        )
         return Problem(
             detail,
             status=exc.status_code,
             code=code,
-            title=code.replace("_", " ").capitalize(),
+            title=title,
             headers=exc.headers,
-        ).response()
+        ).response(request_language(request))
 
-    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        return internal_error().response()
+        return internal_error().response(request_language(request))
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
@@ -224,7 +318,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-async def get_or_404(session: Any, model: type[T], key: Any, detail: str = "Not found.") -> T:
+_NOT_FOUND = Msg(ru="Не найдено.", en="Not found.")
+
+
+async def get_or_404(session: Any, model: type[T], key: Any, detail: Msg = _NOT_FOUND) -> T:
     """``session.get(model, key)``, or :class:`NotFound` with ``detail`` when there is no row."""
     row = await session.get(model, key)
     if row is None:

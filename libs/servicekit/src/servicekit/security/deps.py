@@ -25,6 +25,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from servicekit.http.i18n import Msg
 from servicekit.http.problems import Forbidden, NotFound, Unauthorized
 from servicekit.security.jwt import Principal, TokenVerifier
 
@@ -45,7 +46,11 @@ bearer_scheme = HTTPBearer(
     description="Access JWT issued by cabinet.",
 )
 
-_MISSING = "A bearer access token is required (Authorization: Bearer <token>)."
+_MISSING = Msg(
+    ru="Нужен токен доступа (Authorization: Bearer <token>).",
+    en="A bearer access token is required (Authorization: Bearer <token>).",
+)
+_NO_RESOURCE = Msg(ru="Ресурс не найден.", en="The resource was not found.")
 
 
 def _verifier(request: Request) -> TokenVerifier:
@@ -108,7 +113,10 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def dependency(principal: CurrentPrincipal) -> Principal:
         if not principal.has_role(*wanted):
             raise Forbidden(
-                f"This action needs one of the roles: {listed}.",
+                Msg(
+                    ru=f"Для этого действия нужна одна из ролей: {listed}.",
+                    en=f"This action needs one of the roles: {listed}.",
+                ),
                 code="forbidden",
             )
         return principal
@@ -130,7 +138,7 @@ def ensure_owner(
     """
     if principal.has_role(*staff_roles):
         if owner_id is None:
-            raise NotFound("The resource was not found.")
+            raise NotFound(_NO_RESOURCE)
         return
     if owner_id is not None:
         try:
@@ -139,4 +147,4 @@ def ensure_owner(
             owner = None
         if owner == principal.user_id:
             return
-    raise NotFound("The resource was not found.")
+    raise NotFound(_NO_RESOURCE)

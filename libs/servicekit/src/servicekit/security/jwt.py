@@ -42,6 +42,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
+from servicekit.http.i18n import Msg
 from servicekit.http.problems import Problem, Unauthorized
 
 if TYPE_CHECKING:
@@ -112,16 +113,29 @@ class JwksUnavailable(Problem):
 
     status = 503
     code = "auth_unavailable"
-    title = "Authentication temporarily unavailable"
+    title = Msg(
+        ru="Проверка входа временно недоступна", en="Authentication temporarily unavailable"
+    )
 
 
-def _unauthorized(detail: str) -> Unauthorized:
+_INVALID_TOKEN = Msg(ru="Недействительный токен доступа", en="Invalid access token")
+_MALFORMED = Msg(ru="Токен имеет неверный формат.", en="The token is malformed.")
+
+
+def _unauthorized(detail: Msg) -> Unauthorized:
     # RFC 6750 §3: an invalid token is answered with error="invalid_token".
     return Unauthorized(
         detail,
         code="invalid_token",
-        title="Invalid access token",
+        title=_INVALID_TOKEN,
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def _algorithm_not_allowed(alg: str) -> Msg:
+    return Msg(
+        ru=f"Алгоритм токена {alg!r} не разрешён.",
+        en=f"The token algorithm {alg!r} is not allowed.",
     )
 
 
@@ -333,32 +347,57 @@ class TokenVerifier:
         if key is not None:
             return key
         if not self._keys.keys:
-            raise JwksUnavailable("The signing keys could not be obtained; try again shortly.")
+            raise JwksUnavailable(
+                Msg(
+                    ru="Не удалось получить ключи подписи; повторите попытку чуть позже.",
+                    en="The signing keys could not be obtained; try again shortly.",
+                )
+            )
         if self._keys.has_kid(kid):
-            raise _unauthorized(f"The key {kid!r} does not allow the algorithm {alg!r}.")
-        raise _unauthorized("The token was signed by an unknown key (kid).")
+            raise _unauthorized(
+                Msg(
+                    ru=f"Ключ {kid!r} не допускает алгоритм {alg!r}.",
+                    en=f"The key {kid!r} does not allow the algorithm {alg!r}.",
+                )
+            )
+        raise _unauthorized(
+            Msg(
+                ru="Токен подписан неизвестным ключом (kid).",
+                en="The token was signed by an unknown key (kid).",
+            )
+        )
 
     # -- verification ---------------------------------------------------------------------
 
     def _header(self, token: str) -> tuple[str, str]:
         if not token or len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 2:
-            raise _unauthorized("The token is malformed.")
+            raise _unauthorized(_MALFORMED)
         try:
             header = jwt.get_unverified_header(token)
         except (PyJWTError, ValueError, TypeError):
-            raise _unauthorized("The token is malformed.") from None
+            raise _unauthorized(_MALFORMED) from None
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.algorithms:
             shown = alg if isinstance(alg, str) and len(alg) <= 16 else "?"
-            raise _unauthorized(f"The token algorithm {shown!r} is not allowed.")
+            raise _unauthorized(_algorithm_not_allowed(shown))
         if "crit" in header or header.get("b64", True) is not True:
             # No JWS extensions are understood here; RFC 7515 §4.1.11 requires rejecting them.
-            raise _unauthorized("The token uses unsupported critical header parameters.")
+            raise _unauthorized(
+                Msg(
+                    ru="В заголовке токена есть неподдерживаемые критичные параметры.",
+                    en="The token uses unsupported critical header parameters.",
+                )
+            )
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise _unauthorized("The token header has no key id (kid).")
+            raise _unauthorized(
+                Msg(
+                    ru="В заголовке токена нет идентификатора ключа (kid).",
+                    en="The token header has no key id (kid).",
+                )
+            )
         if len(kid) > 256:
-            raise _unauthorized("The token is malformed.")
+            raise _unauthorized(_MALFORMED)
         return alg, kid
 
     async def verify(self, token: str) -> Principal:
@@ -391,27 +430,57 @@ class TokenVerifier:
                 },
             )
         except ExpiredSignatureError:
-            raise _unauthorized("The token has expired.") from None
+            raise _unauthorized(
+                Msg(ru="Срок действия токена истёк.", en="The token has expired.")
+            ) from None
         except ImmatureSignatureError:
-            raise _unauthorized("The token is not yet valid.") from None
+            raise _unauthorized(
+                Msg(ru="Токен ещё не действует.", en="The token is not yet valid.")
+            ) from None
         except InvalidIssuedAtError:
-            raise _unauthorized("The token 'iat' claim is invalid.") from None
+            raise _unauthorized(
+                Msg(ru="Поле 'iat' токена недопустимо.", en="The token 'iat' claim is invalid.")
+            ) from None
         except InvalidAudienceError:
-            raise _unauthorized("The token audience (aud) is not accepted.") from None
+            raise _unauthorized(
+                Msg(
+                    ru="Токен выпущен для другого получателя (aud).",
+                    en="The token audience (aud) is not accepted.",
+                )
+            ) from None
         except InvalidIssuerError:
-            raise _unauthorized("The token issuer (iss) is not accepted.") from None
+            raise _unauthorized(
+                Msg(
+                    ru="Токен выпущен неизвестным издателем (iss).",
+                    en="The token issuer (iss) is not accepted.",
+                )
+            ) from None
         except MissingRequiredClaimError as exc:
-            raise _unauthorized(f"The token lacks the required claim {exc.claim!r}.") from None
+            raise _unauthorized(
+                Msg(
+                    ru=f"В токене нет обязательного поля {exc.claim!r}.",
+                    en=f"The token lacks the required claim {exc.claim!r}.",
+                )
+            ) from None
         except InvalidSignatureError:
-            raise _unauthorized("The token signature is invalid.") from None
+            raise _unauthorized(
+                Msg(ru="Подпись токена недействительна.", en="The token signature is invalid.")
+            ) from None
         except InvalidAlgorithmError:
-            raise _unauthorized(f"The token algorithm {alg!r} is not allowed.") from None
+            raise _unauthorized(_algorithm_not_allowed(alg)) from None
         except (InvalidSubjectError, InvalidJTIError):
-            raise _unauthorized("The token 'sub' or 'jti' claim is malformed.") from None
+            raise _unauthorized(
+                Msg(
+                    ru="Поле 'sub' или 'jti' токена имеет неверный формат.",
+                    en="The token 'sub' or 'jti' claim is malformed.",
+                )
+            ) from None
         except DecodeError:
-            raise _unauthorized("The token is malformed.") from None
+            raise _unauthorized(_MALFORMED) from None
         except InvalidTokenError:
-            raise _unauthorized("The token is invalid.") from None
+            raise _unauthorized(
+                Msg(ru="Токен недействителен.", en="The token is invalid.")
+            ) from None
         return self._principal(claims)
 
     @staticmethod
@@ -422,12 +491,22 @@ class TokenVerifier:
         except ValueError:
             user_id = None
         if user_id is None:
-            raise _unauthorized("The token subject (sub) is not a valid user id.")
+            raise _unauthorized(
+                Msg(
+                    ru="Поле 'sub' токена не является идентификатором пользователя.",
+                    en="The token subject (sub) is not a valid user id.",
+                )
+            )
         raw_roles = claims.get("roles", [])
         if isinstance(raw_roles, str):
             raw_roles = [raw_roles]
         if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
-            raise _unauthorized("The token 'roles' claim must be a list of strings.")
+            raise _unauthorized(
+                Msg(
+                    ru="Поле 'roles' токена должно быть списком строк.",
+                    en="The token 'roles' claim must be a list of strings.",
+                )
+            )
         jti = claims.get("jti")
         return Principal(
             user_id=user_id,

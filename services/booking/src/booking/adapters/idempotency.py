@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from servicekit.http.problems import Conflict, Problem
+from servicekit.http.problems import Conflict, Msg, Problem, validation_failed
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -43,14 +43,12 @@ def fingerprint(operation: str, body: Any) -> str:
 def check_key(key: str) -> str:
     """422 for a key that is empty, too long or not printable ASCII."""
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise Problem(
-            "Idempotency-Key must be 1–255 printable ASCII characters.",
-            status=422,
-            code="validation_failed",
-            title="Invalid request",
-            errors=[
-                {"loc": ["header", "Idempotency-Key"], "msg": "invalid key", "type": "value_error"}
-            ],
+        raise validation_failed(
+            [{"loc": ["header", "Idempotency-Key"], "msg": "invalid key", "type": "value_error"}],
+            Msg(
+                ru="Idempotency-Key должен состоять из 1–255 печатных символов ASCII.",
+                en="Idempotency-Key must be 1–255 printable ASCII characters.",
+            ),
         )
     return key
 
@@ -91,14 +89,21 @@ async def claim(
         return None
     if row.operation != operation or row.fingerprint != digest:
         raise Problem(
-            "This Idempotency-Key was used for another request; use a new key.",
+            Msg(
+                ru="Этот Idempotency-Key уже использован для другого запроса; возьмите новый ключ.",
+                en="This Idempotency-Key was used for another request; use a new key.",
+            ),
             status=422,
             code="idempotency_key_reused",
-            title="Idempotency key reused",
+            title=Msg(ru="Ключ идемпотентности уже использован", en="Idempotency key reused"),
         )
     if row.status_code is None or row.response is None:
         raise Conflict(
-            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            Msg(
+                ru="Запрос с этим Idempotency-Key ещё обрабатывается; "
+                "повторите попытку чуть позже.",
+                en="A request with this Idempotency-Key is still being processed; retry shortly.",
+            ),
             code="request_in_progress",
         )
     return Replay(row.status_code, row.response)

@@ -1,19 +1,25 @@
-"""Reading a specialist's schedule rows into the domain's :class:`Schedule`."""
+"""Reading a specialist's schedule rows into the domain's :class:`Schedule`.
+
+:func:`read_occupancy` is the one read behind slot search, booking, rescheduling and waitlist
+matching: for any number of specialists, one prepared asyncpg statement returns the overrides,
+time off and occupying appointments around a window (the ORM took five statements and most of a
+request's CPU for the same rows; see bench/RESULTS.md).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+import asyncpg
 
-from booking.adapters.tables import ScheduleOverride, ServiceOffering, Specialist, TimeOff
+from booking.domain.appointments import OCCUPYING
 from booking.domain.schedule import DayOverride, Schedule, WallInterval, parse_wall_time, zone_named
-from booking.domain.slots import SlotPolicy
+from booking.domain.slots import Booked, SlotPolicy
 
 
 def wall_intervals(items: Iterable[Mapping[str, Any]]) -> tuple[WallInterval, ...]:
@@ -31,58 +37,222 @@ def weekly_hours(items: Iterable[Mapping[str, Any]]) -> dict[int, tuple[WallInte
     return {day: wall_intervals(entries) for day, entries in by_day.items()}
 
 
-async def load_schedule(
-    session: AsyncSession, specialist: Specialist, window_from: datetime, window_to: datetime
-) -> Schedule:
-    """The specialist's schedule with the overrides and time off that touch the window."""
-    zone = zone_named(specialist.time_zone)
-    first: date = window_from.astimezone(zone).date() - timedelta(days=1)
-    last: date = window_to.astimezone(zone).date() + timedelta(days=1)
-    overrides = (
-        await session.exec(
-            select(ScheduleOverride).where(
-                ScheduleOverride.specialist_id == specialist.user_id,
-                col(ScheduleOverride.on_date) >= first,
-                col(ScheduleOverride.on_date) <= last,
-            )
-        )
-    ).all()
-    time_off = (
-        await session.exec(
-            select(TimeOff.starts_at, TimeOff.ends_at).where(
-                TimeOff.specialist_id == specialist.user_id,
-                col(TimeOff.starts_at) < window_to + timedelta(days=1),
-                col(TimeOff.ends_at) > window_from - timedelta(days=1),
-            )
-        )
-    ).all()
-    return Schedule(
-        zone=zone,
+class WorkingHours(Protocol):
+    """What a specialist's schedule is built from (a ``specialists`` row or its ORM object)."""
+
+    @property
+    def user_id(self) -> uuid.UUID: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def weekly_hours(self) -> list[dict[str, Any]]: ...
+    @property
+    def daily_cap(self) -> int | None: ...
+
+
+class SlotRules(Protocol):
+    """A service's fields that shape its slots (a ``services`` row or its ORM object)."""
+
+    @property
+    def buffer_before_minutes(self) -> int: ...
+    @property
+    def buffer_after_minutes(self) -> int: ...
+    @property
+    def min_notice_minutes(self) -> int: ...
+    @property
+    def horizon_days(self) -> int: ...
+    @property
+    def slot_step_minutes(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class SpecialistHours:
+    """A specialist's working-time fields, read without the ORM."""
+
+    user_id: uuid.UUID
+    time_zone: str
+    weekly_hours: list[dict[str, Any]]
+    daily_cap: int | None
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    """A specialist's schedule and what occupies their time around a window.
+
+    ``stale_holds`` are the occupied ranges of holds past their expiry whose timer has not fired
+    yet: they no longer count (they are not in ``booked``), but a booking that takes their time
+    must expire them first, or the exclusion constraint refuses it.
+    """
+
+    schedule: Schedule
+    booked: list[Booked]
+    stale_holds: list[tuple[datetime, datetime]]
+
+    def stale_hold_overlaps(self, occupied: tuple[datetime, datetime]) -> bool:
+        """Whether a stale hold stands in the way of ``occupied``."""
+        return any(f < occupied[1] and occupied[0] < u for f, u in self.stale_holds)
+
+
+_STATUSES = ", ".join(f"'{s.value}'" for s in sorted(OCCUPYING))
+
+
+def occupancy_columns(specialist: str, first: int) -> str:
+    """The three array columns :func:`occupancy_from_row` reads, for the specialist whose id
+    is the SQL expression ``specialist``; their parameters are ``$first`` … ``$first+5`` as
+    :func:`occupancy_params` gives them.
+
+    One statement can so carry a specialist's whole schedule beside whatever else it reads
+    (slot search and booking each need a single round trip). The appointments condition
+    repeats the exclusion constraint's predicate and range, so the planner uses its GiST index
+    (specialist =, range &&) whatever the specialist's history.
+    """
+    d0, d1, lo, hi, now, exclude = (f"${first + i}" for i in range(6))
+    return f"""
+  ARRAY(SELECT ROW(o.on_date, o.hours, o.daily_cap) FROM schedule_overrides o
+        WHERE o.specialist_id = {specialist} AND o.on_date BETWEEN {d0} AND {d1}) AS overrides,
+  ARRAY(SELECT ROW(t.starts_at, t.ends_at) FROM time_off t
+        WHERE t.specialist_id = {specialist} AND t.starts_at < {hi} AND t.ends_at > {lo})
+    AS time_off,
+  ARRAY(SELECT ROW(a.starts_at, a.occupied_from, a.occupied_until,
+                   a.status = 'held' AND a.hold_expires_at <= {now})
+        FROM appointments a
+        WHERE a.specialist_id = {specialist} AND a.status IN ({_STATUSES})
+          AND tstzrange(a.occupied_from, a.occupied_until, '[)')
+              && tstzrange({lo}, {hi}, '[)')
+          AND a.id IS DISTINCT FROM {exclude}::uuid) AS booked"""
+
+
+def occupancy_params(
+    window_from: datetime, window_to: datetime, now: datetime, exclude: uuid.UUID | None = None
+) -> tuple[date, date, datetime, datetime, datetime, uuid.UUID | None]:
+    """The parameters of :func:`occupancy_columns` for a window.
+
+    Overrides and time off are read a day beyond the window on each side (a period of the day
+    before may run into it), appointments too (a day's cap counts the whole local day). Local
+    dates of any zone lie within 14 hours of UTC: two days either side covers them.
+    """
+    return (
+        window_from.date() - timedelta(days=2),
+        window_to.date() + timedelta(days=2),
+        window_from - timedelta(days=1),
+        window_to + timedelta(days=1),
+        now,
+        exclude,
+    )
+
+
+def occupancy_from_row(specialist: WorkingHours, row: Mapping[str, Any]) -> Occupancy:
+    """The :class:`Occupancy` of a row carrying :func:`occupancy_columns`.
+
+    A hold whose expiry has passed no longer counts, even before its timer has fired (it is
+    listed in ``stale_holds``: booking expires it in the same transaction that takes its slot).
+    """
+    schedule = Schedule(
+        zone=zone_named(specialist.time_zone),
         weekly=weekly_hours(specialist.weekly_hours),
         overrides={
-            o.on_date: DayOverride(
-                hours=None if o.hours is None else wall_intervals(o.hours), daily_cap=o.daily_cap
+            on_date: DayOverride(
+                hours=None if hours is None else wall_intervals(hours), daily_cap=cap
             )
-            for o in overrides
+            for on_date, hours, cap in row["overrides"]
         },
-        time_off=[(start, end) for start, end in time_off],
+        time_off=[(start, end) for start, end in row["time_off"]],
         daily_cap=specialist.daily_cap,
     )
+    booked = [Booked(s, f, u) for s, f, u, stale in row["booked"] if not stale]
+    stale_holds = [(f, u) for _, f, u, stale in row["booked"] if stale]
+    return Occupancy(schedule, booked, stale_holds)
 
 
-async def specialists_giving(
-    session: AsyncSession, service_id: uuid.UUID, only: uuid.UUID | None = None
-) -> Sequence[Specialist]:
-    """Active specialists who give a service (optionally just one of them)."""
-    query = select(Specialist).where(
-        col(Specialist.active).is_(True), col(Specialist.service_ids).contains([service_id])
+OCCUPANCY_SQL = f"""
+SELECT sp.user_id, {occupancy_columns("sp.user_id", 2)}
+FROM unnest($1::uuid[]) AS sp(user_id)
+"""
+
+
+async def read_occupancy(
+    conn: asyncpg.Connection,
+    specialists: Sequence[WorkingHours],
+    window_from: datetime,
+    window_to: datetime,
+    *,
+    now: datetime,
+    exclude: uuid.UUID | None = None,
+) -> dict[uuid.UUID, Occupancy]:
+    """Each specialist's schedule and bookings that touch ``[window_from, window_to)``;
+    ``exclude`` leaves out the appointment being moved (a reschedule)."""
+    if not specialists:
+        return {}
+    rows = await conn.fetch(
+        OCCUPANCY_SQL,
+        [s.user_id for s in specialists],
+        *occupancy_params(window_from, window_to, now, exclude),
     )
-    if only is not None:
-        query = query.where(Specialist.user_id == only)
-    return (await session.exec(query.order_by(col(Specialist.user_id)))).all()
+    by_id = {row["user_id"]: row for row in rows}
+    return {s.user_id: occupancy_from_row(s, by_id[s.user_id]) for s in specialists}
 
 
-def slot_policy(service: ServiceOffering, duration_minutes: int) -> SlotPolicy:
+@dataclass(frozen=True)
+class ServiceSlotRules:
+    """A service's fields that slot search needs, read without the ORM."""
+
+    id: uuid.UUID
+    durations: list[int]
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    min_notice_minutes: int
+    horizon_days: int
+    slot_step_minutes: int | None
+
+
+SLOT_SEARCH_SQL = f"""
+SELECT s.id, s.durations, s.buffer_before_minutes, s.buffer_after_minutes,
+       s.min_notice_minutes, s.horizon_days, s.slot_step_minutes,
+       sp.user_id, sp.time_zone, sp.weekly_hours, sp.daily_cap,
+       {occupancy_columns("sp.user_id", 3)}
+FROM services s
+LEFT JOIN specialists sp
+  ON sp.active AND sp.service_ids @> ARRAY[s.id] AND ($2::uuid IS NULL OR sp.user_id = $2)
+WHERE s.id = $1 AND s.active
+ORDER BY sp.user_id
+"""
+
+
+@dataclass(frozen=True)
+class SlotSearchInputs:
+    """What slot search reads: the service's rules, and each specialist giving it with their
+    schedule and bookings around the window."""
+
+    service: ServiceSlotRules
+    specialists: list[tuple[SpecialistHours, Occupancy]]
+
+
+async def read_slot_search(
+    conn: asyncpg.Connection,
+    service_id: uuid.UUID,
+    only: uuid.UUID | None,
+    window_from: datetime,
+    window_to: datetime,
+    *,
+    now: datetime,
+) -> SlotSearchInputs | None:
+    """In one statement: an active service, the active specialists who give it (optionally
+    just ``only``), by id, and their occupancy; ``None`` when there is no such service."""
+    rows = await conn.fetch(
+        SLOT_SEARCH_SQL, service_id, only, *occupancy_params(window_from, window_to, now)
+    )
+    if not rows:
+        return None
+    service = ServiceSlotRules(*rows[0][:7])
+    specialists = []
+    for row in rows:
+        if row["user_id"] is not None:
+            hours = SpecialistHours(*row[7:11])
+            specialists.append((hours, occupancy_from_row(hours, row)))
+    return SlotSearchInputs(service, specialists)
+
+
+def slot_policy(service: SlotRules, duration_minutes: int) -> SlotPolicy:
     """The slot rules of a service for one of its durations."""
     return SlotPolicy(
         duration=timedelta(minutes=duration_minutes),

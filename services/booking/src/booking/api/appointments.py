@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
-from servicekit.http.problems import Forbidden, NotFound, Problem, get_or_404
+from servicekit.http.problems import Forbidden, Msg, NotFound, Problem, get_or_404
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
@@ -342,10 +342,13 @@ async def finish_booking(
         await guard.forget(uow.session)
         await uow.commit()
         raise Problem(
-            "The payment service is not available right now; please try again.",
+            Msg(
+                ru="Платёжный сервис сейчас недоступен; пожалуйста, попробуйте ещё раз.",
+                en="The payment service is not available right now; please try again.",
+            ),
             status=503,
             code="payment_unavailable",
-            title="Payment unavailable",
+            title=Msg(ru="Оплата недоступна", en="Payment unavailable"),
         ) from exc
     held = await usecases.lock(uow.session, appointment.id)
     paying = (
@@ -420,7 +423,12 @@ async def my_appointments(
     owner = principal.user_id
     if client_id is not None and client_id != owner:
         if not principal.has_role("admin"):
-            raise Forbidden("Only an admin may list another client's appointments.")
+            raise Forbidden(
+                Msg(
+                    ru="Записи другого клиента может просматривать только администратор.",
+                    en="Only an admin may list another client's appointments.",
+                )
+            )
         owner = client_id
     query = _period_filters(
         select(Appointment).where(Appointment.client_id == owner), statuses, start, end
@@ -487,7 +495,7 @@ def _actor(principal: Principal, appointment: Appointment) -> usecases.Actor:
         return usecases.Actor("specialist", principal.user_id)
     if principal.has_role("admin"):
         return usecases.Actor("admin", principal.user_id)
-    raise NotFound("No such appointment.")
+    raise NotFound(Msg(ru="Такой записи нет.", en="No such appointment."))
 
 
 async def _locked_for(
@@ -495,7 +503,7 @@ async def _locked_for(
 ) -> tuple[Appointment, usecases.Actor]:
     appointment = await usecases.lock(uow.session, appointment_id)
     if appointment is None:
-        raise NotFound("No such appointment.")
+        raise NotFound(Msg(ru="Такой записи нет.", en="No such appointment."))
     return appointment, _actor(principal, appointment)
 
 
@@ -503,7 +511,12 @@ async def _locked_for(
 async def get_appointment(
     appointment_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> AppointmentPublic:
-    appointment = await get_or_404(uow.session, Appointment, appointment_id, "No such appointment.")
+    appointment = await get_or_404(
+        uow.session,
+        Appointment,
+        appointment_id,
+        Msg(ru="Такой записи нет.", en="No such appointment."),
+    )
     _actor(principal, appointment)
     return await presented(uow.session, appointment)
 
@@ -565,7 +578,12 @@ async def _specialist_action(
 ) -> tuple[Appointment, usecases.Actor]:
     appointment, actor = await _locked_for(uow, appointment_id, principal)
     if actor.role == "client":
-        raise Forbidden("Only the specialist marks how a session went.")
+        raise Forbidden(
+            Msg(
+                ru="Отметить, как прошла сессия, может только специалист.",
+                en="Only the specialist marks how a session went.",
+            )
+        )
     return appointment, actor
 
 
@@ -609,7 +627,7 @@ async def confirm_attendance(
 ) -> AppointmentPublic:
     appointment, actor = await _locked_for(uow, appointment_id, principal)
     if actor.role != "client":
-        raise NotFound("No such appointment.")
+        raise NotFound(Msg(ru="Такой записи нет.", en="No such appointment."))
     await usecases.confirm_attendance(uow, appointment, via="web", now=now)
     result = await presented(uow.session, appointment)
     await uow.commit()

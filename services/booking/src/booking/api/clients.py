@@ -8,7 +8,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import get_or_404
+from servicekit.http.problems import Msg, get_or_404
 from servicekit.security.deps import CurrentPrincipal, ensure_owner
 
 from booking.adapters.tables import Client
@@ -32,5 +32,7 @@ class ClientPublic(BaseModel):
 )
 async def get_client(user_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal) -> ClientPublic:
     ensure_owner(principal, user_id)
-    client = await get_or_404(uow.session, Client, user_id, "No such client.")
+    client = await get_or_404(
+        uow.session, Client, user_id, Msg(ru="Такого клиента нет.", en="No such client.")
+    )
     return ClientPublic.model_validate(client, from_attributes=True)

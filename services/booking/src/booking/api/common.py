@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, Field
 from servicekit.http.deps import RuntimeDep
-from servicekit.http.problems import Forbidden, Problem
+from servicekit.http.problems import Forbidden, Msg, Problem, validation_failed
 from servicekit.security.deps import current_principal, require_roles
 from servicekit.security.jwt import Principal
 
@@ -17,7 +17,7 @@ from booking.adapters.yookassa import YooKassaClient
 from booking.config import BookingSettings
 
 
-def get_settings(runtime: RuntimeDep) -> BookingSettings:
+async def get_settings(runtime: RuntimeDep) -> BookingSettings:
     """booking's settings."""
     settings = runtime.settings
     assert isinstance(settings, BookingSettings)
@@ -54,7 +54,12 @@ def ensure_manages(principal: Principal, specialist_id: uuid.UUID | None) -> Non
         return
     if principal.has_role("specialist") and specialist_id == principal.user_id:
         return
-    raise Forbidden("Only an admin or the specialist it belongs to may change this.")
+    raise Forbidden(
+        Msg(
+            ru="Изменить это может только администратор или специалист, к которому это относится.",
+            en="Only an admin or the specialist it belongs to may change this.",
+        )
+    )
 
 
 def check_if_match(if_match: str | None, version: int) -> None:
@@ -64,10 +69,13 @@ def check_if_match(if_match: str | None, version: int) -> None:
     wanted = {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")}
     if "*" not in wanted and str(version) not in wanted:
         raise Problem(
-            f"The resource is at version {version}; reload it and try again.",
+            Msg(
+                ru=f"Ресурс уже в версии {version}; загрузите его заново и повторите попытку.",
+                en=f"The resource is at version {version}; reload it and try again.",
+            ),
             status=412,
             code="precondition_failed",
-            title="Version mismatch",
+            title=Msg(ru="Версии не совпадают", en="Version mismatch"),
         )
 
 
@@ -78,13 +86,7 @@ def etag(version: int) -> dict[str, str]:
 
 def invalid(field: str, message: str, *, kind: str = "value_error") -> Problem:
     """A 422 ``validation_failed`` about one body field (rules pydantic cannot see)."""
-    return Problem(
-        "The request does not match the expected shape.",
-        status=422,
-        code="validation_failed",
-        title="Invalid request",
-        errors=[{"loc": ["body", field], "msg": message, "type": kind}],
-    )
+    return validation_failed([{"loc": ["body", field], "msg": message, "type": kind}])
 
 
 class MoneyIO(BaseModel):
@@ -104,7 +106,7 @@ def dump_changes(update: BaseModel, exclude: Sequence[str] = ()) -> dict[str, An
     return update.model_dump(exclude_unset=True, exclude=set(exclude))
 
 
-def get_yookassa(runtime: RuntimeDep) -> YooKassaClient:
+async def get_yookassa(runtime: RuntimeDep) -> YooKassaClient:
     """The runtime's YooKassa client (see ``booking.bootstrap.BookingRuntime``)."""
     client = getattr(runtime, "yookassa", None)
     assert isinstance(client, YooKassaClient), "booking runs on BookingRuntime"

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from servicekit.http.client_ip import client_ip, parse_networks
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.problems import Forbidden, Problem
+from servicekit.http.problems import Forbidden, Msg, Problem
 
 from booking.adapters.yookassa import YooKassaError, YooKassaUnavailable
 from booking.api.common import SettingsDep, YooKassaDep
@@ -49,13 +49,22 @@ async def yookassa_webhook(
     source = client_ip(request, parse_networks(settings.trusted_proxies))
     if not _allowed(source, settings.yookassa_webhook_allowlist):
         logger.warning("YooKassa notification from outside the allow-list", extra={"ip": source})
-        raise Forbidden("Notifications are accepted from YooKassa's addresses only.")
+        raise Forbidden(
+            Msg(
+                ru="Уведомления принимаются только с адресов ЮKassa.",
+                en="Notifications are accepted from YooKassa's addresses only.",
+            )
+        )
     try:
         body: Any = await request.json()
         event = str(body["event"])
         object_id = str(body["object"]["id"])
     except (ValueError, KeyError, TypeError):
-        raise Problem("Not a YooKassa notification.", status=400, code="bad_notification") from None
+        raise Problem(
+            Msg(ru="Это не уведомление ЮKassa.", en="Not a YooKassa notification."),
+            status=400,
+            code="bad_notification",
+        ) from None
     try:
         if event.startswith("payment."):
             provider = await yookassa.get_payment(object_id)
@@ -75,7 +84,12 @@ async def yookassa_webhook(
     except YooKassaUnavailable:
         # Not 200, so YooKassa delivers it again later.
         raise Problem(
-            "YooKassa did not answer; retry later.", status=503, code="unavailable"
+            Msg(
+                ru="ЮKassa не ответила; повторите попытку позже.",
+                en="YooKassa did not answer; retry later.",
+            ),
+            status=503,
+            code="unavailable",
         ) from None
     await uow.commit()
     return JSONResponse({"status": "ok"})

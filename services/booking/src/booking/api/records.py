@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
-from servicekit.http.problems import Forbidden, NotFound, get_or_404
+from servicekit.http.problems import Forbidden, Msg, NotFound, get_or_404
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, or_, select
@@ -31,6 +31,7 @@ outcome_router = APIRouter(prefix="/appointments", tags=["outcome records"])
 ClientPrincipal = Annotated[Principal, Depends(require_roles("client"))]
 Answer = str | int | float | bool | list[str] | None
 MAX_ANSWERS_CHARS = 50_000
+_NO_APPOINTMENT = Msg(ru="Такой записи нет.", en="No such appointment.")
 
 
 class IntakeFormCreate(BaseModel):
@@ -142,7 +143,7 @@ async def get_intake_form(
 ) -> IntakeFormPublic:
     form = await uow.session.get(IntakeForm, form_id)
     if form is None or principal.user_id not in (form.client_id, form.specialist_id):
-        raise NotFound("No such intake form.")
+        raise NotFound(Msg(ru="Такой анкеты нет.", en="No such intake form."))
     await intake.require_health_consent(uow.session, form.client_id, now)
     return _public(form)
 
@@ -174,12 +175,17 @@ class OutcomeRecordPublic(BaseModel):
 async def _session_of_specialist(
     uow: UowDep, appointment_id: uuid.UUID, principal: Principal
 ) -> Appointment:
-    appointment = await get_or_404(uow.session, Appointment, appointment_id, "No such appointment.")
+    appointment = await get_or_404(uow.session, Appointment, appointment_id, _NO_APPOINTMENT)
     if principal.user_id == appointment.specialist_id and principal.has_role("specialist"):
         return appointment
     if principal.user_id == appointment.client_id:
-        raise Forbidden("Outcome records are the specialist's notes.")
-    raise NotFound("No such appointment.")
+        raise Forbidden(
+            Msg(
+                ru="Итоги сессии — это заметки специалиста.",
+                en="Outcome records are the specialist's notes.",
+            )
+        )
+    raise NotFound(_NO_APPOINTMENT)
 
 
 @outcome_router.put(
@@ -217,5 +223,7 @@ async def get_outcome_record(
         )
     ).first()
     if record is None:
-        raise NotFound("No outcome record for this session yet.")
+        raise NotFound(
+            Msg(ru="Итогов этой сессии пока нет.", en="No outcome record for this session yet.")
+        )
     return OutcomeRecordPublic.model_validate(record, from_attributes=True)

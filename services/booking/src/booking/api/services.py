@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel, Field, field_validator, model_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
-from servicekit.http.problems import get_or_404
+from servicekit.http.problems import Msg, get_or_404
 from sqlmodel import col, or_, select
 
 from booking.adapters.tables import ServiceOffering, Specialist
@@ -177,7 +177,9 @@ def _apply(row: ServiceOffering, fields: dict[str, object]) -> None:
 
 async def load_service(uow: UowDep, service_id: uuid.UUID) -> ServiceOffering:
     """The service, or 404."""
-    row = await get_or_404(uow.session, ServiceOffering, service_id, "No such service.")
+    row = await get_or_404(
+        uow.session, ServiceOffering, service_id, Msg(ru="Такой услуги нет.", en="No such service.")
+    )
     return row
 
 

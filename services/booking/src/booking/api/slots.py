@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel
-from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.problems import NotFound, Problem
-from sqlmodel.ext.asyncio.session import AsyncSession
+from servicekit.db.driver import read_connection
+from servicekit.http.deps import NowDep, RuntimeDep
+from servicekit.http.problems import Msg, NotFound, Problem, validation_failed
 
-from booking.adapters.appointments import booked_for
-from booking.adapters.schedules import load_schedule, slot_policy, specialists_giving
-from booking.adapters.tables import ServiceOffering, Specialist
+from booking.adapters.schedules import SlotSearchInputs, read_slot_search, slot_policy
 from booking.api.common import SettingsDep
 from booking.domain.schedule import zone_named
-from booking.domain.slots import find_slots
+from booking.domain.slots import SlotPolicy, find_slots
 
 router = APIRouter(prefix="/slots", tags=["slots"])
 
@@ -45,42 +46,52 @@ class SlotList(BaseModel):
 
 
 def _bad_query(name: str, message: str) -> Problem:
-    return Problem(
-        "The request does not match the expected shape.",
-        status=422,
-        code="validation_failed",
-        title="Invalid request",
-        errors=[{"loc": ["query", name], "msg": message, "type": "value_error"}],
+    return validation_failed([{"loc": ["query", name], "msg": message, "type": "value_error"}])
+
+
+def _iso(moment: datetime) -> str:
+    # As pydantic writes an aware datetime: ISO 8601, ``Z`` for a zero offset.
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+@functools.lru_cache(maxsize=16384)
+def _item(specialist: uuid.UUID, start: datetime, length: timedelta, zone: ZoneInfo) -> str:
+    end = start + length
+    return (
+        f'{{"specialist_id":"{specialist}","starts_at":"{_iso(start)}","ends_at":"{_iso(end)}",'
+        f'"local_starts_at":"{_iso(start.astimezone(zone))}",'
+        f'"local_ends_at":"{_iso(end.astimezone(zone))}"}}'
     )
 
 
-async def search(
-    session: AsyncSession,
-    service: ServiceOffering,
-    specialists: list[Specialist],
-    duration: int,
+def search(
+    inputs: SlotSearchInputs,
+    policy: SlotPolicy,
     *,
     now: datetime,
     window_from: datetime,
     window_to: datetime,
-) -> list[tuple[Specialist, datetime]]:
-    """Bookable (specialist, start) pairs in the window, ordered by start then specialist."""
-    policy = slot_policy(service, duration)
-    found: list[tuple[Specialist, datetime]] = []
-    for specialist in specialists:
-        schedule = await load_schedule(session, specialist, window_from, window_to)
-        booked = await booked_for(session, specialist.user_id, window_from, window_to, now=now)
+) -> list[tuple[uuid.UUID, datetime]]:
+    """Bookable (specialist id, start) pairs in the window, ordered by start then specialist."""
+    found: list[tuple[uuid.UUID, datetime]] = []
+    for specialist, taken in inputs.specialists:
         starts = find_slots(
-            schedule, policy, booked, now=now, window_from=window_from, window_to=window_to
+            taken.schedule,
+            policy,
+            taken.booked,
+            now=now,
+            window_from=window_from,
+            window_to=window_to,
         )
-        found += [(specialist, start) for start in starts]
-    found.sort(key=lambda pair: (pair[1], str(pair[0].user_id)))
+        found += [(specialist.user_id, start) for start in starts]
+    found.sort(key=lambda pair: (pair[1], pair[0]))  # UUIDs order as their text does
     return found
 
 
 @router.get("", response_model=SlotList, summary="Bookable start times (anyone)")
 async def list_slots(
-    uow: UowDep,
+    runtime: RuntimeDep,
     now: NowDep,
     settings: SettingsDep,
     service_id: uuid.UUID,
@@ -89,7 +100,7 @@ async def list_slots(
     window_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
     tz: Annotated[str | None, Query(description="IANA zone to render in")] = None,
     duration_minutes: int | None = None,
-) -> SlotList:
+) -> Response:
     start = window_from or now
     end = window_to or start + timedelta(days=7)
     if end <= start:
@@ -102,42 +113,44 @@ async def list_slots(
             zone = zone_named(tz)
         except ValueError as exc:
             raise _bad_query("tz", str(exc)) from None
-    service = await uow.session.get(ServiceOffering, service_id)
-    if service is None or not service.active:
-        raise NotFound("No such service.")
+    async with read_connection(runtime.engine) as conn:
+        inputs = await read_slot_search(conn, service_id, specialist_id, start, end, now=now)
+    if inputs is None:
+        raise NotFound(Msg(ru="Такой услуги нет.", en="No such service."))
+    service = inputs.service
     duration = duration_minutes or service.durations[0]
     if duration not in service.durations:
         raise _bad_query("duration_minutes", f"the service lasts one of {service.durations}")
-    specialists = list(await specialists_giving(uow.session, service.id, specialist_id))
-    if specialist_id is not None and not specialists:
-        raise NotFound("No such specialist gives this service.")
-    if zone is None:
-        names = {s.time_zone for s in specialists}
-        zone = zone_named(names.pop() if len(names) == 1 else "UTC")
-    found = await search(
-        uow.session,
-        service,
-        specialists,
-        duration,
-        now=now,
-        window_from=start,
-        window_to=end,
-    )
-    length = timedelta(minutes=duration)
-    return SlotList(
-        service_id=service.id,
-        duration_minutes=duration,
-        time_zone=zone.key,
-        window_from=start.astimezone(zone),
-        window_to=end.astimezone(zone),
-        items=[
-            Slot(
-                specialist_id=specialist.user_id,
-                starts_at=slot_start,
-                ends_at=slot_start + length,
-                local_starts_at=slot_start.astimezone(zone),
-                local_ends_at=(slot_start + length).astimezone(zone),
+    if specialist_id is not None and not inputs.specialists:
+        raise NotFound(
+            Msg(
+                ru="Такой специалист эту услугу не оказывает.",
+                en="No such specialist gives this service.",
             )
-            for specialist, slot_start in found
-        ],
+        )
+    if zone is None:
+        names = {s.time_zone for s, _ in inputs.specialists}
+        zone = zone_named(names.pop() if len(names) == 1 else "UTC")
+    found = search(
+        inputs, slot_policy(service, duration), now=now, window_from=start, window_to=end
     )
+    # Written directly in SlotList's shape: validating and serialising 200+ response models
+    # cost more CPU than finding the slots, and formatting datetimes most of the rest, so each
+    # item's text is cached (slot starts repeat from search to search).
+    length = timedelta(minutes=duration)
+    head = json.dumps(
+        {
+            "service_id": str(service.id),
+            "duration_minutes": duration,
+            "time_zone": zone.key,
+            "window_from": _iso(start.astimezone(zone)),
+            "window_to": _iso(end.astimezone(zone)),
+            "next_cursor": None,
+        },
+        separators=(",", ":"),
+    )
+    items = ",".join(
+        _item(specialist, slot_start, length, zone) for specialist, slot_start in found
+    )
+    body = f'{head[:-1]},"items":[{items}]}}'
+    return Response(body.encode(), media_type="application/json")

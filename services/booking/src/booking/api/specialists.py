@@ -22,7 +22,7 @@ from servicekit.http.pagination import (
     encode_cursor,
     keyset_page,
 )
-from servicekit.http.problems import Conflict, NotFound, get_or_404
+from servicekit.http.problems import Conflict, Msg, NotFound, get_or_404
 from sqlmodel import col, select
 
 from booking.adapters.tables import ScheduleOverride, ServiceOffering, Specialist, TimeOff
@@ -174,7 +174,12 @@ async def _check_services_exist(uow: UowDep, service_ids: list[uuid.UUID]) -> No
 
 async def load_specialist(uow: UowDep, specialist_id: uuid.UUID) -> Specialist:
     """The specialist, or 404."""
-    row = await get_or_404(uow.session, Specialist, specialist_id, "No such specialist.")
+    row = await get_or_404(
+        uow.session,
+        Specialist,
+        specialist_id,
+        Msg(ru="Такого специалиста нет.", en="No such specialist."),
+    )
     return row
 
 
@@ -226,7 +231,13 @@ async def create_specialist(
     _admin: AdminPrincipal,
 ) -> SpecialistPublic:
     if await uow.session.get(Specialist, body.user_id) is not None:
-        raise Conflict("This user already has a specialist record.", code="specialist_exists")
+        raise Conflict(
+            Msg(
+                ru="У этого пользователя уже есть профиль специалиста.",
+                en="This user already has a specialist record.",
+            ),
+            code="specialist_exists",
+        )
     await _check_services_exist(uow, body.service_ids)
     row = Specialist(
         user_id=body.user_id,
@@ -391,7 +402,9 @@ async def delete_override(
     ensure_manages(principal, specialist_id)
     row = await uow.session.get(ScheduleOverride, (specialist_id, on_date))
     if row is None:
-        raise NotFound("No override on that date.")
+        raise NotFound(
+            Msg(ru="На эту дату особого расписания нет.", en="No override on that date.")
+        )
     await uow.session.delete(row)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -496,7 +509,7 @@ async def delete_time_off(
     ensure_manages(principal, specialist_id)
     row = await uow.session.get(TimeOff, time_off_id)
     if row is None or row.specialist_id != specialist_id:
-        raise NotFound("No such time off.")
+        raise NotFound(Msg(ru="Такого периода отсутствия нет.", en="No such time off."))
     await uow.session.delete(row)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

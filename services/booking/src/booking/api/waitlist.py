@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
-from servicekit.http.problems import NotFound
+from servicekit.http.problems import Msg, NotFound
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, select
@@ -23,6 +23,8 @@ from booking.api.common import IdempotencyKeyHeader, SettingsDep, YooKassaDep, i
 from booking.application import waitlist
 
 router = APIRouter(prefix="/waitlist", tags=["waitlist"])
+
+_NO_ENTRY = Msg(ru="Такой заявки в листе ожидания нет.", en="No such waitlist entry.")
 
 ClientPrincipal = Annotated[Principal, Depends(require_roles("client"))]
 
@@ -121,11 +123,16 @@ async def join_waitlist(
 ) -> WaitlistEntryPublic:
     service = await uow.session.get(ServiceOffering, body.service_id)
     if service is None or not service.active:
-        raise NotFound("No such service.")
+        raise NotFound(Msg(ru="Такой услуги нет.", en="No such service."))
     if body.specialist_id is not None:
         specialist = await uow.session.get(Specialist, body.specialist_id)
         if specialist is None or not specialist.active or service.id not in specialist.service_ids:
-            raise NotFound("No such specialist gives this service.")
+            raise NotFound(
+                Msg(
+                    ru="Такой специалист эту услугу не оказывает.",
+                    en="No such specialist gives this service.",
+                )
+            )
     duration = body.duration_minutes or service.durations[0]
     if duration not in service.durations:
         raise invalid("duration_minutes", f"the service lasts one of {service.durations}")
@@ -223,7 +230,7 @@ async def get_entry(
 ) -> WaitlistEntryPublic:
     row = await uow.session.get(WaitlistEntry, entry_id)
     if row is None or row.client_id != principal.user_id:
-        raise NotFound("No such waitlist entry.")
+        raise NotFound(_NO_ENTRY)
     return _entry(row)
 
 
@@ -233,7 +240,7 @@ async def leave_waitlist(
 ) -> Response:
     row = await uow.session.get(WaitlistEntry, entry_id, with_for_update=True)
     if row is None or row.client_id != principal.user_id:
-        raise NotFound("No such waitlist entry.")
+        raise NotFound(_NO_ENTRY)
     await waitlist.leave(uow, row, now)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -23,21 +23,23 @@ from contracts.booking.v1 import (
     AppointmentRescheduledV1,
 )
 from contracts.types import ActorRole
-from servicekit.http.problems import Conflict, NotFound, Problem
+from servicekit.db.driver import session_connection
+from servicekit.http.problems import Conflict, Msg, NotFound, validation_failed
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel as cancel_timer
 from servicekit.timers import schedule as schedule_timer
-from sqlalchemy import func, text
+from sqlalchemy import func
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking.adapters.appointments import booked_for, is_contention_abort, is_exclusion_violation
+from booking.adapters.appointments import is_contention_abort, is_exclusion_violation
 from booking.adapters.clients import receipt_customer
-from booking.adapters.schedules import load_schedule, slot_policy
+from booking.adapters.schedules import Occupancy, read_occupancy, slot_policy
 from booking.adapters.tables import Appointment, Payment, Refund, ServiceOffering, Specialist
 from booking.application import waitlist
 from booking.application.facts import appointment_facts, rub
+from booking.application.refusals import transition_refused_text
 from booking.domain.appointments import Action, InvalidTransition, Status, ensure_allowed
 from booking.domain.policies import (
     CancellationTier,
@@ -45,7 +47,6 @@ from booking.domain.policies import (
     refund_amount,
     refund_percent_for,
 )
-from booking.domain.schedule import Schedule
 from booking.domain.slots import SlotPolicy, Unavailable, check_slot
 
 HOLD_EXPIRY = "hold_expiry"
@@ -56,12 +57,27 @@ REFUND_SUBMIT = "refund_submit"
 OPEN_PAYMENT = ("new", "pending", "waiting_for_capture")
 
 _UNAVAILABLE_DETAIL = {
-    Unavailable.NOTICE_TOO_SHORT: "This start is too soon: the service needs more notice.",
-    Unavailable.BEYOND_HORIZON: "This start is too far ahead to book yet.",
-    Unavailable.OUTSIDE_WORKING_HOURS: "The specialist does not offer this start time.",
-    Unavailable.TIME_OFF: "The specialist is off at this time.",
-    Unavailable.DAY_FULL: "The specialist's day is fully booked.",
-    Unavailable.SLOT_TAKEN: "This time is already taken.",
+    Unavailable.NOTICE_TOO_SHORT: Msg(
+        ru="Это время слишком близко: на эту услугу нужно записываться заранее.",
+        en="This start is too soon: the service needs more notice.",
+    ),
+    Unavailable.BEYOND_HORIZON: Msg(
+        ru="Запись на это время ещё не открыта.",
+        en="This start is too far ahead to book yet.",
+    ),
+    Unavailable.OUTSIDE_WORKING_HOURS: Msg(
+        ru="Специалист не принимает в это время.",
+        en="The specialist does not offer this start time.",
+    ),
+    Unavailable.TIME_OFF: Msg(
+        ru="В это время специалист не работает.",
+        en="The specialist is off at this time.",
+    ),
+    Unavailable.DAY_FULL: Msg(
+        ru="На этот день у специалиста всё занято.",
+        en="The specialist's day is fully booked.",
+    ),
+    Unavailable.SLOT_TAKEN: Msg(ru="Это время уже занято.", en="This time is already taken."),
 }
 
 
@@ -78,12 +94,20 @@ SYSTEM = Actor("system")
 
 def slot_refused(reason: Unavailable) -> Conflict:
     """The 409 for a start time that cannot be booked."""
-    return Conflict(_UNAVAILABLE_DETAIL[reason], code=reason.value, title="Slot unavailable")
+    return Conflict(
+        _UNAVAILABLE_DETAIL[reason],
+        code=reason.value,
+        title=Msg(ru="Время недоступно", en="Slot unavailable"),
+    )
 
 
 def transition_refused(exc: InvalidTransition) -> Conflict:
     """The 409 for an action the appointment's status does not allow."""
-    return Conflict(str(exc), code="invalid_transition", title="Not possible now")
+    return Conflict(
+        transition_refused_text(exc),
+        code="invalid_transition",
+        title=Msg(ru="Сейчас это невозможно", en="Not possible now"),
+    )
 
 
 def _allowed(action: Action, appointment: Appointment) -> None:
@@ -110,16 +134,36 @@ def _touch(appointment: Appointment, now: datetime) -> None:
     appointment.version += 1
 
 
-async def _lock_day_if_capped(
-    session: AsyncSession, schedule: Schedule, specialist_id: uuid.UUID, start: datetime
-) -> None:
-    # Caps count a whole local day: bookings of one capped day take turns.
-    day = schedule.local_date(start)
-    if schedule.cap_on(day) is not None:
-        await session.exec(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),  # type: ignore[call-overload]
-            params={"k": f"booking-day:{specialist_id}:{day.isoformat()}"},
+async def _occupancy_for_booking(
+    uow: UnitOfWork,
+    specialist: Specialist,
+    starts_at: datetime,
+    occupied: tuple[datetime, datetime],
+    now: datetime,
+    *,
+    exclude: uuid.UUID | None = None,
+) -> Occupancy:
+    """The specialist's schedule and bookings around ``occupied``, ready to check a start.
+
+    Caps count a whole local day, so bookings of one capped day take turns (an advisory lock
+    for the day, then a fresh read under it). Stale holds in the way are expired first.
+    """
+    conn = await session_connection(uow.session)
+    taken = (await read_occupancy(conn, [specialist], *occupied, now=now, exclude=exclude))[
+        specialist.user_id
+    ]
+    day = taken.schedule.local_date(starts_at)
+    if taken.schedule.cap_on(day) is not None:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            f"booking-day:{specialist.user_id}:{day.isoformat()}",
         )
+        taken = (await read_occupancy(conn, [specialist], *occupied, now=now, exclude=exclude))[
+            specialist.user_id
+        ]
+    if taken.stale_hold_overlaps(occupied):
+        await _expire_stale_holds(uow, specialist.user_id, occupied, now)
+    return taken
 
 
 async def _expire_stale_holds(
@@ -203,35 +247,40 @@ async def book(
     session = uow.session
     service = await session.get(ServiceOffering, service_id)
     if service is None or not service.active:
-        raise NotFound("No such service.")
+        raise NotFound(Msg(ru="Такой услуги нет.", en="No such service."))
     specialist = await session.get(Specialist, specialist_id)
     if specialist is None or not specialist.active or service.id not in specialist.service_ids:
-        raise NotFound("No such specialist gives this service.")
+        raise NotFound(
+            Msg(
+                ru="Такой специалист эту услугу не оказывает.",
+                en="No such specialist gives this service.",
+            )
+        )
     duration = duration_minutes or service.durations[0]
     if duration not in service.durations:
-        raise Problem(
-            f"The service lasts one of {service.durations} minutes.",
-            status=422,
-            code="validation_failed",
-            title="Invalid request",
-            errors=[
-                {"loc": ["body", "duration_minutes"], "msg": "not offered", "type": "value_error"}
-            ],
+        raise validation_failed(
+            [{"loc": ["body", "duration_minutes"], "msg": "not offered", "type": "value_error"}],
+            Msg(
+                ru="Продолжительность этой услуги в минутах может быть только такой: "
+                f"{', '.join(map(str, service.durations))}.",
+                en=f"The service lasts one of {service.durations} minutes.",
+            ),
         )
     held = service.prepayment_required
     if held and await receipt_customer(session, client_id) is None:
         raise Conflict(
-            "Your contact details have not reached booking yet (a receipt needs them); "
-            "try again in a moment.",
+            Msg(
+                ru="Ваши контактные данные ещё не дошли до сервиса записи (они нужны для чека); "
+                "попробуйте ещё раз через минуту.",
+                en="Your contact details have not reached booking yet (a receipt needs them); "
+                "try again in a moment.",
+            ),
             code="client_unknown",
         )
     policy = slot_policy(service, duration)
     occupied = policy.occupied(starts_at)
-    schedule = await load_schedule(session, specialist, occupied[0], occupied[1])
-    await _lock_day_if_capped(session, schedule, specialist.user_id, starts_at)
-    await _expire_stale_holds(uow, specialist.user_id, occupied, now)
-    booked = await booked_for(session, specialist.user_id, occupied[0], occupied[1], now=now)
-    reason = check_slot(schedule, policy, booked, now=now, start=starts_at)
+    taken = await _occupancy_for_booking(uow, specialist, starts_at, occupied, now)
+    reason = check_slot(taken.schedule, policy, taken.booked, now=now, start=starts_at)
     if reason is not None:
         raise slot_refused(reason)
 
@@ -472,18 +521,39 @@ async def reschedule(
     )
     if refused is not None:
         detail = (
-            "This appointment was already moved as often as the service allows."
+            Msg(
+                ru="Эту запись уже переносили столько раз, сколько позволяет услуга.",
+                en="This appointment was already moved as often as the service allows.",
+            )
             if refused.value == "reschedule_limit_reached"
-            else "It is too late to move this appointment."
+            else Msg(
+                ru="Переносить эту запись уже поздно.",
+                en="It is too late to move this appointment.",
+            )
         )
-        raise Conflict(detail, code=refused.value, title="Reschedule refused")
+        raise Conflict(
+            detail,
+            code=refused.value,
+            title=Msg(ru="Перенос невозможен", en="Reschedule refused"),
+        )
     if starts_at == appointment.starts_at:
-        raise Conflict("The appointment is already at this time.", code="same_time")
+        raise Conflict(
+            Msg(
+                ru="Запись уже назначена на это время.",
+                en="The appointment is already at this time.",
+            ),
+            code="same_time",
+        )
     session = uow.session
     service = await session.get(ServiceOffering, appointment.service_id)
     specialist = await session.get(Specialist, appointment.specialist_id)
     if service is None or specialist is None:
-        raise NotFound("The service or specialist no longer exists.")
+        raise NotFound(
+            Msg(
+                ru="Этой услуги или этого специалиста больше нет.",
+                en="The service or specialist no longer exists.",
+            )
+        )
     rules = slot_policy(service, appointment.duration_minutes)
     policy = SlotPolicy(
         duration=timedelta(minutes=appointment.duration_minutes),
@@ -494,13 +564,10 @@ async def reschedule(
         step=rules.step,
     )
     occupied = policy.occupied(starts_at)
-    schedule = await load_schedule(session, specialist, occupied[0], occupied[1])
-    await _lock_day_if_capped(session, schedule, specialist.user_id, starts_at)
-    await _expire_stale_holds(uow, specialist.user_id, occupied, now)
-    booked = await booked_for(
-        session, specialist.user_id, occupied[0], occupied[1], now=now, exclude=appointment.id
+    taken = await _occupancy_for_booking(
+        uow, specialist, starts_at, occupied, now, exclude=appointment.id
     )
-    reason = check_slot(schedule, policy, booked, now=now, start=starts_at)
+    reason = check_slot(taken.schedule, policy, taken.booked, now=now, start=starts_at)
     if reason is not None:
         raise slot_refused(reason)
     await waitlist.time_taken(uow, specialist_id=specialist.user_id, occupied=occupied, now=now)
@@ -537,7 +604,10 @@ async def _mark(
 ) -> None:
     _allowed(action, appointment)
     if now < appointment.starts_at:
-        raise Conflict("The session has not started yet.", code="too_early")
+        raise Conflict(
+            Msg(ru="Сессия ещё не началась.", en="The session has not started yet."),
+            code="too_early",
+        )
     appointment.status = Status.COMPLETED if action is Action.COMPLETE else Status.NO_SHOW
     appointment.marked_at = now
     appointment.marked_by_user_id = actor.user_id
@@ -587,7 +657,9 @@ async def confirm_attendance(
     """The client says they will come; ``False`` if they already had."""
     _allowed(Action.CONFIRM_ATTENDANCE, appointment)
     if now >= appointment.ends_at:
-        raise Conflict("The session is over.", code="too_late")
+        raise Conflict(
+            Msg(ru="Сессия уже закончилась.", en="The session is over."), code="too_late"
+        )
     if appointment.attendance_confirmed_at is not None:
         return False
     appointment.attendance_confirmed_at = now

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts.booking.v1 import IntakeSubmittedV1
-from servicekit.http.problems import Conflict, Problem
+from servicekit.http.problems import Conflict, Msg, Problem
 from servicekit.messaging.outbox import UnitOfWork
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -28,6 +28,11 @@ from booking.adapters.tables import (
 )
 from booking.domain.appointments import Status
 from booking.domain.consents import HEALTH_DATA, DocumentVersion, consent_counts
+
+_INTAKE_EXISTS = Msg(
+    ru="Этот специалист уже получил вашу анкету.",
+    en="This specialist already has your intake form.",
+)
 
 
 async def has_health_consent(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> bool:
@@ -51,11 +56,15 @@ async def require_health_consent(
     """403 ``consent_required`` unless the client's health-data consent counts."""
     if not await has_health_consent(session, client_id, now):
         raise Problem(
-            "The client has not given (or has withdrawn) consent to the processing of health "
-            "data; intake forms and session records are unavailable until they do.",
+            Msg(
+                ru="Клиент не дал (или отозвал) согласие на обработку данных о здоровье; анкеты "
+                "и записи о сессиях недоступны, пока согласие не будет дано.",
+                en="The client has not given (or has withdrawn) consent to the processing of "
+                "health data; intake forms and session records are unavailable until they do.",
+            ),
             status=403,
             code="consent_required",
-            title="Consent required",
+            title=Msg(ru="Нужно согласие", en="Consent required"),
         )
 
 
@@ -96,11 +105,15 @@ async def submit_intake(
     upcoming = (await session.exec(query.order_by(col(Appointment.starts_at)))).first()
     if upcoming is None:
         raise Conflict(
-            "An intake form goes with an upcoming appointment with this specialist.",
+            Msg(
+                ru="Анкету можно отправить, только если у вас есть предстоящая запись к этому "
+                "специалисту.",
+                en="An intake form goes with an upcoming appointment with this specialist.",
+            ),
             code="no_upcoming_appointment",
         )
     if await has_intake_form(session, client_id, specialist_id):
-        raise Conflict("This specialist already has your intake form.", code="intake_exists")
+        raise Conflict(_INTAKE_EXISTS, code="intake_exists")
     form = IntakeForm(
         id=uuid.uuid4(),
         client_id=client_id,
@@ -113,9 +126,7 @@ async def submit_intake(
     try:
         await session.flush()
     except IntegrityError:
-        raise Conflict(
-            "This specialist already has your intake form.", code="intake_exists"
-        ) from None
+        raise Conflict(_INTAKE_EXISTS, code="intake_exists") from None
     uow.emit(
         IntakeSubmittedV1(
             intake_form_id=form.id,
@@ -135,7 +146,10 @@ async def write_outcome(
     session = uow.session
     if appointment.status != Status.COMPLETED:
         raise Conflict(
-            "An outcome record is written after the session is marked completed.",
+            Msg(
+                ru="Итоги сессии записываются после того, как сессия отмечена как состоявшаяся.",
+                en="An outcome record is written after the session is marked completed.",
+            ),
             code="session_not_completed",
         )
     await require_health_consent(session, appointment.client_id, now)

@@ -16,15 +16,15 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from contracts.booking.v1 import WaitlistOfferExpiredV1, WaitlistOfferMadeV1
-from servicekit.http.problems import Conflict, NotFound
+from servicekit.db.driver import session_connection
+from servicekit.http.problems import Conflict, Msg, NotFound
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel as cancel_timer
 from servicekit.timers import schedule as schedule_timer
 from sqlalchemy import literal_column
 from sqlmodel import col, select
 
-from booking.adapters.appointments import booked_for
-from booking.adapters.schedules import load_schedule, slot_policy
+from booking.adapters.schedules import read_occupancy, slot_policy
 from booking.adapters.tables import (
     Appointment,
     Payment,
@@ -115,9 +115,9 @@ async def time_freed(
         return
     policy = slot_policy(service, duration_minutes)
     occupied = policy.occupied(starts_at)
-    schedule = await load_schedule(session, specialist, occupied[0], occupied[1])
-    booked = await booked_for(session, specialist_id, occupied[0], occupied[1], now=now)
-    if check_slot(schedule, policy, booked, now=now, start=starts_at) is not None:
+    conn = await session_connection(session)
+    taken = (await read_occupancy(conn, [specialist], *occupied, now=now))[specialist.user_id]
+    if check_slot(taken.schedule, policy, taken.booked, now=now, start=starts_at) is not None:
         return
     await _offer(uow, service, specialist, starts_at, duration_minutes, now)
 
@@ -287,7 +287,7 @@ async def accept(
     session = uow.session
     offer = await session.get(WaitlistOffer, offer_id)
     if offer is None or offer.client_id != client_id:
-        raise NotFound("No such offer.")
+        raise NotFound(Msg(ru="Такого предложения нет.", en="No such offer."))
     # Acceptances of one slot (and of slots overlapping it) take turns: lock every offer near
     # it, in id order, before anything else. The winner withdraws the others; the next in turn
     # then finds its own offer gone.
@@ -309,9 +309,15 @@ async def accept(
         )
     ).one()
     if offer.status == "accepted":
-        raise Conflict("You already accepted this offer.", code="offer_accepted")
+        raise Conflict(
+            Msg(ru="Вы уже приняли это предложение.", en="You already accepted this offer."),
+            code="offer_accepted",
+        )
     if offer.status != "open" or offer.expires_at <= now:
-        raise Conflict("This offer is no longer available.", code="offer_expired")
+        raise Conflict(
+            Msg(ru="Это предложение больше не действует.", en="This offer is no longer available."),
+            code="offer_expired",
+        )
     offer.status, offer.updated_at = "accepted", now
     appointment, payment = await appointments.book(
         uow,

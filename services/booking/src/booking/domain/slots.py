@@ -141,25 +141,55 @@ def find_slots(
     window_to: datetime,
 ) -> list[datetime]:
     """Bookable start times (UTC) with ``window_from <= start < window_to``, in order."""
-    ctx = _Context.build(schedule, policy, booked, now)
     earliest = max(window_from, now + policy.min_notice)
     latest = min(window_to, now + policy.horizon + timedelta(microseconds=1))
     if earliest >= latest:
         return []
+    grid, duration = policy.grid, policy.duration
+    before, after = policy.buffer_before, policy.duration + policy.buffer_after
+    # The rules of `_Context.reject` turned around, so one sweep answers every candidate: a
+    # start s is refused when it lies strictly inside a "forbidden" interval — (f - after,
+    # u + before) for each booked range [f, u) (the buffers of both neighbours), (f - duration,
+    # u) for each time off [f, u). Notice and horizon are the loop's bounds, the period's end
+    # its condition, a capped day is skipped whole (a start in a period of `day` lies on `day`).
+    forbidden = _merged(
+        [(b.occupied_from - after, b.occupied_until + before) for b in booked]
+        + [(f - duration, u) for f, u in schedule.time_off]
+    )
+    lows = [lo for lo, _ in forbidden]
+    per_day = Counter(schedule.local_date(b.starts_at) for b in booked)
     found: set[datetime] = set()
-    grid = policy.grid
     for day in _days(schedule, earliest, latest):
+        cap = schedule.cap_on(day)
+        if cap is not None and per_day[day] >= cap:
+            continue
         for period_start, period_end in schedule.periods_on(day):
             if period_end <= earliest or period_start >= latest:
                 continue
             # Jump to the first grid point at or after `earliest`.
             skip = max(0, -(-(earliest - period_start) // grid))
             start = period_start + skip * grid
-            while start < latest and start + policy.duration <= period_end:
-                if ctx.reject(start, period_end) is None:
+            i = max(0, bisect.bisect_left(lows, start) - 1)
+            while start < latest and start + duration <= period_end:
+                while i < len(forbidden) and forbidden[i][1] <= start:
+                    i += 1
+                if i == len(forbidden) or not forbidden[i][0] < start:
                     found.add(start)
                 start += grid
     return sorted(found)
+
+
+def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Open intervals merged where they overlap (touching ones stay apart: the point between
+    two open intervals is in neither), sorted."""
+    out: list[tuple[datetime, datetime]] = []
+    for lo, hi in sorted(intervals):
+        if out and lo < out[-1][1]:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def check_slot(

@@ -43,8 +43,17 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def access_token(settings: CabinetSettings, user_id: uuid.UUID, roles: Sequence[str]) -> str:
-    """A short-lived access JWT signed with the newest key."""
+def access_token(
+    settings: CabinetSettings,
+    user_id: uuid.UUID,
+    roles: Sequence[str],
+    language: str | None = None,
+) -> str:
+    """A short-lived access JWT signed with the newest key.
+
+    ``language`` (the account's ``ru``/``en`` setting) becomes the optional ``lang`` claim, so
+    every service answers errors in it when a request has no ``Accept-Language`` preference.
+    """
     key = signing_key(ensure_keyset(settings.jwt_signing_keys_file))
     return issue_access_token(
         key,
@@ -53,4 +62,5 @@ def access_token(settings: CabinetSettings, user_id: uuid.UUID, roles: Sequence[
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         ttl_seconds=settings.access_token_ttl_seconds,
+        extra_claims={"lang": language} if language in ("ru", "en") else None,
     )

@@ -21,7 +21,7 @@ from contracts.cabinet.v1 import (
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, EmailStr, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.problems import Problem
+from servicekit.http.problems import Msg, Problem
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import require_roles
 from servicekit.security.fields import blind_index, normalize_phone
@@ -140,10 +140,13 @@ def _public(user: User) -> UserPublic:
 
 
 INVALID_LINK = Problem(
-    "This link is invalid, used or expired. Ask for a new one.",
+    Msg(
+        ru="Ссылка недействительна, уже использована или устарела. Запросите новую.",
+        en="This link is invalid, used or expired. Ask for a new one.",
+    ),
     status=400,
     code="invalid_token",
-    title="Invalid link",
+    title=Msg(ru="Недействительная ссылка", en="Invalid link"),
 )
 
 
@@ -370,10 +373,13 @@ async def update_me(body: MeUpdate, user: CurrentAccount, uow: UowDep) -> UserPu
         except Exception as exc:  # the phone's blind index is unique
             if "phone_index" in str(exc):
                 raise Problem(
-                    "This phone number cannot be used.",
+                    Msg(
+                        ru="Этот номер телефона использовать нельзя.",
+                        en="This phone number cannot be used.",
+                    ),
                     status=409,
                     code="phone_unavailable",
-                    title="Phone unavailable",
+                    title=Msg(ru="Номер телефона недоступен", en="Phone unavailable"),
                 ) from exc
             raise
     return _public(user)
@@ -389,10 +395,10 @@ async def change_password(
 ) -> Response:
     if not verify_password(user.password_hash, body.current_password):
         raise Problem(
-            "The current password is not right.",
+            Msg(ru="Текущий пароль указан неверно.", en="The current password is not right."),
             status=403,
             code="wrong_password",
-            title="Wrong password",
+            title=Msg(ru="Неверный пароль", en="Wrong password"),
         )
     user.password_hash = hash_password(body.new_password)
     uow.session.add(user)

@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from servicekit.http.client_ip import client_ip, parse_networks
 from servicekit.http.deps import RuntimeDep, UowDep
-from servicekit.http.problems import get_or_404
+from servicekit.http.problems import Msg, get_or_404
 from servicekit.security.deps import CurrentPrincipal
 
 from cabinet.adapters.tables import User
 from cabinet.config import CabinetSettings
 
 
-def get_settings(runtime: RuntimeDep) -> CabinetSettings:
+async def get_settings(runtime: RuntimeDep) -> CabinetSettings:
     """cabinet's settings."""
     settings = runtime.settings
     assert isinstance(settings, CabinetSettings)
@@ -24,7 +24,7 @@ def get_settings(runtime: RuntimeDep) -> CabinetSettings:
 SettingsDep = Annotated[CabinetSettings, Depends(get_settings)]
 
 
-def source_address(request: Request, settings: SettingsDep) -> str:
+async def source_address(request: Request, settings: SettingsDep) -> str:
     """The caller's address (trusting X-Forwarded-For only from the configured proxies)."""
     return client_ip(request, parse_networks(settings.trusted_proxies))
 
@@ -34,7 +34,12 @@ SourceAddress = Annotated[str, Depends(source_address)]
 
 async def current_account(principal: CurrentPrincipal, uow: UowDep) -> User:
     """The caller's account row (404 if the token's user no longer exists)."""
-    user = await get_or_404(uow.session, User, principal.user_id, "No account for this token.")
+    user = await get_or_404(
+        uow.session,
+        User,
+        principal.user_id,
+        Msg(ru="Для этого токена нет учётной записи.", en="No account for this token."),
+    )
     return user
 
 

@@ -19,7 +19,7 @@ from contracts.types import ConsentPurpose
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.problems import Conflict, get_or_404
+from servicekit.http.problems import Conflict, Msg, get_or_404
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import require_roles
 from servicekit.security.jwt import Principal
@@ -31,6 +31,8 @@ from cabinet.api.common import CurrentAccount, SourceAddress
 from cabinet.domain import consents as rules
 
 router = APIRouter(tags=["consents"])
+
+_NO_DOCUMENT = Msg(ru="Такого документа нет.", en="No such document.")
 
 
 class DocumentCreate(BaseModel):
@@ -170,7 +172,11 @@ async def publish_document(
     except Exception as exc:  # two admins publishing the same purpose at once
         if "consent_documents_version" in str(exc):
             raise Conflict(
-                "Another version was published just now; try again.", code="version_conflict"
+                Msg(
+                    ru="Только что опубликована другая версия; попробуйте ещё раз.",
+                    en="Another version was published just now; try again.",
+                ),
+                code="version_conflict",
             ) from exc
         raise
     return _doc(doc)
@@ -197,7 +203,7 @@ async def current_documents(uow: UowDep, now: NowDep) -> DocumentList:
     summary="One document version (public)",
 )
 async def get_document(document_id: uuid.UUID, uow: UowDep) -> DocumentPublic:
-    doc = await get_or_404(uow.session, ConsentDocument, document_id, "No such document.")
+    doc = await get_or_404(uow.session, ConsentDocument, document_id, _NO_DOCUMENT)
     return _doc(doc)
 
 
@@ -287,11 +293,15 @@ async def grant(
     address: SourceAddress,
     request: Request,
 ) -> PurposeStatus:
-    doc = await get_or_404(uow.session, ConsentDocument, body.document_id, "No such document.")
+    doc = await get_or_404(uow.session, ConsentDocument, body.document_id, _NO_DOCUMENT)
     current = rules.current_document(_versions(await _documents(uow, doc.purpose)), now)
     if current is None or current.version != doc.version:
         raise Conflict(
-            "This is not the version in effect; read the current one and consent to it.",
+            Msg(
+                ru="Это не действующая версия документа; прочитайте текущую и дайте согласие "
+                "на неё.",
+                en="This is not the version in effect; read the current one and consent to it.",
+            ),
             code="document_outdated",
         )
     await uow.session.get(User, user.id, with_for_update=True)  # one change per user at a time
@@ -327,7 +337,13 @@ async def withdraw(
     await uow.session.get(User, user.id, with_for_update=True)
     records = [r for r in await _records(uow, user.id) if r.purpose == purpose]
     if not records or records[-1].action != "granted":
-        raise Conflict("There is no consent of this purpose to withdraw.", code="not_granted")
+        raise Conflict(
+            Msg(
+                ru="Согласия с такой целью нет, отзывать нечего.",
+                en="There is no consent of this purpose to withdraw.",
+            ),
+            code="not_granted",
+        )
     doc = await uow.session.get(ConsentDocument, records[-1].document_id)
     assert doc is not None
     record = _record(user, doc, "withdrawn", now, address, request)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, HttpUrl
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
-from servicekit.http.problems import Conflict, NotFound
+from servicekit.http.problems import Conflict, Msg, NotFound
 from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, select
@@ -19,6 +19,8 @@ from sqlmodel import col, select
 from cabinet.adapters.tables import SpecialistProfile, User
 
 router = APIRouter(tags=["roles and specialists"])
+
+_NO_SPECIALIST = Msg(ru="Такого специалиста нет.", en="No such specialist.")
 
 GrantableRole = Literal["specialist", "moderator", "admin"]
 Admin = Depends(require_roles("admin"))
@@ -69,7 +71,7 @@ async def _change_roles(
 ) -> RolesPublic:
     user = await uow.session.get(User, user_id, with_for_update=True)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(Msg(ru="Такого пользователя нет.", en="No such user."))
     roles = list(user.roles)
     if grant is not None and grant not in roles:
         roles.append(grant)
@@ -112,7 +114,13 @@ async def revoke_role(
     user_id: uuid.UUID, role: GrantableRole, uow: UowDep, admin: Principal = Admin
 ) -> RolesPublic:
     if role == "admin" and user_id == admin.user_id:
-        raise Conflict("An admin cannot remove their own admin role.", code="last_admin_guard")
+        raise Conflict(
+            Msg(
+                ru="Администратор не может снять роль администратора с самого себя.",
+                en="An admin cannot remove their own admin role.",
+            ),
+            code="last_admin_guard",
+        )
     return await _change_roles(uow, user_id, admin, revoke=role)
 
 
@@ -135,7 +143,7 @@ async def put_profile(
     ensure_owner(principal, user_id)
     user = await uow.session.get(User, user_id)
     if user is None or "specialist" not in user.roles:
-        raise NotFound("No such specialist.")
+        raise NotFound(_NO_SPECIALIST)
     profile = await uow.session.get(SpecialistProfile, user_id) or SpecialistProfile(
         user_id=user_id, display_name=body.display_name, service_ids=[], updated_at=now
     )
@@ -184,5 +192,5 @@ async def list_specialists(
 async def get_specialist(user_id: uuid.UUID, uow: UowDep) -> ProfilePublic:
     profile = await uow.session.get(SpecialistProfile, user_id)
     if profile is None or not profile.active:
-        raise NotFound("No such specialist.")
+        raise NotFound(_NO_SPECIALIST)
     return _profile(profile)

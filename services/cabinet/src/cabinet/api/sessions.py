@@ -18,7 +18,7 @@ from typing import Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 from servicekit.http.deps import NowDep, RuntimeDep, UowDep
-from servicekit.http.problems import Problem, Unauthorized
+from servicekit.http.problems import Msg, Problem, Unauthorized
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.fields import blind_index, normalize_email
 from sqlalchemy import update
@@ -58,7 +58,16 @@ class TokenPair(BaseModel):
 
 
 def _invalid_credentials() -> Unauthorized:
-    return Unauthorized("The email or the password is not right.", code="invalid_credentials")
+    return Unauthorized(
+        Msg(
+            ru="Неверный адрес электронной почты или пароль.",
+            en="The email or the password is not right.",
+        ),
+        code="invalid_credentials",
+    )
+
+
+_SESSION_ENDED = Msg(ru="Сеанс завершён; войдите снова.", en="The session has ended; log in again.")
 
 
 def _email_index(email: str) -> str:
@@ -123,7 +132,7 @@ async def _new_refresh(
 
 def _pair(settings: CabinetSettings, user: User, refresh_secret: str) -> TokenPair:
     return TokenPair(
-        access_token=access_token(settings, user.id, user.roles),
+        access_token=access_token(settings, user.id, user.roles, user.language),
         expires_in=settings.access_token_ttl_seconds,
         refresh_token=refresh_secret,
         refresh_expires_in=settings.refresh_token_ttl_days * 86400,
@@ -157,10 +166,13 @@ async def login(
         wait = max((w for w in waits if w is not None), default=None)
         if wait is not None:
             raise Problem(
-                "Too many attempts. Try again later.",
+                Msg(
+                    ru="Слишком много попыток. Попробуйте позже.",
+                    en="Too many attempts. Try again later.",
+                ),
                 status=429,
                 code="too_many_attempts",
-                title="Too many attempts",
+                title=Msg(ru="Слишком много попыток", en="Too many attempts"),
                 headers={"Retry-After": str(wait)},
             )
         user = (await uow.session.exec(select(User).where(User.email_index == email_index))).first()
@@ -205,18 +217,22 @@ async def refresh(
             )
         ).first()
         if row is None or row.revoked_at is not None or row.expires_at <= now:
-            raise Unauthorized("The session has ended; log in again.", code="invalid_refresh_token")
+            raise Unauthorized(_SESSION_ENDED, code="invalid_refresh_token")
         if row.used_at is not None:
             await _revoke_family(uow, row.family_id, now)
             await uow.commit()
             raise Unauthorized(
-                "This refresh token was already used; every session of its family has been "
-                "ended. Log in again.",
+                Msg(
+                    ru="Этот токен обновления уже использован; все связанные с ним сеансы "
+                    "завершены. Войдите снова.",
+                    en="This refresh token was already used; every session of its family has "
+                    "been ended. Log in again.",
+                ),
                 code="refresh_token_reused",
             )
         user = await uow.session.get(User, row.user_id)
         if user is None:
-            raise Unauthorized("The session has ended; log in again.", code="invalid_refresh_token")
+            raise Unauthorized(_SESSION_ENDED, code="invalid_refresh_token")
         new_row, secret = await _new_refresh(uow, user.id, row.family_id, settings, now)
         row.used_at, row.replaced_by = now, new_row.id
         uow.session.add(row)

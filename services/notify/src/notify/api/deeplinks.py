@@ -18,7 +18,7 @@ from typing import Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import Forbidden, NotFound, Problem
+from servicekit.http.problems import Forbidden, Msg, NotFound, Problem
 from servicekit.security.deps import CurrentPrincipal, ensure_owner
 
 from notify.adapters.deeplinks import create_deeplink, link_fields
@@ -95,15 +95,30 @@ async def create(
     if body.action == "link_account":
         user_id = user_id or principal.user_id
         if user_id != principal.user_id and not is_admin:
-            raise NotFound("No such user.")
+            raise NotFound(Msg(ru="Такого пользователя нет.", en="No such user."))
     elif body.action in ("attribution", "waitlist_offer") and not is_admin:
-        raise Forbidden("Only admins create this kind of link.")
+        raise Forbidden(
+            Msg(
+                ru="Такие ссылки создают только администраторы.",
+                en="Only admins create this kind of link.",
+            )
+        )
     elif body.action == "start_booking" and not principal.has_role("admin", "specialist"):
-        raise Forbidden("Only specialists and admins create booking links.")
+        raise Forbidden(
+            Msg(
+                ru="Ссылки на запись создают только специалисты и администраторы.",
+                en="Only specialists and admins create booking links.",
+            )
+        )
     own_calendar = body.specialist_id in (None, principal.user_id)
     if body.action == "start_booking" and not is_admin and not own_calendar:
         raise Problem(
-            "A specialist links to their own calendar.", status=422, code="not_own_specialist"
+            Msg(
+                ru="Специалист может давать ссылку только на свой календарь.",
+                en="A specialist links to their own calendar.",
+            ),
+            status=422,
+            code="not_own_specialist",
         )
     now = ctx.clock()
     ttl = timedelta(minutes=body.ttl_minutes or ctx.settings.deeplink_ttl_minutes)

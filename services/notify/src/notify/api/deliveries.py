@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from servicekit.http.deps import UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
-from servicekit.http.problems import get_or_404
+from servicekit.http.problems import Msg, get_or_404
 from servicekit.security.deps import require_roles
 from sqlmodel import col, select
 
@@ -82,5 +82,10 @@ async def list_deliveries(
 
 @router.get("/{delivery_id}", response_model=DeliveryPublic, summary="One delivery (admin)")
 async def get_delivery(delivery_id: uuid.UUID, uow: UowDep) -> DeliveryPublic:
-    row = await get_or_404(uow.session, Delivery, delivery_id, "No such delivery.")
+    row = await get_or_404(
+        uow.session,
+        Delivery,
+        delivery_id,
+        Msg(ru="Такой отправки уведомления нет.", en="No such delivery."),
+    )
     return DeliveryPublic.model_validate(row, from_attributes=True)

@@ -11,12 +11,12 @@ from notify.context import NotifyContext
 from notify.runtime import NotifyRuntime
 
 
-def get_notify_runtime(runtime: RuntimeDep) -> NotifyRuntime:
+async def get_notify_runtime(runtime: RuntimeDep) -> NotifyRuntime:
     """The runtime, as notify's."""
     return cast(NotifyRuntime, runtime)
 
 
-def get_context(runtime: RuntimeDep) -> NotifyContext:
+async def get_context(runtime: RuntimeDep) -> NotifyContext:
     """notify's context (settings, clock, renderer, channels)."""
     return cast(NotifyRuntime, runtime).notify
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import get_or_404
+from servicekit.http.problems import Msg, get_or_404
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import CurrentPrincipal, ensure_owner
 
@@ -74,7 +74,9 @@ class PreferencesUpdate(BaseModel):
 
 async def _load(uow: UnitOfWork, principal: CurrentPrincipal, user_id: uuid.UUID) -> Recipient:
     ensure_owner(principal, user_id)
-    recipient = await get_or_404(uow.session, Recipient, user_id, "No such user.")
+    recipient = await get_or_404(
+        uow.session, Recipient, user_id, Msg(ru="Такого пользователя нет.", en="No such user.")
+    )
     return recipient
 
 

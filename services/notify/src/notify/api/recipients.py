@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, EmailStr
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import get_or_404
+from servicekit.http.problems import Msg, get_or_404
 from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
 from servicekit.security.fields import blind_index
 from sqlmodel import select
@@ -68,5 +68,7 @@ async def get_recipient(
     user_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> RecipientPublic:
     ensure_owner(principal, user_id)
-    recipient = await get_or_404(uow.session, Recipient, user_id, "No such recipient.")
+    recipient = await get_or_404(
+        uow.session, Recipient, user_id, Msg(ru="Такого получателя нет.", en="No such recipient.")
+    )
     return _public(recipient)

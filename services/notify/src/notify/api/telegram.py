@@ -18,7 +18,7 @@ from aiogram.types import Update
 from fastapi import APIRouter, Header, Request
 from pydantic import ValidationError
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import Problem, Unauthorized
+from servicekit.http.problems import Msg, Problem, Unauthorized
 from servicekit.messaging import inbox
 
 from notify.api.deps import NotifyRuntimeDep
@@ -49,13 +49,19 @@ async def webhook(
 ) -> dict[str, bool]:
     expected = runtime.notify.settings.telegram_webhook_secret
     if secret is None or not hmac.compare_digest(secret.encode(), expected.encode()):
-        raise Unauthorized("Wrong or missing webhook secret.")
+        raise Unauthorized(
+            Msg(ru="Секрет вебхука неверен или не указан.", en="Wrong or missing webhook secret.")
+        )
     ctx = runtime.notify
     bot = ctx.bot
     try:
         update = Update.model_validate(json.loads(await request.body()), context={"bot": bot})
     except (ValidationError, ValueError) as exc:
-        raise Problem("Not a Telegram Update.", status=422, code="validation_failed") from exc
+        raise Problem(
+            Msg(ru="Это не обновление Telegram (Update).", en="Not a Telegram Update."),
+            status=422,
+            code="validation_failed",
+        ) from exc
     fresh = await inbox.claim(
         uow.session,
         consumer=WEBHOOK_CONSUMER,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import NotFound
+from servicekit.http.problems import Msg, NotFound
 
 from notify.adapters.tables import Preference, Recipient
 from notify.api.deps import ContextDep
@@ -17,6 +17,8 @@ from notify.domain.preferences import DEFAULT_CHANNELS
 from notify.domain.tokens import read_unsubscribe_token
 
 router = APIRouter(prefix="/unsubscribe", tags=["unsubscribe"])
+
+_UNKNOWN_LINK = Msg(ru="Неизвестная ссылка для отписки.", en="Unknown unsubscribe link.")
 
 _PAGE = """<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">
 <title>Отписка / Unsubscribe</title></head><body>
@@ -32,7 +34,7 @@ _DONE = """<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">
 @router.get("/{token}", response_class=HTMLResponse, summary="Unsubscribe page")
 async def page(token: str, ctx: ContextDep) -> HTMLResponse:
     if read_unsubscribe_token(token, ctx.settings.link_signing_key) is None:
-        raise NotFound("Unknown unsubscribe link.")
+        raise NotFound(_UNKNOWN_LINK)
     return HTMLResponse(_PAGE)
 
 
@@ -40,7 +42,7 @@ async def page(token: str, ctx: ContextDep) -> HTMLResponse:
 async def unsubscribe(token: str, uow: UowDep, ctx: ContextDep) -> HTMLResponse:
     user_id = read_unsubscribe_token(token, ctx.settings.link_signing_key)
     if user_id is None or await uow.session.get(Recipient, user_id) is None:
-        raise NotFound("Unknown unsubscribe link.")
+        raise NotFound(_UNKNOWN_LINK)
     now = ctx.clock()
     prefs = await uow.session.get(Preference, user_id, with_for_update=True)
     if prefs is None:
