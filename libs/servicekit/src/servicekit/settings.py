@@ -37,7 +37,7 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika"
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     prefetch_count: int = 128
     consumer_partitions: int = 4  # concurrent transactions per queue (aggregates stay ordered)

@@ -8,8 +8,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(database_url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """An asyncpg engine.
+def make_engine(database_url: str, *, pool_size: int = 20, echo: bool = False) -> AsyncEngine:
+    """An asyncpg engine with a fixed-size pool (connections open as needed, up to ``pool_size``).
+
+    No overflow: an overflow connection is closed when it is returned to a full pool, so a load
+    above the pool size opened and closed a connection every few requests (asyncpg's start-up,
+    SQLAlchemy's codec set-up, every prepared statement again) — under 32 concurrent slot
+    searches that halved throughput and put p99 near a second (bench/booking.py). Requests
+    beyond the pool wait for a connection instead.
 
     No ``pool_pre_ping``: it costs a round trip per transaction. A connection broken by a database
     restart fails one request, and SQLAlchemy then invalidates the whole pool.
@@ -17,7 +23,7 @@ def make_engine(database_url: str, *, pool_size: int = 10, echo: bool = False) -
     return create_async_engine(
         database_url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_recycle=1800,
         echo=echo,
     )

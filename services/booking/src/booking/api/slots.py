@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -101,8 +101,8 @@ async def list_slots(
     tz: Annotated[str | None, Query(description="IANA zone to render in")] = None,
     duration_minutes: int | None = None,
 ) -> Response:
-    start = window_from or now
-    end = window_to or start + timedelta(days=7)
+    start = (window_from or now).astimezone(UTC)  # one tzinfo for all the arithmetic
+    end = window_to.astimezone(UTC) if window_to else start + timedelta(days=7)
     if end <= start:
         raise _bad_query("to", "must be after from")
     if end - start > timedelta(days=settings.max_slot_window_days):

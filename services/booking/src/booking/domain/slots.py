@@ -18,7 +18,7 @@ import bisect
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from booking.domain.schedule import Schedule
@@ -141,8 +141,10 @@ def find_slots(
     window_to: datetime,
 ) -> list[datetime]:
     """Bookable start times (UTC) with ``window_from <= start < window_to``, in order."""
-    earliest = max(window_from, now + policy.min_notice)
-    latest = min(window_to, now + policy.horizon + timedelta(microseconds=1))
+    # In UTC's own tzinfo: comparing datetimes of one tzinfo object skips the offset lookups
+    # (a request's times carry pydantic's tzinfo, which doubled this function's time).
+    earliest = max(window_from, now + policy.min_notice).astimezone(UTC)
+    latest = min(window_to, now + policy.horizon + timedelta(microseconds=1)).astimezone(UTC)
     if earliest >= latest:
         return []
     grid, duration = policy.grid, policy.duration
