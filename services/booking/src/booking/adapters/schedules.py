@@ -264,3 +264,112 @@ def slot_policy(service: SlotRules, duration_minutes: int) -> SlotPolicy:
         if service.slot_step_minutes is None
         else timedelta(minutes=service.slot_step_minutes),
     )
+
+
+@dataclass(frozen=True)
+class ServiceTerms:
+    """A service's fields that a booking copies or obeys, read without the ORM."""
+
+    id: uuid.UUID
+    name: str
+    durations: list[int]
+    price_amount: int
+    format: str
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    min_notice_minutes: int
+    horizon_days: int
+    slot_step_minutes: int | None
+    prepayment_required: bool
+    cancellation_tiers: list[dict[str, int]]
+    reschedule_min_notice_minutes: int
+    max_reschedules: int
+
+
+@dataclass(frozen=True)
+class SpecialistTerms:
+    """A specialist's fields that a booking copies, read without the ORM."""
+
+    user_id: uuid.UUID
+    display_name: str
+    time_zone: str
+    weekly_hours: list[dict[str, Any]]
+    daily_cap: int | None
+
+
+@dataclass(frozen=True)
+class BookingContext:
+    """Everything a new booking checks, read in one statement (see :func:`read_booking_context`).
+
+    ``service`` is ``None`` when there is no active such service, ``specialist`` when that
+    specialist does not (actively) give it. ``offers_near``: open waitlist offers of the
+    specialist within a day of the start (the booking then withdraws the overlapping ones).
+    ``intake_required``: the client's first session with the specialist and no form yet.
+    """
+
+    service: ServiceTerms | None
+    specialist: SpecialistTerms | None
+    occupancy: Occupancy | None
+    offers_near: bool
+    intake_required: bool
+
+
+_SEEN = ", ".join(f"'{s}'" for s in ("completed", "confirmed", "no_show"))
+BOOKING_CONTEXT_SQL = f"""
+SELECT s.id, s.name, s.durations, s.price_amount, s.format, s.buffer_before_minutes,
+       s.buffer_after_minutes, s.min_notice_minutes, s.horizon_days, s.slot_step_minutes,
+       s.prepayment_required, s.cancellation_tiers, s.reschedule_min_notice_minutes,
+       s.max_reschedules,
+       sp.user_id, sp.display_name, sp.time_zone, sp.weekly_hours, sp.daily_cap,
+       {occupancy_columns("sp.user_id", 5)},
+       EXISTS(SELECT 1 FROM waitlist_offers w
+              WHERE w.specialist_id = sp.user_id AND w.status = 'open'
+                AND w.starts_at < $4::timestamptz + interval '1 day'
+                AND w.ends_at > $4::timestamptz - interval '1 day')
+         AS offers_near,
+       NOT EXISTS(SELECT 1 FROM appointments a
+                  WHERE a.client_id = $3 AND a.specialist_id = sp.user_id
+                    AND a.status IN ({_SEEN}))
+         AND NOT EXISTS(SELECT 1 FROM intake_forms f
+                        WHERE f.client_id = $3 AND f.specialist_id = sp.user_id)
+         AS intake_required
+FROM services s
+LEFT JOIN specialists sp
+  ON sp.user_id = $2 AND sp.active AND sp.service_ids @> ARRAY[s.id]
+WHERE s.id = $1 AND s.active
+"""
+
+
+async def read_booking_context(
+    conn: asyncpg.Connection,
+    *,
+    service_id: uuid.UUID,
+    specialist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    starts_at: datetime,
+    now: datetime,
+) -> BookingContext:
+    """The service, the specialist, their occupancy around ``starts_at`` (any session of the
+    service fits in the half day either side), nearby open offers and whether the client owes
+    an intake form — a booking's reads in one round trip."""
+    row = await conn.fetchrow(
+        BOOKING_CONTEXT_SQL,
+        service_id,
+        specialist_id,
+        client_id,
+        starts_at,
+        *occupancy_params(starts_at - timedelta(hours=12), starts_at + timedelta(hours=12), now),
+    )
+    if row is None:
+        return BookingContext(None, None, None, False, False)
+    service = ServiceTerms(*row[:14])
+    if row["user_id"] is None:
+        return BookingContext(service, None, None, False, False)
+    specialist = SpecialistTerms(*row[14:19])
+    return BookingContext(
+        service,
+        specialist,
+        occupancy_from_row(specialist, row),
+        bool(row["offers_near"]),
+        bool(row["intake_required"]),
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contracts.booking.v1 import (
@@ -35,7 +35,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking.adapters.appointments import is_contention_abort, is_exclusion_violation
 from booking.adapters.clients import receipt_customer
-from booking.adapters.schedules import Occupancy, read_occupancy, slot_policy
+from booking.adapters.schedules import (
+    Occupancy,
+    WorkingHours,
+    read_booking_context,
+    read_occupancy,
+    slot_policy,
+)
 from booking.adapters.tables import Appointment, Payment, Refund, ServiceOffering, Specialist
 from booking.application import waitlist
 from booking.application.facts import appointment_facts, rub
@@ -136,12 +142,13 @@ def _touch(appointment: Appointment, now: datetime) -> None:
 
 async def _occupancy_for_booking(
     uow: UnitOfWork,
-    specialist: Specialist,
+    specialist: WorkingHours,
     starts_at: datetime,
     occupied: tuple[datetime, datetime],
     now: datetime,
     *,
     exclude: uuid.UUID | None = None,
+    taken: Occupancy | None = None,
 ) -> Occupancy:
     """The specialist's schedule and bookings around ``occupied``, ready to check a start.
 
@@ -149,9 +156,10 @@ async def _occupancy_for_booking(
     for the day, then a fresh read under it). Stale holds in the way are expired first.
     """
     conn = await session_connection(uow.session)
-    taken = (await read_occupancy(conn, [specialist], *occupied, now=now, exclude=exclude))[
-        specialist.user_id
-    ]
+    if taken is None:
+        taken = (await read_occupancy(conn, [specialist], *occupied, now=now, exclude=exclude))[
+            specialist.user_id
+        ]
     day = taken.schedule.local_date(starts_at)
     if taken.schedule.cap_on(day) is not None:
         await conn.execute(
@@ -245,11 +253,19 @@ async def book(
     held until ``now + hold_for`` and a payment row waits to be sent to YooKassa (the caller
     does that after the commit, then :func:`announce_hold`)."""
     session = uow.session
-    service = await session.get(ServiceOffering, service_id)
-    if service is None or not service.active:
+    starts_at = starts_at.astimezone(UTC)  # one tzinfo for all the arithmetic
+    context = await read_booking_context(
+        await session_connection(session),
+        service_id=service_id,
+        specialist_id=specialist_id,
+        client_id=client_id,
+        starts_at=starts_at,
+        now=now,
+    )
+    service, specialist = context.service, context.specialist
+    if service is None:
         raise NotFound(Msg(ru="Такой услуги нет.", en="No such service."))
-    specialist = await session.get(Specialist, specialist_id)
-    if specialist is None or not specialist.active or service.id not in specialist.service_ids:
+    if specialist is None or context.occupancy is None:
         raise NotFound(
             Msg(
                 ru="Такой специалист эту услугу не оказывает.",
@@ -279,7 +295,9 @@ async def book(
         )
     policy = slot_policy(service, duration)
     occupied = policy.occupied(starts_at)
-    taken = await _occupancy_for_booking(uow, specialist, starts_at, occupied, now)
+    taken = await _occupancy_for_booking(
+        uow, specialist, starts_at, occupied, now, taken=context.occupancy
+    )
     reason = check_slot(taken.schedule, policy, taken.booked, now=now, start=starts_at)
     if reason is not None:
         raise slot_refused(reason)
@@ -317,20 +335,21 @@ async def book(
     )
     # Offers for this time are locked (and withdrawn) before the row goes in: every path takes
     # offer locks before appointment rows, so a booking and an acceptance never deadlock.
-    await waitlist.time_taken(
-        uow,
-        specialist_id=specialist.user_id,
-        occupied=occupied,
-        now=now,
-        accepted=waitlist_offer_id,
-    )
+    if context.offers_near or waitlist_offer_id is not None:
+        await waitlist.time_taken(
+            uow,
+            specialist_id=specialist.user_id,
+            occupied=occupied,
+            now=now,
+            accepted=waitlist_offer_id,
+        )
     session.add(appointment)
     await _flush_or_slot_taken(session)
     if not held:
         uow.emit(
             AppointmentConfirmedV1(
                 **appointment_facts(appointment),
-                intake_required=await needs_intake(session, appointment),
+                intake_required=context.intake_required,
                 reschedule_count=0,
                 waitlist_offer_id=waitlist_offer_id,
             )
