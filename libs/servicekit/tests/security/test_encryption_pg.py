@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 from cryptography.fernet import Fernet
+from servicekit.db.driver import insert_row
 from servicekit.security.fields import (
     EncryptedString,
     Keyring,
@@ -129,6 +130,29 @@ async def test_raw_row_holds_ciphertext_and_orm_reads_plaintext(
         assert person is not None
         assert person.email == "alice@example.com"
         assert person.note == "панические атаки по ночам"
+
+
+async def test_insert_row_on_plain_asyncpg_encrypts_and_attaches(
+    engine: AsyncEngine, raw: asyncpg.Connection, old_keyring: Keyring, clean: None
+) -> None:
+    """The ORM-free insert binds values as the ORM does: health data is ciphertext at rest, and
+    the object is then persistent in the session (a later change is an UPDATE)."""
+    async with AsyncSession(engine) as session:
+        person = Person(
+            email="bob@example.com",
+            email_index=blind_index("bob@example.com", kind="email"),
+            note="бессонница",
+        )
+        await insert_row(session, person)
+        pid = person.id
+        person.note = "бессонница, тревога"
+        await session.commit()
+    row = await raw.fetchrow("SELECT email, note FROM sec_person WHERE id = $1", pid)
+    assert row is not None
+    assert "bob" not in row["email"] and "бессонница" not in row["note"]
+    fernet = Fernet(OLD_KEY.encode())
+    assert fernet.decrypt(row["note"].encode()).decode() == "бессонница, тревога"
+    assert await raw.fetchval("SELECT count(*) FROM sec_person") == 1
 
 
 async def test_null_stays_null(

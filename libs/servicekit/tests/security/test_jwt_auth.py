@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -539,4 +540,18 @@ async def test_oct_keys_in_jwks_are_ignored(key1: dict[str, Any]) -> None:
     verifier = TokenVerifier(ISS, AUD, ["EdDSA"], jwks=jwks)
     token = pyjwt.encode(good_claims(), secret, algorithm="HS256", headers={"kid": "k1"})
     with pytest.raises(Unauthorized):
+        await verifier.verify(token)
+
+
+async def test_a_remembered_token_still_expires(
+    verifier: TokenVerifier, key1: dict[str, Any]
+) -> None:
+    """Verified tokens are remembered (no signature check on reuse), but never past their
+    ``exp`` (plus the leeway): the wall clock is read on every use."""
+    verifier.leeway = 0
+    token = token_for(key1, ttl_seconds=2)
+    principal = await verifier.verify(token)
+    assert await verifier.verify(token) is principal  # remembered, not verified again
+    await asyncio.sleep(2.1)
+    with pytest.raises(Unauthorized, match="expired"):
         await verifier.verify(token)

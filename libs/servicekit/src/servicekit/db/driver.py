@@ -12,18 +12,25 @@ decode to Python objects), so there is one pool and one set of settings:
   each statement sees committed data, no transaction is held open);
 * :func:`session_connection` returns the connection of a unit of work's session, inside its
   transaction, after flushing what the session holds, so raw statements see the session's own
-  writes and commit or roll back with it.
+  writes and commit or roll back with it;
+* :func:`insert_row` inserts a table model's row there and attaches it to the session.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import asyncpg
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+_DRIVER = "servicekit.driver"  # session.info key: (the transaction, its asyncpg connection)
 
 
 @asynccontextmanager
@@ -53,6 +60,11 @@ async def session_connection(session: AsyncSession) -> asyncpg.Connection:
     """
     if session.new or session.dirty or session.deleted:
         await session.flush()
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_DRIVER)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        driver_conn: asyncpg.Connection = cached[1]
+        return driver_conn  # the same transaction: its connection and BEGIN are settled
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     adapter: Any = raw.dbapi_connection
@@ -61,4 +73,44 @@ async def session_connection(session: AsyncSession) -> asyncpg.Connection:
         # first statement had begun it, and commits or rolls it back with the session.
         await adapter._start_transaction()
     driver: asyncpg.Connection = raw.driver_connection
+    session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
     return driver
+
+
+@dataclass(frozen=True)
+class _Insert:
+    sql: str
+    columns: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+
+_INSERTS: dict[tuple[str, str], _Insert] = {}
+
+
+async def insert_row(session: AsyncSession, row: SQLModel) -> None:
+    """INSERT ``row`` (a table model) on the session's connection, then attach it to the session
+    as persistent, without the ORM's flush (a quarter of a booking's CPU, measured).
+
+    Values are bound exactly as the ORM binds them (each column type's bind processor: JSON
+    serialised, encrypted columns encrypted). A database error surfaces as asyncpg's own
+    exception (with its ``sqlstate``); the transaction is then aborted, as after a failed flush.
+    Afterwards the object behaves as if loaded: later changes flush as UPDATEs.
+    """
+    conn = await session_connection(session)
+    dialect = session.get_bind().dialect
+    table = cast(Table, row.__table__)  # type: ignore[attr-defined]
+    plan = _INSERTS.get((table.name, dialect.name))
+    if plan is None:
+        names = [c.name for c in table.columns]
+        marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+        plan = _Insert(
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
+            tuple((c.key, c.type.bind_processor(dialect)) for c in table.columns),
+        )
+        _INSERTS[(table.name, dialect.name)] = plan
+    values = []
+    for key, process in plan.columns:
+        value = getattr(row, key)
+        values.append(process(value) if process is not None and value is not None else value)
+    await conn.execute(plan.sql, *values)
+    make_transient_to_detached(row)
+    session.add(row)

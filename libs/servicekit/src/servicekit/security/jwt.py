@@ -213,6 +213,10 @@ class _KeyStore:
         return _KeyStore(merged)
 
 
+#: Verified tokens remembered per verifier (a 15-minute access token is reused many times).
+VERIFIED_CACHE_SIZE = 4096
+
+
 class TokenVerifier:
     """Verifies cabinet's access JWTs and returns a :class:`Principal`.
 
@@ -271,6 +275,11 @@ class TokenVerifier:
         self._client = http_client
         self._owns_client = http_client is None
         self._lock = asyncio.Lock()
+        # Tokens already verified, by their exact text: (principal, (kid, alg, key), exp, nbf).
+        # A hit re-checks the time claims and that the key is still the one in the key set (a
+        # rotated-out or refetched key invalidates it), and skips the signature check and claim
+        # parsing (a third of an authenticated request's CPU, measured on booking).
+        self._verified: dict[str, tuple[Principal, tuple[str, str, Any], float, float]] = {}
 
     # -- key management -------------------------------------------------------------------
 
@@ -409,8 +418,33 @@ class TokenVerifier:
         claim, or its ``sub`` is not a UUID. Raises :class:`JwksUnavailable` (503) only when no
         key has ever been obtained.
         """
+        hit = self._verified.get(token)
+        if hit is not None:
+            principal, key_seen, exp, nbf = hit
+            wall = time.time()
+            if (
+                self._keys.get(*key_seen[:2]) is key_seen[2]
+                and wall <= exp + self.leeway
+                and wall >= nbf - self.leeway
+                and not self._cache_expired()
+            ):
+                return principal
+            del self._verified[token]
         alg, kid = self._header(token)
         key = await self._key_for(kid, alg)
+        principal = self._verify_with(token, key, alg)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (principal, (kid, alg, key), *self._times(token))
+        return principal
+
+    @staticmethod
+    def _times(token: str) -> tuple[float, float]:
+        # Read again only after the signature and every claim passed in _verify_with.
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return float(claims["exp"]), float(claims.get("nbf", float("-inf")))
+
+    def _verify_with(self, token: str, key: jwt.PyJWK, alg: str) -> Principal:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

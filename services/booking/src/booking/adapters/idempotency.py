@@ -15,15 +15,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from servicekit.db.driver import session_connection
 from servicekit.http.problems import Conflict, Msg, Problem, validation_failed
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking.adapters.tables import IdempotencyKey
 
 MAX_KEY_LENGTH = 255
+
+# On the session's asyncpg connection: these two run on every keyed POST.
+CLAIM_SQL = """
+INSERT INTO idempotency_keys (user_id, key, operation, fingerprint, created_at)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING key
+"""
+REMEMBER_SQL = """
+UPDATE idempotency_keys SET status_code = $3, response = $4::jsonb
+WHERE user_id = $1 AND key = $2
+"""
 
 
 @dataclass(frozen=True)
@@ -64,16 +73,8 @@ async def claim(
     ttl: timedelta,
 ) -> Replay | None:
     """Claim ``key`` for this request; a :class:`Replay` if an earlier one already answered."""
-    inserted = (
-        await session.exec(
-            insert(IdempotencyKey)
-            .values(
-                user_id=user_id, key=key, operation=operation, fingerprint=digest, created_at=now
-            )
-            .on_conflict_do_nothing()
-            .returning(col(IdempotencyKey.key))
-        )
-    ).first()
+    conn = await session_connection(session)
+    inserted = await conn.fetchval(CLAIM_SQL, user_id, key, operation, digest, now)
     if inserted is not None:
         return None
     row = (
@@ -118,11 +119,8 @@ async def remember(
     body: dict[str, Any],
 ) -> None:
     """Store the answer to replay."""
-    await session.exec(
-        update(IdempotencyKey)
-        .where(col(IdempotencyKey.user_id) == user_id, col(IdempotencyKey.key) == key)
-        .values(status_code=status_code, response=body)
-    )
+    conn = await session_connection(session)
+    await conn.execute(REMEMBER_SQL, user_id, key, status_code, json.dumps(body))
 
 
 async def forget(session: AsyncSession, *, user_id: uuid.UUID, key: str) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from contracts.booking.v1 import (
     AppointmentAttendanceConfirmedV1,
     AppointmentCancelledV1,
@@ -23,7 +24,7 @@ from contracts.booking.v1 import (
     AppointmentRescheduledV1,
 )
 from contracts.types import ActorRole
-from servicekit.db.driver import session_connection
+from servicekit.db.driver import insert_row, session_connection
 from servicekit.http.problems import Conflict, Msg, NotFound, validation_failed
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel as cancel_timer
@@ -206,6 +207,17 @@ async def _flush_or_slot_taken(session: AsyncSession) -> None:
         raise
 
 
+async def _insert_or_slot_taken(session: AsyncSession, appointment: Appointment) -> None:
+    try:
+        await insert_row(session, appointment)
+    except asyncpg.PostgresError as exc:
+        # As in _flush_or_slot_taken: refused by the exclusion constraint, or aborted by a
+        # deadlock among concurrent inserts of overlapping ranges.
+        if is_exclusion_violation(exc) or is_contention_abort(exc):
+            raise slot_refused(Unavailable.SLOT_TAKEN) from None
+        raise
+
+
 def _tiers(appointment: Appointment) -> list[CancellationTier]:
     return [
         CancellationTier(timedelta(minutes=t["min_notice_minutes"]), t["refund_percent"])
@@ -343,8 +355,7 @@ async def book(
             now=now,
             accepted=waitlist_offer_id,
         )
-    session.add(appointment)
-    await _flush_or_slot_taken(session)
+    await _insert_or_slot_taken(session, appointment)
     if not held:
         uow.emit(
             AppointmentConfirmedV1(
