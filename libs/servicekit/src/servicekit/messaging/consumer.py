@@ -119,6 +119,86 @@ class _Partition:
     draining: bool = False
 
 
+@dataclass
+class _Frontier:
+    """Settled delivery tags of one channel: every tag up to ``through`` is settled; ``above``
+    holds the settled ones beyond it."""
+
+    channel: Any
+    through: int = 0
+    above: set[int] = field(default_factory=set)
+    stuck: bool = False  # a gap that never closed: single acks only on this channel
+
+
+_MAX_ABOVE = 4096
+
+
+class _Acks:
+    """Acknowledges a micro-batch with as few frames as is safe.
+
+    Delivery tags of a channel count up from 1. When a batch's tags, with everything settled
+    before, leave no gap from the start, one ``basic.ack(multiple=True)`` at the highest of them
+    settles them all; tags beyond a gap (a message of another partition still running) are
+    acked one by one, at once — an ack is never held back, so a slow or retrying message never
+    stalls the others. A tag this processor never settles (a gap that stays) only means no
+    more multiple acks on that channel: conservative, never wrong.
+    """
+
+    def __init__(self) -> None:
+        self._channels: dict[int, _Frontier] = {}
+
+    def _frontier(self, message: AbstractIncomingMessage) -> _Frontier | None:
+        tag = message.delivery_tag
+        if tag is None:
+            return None
+        channel = message.channel
+        frontier = self._channels.get(id(channel))
+        if frontier is None or frontier.channel is not channel:
+            # A new channel (a reconnect): forget the closed ones.
+            self._channels = {
+                key: f for key, f in self._channels.items() if not f.channel.is_closed
+            }
+            frontier = self._channels[id(channel)] = _Frontier(channel)
+        return frontier
+
+    def settled(self, message: AbstractIncomingMessage) -> None:
+        """``message`` was settled by its own frame (a reject, a dead-lettering ack)."""
+        frontier = self._frontier(message)
+        if frontier is not None:
+            self._advance(frontier, [message.delivery_tag or 0])
+
+    @staticmethod
+    def _advance(frontier: _Frontier, tags: list[int]) -> None:
+        if frontier.stuck:
+            return
+        frontier.above.update(tags)
+        while frontier.through + 1 in frontier.above:
+            frontier.through += 1
+            frontier.above.discard(frontier.through)
+        if len(frontier.above) > _MAX_ABOVE:  # a tag settled elsewhere: stop tracking
+            frontier.stuck = True
+            frontier.above.clear()
+
+    async def ack(self, messages: list[AbstractIncomingMessage]) -> None:
+        """Acknowledge ``messages`` (all of one successful batch)."""
+        by_channel: dict[int, list[AbstractIncomingMessage]] = {}
+        for message in messages:
+            by_channel.setdefault(id(message.channel), []).append(message)
+        for group in by_channel.values():
+            frontier = self._frontier(group[0])
+            if frontier is None:
+                for message in group:
+                    await message.ack()
+                continue
+            self._advance(frontier, [m.delivery_tag or 0 for m in group])
+            covered = [m for m in group if (m.delivery_tag or 0) <= frontier.through]
+            if covered:
+                await max(covered, key=lambda m: m.delivery_tag or 0).ack(multiple=True)
+            for message in group:
+                if (message.delivery_tag or 0) > frontier.through:
+                    await message.ack()
+
+
 class MessageProcessor:
     """Runs an :class:`EventConsumer` over raw AMQP messages (called by the broker adapter).
 
@@ -150,6 +230,7 @@ class MessageProcessor:
         self.retry_delay = retry_delay
         self.max_batch = max_batch
         self._partitions = [_Partition() for _ in range(max(1, partitions))]
+        self._acks = _Acks()
 
     def _count(self, event_type: str, outcome: str) -> None:
         self.metrics.consumed.labels(self.queue.name, event_type, outcome).inc()
@@ -196,6 +277,7 @@ class MessageProcessor:
                         if not item.done.done():
                             with contextlib.suppress(Exception):
                                 await item.message.reject(requeue=True)
+                                self._acks.settled(item.message)
                             item.done.set_result(None)
         finally:
             partition.draining = False
@@ -225,8 +307,8 @@ class MessageProcessor:
                 return
             await self._failed(batch[0], exc)
             return
+        await self._acks.ack([item.message for item in batch])
         for item in batch:
-            await item.message.ack()
             self._count(item.envelope.event_type, "handled" if item.fresh else "duplicate")
             if not item.fresh:
                 logger.info(
@@ -267,6 +349,7 @@ class MessageProcessor:
                 self._count(envelope.event_type, "retried")
                 await asyncio.sleep(self.retry_delay(attempt))
                 await message.reject(requeue=True)
+                self._acks.settled(message)
         finally:
             if not item.done.done():
                 item.done.set_result(None)
@@ -286,8 +369,10 @@ class MessageProcessor:
             # Could not reach the DLX: leave the message in the queue to be tried again.
             logger.exception("dead-lettering failed; requeueing")
             await message.reject(requeue=True)
+            self._acks.settled(message)
             return
         await message.ack()
+        self._acks.settled(message)
         self._count(event_type, "dead_lettered")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from servicekit.db.driver import session_connection
 from servicekit.db.tables import inbox
 
 
@@ -30,18 +31,27 @@ async def claim(
 async def claim_many(
     session: AsyncSession, *, consumer: str, events: Sequence[tuple[uuid.UUID, str]]
 ) -> set[uuid.UUID]:
-    """Record several events at once; returns the ids that were new (the rest are duplicates)."""
+    """Record several events at once; returns the ids that were new (the rest are duplicates).
+
+    One prepared statement for any batch size, on the unit of work's asyncpg connection (a
+    multi-row VALUES through SQLAlchemy compiled anew for every new batch size).
+    """
     unique = list(dict.fromkeys(events))
     if not unique:
         return set()
-    stmt = (
-        insert(inbox)
-        .values([{"consumer": consumer, "event_id": e, "event_type": t} for e, t in unique])
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        .returning(inbox.c.event_id)
+    conn = await session_connection(session)
+    rows = await conn.fetch(
+        _CLAIM_MANY_SQL, consumer, [e for e, _ in unique], [t for _, t in unique]
     )
-    result = await session.exec(stmt)
-    return set(result.scalars().all())
+    return {row[0] for row in rows}
+
+
+_CLAIM_MANY_SQL = """
+INSERT INTO inbox (consumer, event_id, event_type)
+SELECT $1, e, t FROM unnest($2::uuid[], $3::text[]) AS u(e, t)
+ON CONFLICT (consumer, event_id) DO NOTHING
+RETURNING event_id
+"""
 
 
 # Built once with bound parameters, so SQLAlchemy compiles it once.
