@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from contracts.consents import minimum_valid_version
+
 HEALTH_DATA = "health_data_processing"
 
 
@@ -24,12 +26,8 @@ class DocumentVersion:
 
 
 def oldest_acceptable_version(documents: Sequence[DocumentVersion], now: datetime) -> int:
-    """The oldest document version a grant may be of and still count."""
-    floor = 1
-    for document in sorted(documents, key=lambda d: d.version):
-        if document.requires_reconsent and document.effective_from <= now:
-            floor = document.version
-    return floor
+    """The oldest document version a grant may be of and still count (the shared rule)."""
+    return minimum_valid_version(documents, now) or 1
 
 
 def consent_counts(

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
 
+from contracts.consents import minimum_valid_version
 from contracts.types import ConsentPurpose
+
+__all__ = ["minimum_valid_version"]  # the shared rule, re-exported for cabinet's callers
 
 PURPOSES: tuple[str, ...] = get_args(ConsentPurpose)
 Action = Literal["granted", "withdrawn"]
@@ -36,18 +39,6 @@ class Record:
     document_version: int
     action: Action
     at: datetime
-
-
-def minimum_valid_version(documents: Sequence[DocumentVersion], now: datetime) -> int | None:
-    """The oldest version a grant may be of and still count (None: no document in effect)."""
-    in_effect = [d for d in documents if d.effective_from <= now]
-    if not in_effect:
-        return None
-    floor = 1
-    for d in sorted(in_effect, key=lambda d: d.version):
-        if d.requires_reconsent:
-            floor = d.version
-    return floor
 
 
 def current_document(documents: Sequence[DocumentVersion], now: datetime) -> DocumentVersion | None:
