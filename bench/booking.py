@@ -712,16 +712,21 @@ async def main(args: argparse.Namespace) -> Outcome:
     return Outcome(runs, races, use_wrk, specialists, checks, server_errors)
 
 
+HISTORY = (
+    "Before the ORM-free read and write paths (this script, earlier on 2026-11-26): slot "
+    "search 146/s (0.10 of the bare read, 6.8 ms CPU each), booking 135/s (7.4 ms CPU each)."
+)
 PROFILE_NOTE = (
-    "Where the CPU goes (cProfile of the booking process under this load, 2026-11-26, not "
-    "re-measured by this script): slot search — generating the slots (`find_slots`: 270 "
-    "candidates, each `reject` → `overlaps`) ≈ 15 %, building the 210 `Slot` models with "
-    "`astimezone` ≈ 11 %, sending the ≈45 KB answer ≈ 14 %, SQLAlchemy executing its 5 SELECTs "
-    "≈ 13 %, the rest FastAPI/Starlette/uvicorn, asyncio and the ORM; booking — SQLAlchemy "
-    "≈ 33 % (per booking 9 SELECTs, 2 INSERTs, BEGIN and COMMIT through the ORM: compile and "
-    "cache keys, row loading, flush bookkeeping, greenlet hops), FastAPI/Starlette/pydantic "
-    "≈ 17 %, socket sends ≈ 9 %, JWT verification ≈ 3 %, the relay publishing the events ≈ 2 %; "
-    "no single hot spot."
+    "Where the CPU goes (py-spy of the booking process under this load, 2026-11-26, not "
+    "re-measured by this script): slot search — `find_slots` ≈ 28 % (270 candidates on the "
+    "grid, one sweep over the merged forbidden intervals), the single read statement and "
+    "asyncpg decoding its arrays ≈ 13 %, FastAPI's parameter and dependency resolution ≈ 5 %, "
+    "writing the answer (each item's JSON text cached) ≈ 4 %, the rest uvicorn, Starlette, "
+    "the middleware and asyncio; booking — the use case ≈ 15 % (its one context read ≈ 3 %, "
+    "the appointment INSERT ≈ 5 %), FastAPI's dependency resolution ≈ 14 % (the unit of "
+    "work's generator, the remembered token, body validation), asyncpg's seven round trips "
+    "(BEGIN, idempotency claim, context read, INSERT, outbox row, idempotency answer, COMMIT) "
+    "≈ 16 %, answering and committing ≈ 4 %, the rest the HTTP stack and asyncio."
 )
 
 
@@ -821,7 +826,7 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
         f"{'met' if met['slots'] else 'not met'}. Booking at {book_ratio:.2f} of the bare "
         f"insert rate (goal ≥ 0.33): {'met' if met['booking'] else 'not met'}. Per-run ratios: "
         f"slot search {', '.join(f'{x:.2f}' for x in slot_ratios)}; booking "
-        f"{', '.join(f'{x:.2f}' for x in book_ratios)}.",
+        f"{', '.join(f'{x:.2f}' for x in book_ratios)}. " + HISTORY,
         "",
         f"**What limits it.** booking is one Python process and it is CPU-bound: during the "
         f"measurements it kept {med(r['slots'], 'server_cpu_s') / args.duration:.2f} "
@@ -830,11 +835,13 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
         f"{cpu_ms('booking'):.1f} ms per booking, against {cpu_ms('bare_read'):.2f} ms for "
         f"the bare read and {cpu_ms('bare_http_insert'):.2f} ms for the bare HTTP insert. "
         f"PostgreSQL is not the limit (the bare asyncpg inserts run at "
-        f"{per['bare_insert'] / per['booking']:.0f}× booking's rate on the same machine, and "
-        "booking's statements took ≈3 ms per booking in all when timed once in-process). "
-        f"With {c} connections queued on one busy core, latency is ≈ {c} / rate "
-        f"(Little's law), so p99 < 50 ms at {c} connections needs ≈ 700 slot searches/s, i.e. "
-        "≤ 1.4 ms of CPU each in one process. " + PROFILE_NOTE,
+        f"{per['bare_insert'] / per['booking']:.0f}× booking's rate on the same machine). "
+        f"A third of the bare insert rate is beyond any HTTP endpoint on this machine: the bare "
+        f"FastAPI endpoint doing nothing but that INSERT reaches "
+        f"{per['bare_http_insert'] / per['bare_insert']:.2f} of it. With {c} connections "
+        f"queued on one busy core, latency is ≈ {c} / rate (Little's law): p99 < 50 ms at {c} "
+        f"connections needs well over 640 requests/s with almost no spread — the bare read "
+        f"itself shows p99 {med(r['bare_read'], 'p99_ms'):.0f} ms here. " + PROFILE_NOTE,
         "",
     ]
     return "\n".join(lines)
