@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from booking.api.slots import SlotList
 
 from .conftest import Booking
 
@@ -33,6 +34,10 @@ async def test_slots_in_utc_and_in_the_asked_zone(booking: Booking, now: datetim
     assert first["ends_at"] == "2026-03-17T06:50:00Z"
     assert len(got["items"]) == 9  # 09:00 … 17:00
     assert got["next_cursor"] is None
+    assert got["window_from"] == "2026-03-17T00:00:00+03:00"  # the window, in the zone shown
+    # The answer is written by hand for speed: it must be exactly what /openapi.json promises.
+    documented = SlotList.model_validate(got).model_dump(mode="json")
+    assert documented == got
 
     berlin = await slots(
         booking,

@@ -432,19 +432,16 @@ class TokenVerifier:
             del self._verified[token]
         alg, kid = self._header(token)
         key = await self._key_for(kid, alg)
-        principal = self._verify_with(token, key, alg)
+        claims = self._verify_with(token, key, alg)
+        principal = self._principal(claims)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.pop(next(iter(self._verified)))  # the oldest entry
-        self._verified[token] = (principal, (kid, alg, key), *self._times(token))
+        nbf = float(claims.get("nbf", float("-inf")))
+        self._verified[token] = (principal, (kid, alg, key), float(claims["exp"]), nbf)
         return principal
 
-    @staticmethod
-    def _times(token: str) -> tuple[float, float]:
-        # Read again only after the signature and every claim passed in _verify_with.
-        claims = jwt.decode(token, options={"verify_signature": False})
-        return float(claims["exp"]), float(claims.get("nbf", float("-inf")))
-
-    def _verify_with(self, token: str, key: jwt.PyJWK, alg: str) -> Principal:
+    def _verify_with(self, token: str, key: jwt.PyJWK, alg: str) -> dict[str, Any]:
+        """The token's claims once its signature and every claim check passed."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -515,7 +512,7 @@ class TokenVerifier:
             raise _unauthorized(
                 Msg(ru="Токен недействителен.", en="The token is invalid.")
             ) from None
-        return self._principal(claims)
+        return claims
 
     @staticmethod
     def _principal(claims: dict[str, Any]) -> Principal:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -205,10 +205,15 @@ class ServiceSlotRules:
     slot_step_minutes: int | None
 
 
+def columns(shape: type[Any], alias: str) -> str:
+    """``alias.field, …`` for a dataclass's fields in order: the SELECT list it is built from."""
+    return ", ".join(f"{alias}.{f.name}" for f in fields(shape))
+
+
+_SERVICE_RULES, _HOURS = len(fields(ServiceSlotRules)), len(fields(SpecialistHours))
+
 SLOT_SEARCH_SQL = f"""
-SELECT s.id, s.durations, s.buffer_before_minutes, s.buffer_after_minutes,
-       s.min_notice_minutes, s.horizon_days, s.slot_step_minutes,
-       sp.user_id, sp.time_zone, sp.weekly_hours, sp.daily_cap,
+SELECT {columns(ServiceSlotRules, "s")}, {columns(SpecialistHours, "sp")},
        {occupancy_columns("sp.user_id", 3)}
 FROM services s
 LEFT JOIN specialists sp
@@ -243,11 +248,11 @@ async def read_slot_search(
     )
     if not rows:
         return None
-    service = ServiceSlotRules(*rows[0][:7])
+    service = ServiceSlotRules(*rows[0][:_SERVICE_RULES])
     specialists = []
     for row in rows:
         if row["user_id"] is not None:
-            hours = SpecialistHours(*row[7:11])
+            hours = SpecialistHours(*row[_SERVICE_RULES : _SERVICE_RULES + _HOURS])
             specialists.append((hours, occupancy_from_row(hours, row)))
     return SlotSearchInputs(service, specialists)
 
@@ -267,19 +272,12 @@ def slot_policy(service: SlotRules, duration_minutes: int) -> SlotPolicy:
 
 
 @dataclass(frozen=True)
-class ServiceTerms:
+class ServiceTerms(ServiceSlotRules):
     """A service's fields that a booking copies or obeys, read without the ORM."""
 
-    id: uuid.UUID
     name: str
-    durations: list[int]
     price_amount: int
     format: str
-    buffer_before_minutes: int
-    buffer_after_minutes: int
-    min_notice_minutes: int
-    horizon_days: int
-    slot_step_minutes: int | None
     prepayment_required: bool
     cancellation_tiers: list[dict[str, int]]
     reschedule_min_notice_minutes: int
@@ -287,14 +285,10 @@ class ServiceTerms:
 
 
 @dataclass(frozen=True)
-class SpecialistTerms:
+class SpecialistTerms(SpecialistHours):
     """A specialist's fields that a booking copies, read without the ORM."""
 
-    user_id: uuid.UUID
     display_name: str
-    time_zone: str
-    weekly_hours: list[dict[str, Any]]
-    daily_cap: int | None
 
 
 @dataclass(frozen=True)
@@ -315,12 +309,9 @@ class BookingContext:
 
 
 _SEEN = ", ".join(f"'{s}'" for s in ("completed", "confirmed", "no_show"))
+_SERVICE_TERMS, _SPECIALIST_TERMS = len(fields(ServiceTerms)), len(fields(SpecialistTerms))
 BOOKING_CONTEXT_SQL = f"""
-SELECT s.id, s.name, s.durations, s.price_amount, s.format, s.buffer_before_minutes,
-       s.buffer_after_minutes, s.min_notice_minutes, s.horizon_days, s.slot_step_minutes,
-       s.prepayment_required, s.cancellation_tiers, s.reschedule_min_notice_minutes,
-       s.max_reschedules,
-       sp.user_id, sp.display_name, sp.time_zone, sp.weekly_hours, sp.daily_cap,
+SELECT {columns(ServiceTerms, "s")}, {columns(SpecialistTerms, "sp")},
        {occupancy_columns("sp.user_id", 5)},
        EXISTS(SELECT 1 FROM waitlist_offers w
               WHERE w.specialist_id = sp.user_id AND w.status = 'open'
@@ -362,10 +353,10 @@ async def read_booking_context(
     )
     if row is None:
         return BookingContext(None, None, None, False, False)
-    service = ServiceTerms(*row[:14])
+    service = ServiceTerms(*row[:_SERVICE_TERMS])
     if row["user_id"] is None:
         return BookingContext(service, None, None, False, False)
-    specialist = SpecialistTerms(*row[14:19])
+    specialist = SpecialistTerms(*row[_SERVICE_TERMS : _SERVICE_TERMS + _SPECIALIST_TERMS])
     return BookingContext(
         service,
         specialist,

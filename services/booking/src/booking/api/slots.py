@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+from contracts.types import UtcDateTime
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from servicekit.db.driver import read_connection
 from servicekit.http.deps import NowDep, RuntimeDep
 from servicekit.http.problems import Msg, NotFound, Problem, validation_failed
@@ -96,13 +97,13 @@ async def list_slots(
     settings: SettingsDep,
     service_id: uuid.UUID,
     specialist_id: uuid.UUID | None = None,
-    window_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    window_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    window_from: Annotated[UtcDateTime | None, Query(alias="from")] = None,
+    window_to: Annotated[UtcDateTime | None, Query(alias="to")] = None,
     tz: Annotated[str | None, Query(description="IANA zone to render in")] = None,
     duration_minutes: int | None = None,
 ) -> Response:
-    start = (window_from or now).astimezone(UTC)  # one tzinfo for all the arithmetic
-    end = window_to.astimezone(UTC) if window_to else start + timedelta(days=7)
+    start = window_from or now  # UTC, in UTC's own tzinfo: the cheap one for arithmetic
+    end = window_to or start + timedelta(days=7)
     if end <= start:
         raise _bad_query("to", "must be after from")
     if end - start > timedelta(days=settings.max_slot_window_days):

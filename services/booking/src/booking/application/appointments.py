@@ -8,9 +8,11 @@ YooKassa (cancel a payment, send a refund) is a timer due now, fired after the c
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -196,23 +198,14 @@ async def _expire_stale_holds(
         await expire(uow, hold, now, offer_to_waitlist=False)  # the new booking takes it
 
 
-async def _flush_or_slot_taken(session: AsyncSession) -> None:
+@contextlib.contextmanager
+def _slot_taken_on_conflict() -> Iterator[None]:
+    """A write that takes time: the exclusion constraint refused the range, or concurrent
+    overlapping inserts deadlocked on its checks (PostgreSQL aborts one): the slot is taken.
+    Through the ORM (``DBAPIError``) or on plain asyncpg (``PostgresError``) alike."""
     try:
-        await session.flush()
-    except DBAPIError as exc:
-        # The exclusion constraint refused the range, or concurrent overlapping inserts
-        # deadlocked on its checks (PostgreSQL aborts one): either way the slot is taken.
-        if is_exclusion_violation(exc) or is_contention_abort(exc):
-            raise slot_refused(Unavailable.SLOT_TAKEN) from None
-        raise
-
-
-async def _insert_or_slot_taken(session: AsyncSession, appointment: Appointment) -> None:
-    try:
-        await insert_row(session, appointment)
-    except asyncpg.PostgresError as exc:
-        # As in _flush_or_slot_taken: refused by the exclusion constraint, or aborted by a
-        # deadlock among concurrent inserts of overlapping ranges.
+        yield
+    except (DBAPIError, asyncpg.PostgresError) as exc:
         if is_exclusion_violation(exc) or is_contention_abort(exc):
             raise slot_refused(Unavailable.SLOT_TAKEN) from None
         raise
@@ -265,7 +258,6 @@ async def book(
     held until ``now + hold_for`` and a payment row waits to be sent to YooKassa (the caller
     does that after the commit, then :func:`announce_hold`)."""
     session = uow.session
-    starts_at = starts_at.astimezone(UTC)  # one tzinfo for all the arithmetic
     context = await read_booking_context(
         await session_connection(session),
         service_id=service_id,
@@ -355,7 +347,8 @@ async def book(
             now=now,
             accepted=waitlist_offer_id,
         )
-    await _insert_or_slot_taken(session, appointment)
+    with _slot_taken_on_conflict():
+        await insert_row(session, appointment)
     if not held:
         uow.emit(
             AppointmentConfirmedV1(
@@ -607,7 +600,8 @@ async def reschedule(
     appointment.reschedule_count += 1
     appointment.attendance_confirmed_at = None
     _touch(appointment, now)
-    await _flush_or_slot_taken(session)
+    with _slot_taken_on_conflict():
+        await session.flush()
     uow.emit(
         AppointmentRescheduledV1(
             **appointment_facts(appointment),
