@@ -99,7 +99,8 @@ def serve_bare(dsn: str, port: int) -> None:
         yield
         await pools["db"].close()
 
-    app = FastAPI(lifespan=lifespan)
+    # FastAPI's OpenTelemetry hooks off, as in the services (servicekit.http.app).
+    app = FastAPI(lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
 
     @app.get("/readyz")
     async def readyz() -> dict[str, str]:

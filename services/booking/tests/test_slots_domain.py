@@ -18,7 +18,14 @@ from booking.domain.policies import (
     refund_percent_for,
 )
 from booking.domain.schedule import DayOverride, Schedule, WallInterval, parse_wall_time
-from booking.domain.slots import Booked, SlotPolicy, Unavailable, check_slot, find_slots
+from booking.domain.slots import (
+    Booked,
+    SlotPolicy,
+    Unavailable,
+    check_slot,
+    find_slots,
+    open_starts,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -330,3 +337,11 @@ def test_search_offers_exactly_the_starts_check_slot_accepts(seed: int) -> None:
             accepted.append(candidate)
         candidate += 5 * M
     assert found == accepted
+    # What slot search remembers — the starts left open whatever the time — cut to the notice
+    # and horizon of any later moment is exactly that moment's search.
+    left_open = open_starts(schedule, policy, booked, window_from=window_from, window_to=window_to)
+    for later in [now] + [now + rnd.randrange(0, 7 * 24 * 60) * M for _ in range(5)]:
+        first, last = policy.bookable_between(later)
+        assert [s for s in left_open if first <= s <= last] == find_slots(
+            schedule, policy, booked, now=later, window_from=window_from, window_to=window_to
+        )

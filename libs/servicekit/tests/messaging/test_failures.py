@@ -175,3 +175,21 @@ async def test_malformed_messages_go_to_the_dlq_at_once_with_the_reason(kit: Kit
     kit.start(kit.relay().run())
     await kit.change_name(uuid.uuid4(), "fine")
     await wait_until(lambda: kit.seen_count(), timeout=10)
+
+
+async def test_lag_read_while_the_relay_publishes_does_not_collide(kit: Kit) -> None:
+    """A /metrics scrape reads the outbox lag on the relay's own connection while the relay
+    may be mid-batch on it: the two take turns instead of one failing ("another operation is
+    in progress")."""
+    relay = kit.relay()
+    assert await relay.lag() == (0, 0.0)  # its connection is open now
+    for i in range(30):
+        await kit.change_name(uuid.uuid4(), f"{i}")
+    results = await asyncio.gather(
+        *(relay.publish_pending() for _ in range(3)),
+        *(relay.lag() for _ in range(5)),
+        relay.purge(),
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert await relay.lag() == (0, 0.0)

@@ -44,6 +44,7 @@ from booking.api.slots import router as slots_router
 from booking.api.specialists import router as specialists_router
 from booking.api.waitlist import router as waitlist_router
 from booking.application.practice import configure as configure_practice
+from booking.application.slot_search import SlotCache
 from booking.config import BookingSettings
 from booking.entrypoints.consumers import consent_events, telegram_actions, user_events
 from booking.entrypoints.timers import timer_handlers
@@ -107,7 +108,8 @@ def yookassa_client(settings: BookingSettings) -> YooKassaClient:
 
 
 class BookingRuntime(ServiceRuntime):
-    """booking's runtime: servicekit's, plus the YooKassa client."""
+    """booking's runtime: servicekit's, plus the YooKassa client and remembered slot
+    searches."""
 
     settings: BookingSettings
 
@@ -130,6 +132,7 @@ class BookingRuntime(ServiceRuntime):
             definition, timers=timer_handlers(self.yookassa, settings, clock)
         )
         super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)
+        self.slot_cache = SlotCache(settings.slot_cache_entries, self.metrics.registry)
 
     async def stop(self) -> None:
         """Stop background work, then close the YooKassa connection pool."""

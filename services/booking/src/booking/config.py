@@ -40,6 +40,12 @@ class BookingSettings(ServiceSettings):
     )
     idempotency_hours: int = Field(default=24, ge=1)
     max_slot_window_days: int = Field(default=62, ge=1)
+    slot_cache_entries: int = Field(
+        default=256,
+        ge=0,
+        description="Slot searches remembered per process (each checked against the "
+        "database's versions before it answers); 0 remembers none",
+    )
 
     # YooKassa (the sandbox fake on a laptop; the real host in production).
     yookassa_base_url: str = "http://127.0.0.1:9001/v3"

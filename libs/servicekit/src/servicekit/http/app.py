@@ -109,6 +109,10 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             await runtime.stop()
 
     app = FastAPI(
+        # FastAPI's own OpenTelemetry hooks stay off: metrics and logs are this module's (and a
+        # validation failure's log record would carry the request's values, health data among
+        # them). Unconfigured, they still looked up the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title=definition.title,
         description=definition.description,
         version="0.1.0",
@@ -132,7 +136,11 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
-        await runtime.relay.lag()
+        try:  # the relay's connection may be busy publishing a batch: wait a little, no more
+            async with asyncio.timeout(2):
+                await runtime.relay.lag()
+        except Exception as exc:  # the scrape still answers; the gauges keep their last value
+            logger.warning("could not read the outbox lag: %r", exc)
         if runtime.consumers.started:
             try:
                 async with asyncio.timeout(2):

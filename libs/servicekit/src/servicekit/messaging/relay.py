@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -100,6 +100,8 @@ class OutboxRelay:
         self._exchanges: dict[str, AbstractExchange] = {}
         self._failures = 0
         self._work: asyncpg.Connection | None = None
+        # One statement at a time on it: the loop and a /metrics scrape (lag) both use it.
+        self._work_lock = asyncio.Lock()
         self._last_lag_check = 0.0
         self._last_purge = 0.0
 
@@ -181,12 +183,14 @@ class OutboxRelay:
                 await asyncio.wait_for(conn.close(), 2)
 
     # -- one batch --------------------------------------------------------------------------
-    async def _work_connection(self) -> asyncpg.Connection:
+    @contextlib.asynccontextmanager
+    async def _working(self) -> AsyncIterator[asyncpg.Connection]:
         # Plain asyncpg for the relay's own statements: it runs several per batch, and through
         # SQLAlchemy they cost a few ms of CPU per trickling event.
-        if self._work is None or self._work.is_closed():
-            self._work = await asyncpg.connect(self.dsn)
-        return self._work
+        async with self._work_lock:
+            if self._work is None or self._work.is_closed():
+                self._work = await asyncpg.connect(self.dsn)
+            yield self._work
 
     async def _close_work(self) -> None:
         work, self._work = self._work, None
@@ -196,8 +200,7 @@ class OutboxRelay:
 
     async def publish_pending(self) -> tuple[int, bool]:
         """Publish one batch. Returns (rows published, whether a failure stopped the batch)."""
-        conn = await self._work_connection()
-        async with conn.transaction():
+        async with self._working() as conn, conn.transaction():
             rows = await conn.fetch(_CLAIM, self.batch_size)
             if not rows:
                 return 0, False
@@ -277,17 +280,19 @@ class OutboxRelay:
             ("timers", "fired_at", self.retention),
             *self.extra_retention,
         ]
-        conn = await self._work_connection()
         deleted: dict[str, int] = {}
-        for table, column, keep in rules:
-            status = await conn.execute(f'DELETE FROM "{table}" WHERE "{column}" < $1', now - keep)
-            deleted[f"{table}.{column}"] = int(status.split()[-1])
+        async with self._working() as conn:
+            for table, column, keep in rules:
+                status = await conn.execute(
+                    f'DELETE FROM "{table}" WHERE "{column}" < $1', now - keep
+                )
+                deleted[f"{table}.{column}"] = int(status.split()[-1])
         return deleted
 
     async def _update_lag(self) -> tuple[int, float]:
         self._last_lag_check = asyncio.get_running_loop().time()
-        conn = await self._work_connection()
-        count, oldest = await conn.fetchrow(_LAG)
+        async with self._working() as conn:
+            count, oldest = await conn.fetchrow(_LAG)
         age = 0.0 if oldest is None else max(0.0, (utcnow() - oldest).total_seconds())
         self.metrics.outbox_pending.set(count)
         self.metrics.outbox_oldest_age.set(age)

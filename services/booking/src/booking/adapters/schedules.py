@@ -81,12 +81,15 @@ class Occupancy:
 
     ``stale_holds`` are the occupied ranges of holds past their expiry whose timer has not fired
     yet: they no longer count (they are not in ``booked``), but a booking that takes their time
-    must expire them first, or the exclusion constraint refuses it.
+    must expire them first, or the exclusion constraint refuses it. ``holds_expire_at``: the
+    earliest expiry of a hold still in ``booked`` — from then on, without any write, this
+    occupancy no longer holds.
     """
 
     schedule: Schedule
     booked: list[Booked]
     stale_holds: list[tuple[datetime, datetime]]
+    holds_expire_at: datetime | None = None
 
     def stale_hold_overlaps(self, occupied: tuple[datetime, datetime]) -> bool:
         """Whether a stale hold stands in the way of ``occupied``."""
@@ -114,7 +117,8 @@ def occupancy_columns(specialist: str, first: int) -> str:
         WHERE t.specialist_id = {specialist} AND t.starts_at < {hi} AND t.ends_at > {lo})
     AS time_off,
   ARRAY(SELECT ROW(a.starts_at, a.occupied_from, a.occupied_until,
-                   a.status = 'held' AND a.hold_expires_at <= {now})
+                   a.status = 'held' AND a.hold_expires_at <= {now},
+                   CASE WHEN a.status = 'held' THEN a.hold_expires_at END)
         FROM appointments a
         WHERE a.specialist_id = {specialist} AND a.status IN ({_STATUSES})
           AND tstzrange(a.occupied_from, a.occupied_until, '[)')
@@ -159,9 +163,10 @@ def occupancy_from_row(specialist: WorkingHours, row: Mapping[str, Any]) -> Occu
         time_off=[(start, end) for start, end in row["time_off"]],
         daily_cap=specialist.daily_cap,
     )
-    booked = [Booked(s, f, u) for s, f, u, stale in row["booked"] if not stale]
-    stale_holds = [(f, u) for _, f, u, stale in row["booked"] if stale]
-    return Occupancy(schedule, booked, stale_holds)
+    booked = [Booked(s, f, u) for s, f, u, stale, _ in row["booked"] if not stale]
+    stale_holds = [(f, u) for _, f, u, stale, _ in row["booked"] if stale]
+    expiries = [e for *_, stale, e in row["booked"] if e is not None and not stale]
+    return Occupancy(schedule, booked, stale_holds, min(expiries, default=None))
 
 
 OCCUPANCY_SQL = f"""
@@ -212,24 +217,53 @@ def columns(shape: type[Any], alias: str) -> str:
 
 _SERVICE_RULES, _HOURS = len(fields(ServiceSlotRules)), len(fields(SpecialistHours))
 
-SLOT_SEARCH_SQL = f"""
-SELECT {columns(ServiceSlotRules, "s")}, {columns(SpecialistHours, "sp")},
-       {occupancy_columns("sp.user_id", 3)}
+# An active service ($1) and the active specialists giving it (only $2, when it is not null),
+# with the versions of both (see migration 0007: every write to what slot search reads bumps
+# one in the same transaction).
+_SERVICE_AND_SPECIALISTS = """
 FROM services s
 LEFT JOIN specialists sp
   ON sp.active AND sp.service_ids @> ARRAY[s.id] AND ($2::uuid IS NULL OR sp.user_id = $2)
 WHERE s.id = $1 AND s.active
-ORDER BY sp.user_id
+ORDER BY sp.user_id"""
+_VERSIONS = """(SELECT v.version FROM slot_versions v WHERE v.key = s.id) AS service_version,
+       (SELECT v.version FROM slot_versions v WHERE v.key = sp.user_id) AS specialist_version"""
+
+SLOT_SEARCH_SQL = f"""
+SELECT {columns(ServiceSlotRules, "s")}, {columns(SpecialistHours, "sp")},
+       {occupancy_columns("sp.user_id", 3)},
+       {_VERSIONS}
+{_SERVICE_AND_SPECIALISTS}
 """
+SLOT_VERSIONS_SQL = f"""
+SELECT sp.user_id, {_VERSIONS}
+{_SERVICE_AND_SPECIALISTS}
+"""
+
+#: The versions of a service and its specialists, as :func:`read_slot_versions` gives them:
+#: equal fingerprints mean slot search would read the very same rows.
+Fingerprint = tuple[tuple[uuid.UUID | None, int | None, int | None], ...]
+
+
+def _fingerprint(rows: Sequence[Mapping[str, Any]]) -> Fingerprint:
+    return tuple((r["user_id"], r["service_version"], r["specialist_version"]) for r in rows)
+
+
+async def read_slot_versions(
+    conn: asyncpg.Connection, service_id: uuid.UUID, only: uuid.UUID | None
+) -> Fingerprint:
+    """The fingerprint slot search's rows would have now (empty: no such active service)."""
+    return _fingerprint(await conn.fetch(SLOT_VERSIONS_SQL, service_id, only))
 
 
 @dataclass(frozen=True)
 class SlotSearchInputs:
-    """What slot search reads: the service's rules, and each specialist giving it with their
-    schedule and bookings around the window."""
+    """What slot search reads: the service's rules, each specialist giving it with their
+    schedule and bookings around the window, and the versions they were read at."""
 
     service: ServiceSlotRules
     specialists: list[tuple[SpecialistHours, Occupancy]]
+    fingerprint: Fingerprint
 
 
 async def read_slot_search(
@@ -254,7 +288,7 @@ async def read_slot_search(
         if row["user_id"] is not None:
             hours = SpecialistHours(*row[_SERVICE_RULES : _SERVICE_RULES + _HOURS])
             specialists.append((hours, occupancy_from_row(hours, row)))
-    return SlotSearchInputs(service, specialists)
+    return SlotSearchInputs(service, specialists, _fingerprint(rows))
 
 
 def slot_policy(service: SlotRules, duration_minutes: int) -> SlotPolicy:

@@ -169,6 +169,17 @@ class Appointment(BookingTable, table=True):
     version: int = 1
 
 
+class SlotVersion(BookingTable, table=True):
+    """How often what slot search reads about a service or a specialist (``key``: its id) has
+    changed. Bumped by the database itself at every commit that changes it (migration 0007);
+    nobody writes it by hand."""
+
+    __tablename__ = "slot_versions"
+
+    key: uuid.UUID = Field(primary_key=True)
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class IdempotencyKey(BookingTable, table=True):
     """A POST's ``Idempotency-Key``: what was asked (a fingerprint) and what was answered.
 

@@ -14,12 +14,16 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from servicekit.db.driver import read_connection
 from servicekit.http.deps import NowDep, RuntimeDep
-from servicekit.http.problems import Msg, NotFound, Problem, validation_failed
+from servicekit.http.problems import Problem, validation_failed
 
-from booking.adapters.schedules import SlotSearchInputs, read_slot_search, slot_policy
-from booking.api.common import SettingsDep
+from booking.api.common import SettingsDep, SlotCacheDep
+from booking.application.slot_search import (
+    DurationNotOffered,
+    OpenSlots,
+    SlotQuery,
+    search_open_slots,
+)
 from booking.domain.schedule import zone_named
-from booking.domain.slots import SlotPolicy, find_slots
 
 router = APIRouter(prefix="/slots", tags=["slots"])
 
@@ -66,35 +70,12 @@ def _item(specialist: uuid.UUID, start: datetime, length: timedelta, zone: ZoneI
     )
 
 
-def search(
-    inputs: SlotSearchInputs,
-    policy: SlotPolicy,
-    *,
-    now: datetime,
-    window_from: datetime,
-    window_to: datetime,
-) -> list[tuple[uuid.UUID, datetime]]:
-    """Bookable (specialist id, start) pairs in the window, ordered by start then specialist."""
-    found: list[tuple[uuid.UUID, datetime]] = []
-    for specialist, taken in inputs.specialists:
-        starts = find_slots(
-            taken.schedule,
-            policy,
-            taken.booked,
-            now=now,
-            window_from=window_from,
-            window_to=window_to,
-        )
-        found += [(specialist.user_id, start) for start in starts]
-    found.sort(key=lambda pair: (pair[1], pair[0]))  # UUIDs order as their text does
-    return found
-
-
 @router.get("", response_model=SlotList, summary="Bookable start times (anyone)")
 async def list_slots(
     runtime: RuntimeDep,
     now: NowDep,
     settings: SettingsDep,
+    cache: SlotCacheDep,
     service_id: uuid.UUID,
     specialist_id: uuid.UUID | None = None,
     window_from: Annotated[UtcDateTime | None, Query(alias="from")] = None,
@@ -114,35 +95,38 @@ async def list_slots(
             zone = zone_named(tz)
         except ValueError as exc:
             raise _bad_query("tz", str(exc)) from None
+    query = SlotQuery(service_id, specialist_id, start, end, duration_minutes)
     async with read_connection(runtime.engine) as conn:
-        inputs = await read_slot_search(conn, service_id, specialist_id, start, end, now=now)
-    if inputs is None:
-        raise NotFound(Msg(ru="Такой услуги нет.", en="No such service."))
-    service = inputs.service
-    duration = duration_minutes or service.durations[0]
-    if duration not in service.durations:
-        raise _bad_query("duration_minutes", f"the service lasts one of {service.durations}")
-    if specialist_id is not None and not inputs.specialists:
-        raise NotFound(
-            Msg(
-                ru="Такой специалист эту услугу не оказывает.",
-                en="No such specialist gives this service.",
+        try:
+            found = await search_open_slots(
+                conn, cache, query, now=now, remember=window_from is not None
             )
-        )
+        except DurationNotOffered as exc:
+            raise _bad_query("duration_minutes", str(exc)) from None
     if zone is None:
-        names = {s.time_zone for s, _ in inputs.specialists}
-        zone = zone_named(names.pop() if len(names) == 1 else "UTC")
-    found = search(
-        inputs, slot_policy(service, duration), now=now, window_from=start, window_to=end
-    )
+        zone = zone_named(next(iter(found.zones)) if len(found.zones) == 1 else "UTC")
+    lo, hi = found.bookable(now)
+    memo = (zone.key, lo, hi)
+    body = found.rendered.get(memo)
+    if body is None:
+        body = _render(found, zone, start, end, lo, hi)
+        if len(found.rendered) >= 8:  # a few zones and cut-offs per search at most
+            found.rendered.clear()
+        found.rendered[memo] = body
+    return Response(body, media_type="application/json")
+
+
+def _render(
+    found: OpenSlots, zone: ZoneInfo, start: datetime, end: datetime, lo: int, hi: int
+) -> bytes:
     # Written directly in SlotList's shape: validating and serialising 200+ response models
     # cost more CPU than finding the slots, and formatting datetimes most of the rest, so each
     # item's text is cached (slot starts repeat from search to search).
-    length = timedelta(minutes=duration)
+    length = timedelta(minutes=found.duration_minutes)
     head = json.dumps(
         {
-            "service_id": str(service.id),
-            "duration_minutes": duration,
+            "service_id": str(found.service.id),
+            "duration_minutes": found.duration_minutes,
             "time_zone": zone.key,
             "window_from": _iso(start.astimezone(zone)),
             "window_to": _iso(end.astimezone(zone)),
@@ -151,7 +135,7 @@ async def list_slots(
         separators=(",", ":"),
     )
     items = ",".join(
-        _item(specialist, slot_start, length, zone) for specialist, slot_start in found
+        _item(specialist, slot_start, length, zone)
+        for specialist, slot_start in found.starts[lo:hi]
     )
-    body = f'{head[:-1]},"items":[{items}]}}'
-    return Response(body.encode(), media_type="application/json")
+    return f'{head[:-1]},"items":[{items}]}}'.encode()

@@ -51,6 +51,10 @@ class SlotPolicy:
         """Distance between offered start times."""
         return self.step or self.duration
 
+    def bookable_between(self, now: datetime) -> tuple[datetime, datetime]:
+        """The first and the last start time bookable at ``now`` (both included)."""
+        return now + self.min_notice, now + self.horizon
+
     def occupied(self, start: datetime) -> tuple[datetime, datetime]:
         """The time a session starting at ``start`` takes, buffers included."""
         return start - self.buffer_before, start + self.duration + self.buffer_after
@@ -141,10 +145,40 @@ def find_slots(
     window_to: datetime,
 ) -> list[datetime]:
     """Bookable start times (UTC) with ``window_from <= start < window_to``, in order."""
+    first, last = policy.bookable_between(now)
+    return _sweep(
+        schedule,
+        policy,
+        booked,
+        max(window_from, first),
+        min(window_to, last + timedelta(microseconds=1)),
+    )
+
+
+def open_starts(
+    schedule: Schedule,
+    policy: SlotPolicy,
+    booked: Sequence[Booked],
+    *,
+    window_from: datetime,
+    window_to: datetime,
+) -> list[datetime]:
+    """The start times with ``window_from <= start < window_to`` that the schedule and the
+    bookings leave open, whatever the time now: :func:`find_slots` is exactly these, cut to
+    :meth:`SlotPolicy.bookable_between` (notice and horizon only bound the grid's sweep)."""
+    return _sweep(schedule, policy, booked, window_from, window_to)
+
+
+def _sweep(
+    schedule: Schedule,
+    policy: SlotPolicy,
+    booked: Sequence[Booked],
+    earliest: datetime,
+    latest: datetime,
+) -> list[datetime]:
     # In UTC's own tzinfo: comparing datetimes of one tzinfo object skips the offset lookups
     # (a request's times carry pydantic's tzinfo, which doubled this function's time).
-    earliest = max(window_from, now + policy.min_notice).astimezone(UTC)
-    latest = min(window_to, now + policy.horizon + timedelta(microseconds=1)).astimezone(UTC)
+    earliest, latest = earliest.astimezone(UTC), latest.astimezone(UTC)
     if earliest >= latest:
         return []
     grid, duration = policy.grid, policy.duration

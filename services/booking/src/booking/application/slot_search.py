@@ -1,0 +1,200 @@
+"""Slot search: the bookable starts of a service in a window, remembered between searches.
+
+An answer depends on rows (the service, the specialists giving it, their overrides, time off
+and appointments) and on the time now. What is remembered is the part the rows decide — the
+starts the schedules and bookings leave open (:func:`open_starts`) — with the versions the rows
+were read at (migration 0007 bumps one in every transaction that changes them, whoever writes).
+Before a remembered search answers, one small statement reads the versions again; only equal
+versions, which mean equal rows, reuse it. The part the time decides is applied to every answer:
+the starts are cut to the notice and horizon of the moment of asking, and a remembered search is
+not used once a hold it counted has expired (that frees time without any write), nor for a
+moment before it was computed.
+
+Clients look at the same calendars again and again (the next week, the same specialist), and a
+search computed from scratch costs several times what checking the versions does
+(bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter
+from servicekit.http.problems import Msg, NotFound
+
+from booking.adapters.schedules import (
+    Fingerprint,
+    ServiceSlotRules,
+    read_slot_search,
+    read_slot_versions,
+    slot_policy,
+)
+from booking.domain.slots import SlotPolicy, open_starts
+
+
+@dataclass(frozen=True)
+class SlotQuery:
+    """What a search asks: a service, optionally one specialist, a window and a duration
+    (``None``: the service's first)."""
+
+    service_id: uuid.UUID
+    specialist_id: uuid.UUID | None
+    window_from: datetime
+    window_to: datetime
+    duration_minutes: int | None
+
+
+class DurationNotOffered(Exception):
+    """The service does not last the asked duration."""
+
+    def __init__(self, durations: list[int]) -> None:
+        super().__init__(f"the service lasts one of {durations}")
+        self.durations = durations
+
+
+@dataclass
+class OpenSlots:
+    """What one search found before notice and horizon apply; it answers every search of the
+    same query while the rows stay as they were read (see the module's docstring)."""
+
+    service: ServiceSlotRules
+    duration_minutes: int
+    policy: SlotPolicy
+    #: The zones of the specialists found (an answer's default zone when there is one).
+    zones: frozenset[str]
+    #: (specialist, start) in time order, then by specialist.
+    starts: list[tuple[uuid.UUID, datetime]]
+    fingerprint: Fingerprint
+    read_at: datetime
+    #: The earliest expiry of a hold counted as occupying time (``None``: no hold was).
+    holds_expire_at: datetime | None
+    #: Room for the API to keep what it made of these starts (answers' bytes).
+    rendered: dict[object, bytes] = field(default_factory=dict)
+    _times: list[datetime] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._times = [start for _, start in self.starts]
+
+    def usable_at(self, now: datetime) -> bool:
+        """Whether the time alone leaves these starts as they were computed."""
+        return self.read_at <= now and (self.holds_expire_at is None or now < self.holds_expire_at)
+
+    def bookable(self, now: datetime) -> tuple[int, int]:
+        """``starts[i:j]`` are the ones bookable at ``now`` (notice and horizon)."""
+        first, last = self.policy.bookable_between(now)
+        return bisect.bisect_left(self._times, first), bisect.bisect_right(self._times, last)
+
+
+class SlotCache:
+    """Recent searches by query; beyond ``capacity`` the least recently used is forgotten
+    (``capacity`` 0: nothing is remembered). One per process, checked against the database
+    before every use, so replicas need not agree."""
+
+    def __init__(self, capacity: int, registry: CollectorRegistry | None = None) -> None:
+        self.capacity = capacity
+        self._found: OrderedDict[SlotQuery, OpenSlots] = OrderedDict()
+        answers = Counter(
+            "slot_search_answers",
+            "Slot searches answered, by whether a remembered search was still valid",
+            ["source"],
+            registry=registry,
+        )
+        self.remembered = answers.labels("remembered")
+        self.computed = answers.labels("computed")
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def get(self, query: SlotQuery) -> OpenSlots | None:
+        """The remembered search of ``query`` (unchecked: see :func:`search_open_slots`)."""
+        return self._found.get(query)
+
+    def put(self, query: SlotQuery, found: OpenSlots) -> None:
+        if self.capacity <= 0:
+            return
+        self._found[query] = found
+        self._found.move_to_end(query)
+        while len(self._found) > self.capacity:
+            self._found.popitem(last=False)
+
+    def forget(self, query: SlotQuery) -> None:
+        self._found.pop(query, None)
+
+    def used(self, query: SlotQuery) -> None:
+        self._found.move_to_end(query)
+
+
+async def search_open_slots(
+    conn: asyncpg.Connection,
+    cache: SlotCache,
+    query: SlotQuery,
+    *,
+    now: datetime,
+    remember: bool = True,
+) -> OpenSlots:
+    """The open starts of ``query``: remembered when the rows are still those it was computed
+    from and the time allows, else computed (and remembered, unless ``remember`` is false: a
+    window that starts now is never asked again).
+
+    Raises :class:`NotFound` (no such active service, or the asked specialist does not give it)
+    and :class:`DurationNotOffered`.
+    """
+    known = cache.get(query)
+    if known is not None:
+        if known.usable_at(now) and (
+            await read_slot_versions(conn, query.service_id, query.specialist_id)
+            == known.fingerprint
+        ):
+            cache.used(query)
+            cache.remembered.inc()
+            return known
+        cache.forget(query)
+    found = await _compute(conn, query, now=now)
+    if remember:
+        cache.put(query, found)
+    cache.computed.inc()
+    return found
+
+
+async def _compute(conn: asyncpg.Connection, query: SlotQuery, *, now: datetime) -> OpenSlots:
+    window_from, window_to = query.window_from, query.window_to
+    inputs = await read_slot_search(
+        conn, query.service_id, query.specialist_id, window_from, window_to, now=now
+    )
+    if inputs is None:
+        raise NotFound(Msg(ru="Такой услуги нет.", en="No such service."))
+    service = inputs.service
+    duration = query.duration_minutes or service.durations[0]
+    if duration not in service.durations:
+        raise DurationNotOffered(service.durations)
+    if query.specialist_id is not None and not inputs.specialists:
+        raise NotFound(
+            Msg(
+                ru="Такой специалист эту услугу не оказывает.",
+                en="No such specialist gives this service.",
+            )
+        )
+    policy = slot_policy(service, duration)
+    starts: list[tuple[uuid.UUID, datetime]] = []
+    for specialist, taken in inputs.specialists:
+        found = open_starts(
+            taken.schedule, policy, taken.booked, window_from=window_from, window_to=window_to
+        )
+        starts += [(specialist.user_id, start) for start in found]
+    starts.sort(key=lambda pair: (pair[1], pair[0]))  # UUIDs order as their text does
+    expiries = [t.holds_expire_at for _, t in inputs.specialists if t.holds_expire_at]
+    return OpenSlots(
+        service=service,
+        duration_minutes=duration,
+        policy=policy,
+        zones=frozenset(s.time_zone for s, _ in inputs.specialists),
+        starts=starts,
+        fingerprint=inputs.fingerprint,
+        read_at=now,
+        holds_expire_at=min(expiries, default=None),
+    )
