@@ -3,6 +3,7 @@ was computed from are unchanged (whoever changed them) and the time has not chan
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import datetime, timedelta
@@ -180,3 +181,28 @@ async def test_a_window_starting_now_is_not_remembered(booking: Booking, now: da
     r = await booking.client.get("/api/booking/slots", params={"service_id": service["id"]})
     assert r.status_code == 200 and r.json()["items"], r.text
     assert len(cache) == size
+
+
+async def test_concurrent_searches_share_a_small_memory(booking: Booking, now: datetime) -> None:
+    """Searches check their versions concurrently while others fill and evict the memory."""
+    service, _ = await booking.practice()
+    queries = [
+        SlotQuery(
+            uuid.UUID(service["id"]),
+            None,
+            datetime.fromisoformat(DAY["from"]) + timedelta(minutes=k),
+            datetime.fromisoformat(DAY["to"]),
+            None,
+        )
+        for k in range(6)
+    ]
+    cache = SlotCache(2)
+
+    async def one(query: SlotQuery) -> OpenSlots:
+        async with read_connection(booking.svc.runtime.engine) as conn:
+            return await search_open_slots(conn, cache, query, now=now)
+
+    for _ in range(3):
+        found = await asyncio.gather(*(one(q) for q in queries * 2))
+        assert {len(f.starts) for f in found} == {9}
+    assert len(cache) == 2

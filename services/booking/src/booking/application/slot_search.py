@@ -122,11 +122,15 @@ class SlotCache:
         while len(self._found) > self.capacity:
             self._found.popitem(last=False)
 
-    def forget(self, query: SlotQuery) -> None:
-        self._found.pop(query, None)
+    # Between get and these, other searches ran (the version check awaits): ``found`` may have
+    # been forgotten, or replaced by a newer search, which these then leave alone.
+    def forget(self, query: SlotQuery, found: OpenSlots) -> None:
+        if self._found.get(query) is found:
+            del self._found[query]
 
-    def used(self, query: SlotQuery) -> None:
-        self._found.move_to_end(query)
+    def used(self, query: SlotQuery, found: OpenSlots) -> None:
+        if self._found.get(query) is found:
+            self._found.move_to_end(query)
 
 
 async def search_open_slots(
@@ -150,10 +154,10 @@ async def search_open_slots(
             await read_slot_versions(conn, query.service_id, query.specialist_id)
             == known.fingerprint
         ):
-            cache.used(query)
+            cache.used(query, known)
             cache.remembered.inc()
             return known
-        cache.forget(query)
+        cache.forget(query, known)
     found = await _compute(conn, query, now=now)
     if remember:
         cache.put(query, found)
