@@ -10,10 +10,10 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from contracts.types import UtcDateTime
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, Field
 from servicekit.db.driver import read_connection
-from servicekit.http.deps import NowDep, RuntimeDep
+from servicekit.http.deps import NowDep, RuntimeDep, query_model, query_parameters
 from servicekit.http.problems import Problem, validation_failed
 
 from booking.api.common import SettingsDep, SlotCacheDep
@@ -70,19 +70,46 @@ def _item(specialist: uuid.UUID, start: datetime, length: timedelta, zone: ZoneI
     )
 
 
-@router.get("", response_model=SlotList, summary="Bookable start times (anyone)")
+class SlotSearchParams(BaseModel):
+    """The query of ``GET /slots``."""
+
+    service_id: uuid.UUID
+    specialist_id: uuid.UUID | None = Field(
+        default=None, description="Only this specialist (default: all who give the service)"
+    )
+    window_from: UtcDateTime | None = Field(
+        default=None, alias="from", description="Window start (default: now)"
+    )
+    window_to: UtcDateTime | None = Field(
+        default=None, alias="to", description="Window end (default: 7 days after the start)"
+    )
+    tz: str | None = Field(
+        default=None, description="IANA zone to render in (default: the specialists' own)"
+    )
+    duration_minutes: int | None = Field(
+        default=None, description="One of the service's durations (default: its first)"
+    )
+
+
+@router.get(
+    "",
+    response_model=SlotList,
+    summary="Bookable start times (anyone)",
+    openapi_extra=query_parameters(SlotSearchParams),
+)
 async def list_slots(
     runtime: RuntimeDep,
     now: NowDep,
     settings: SettingsDep,
     cache: SlotCacheDep,
-    service_id: uuid.UUID,
-    specialist_id: uuid.UUID | None = None,
-    window_from: Annotated[UtcDateTime | None, Query(alias="from")] = None,
-    window_to: Annotated[UtcDateTime | None, Query(alias="to")] = None,
-    tz: Annotated[str | None, Query(description="IANA zone to render in")] = None,
-    duration_minutes: int | None = None,
+    params: Annotated[SlotSearchParams, Depends(query_model(SlotSearchParams))],
 ) -> Response:
+    service_id, specialist_id, tz = params.service_id, params.specialist_id, params.tz
+    window_from, window_to, duration_minutes = (
+        params.window_from,
+        params.window_to,
+        params.duration_minutes,
+    )
     start = window_from or now  # UTC, in UTC's own tzinfo: the cheap one for arithmetic
     end = window_to or start + timedelta(days=7)
     if end <= start:
