@@ -737,15 +737,16 @@ HISTORY = (
 )
 PROFILE_NOTE = (
     "Where the CPU goes (py-spy of the booking process under this load, 2026-11-26, not "
-    "re-measured by this script): slot search — `find_slots` ≈ 28 % (270 candidates on the "
-    "grid, one sweep over the merged forbidden intervals), the single read statement and "
-    "asyncpg decoding its arrays ≈ 13 %, FastAPI's parameter and dependency resolution ≈ 5 %, "
-    "writing the answer (each item's JSON text cached) ≈ 4 %, the rest uvicorn, Starlette, "
-    "the middleware and asyncio; booking — the use case ≈ 15 % (its one context read ≈ 3 %, "
-    "the appointment INSERT ≈ 5 %), FastAPI's dependency resolution ≈ 14 % (the unit of "
-    "work's generator, the remembered token, body validation), asyncpg's seven round trips "
-    "(BEGIN, idempotency claim, context read, INSERT, outbox row, idempotency answer, COMMIT) "
-    "≈ 16 %, answering and committing ≈ 4 %, the rest the HTTP stack and asyncio."
+    "re-measured by this script): remembered slot search — the version check (one pooled "
+    "connection, one small statement) ≈ 20 %, FastAPI's dependency resolution ≈ 16 % (the "
+    "query read as one model ≈ 5 %), sending the answer ≈ 14 %, the rest uvicorn, the "
+    "middleware and asyncio; computed slot search — `open_starts` (one sweep over the merged "
+    "forbidden intervals) and the single read statement with its arrays dominate, as before "
+    "remembering; booking — the use case ≈ 33 % (building the appointment's table model ≈ 9 %, "
+    "its INSERT ≈ 9 %, the one context read ≈ 6 %), FastAPI's dependency resolution ≈ 15 % "
+    "(the unit of work, the remembered token, body validation), committing and answering "
+    "≈ 8 %, SQLAlchemy's session begin/commit/close ≈ 6 %, the relay publishing the outbox "
+    "rows ≈ 3 %, the rest the HTTP stack and asyncio."
 )
 
 

@@ -14,7 +14,6 @@ from servicekit.security.deps import current_principal, require_roles
 from servicekit.security.jwt import Principal
 
 from booking.adapters.yookassa import YooKassaClient
-from booking.application.slot_search import SlotCache
 from booking.config import BookingSettings
 
 
@@ -115,16 +114,6 @@ async def get_yookassa(runtime: RuntimeDep) -> YooKassaClient:
 
 
 YooKassaDep = Annotated[YooKassaClient, Depends(get_yookassa)]
-
-
-async def get_slot_cache(runtime: RuntimeDep) -> SlotCache:
-    """The runtime's remembered slot searches (see ``booking.application.slot_search``)."""
-    cache = getattr(runtime, "slot_cache", None)
-    assert isinstance(cache, SlotCache), "booking runs on BookingRuntime"
-    return cache
-
-
-SlotCacheDep = Annotated[SlotCache, Depends(get_slot_cache)]
 
 #: The ``Idempotency-Key`` request header.
 IdempotencyKeyHeader = Annotated[
