@@ -168,6 +168,13 @@ async def test_a_search_is_not_remembered_backwards_in_time_or_without_room(
     kept = await search_open_slots(db, cache, other, now=now)
     assert len(cache) == 1 and cache.get(query) is None and cache.get(other) is kept
 
+    small = SlotCache(8, max_starts=12)  # 9 starts each: one search at a time fits
+    for q in (query, other, query):
+        await search_open_slots(db, small, q, now=now)
+        assert len(small) == 1 and small.starts == 9 and small.get(q) is not None
+    too_big = SlotCache(8, max_starts=8)
+    await search_open_slots(db, too_big, query, now=now)
+    assert len(too_big) == 0 and too_big.starts == 0
     nothing = SlotCache(0)
     once = await search_open_slots(db, nothing, query, now=now)
     assert await search_open_slots(db, nothing, query, now=now) is not once

@@ -132,7 +132,11 @@ class BookingRuntime(ServiceRuntime):
             definition, timers=timer_handlers(self.yookassa, settings, clock)
         )
         super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)
-        self.slot_cache = SlotCache(settings.slot_cache_entries, self.metrics.registry)
+        self.slot_cache = SlotCache(
+            settings.slot_cache_entries,
+            self.metrics.registry,
+            max_starts=settings.slot_cache_max_starts,
+        )
 
     async def stop(self) -> None:
         """Stop background work, then close the YooKassa connection pool."""

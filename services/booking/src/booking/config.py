@@ -46,6 +46,12 @@ class BookingSettings(ServiceSettings):
         description="Slot searches remembered per process (each checked against the "
         "database's versions before it answers); 0 remembers none",
     )
+    slot_cache_max_starts: int = Field(
+        default=50_000,
+        ge=0,
+        description="Slot starts in all remembered searches together (about 0.5 KB each "
+        "with the answer's text)",
+    )
 
     # YooKassa (the sandbox fake on a laptop; the real host in production).
     yookassa_base_url: str = "http://127.0.0.1:9001/v3"

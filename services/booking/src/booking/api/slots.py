@@ -136,13 +136,14 @@ async def list_slots(
     if zone is None:
         zone = zone_named(next(iter(found.zones)) if len(found.zones) == 1 else "UTC")
     lo, hi = found.bookable(now)
-    memo = (zone.key, lo, hi)
-    body = found.rendered.get(memo)
-    if body is None:
+    kept = found.rendered.get(zone.key)
+    if kept is not None and kept[:2] == (lo, hi):
+        body = kept[2]
+    else:  # kept per zone, for the latest cut by notice and horizon only
         body = _render(found, zone, start, end, lo, hi)
-        if len(found.rendered) >= 8:  # a few zones and cut-offs per search at most
+        if kept is None and len(found.rendered) >= 2:
             found.rendered.clear()
-        found.rendered[memo] = body
+        found.rendered[zone.key] = (lo, hi, body)
     return Response(body, media_type="application/json")
 
 

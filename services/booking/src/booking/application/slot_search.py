@@ -73,8 +73,8 @@ class OpenSlots:
     read_at: datetime
     #: The earliest expiry of a hold counted as occupying time (``None``: no hold was).
     holds_expire_at: datetime | None
-    #: Room for the API to keep what it made of these starts (answers' bytes).
-    rendered: dict[object, bytes] = field(default_factory=dict)
+    #: Room for the API to keep what it made of these starts (an answer's bytes by zone).
+    rendered: dict[str, tuple[int, int, bytes]] = field(default_factory=dict)
     _times: list[datetime] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -92,12 +92,20 @@ class OpenSlots:
 
 class SlotCache:
     """Recent searches by query; beyond ``capacity`` the least recently used is forgotten
-    (``capacity`` 0: nothing is remembered). One per process, checked against the database
-    before every use, so replicas need not agree."""
+    (``capacity`` 0: nothing is remembered), and beyond ``max_starts`` starts in all (memory
+    grows with them: a 30-day search of a whole team is thousands). One per process, checked
+    against the database before every use, so replicas need not agree."""
 
-    def __init__(self, capacity: int, registry: CollectorRegistry | None = None) -> None:
-        self.capacity = capacity
+    def __init__(
+        self,
+        capacity: int,
+        registry: CollectorRegistry | None = None,
+        *,
+        max_starts: int = 50_000,
+    ) -> None:
+        self.capacity, self.max_starts = capacity, max_starts
         self._found: OrderedDict[SlotQuery, OpenSlots] = OrderedDict()
+        self._starts = 0  # in all remembered searches
         answers = Counter(
             "slot_search_answers",
             "Slot searches answered, by whether a remembered search was still valid",
@@ -114,19 +122,29 @@ class SlotCache:
         """The remembered search of ``query`` (unchecked: see :func:`search_open_slots`)."""
         return self._found.get(query)
 
+    @property
+    def starts(self) -> int:
+        """Starts in all remembered searches."""
+        return self._starts
+
     def put(self, query: SlotQuery, found: OpenSlots) -> None:
-        if self.capacity <= 0:
+        if self.capacity <= 0 or len(found.starts) > self.max_starts:
             return
+        replaced = self._found.pop(query, None)
+        if replaced is not None:
+            self._starts -= len(replaced.starts)
         self._found[query] = found
-        self._found.move_to_end(query)
-        while len(self._found) > self.capacity:
-            self._found.popitem(last=False)
+        self._starts += len(found.starts)
+        while len(self._found) > self.capacity or self._starts > self.max_starts:
+            _, dropped = self._found.popitem(last=False)
+            self._starts -= len(dropped.starts)
 
     # Between get and these, other searches ran (the version check awaits): ``found`` may have
     # been forgotten, or replaced by a newer search, which these then leave alone.
     def forget(self, query: SlotQuery, found: OpenSlots) -> None:
         if self._found.get(query) is found:
             del self._found[query]
+            self._starts -= len(found.starts)
 
     def used(self, query: SlotQuery, found: OpenSlots) -> None:
         if self._found.get(query) is found:
