@@ -171,16 +171,18 @@ end
 function init(args)
   local nthreads = tonumber(args[2])
   cycle = args[3] == "cycle"
-  local i = 0
-  for line in io.lines(args[1]) do
-    if cycle or i % nthreads == tid then
+  local lines = {}
+  for line in io.lines(args[1]) do table.insert(lines, line) end
+  -- Each thread its own share (a list shorter than the threads is played whole by each).
+  local split = #lines >= nthreads
+  for i, line in ipairs(lines) do
+    if not split or (i - 1) % nthreads == tid then
       local method, path, auth, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
       local headers = {}
       if auth ~= "" then headers["Authorization"] = auth end
       if body == "" then body = nil else headers["Content-Type"] = "application/json" end
       table.insert(reqs, wrk.format(method, path, headers, body))
     end
-    i = i + 1
   end
 end
 function request()
@@ -595,6 +597,14 @@ async def race(base: str, practice: Practice, mint: TokenMint, day: int) -> Coun
     return outcome
 
 
+async def slot_answers(base: str) -> dict[str, float]:
+    """booking's ``slot_search_answers_total`` by source, from its ``/metrics``."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{base}/metrics")).text
+    found = re.findall(r'^slot_search_answers_total\{source="(\w+)"\} (\S+)$', text, re.M)
+    return {source: float(value) for source, value in found}
+
+
 async def wait_outbox_drained(conn: asyncpg.Connection, timeout: float = 60) -> None:
     """The relay publishes after booking's bursts; let it finish before the next measurement."""
     deadline = time.monotonic() + timeout
@@ -618,6 +628,8 @@ class Outcome:
     specialists: int
     checks: dict[str, int]
     server_errors: Counter[str]
+    #: Share of slot searches booking answered from memory, per measurement (warm-up included).
+    remembered: dict[str, list[float]]
 
 
 async def main(args: argparse.Namespace) -> Outcome:
@@ -627,6 +639,7 @@ async def main(args: argparse.Namespace) -> Outcome:
     migrations = Path(spec.origin).parent / "migrations"
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     runs: dict[str, list[Result]] = {name: [] for name in NAMES}
+    remembered: dict[str, list[float]] = {"slots": [], "slots_cold": []}
     races: list[Counter[str]] = []
     cap = int(max(args.duration, args.warmup) * MAX_RATE)  # request cap of one measurement
     specialists = max(32, math.ceil(args.runs * 2 * cap / (POOL_DAYS * len(HOURS))))
@@ -693,7 +706,14 @@ async def main(args: argparse.Namespace) -> Outcome:
                         for name, measure in measurements.items():
                             if args.only and name not in args.only:
                                 continue
+                            answers = await slot_answers(booking.base)
                             runs[name].append(await measure())
+                            if name.startswith("slots"):
+                                now_answers = await slot_answers(booking.base)
+                                delta = {k: v - answers.get(k, 0) for k, v in now_answers.items()}
+                                remembered[name].append(
+                                    delta.get("remembered", 0) / max(1, sum(delta.values()))
+                                )
                             if name == "booking":
                                 booking_warmups.append(loader.warmups[-1])
                             await wait_outbox_drained(conn)
@@ -726,7 +746,7 @@ async def main(args: argparse.Namespace) -> Outcome:
         "rows": int(rows) - sum(c.get("201", 0) for c in races),
         "confirmed_events": int(events) - 2 * SEARCH_DAYS - sum(c.get("201", 0) for c in races),
     }
-    return Outcome(runs, races, use_wrk, specialists, checks, server_errors)
+    return Outcome(runs, races, use_wrk, specialists, checks, server_errors, remembered)
 
 
 HISTORY = (
@@ -770,6 +790,9 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
     c = args.connections
     load = "wrk (2 threads)" if out.use_wrk else "httpx from one process"
 
+    def share(key: str) -> str:
+        return f"{100 * statistics.median(out.remembered[key]):.0f} %"
+
     def cpu_ms(key: str) -> float:
         return statistics.median(x.server_cpu_s * 1000 / max(1, x.requests) for x in r[key])
 
@@ -807,12 +830,13 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
         row("bare FastAPI + asyncpg read (the slot search's 5 SELECTs)", "bare_read", "1.00"),
         row(
             f"**slot search, {SEARCH_DAYS} days, one specialist** (the same search again and "
-            "again: remembered, versions checked)",
+            f"again: {share('slots')} answered from memory, versions checked)",
             "slots",
             f"**{slot_ratio:.2f}** of bare read",
         ),
         row(
-            f"slot search, every answer computed ({COLD_WINDOWS:,} distinct windows in turn)",
+            f"slot search, every answer computed ({COLD_WINDOWS:,} distinct windows in turn; "
+            f"{share('slots_cold')} from memory)",
             "slots_cold",
             f"{cold_ratio:.2f} of bare read",
         ),
@@ -921,6 +945,9 @@ if __name__ == "__main__":
     if a.only:  # a partial run: no report to write
         for error, n in outcome.server_errors.most_common(5):
             print(f"booking logged {n}× {error}")
+        for name, shares in outcome.remembered.items():
+            if shares:
+                print(f"{name}: answered from memory {', '.join(f'{x:.0%}' for x in shares)}")
         raise SystemExit(0)
     section = report(outcome, a)
     print(section)
