@@ -345,3 +345,22 @@ def test_search_offers_exactly_the_starts_check_slot_accepts(seed: int) -> None:
         assert [s for s in left_open if first <= s <= last] == find_slots(
             schedule, policy, booked, now=later, window_from=window_from, window_to=window_to
         )
+
+
+def test_overlapping_periods_offer_each_start_once_in_order() -> None:
+    """The API refuses overlapping hours, but the search must not depend on it: a start that
+    two periods share is offered once, and the answer stays in time order."""
+    schedule = Schedule(
+        zone=MOSCOW,
+        weekly={d: (WallInterval(540, 780), WallInterval(720, 1080)) for d in range(1, 8)},
+    )
+    policy = hourly(duration=50 * M, buffer_after=10 * M, min_notice=0 * H, step=60 * M)
+    found = find_slots(
+        schedule,
+        policy,
+        [],
+        now=utc(2026, 3, 16),
+        window_from=utc(2026, 3, 17),
+        window_to=utc(2026, 3, 18),
+    )
+    assert local_hours(found, MOSCOW) == [f"{h:02}:00+0300" for h in range(9, 18)]

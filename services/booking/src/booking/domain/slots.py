@@ -192,9 +192,9 @@ def _sweep(
         [(b.occupied_from - after, b.occupied_until + before) for b in booked]
         + [(f - duration, u) for f, u in schedule.time_off]
     )
-    lows = [lo for lo, _ in forbidden]
+    lows, n = [lo for lo, _ in forbidden], len(forbidden)
     per_day = Counter(schedule.local_date(b.starts_at) for b in booked)
-    found: set[datetime] = set()
+    found: list[datetime] = []
     for day in _days(schedule, earliest, latest):
         cap = schedule.cap_on(day)
         if cap is not None and per_day[day] >= cap:
@@ -205,14 +205,19 @@ def _sweep(
             # Jump to the first grid point at or after `earliest`.
             skip = max(0, -(-(earliest - period_start) // grid))
             start = period_start + skip * grid
+            last = period_end - duration  # the session must end inside the period
             i = max(0, bisect.bisect_left(lows, start) - 1)
-            while start < latest and start + duration <= period_end:
-                while i < len(forbidden) and forbidden[i][1] <= start:
+            while start < latest and start <= last:
+                while i < n and forbidden[i][1] <= start:
                     i += 1
-                if i == len(forbidden) or not forbidden[i][0] < start:
-                    found.add(start)
+                if i == n or not forbidden[i][0] < start:
+                    found.append(start)
                 start += grid
-    return sorted(found)
+    # Periods come in time order, so the starts do too — unless periods overlap (hours across
+    # midnight meeting the next day's, a DST fold): then sort them and drop the repeats.
+    if any(a >= b for a, b in zip(found, found[1:])):
+        return sorted(set(found))
+    return found
 
 
 def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
