@@ -15,6 +15,7 @@ included).
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -213,9 +214,9 @@ def _sweep(
                 if i == n or not forbidden[i][0] < start:
                     found.append(start)
                 start += grid
-    # Periods come in time order, so the starts do too — unless periods overlap (hours across
-    # midnight meeting the next day's, a DST fold): then sort them and drop the repeats.
-    if any(a >= b for a, b in zip(found, found[1:])):
+    # Periods come in time order, so the starts do too — unless a day's periods overlap (the
+    # API refuses such hours; the search must not depend on it): then sort, drop the repeats.
+    if any(a >= b for a, b in itertools.pairwise(found)):
         return sorted(set(found))
     return found
 
