@@ -167,6 +167,8 @@ def _render(
     )
     items = ",".join(
         _item(specialist, slot_start, length, zone)
-        for specialist, slot_start in found.starts[lo:hi]
+        for specialist, slot_start in zip(
+            found.specialist_ids[lo:hi], found.times[lo:hi], strict=True
+        )
     )
     return f'{head[:-1]},"items":[{items}]}}'.encode()

@@ -67,27 +67,26 @@ class OpenSlots:
     policy: SlotPolicy
     #: The zones of the specialists found (an answer's default zone when there is one).
     zones: frozenset[str]
-    #: (specialist, start) in time order, then by specialist.
-    starts: list[tuple[uuid.UUID, datetime]]
+    #: The starts in time order (then by specialist), and whose each is: two flat lists, not
+    #: a tuple per start, so that a full memory adds a few objects, not tens of thousands, to
+    #: what the garbage collector walks.
+    times: list[datetime]
+    specialist_ids: list[uuid.UUID]
     fingerprint: Fingerprint
     read_at: datetime
     #: The earliest expiry of a hold counted as occupying time (``None``: no hold was).
     holds_expire_at: datetime | None
     #: Room for the API to keep what it made of these starts (an answer's bytes by zone).
     rendered: dict[str, tuple[int, int, bytes]] = field(default_factory=dict)
-    _times: list[datetime] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._times = [start for _, start in self.starts]
 
     def usable_at(self, now: datetime) -> bool:
         """Whether the time alone leaves these starts as they were computed."""
         return self.read_at <= now and (self.holds_expire_at is None or now < self.holds_expire_at)
 
     def bookable(self, now: datetime) -> tuple[int, int]:
-        """``starts[i:j]`` are the ones bookable at ``now`` (notice and horizon)."""
+        """``times[i:j]`` are the ones bookable at ``now`` (notice and horizon)."""
         first, last = self.policy.bookable_between(now)
-        return bisect.bisect_left(self._times, first), bisect.bisect_right(self._times, last)
+        return bisect.bisect_left(self.times, first), bisect.bisect_right(self.times, last)
 
 
 class SlotCache:
@@ -128,23 +127,23 @@ class SlotCache:
         return self._starts
 
     def put(self, query: SlotQuery, found: OpenSlots) -> None:
-        if self.capacity <= 0 or len(found.starts) > self.max_starts:
+        if self.capacity <= 0 or len(found.times) > self.max_starts:
             return
         replaced = self._found.pop(query, None)
         if replaced is not None:
-            self._starts -= len(replaced.starts)
+            self._starts -= len(replaced.times)
         self._found[query] = found
-        self._starts += len(found.starts)
+        self._starts += len(found.times)
         while len(self._found) > self.capacity or self._starts > self.max_starts:
             _, dropped = self._found.popitem(last=False)
-            self._starts -= len(dropped.starts)
+            self._starts -= len(dropped.times)
 
     # Between get and these, other searches ran (the version check awaits): ``found`` may have
     # been forgotten, or replaced by a newer search, which these then leave alone.
     def forget(self, query: SlotQuery, found: OpenSlots) -> None:
         if self._found.get(query) is found:
             del self._found[query]
-            self._starts -= len(found.starts)
+            self._starts -= len(found.times)
 
     def used(self, query: SlotQuery, found: OpenSlots) -> None:
         if self._found.get(query) is found:
@@ -202,20 +201,21 @@ async def _compute(conn: asyncpg.Connection, query: SlotQuery, *, now: datetime)
             )
         )
     policy = slot_policy(service, duration)
-    starts: list[tuple[uuid.UUID, datetime]] = []
+    starts: list[tuple[datetime, uuid.UUID]] = []
     for specialist, taken in inputs.specialists:
         found = open_starts(
             taken.schedule, policy, taken.booked, window_from=window_from, window_to=window_to
         )
-        starts += [(specialist.user_id, start) for start in found]
-    starts.sort(key=lambda pair: (pair[1], pair[0]))  # UUIDs order as their text does
+        starts += [(start, specialist.user_id) for start in found]
+    starts.sort()  # by time, then specialist (UUIDs order as their text does)
     expiries = [t.holds_expire_at for _, t in inputs.specialists if t.holds_expire_at]
     return OpenSlots(
         service=service,
         duration_minutes=duration,
         policy=policy,
         zones=frozenset(s.time_zone for s, _ in inputs.specialists),
-        starts=starts,
+        times=[time for time, _ in starts],
+        specialist_ids=[specialist for _, specialist in starts],
         fingerprint=inputs.fingerprint,
         read_at=now,
         holds_expire_at=min(expiries, default=None),
