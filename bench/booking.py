@@ -753,7 +753,9 @@ HISTORY = (
     "Before the ORM-free read and write paths (this script, earlier on 2026-11-26): slot "
     "search 146/s (0.10 of the bare read, 6.8 ms CPU each), booking 135/s (7.4 ms CPU each). "
     "Before searches were remembered (the same day, later): slot search 711/s (0.57 of the "
-    "bare read), p99 102 ms, 1.4 ms CPU each; booking 417/s, 2.3 ms CPU each."
+    "bare read), p99 102 ms, 1.4 ms CPU each; booking 417/s, 2.3 ms CPU each (the bare read "
+    "then took 0.82 ms, the bare HTTP insert 0.35 ms: compare CPU figures across runs with "
+    "theirs, the machine's speed varies by a fifth and more)."
 )
 PROFILE_NOTE = (
     "Where the CPU goes (py-spy of the booking process under this load, 2026-11-26, not "
