@@ -67,9 +67,9 @@ class OpenSlots:
     policy: SlotPolicy
     #: The zones of the specialists found (an answer's default zone when there is one).
     zones: frozenset[str]
-    #: The starts in time order (then by specialist), and whose each is: two flat lists, not
-    #: a tuple per start, so that a full memory adds a few objects, not tens of thousands, to
-    #: what the garbage collector walks.
+    #: The starts in time order (then by specialist), and the specialist of each: two flat
+    #: lists rather than a tuple per start, so a full memory adds a few objects, not tens of
+    #: thousands, to what the garbage collector walks.
     times: list[datetime]
     specialist_ids: list[uuid.UUID]
     fingerprint: Fingerprint
