@@ -368,6 +368,115 @@ async def bare_inserts(dsn: str, connections: int, seconds: float, body: str) ->
     return Result(n / elapsed, pct(latencies, 0.5) * 1000, pct(latencies, 0.99) * 1000, n)
 
 
+# A booking's statements alone take the pool's night hours (booking's measurement takes its
+# working hours, so the two never collide) and are marked to be deleted after each run.
+BARE_SQL_HOURS = range(0, 9)
+BARE_SQL_MARK = "bench-bare-booking-sql"
+
+
+async def bare_booking_sql(
+    dsn: str, connections: int, seconds: float, practice: Practice, outbox_body: str
+) -> Result:
+    """asyncpg, no HTTP and no Python beyond the driver: the statements a booking runs, as
+    booking runs them — BEGIN; the context read; the appointment INSERT (exclusion constraint,
+    slot-version trigger at commit); the outbox INSERT; COMMIT — each on a different free slot.
+    The outbox rows are written as already published, so the relay's work is not counted."""
+    from booking.adapters.schedules import BOOKING_CONTEXT_SQL, occupancy_params
+    from booking.adapters.tables import Appointment
+
+    columns = [c.name for c in Appointment.__table__.columns]  # type: ignore[attr-defined]
+    marks = ", ".join(
+        f"${i}::jsonb" if name == "policy" else f"${i}" for i, name in enumerate(columns, 1)
+    )
+    insert = f"INSERT INTO appointments ({', '.join(columns)}) VALUES ({marks})"
+    outbox = (
+        "INSERT INTO outbox (event_id, event_type, version, exchange, routing_key, "
+        "correlation_id, body, published_at) VALUES ($1, $2, 1, 'booking.events', $2, $3, "
+        "$4::jsonb, now())"
+    )
+    service_id = uuid.UUID(practice.service_id)
+    policy = json.dumps({"cancellation_tiers": [], "reschedule_min_notice_minutes": 0})
+    counter = itertools.count()
+    latencies: list[float] = []
+
+    def values(specialist: uuid.UUID, start: datetime, now: datetime) -> dict[str, Any]:
+        end = start + timedelta(minutes=50)
+        return {
+            "id": uuid.uuid4(),
+            "client_id": uuid.uuid4(),
+            "specialist_id": specialist,
+            "service_id": service_id,
+            "service_name": "Консультация",
+            "specialist_name": BARE_SQL_MARK,
+            "specialist_time_zone": "Europe/Moscow",
+            "format": "online",
+            "duration_minutes": 50,
+            "price_amount": 300000,
+            "buffer_before_minutes": 0,
+            "buffer_after_minutes": 10,
+            "starts_at": start,
+            "ends_at": end,
+            "occupied_from": start,
+            "occupied_until": end + timedelta(minutes=10),
+            "status": "confirmed",
+            "prepayment_required": False,
+            "policy": policy,
+            "reschedule_count": 0,
+            "confirmed_at": now,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        }
+
+    async def writer() -> None:
+        async with pool.acquire() as conn:
+            await write(conn)
+
+    async def write(conn: asyncpg.Connection) -> None:
+        while time.perf_counter() < deadline:
+            specialist, start = practice.slot(next(counter), hours=BARE_SQL_HOURS)
+            now = datetime.now(UTC)
+            row = values(uuid.UUID(specialist), start, now)
+            t = time.perf_counter()
+            async with conn.transaction():
+                await conn.fetchrow(
+                    BOOKING_CONTEXT_SQL,
+                    service_id,
+                    row["specialist_id"],
+                    row["client_id"],
+                    start,
+                    *occupancy_params(
+                        start - timedelta(hours=12), start + timedelta(hours=12), now
+                    ),
+                )
+                await conn.execute(insert, *(row.get(name) for name in columns))
+                await conn.execute(
+                    outbox,
+                    uuid.uuid4(),
+                    "booking.appointment.confirmed",
+                    BARE_SQL_MARK,
+                    outbox_body,
+                )
+            latencies.append(time.perf_counter() - t)
+
+    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
+    try:
+        deadline = time.perf_counter() + 1.0  # warm-up
+        await asyncio.gather(*(writer() for _ in range(connections)))
+        latencies.clear()
+        started = time.perf_counter()
+        deadline = started + seconds
+        await asyncio.gather(*(writer() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+        async with pool.acquire() as conn:  # the slots free again for the next run
+            await conn.execute("DELETE FROM appointments WHERE specialist_name = $1", BARE_SQL_MARK)
+            await conn.execute("DELETE FROM outbox WHERE correlation_id = $1", BARE_SQL_MARK)
+    finally:
+        await pool.close()
+    n = len(latencies)
+    return Result(n / elapsed, pct(latencies, 0.5) * 1000, pct(latencies, 0.99) * 1000, n)
+
+
 # -- processes -------------------------------------------------------------------------------
 
 
@@ -467,10 +576,13 @@ class Practice:
     clients: list[str]  # "Bearer …" for distinct client ids
     next_slot: int = 0
 
-    def slot(self, k: int) -> tuple[str, datetime]:
-        """The k-th slot of the pool, round-robin over the specialists."""
+    def slot(self, k: int, *, hours: range = HOURS) -> tuple[str, datetime]:
+        """The k-th slot of the pool at one of ``hours``, round-robin over the specialists."""
         specialist, j = self.pool[k % len(self.pool)], k // len(self.pool)
-        return specialist, local_start(self.first_day + timedelta(days=j // 9), HOURS[j % 9])
+        day = self.first_day + timedelta(days=j // len(hours))
+        if (day - self.first_day).days >= POOL_DAYS:
+            raise RuntimeError("the slot pool is exhausted: raise the number of specialists")
+        return specialist, local_start(day, hours[j % len(hours)])
 
     @property
     def capacity(self) -> int:
@@ -616,7 +728,15 @@ async def wait_outbox_drained(conn: asyncpg.Connection, timeout: float = 60) -> 
 
 # -- the run ---------------------------------------------------------------------------------
 
-NAMES = ("slots", "slots_cold", "bare_read", "booking", "bare_http_insert", "bare_insert")
+NAMES = (
+    "slots",
+    "slots_cold",
+    "bare_read",
+    "booking",
+    "bare_booking_sql",
+    "bare_http_insert",
+    "bare_insert",
+)
 COLD_WINDOWS = 4096  # distinct windows, well beyond what booking remembers (256 searches)
 
 
@@ -689,12 +809,18 @@ async def main(args: argparse.Namespace) -> Outcome:
                     insert_body = practice.book_body(practice.pool[0], local_start(date.today(), 9))
                     insert_req = [Req("POST", "/insert", "", insert_body)]
                     before = await conn.fetchval("SELECT count(*) FROM appointments")
+                    outbox_body = await conn.fetchval(
+                        "SELECT body::text FROM outbox WHERE event_type LIKE '%confirmed' LIMIT 1"
+                    )
                     measurements: dict[str, Callable[[], Awaitable[Result]]] = {
                         "slots": lambda: loader.measure(booking, slots_req),
                         "slots_cold": lambda: loader.measure(booking, cold_req),
                         "bare_read": lambda: loader.measure(bare, read_req),
                         "booking": lambda: loader.measure(
                             booking, lambda: practice.bookings(cap), cycle=False
+                        ),
+                        "bare_booking_sql": lambda: bare_booking_sql(
+                            dsn, args.connections, args.duration, practice, outbox_body
                         ),
                         "bare_http_insert": lambda: loader.measure(bare, insert_req),
                         "bare_insert": lambda: bare_inserts(
@@ -788,6 +914,10 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
     ]
     slot_ratio, book_ratio = statistics.median(slot_ratios), statistics.median(book_ratios)
     http_ratio = statistics.median(http_ratios)
+    sql_ratios = [
+        a.per_s / b.per_s for a, b in zip(r["bare_booking_sql"], r["bare_insert"], strict=True)
+    ]
+    sql_ratio = statistics.median(sql_ratios)
     slots_p99 = med(r["slots"], "p99_ms")
     c = args.connections
     load = "wrk (2 threads)" if out.use_wrk else "httpx from one process"
@@ -843,6 +973,12 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
             f"{cold_ratio:.2f} of bare read",
         ),
         row(f"bare asyncpg one-row INSERT transactions ({c} connections, no HTTP)", "bare_insert"),
+        row(
+            f"a booking's statements alone on asyncpg ({c} connections, no HTTP: BEGIN, the "
+            "context read, the appointment INSERT, the outbox INSERT, COMMIT)",
+            "bare_booking_sql",
+            f"{sql_ratio:.2f} of bare insert",
+        ),
         row("bare FastAPI + asyncpg insert endpoint", "bare_http_insert"),
         row(
             "**booking creation (constraint check + outbox row)**",
@@ -850,8 +986,8 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
             f"**{book_ratio:.2f}** of bare insert, {http_ratio:.2f} of bare HTTP insert",
         ),
         "",
-        "Per run (requests/s, slot search / computed slot search / bare read / booking / bare "
-        "HTTP insert / bare insert): "
+        "Per run (requests/s, slot search / computed slot search / bare read / booking / a "
+        "booking's statements alone / bare HTTP insert / bare insert): "
         + "; ".join(
             " / ".join(f"{r[k][i].per_s:,.0f}" for k in NAMES) for i in range(len(r["slots"]))
         )
@@ -885,7 +1021,10 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
         f"and p99 {cold_p99:.1f} ms"
         f"{'' if cold_ratio >= 0.5 and cold_p99 < 50 else ', short of the p99 goal'}. "
         f"Booking at {book_ratio:.2f} of the bare "
-        f"insert rate (goal ≥ 0.33): {'met' if met['booking'] else 'not met'}. Per-run ratios: "
+        f"insert rate (goal ≥ 0.33): {'met' if met['booking'] else 'not met'}; a booking's "
+        f"own statements, sent from asyncpg with no HTTP and no Python around them, reach "
+        f"{sql_ratio:.2f} of it (per run {', '.join(f'{x:.2f}' for x in sql_ratios)}): a "
+        f"booking is five round trips and the bare insert one. Per-run ratios: "
         f"slot search {', '.join(f'{x:.2f}' for x in slot_ratios)} (computed: "
         f"{', '.join(f'{x:.2f}' for x in cold_ratios)}); booking "
         f"{', '.join(f'{x:.2f}' for x in book_ratios)}. " + HISTORY,
