@@ -341,6 +341,30 @@ class Loader:
         return result
 
 
+@dataclass
+class Clock:
+    """When the writers of :func:`warm_then_measure` stop."""
+
+    deadline: float = 0.0
+
+
+async def warm_then_measure(
+    writer: Callable[[Clock], Awaitable[None]],
+    connections: int,
+    seconds: float,
+    latencies: list[float],
+) -> float:
+    """``connections`` writers for a second's warm-up (not counted), then for ``seconds``;
+    returns the measured seconds (the writers append their latencies)."""
+    clock = Clock(time.perf_counter() + 1.0)
+    await asyncio.gather(*(writer(clock) for _ in range(connections)))
+    latencies.clear()
+    started = time.perf_counter()
+    clock.deadline = started + seconds
+    await asyncio.gather(*(writer(clock) for _ in range(connections)))
+    return time.perf_counter() - started
+
+
 async def bare_inserts(dsn: str, connections: int, seconds: float, body: str) -> Result:
     """asyncpg: one-row INSERT transactions from ``connections`` connections, no HTTP."""
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
@@ -348,20 +372,14 @@ async def bare_inserts(dsn: str, connections: int, seconds: float, body: str) ->
     cap = int(seconds * MAX_RATE * 10)
     try:
 
-        async def writer() -> None:
+        async def writer(clock: Clock) -> None:
             async with pool.acquire() as conn:
-                while time.perf_counter() < deadline and len(latencies) < cap:
+                while time.perf_counter() < clock.deadline and len(latencies) < cap:
                     t = time.perf_counter()
                     await conn.fetchval(INSERT_SQL, body)
                     latencies.append(time.perf_counter() - t)
 
-        deadline = time.perf_counter() + 1.0  # warm-up
-        await asyncio.gather(*(writer() for _ in range(connections)))
-        latencies.clear()
-        started = time.perf_counter()
-        deadline = started + seconds
-        await asyncio.gather(*(writer() for _ in range(connections)))
-        elapsed = time.perf_counter() - started
+        elapsed = await warm_then_measure(writer, connections, seconds, latencies)
     finally:
         await pool.close()
     n = len(latencies)
@@ -428,12 +446,12 @@ async def bare_booking_sql(
             "version": 1,
         }
 
-    async def writer() -> None:
+    async def writer(clock: Clock) -> None:
         async with pool.acquire() as conn:
-            await write(conn)
+            await write(conn, clock)
 
-    async def write(conn: asyncpg.Connection) -> None:
-        while time.perf_counter() < deadline:
+    async def write(conn: asyncpg.Connection, clock: Clock) -> None:
+        while time.perf_counter() < clock.deadline:
             specialist, start = practice.slot(next(counter), hours=BARE_SQL_HOURS)
             now = datetime.now(UTC)
             row = values(uuid.UUID(specialist), start, now)
@@ -461,13 +479,7 @@ async def bare_booking_sql(
 
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
     try:
-        deadline = time.perf_counter() + 1.0  # warm-up
-        await asyncio.gather(*(writer() for _ in range(connections)))
-        latencies.clear()
-        started = time.perf_counter()
-        deadline = started + seconds
-        await asyncio.gather(*(writer() for _ in range(connections)))
-        elapsed = time.perf_counter() - started
+        elapsed = await warm_then_measure(writer, connections, seconds, latencies)
         async with pool.acquire() as conn:  # the slots free again for the next run
             await conn.execute("DELETE FROM appointments WHERE specialist_name = $1", BARE_SQL_MARK)
             await conn.execute("DELETE FROM outbox WHERE correlation_id = $1", BARE_SQL_MARK)

@@ -32,6 +32,16 @@ async def answers(booking: Booking) -> dict[str, float]:
     return {source: float(value) for source, value in found}
 
 
+def day_query(
+    service: dict[str, Any], *, later_by: timedelta = timedelta(0), duration: int | None = None
+) -> SlotQuery:
+    """The query of :data:`DAY` (its start ``later_by``) for every specialist of a service."""
+    start = datetime.fromisoformat(DAY["from"]) + later_by
+    return SlotQuery(
+        uuid.UUID(service["id"]), None, start, datetime.fromisoformat(DAY["to"]), duration
+    )
+
+
 async def search(booking: Booking, service: dict[str, Any], **params: Any) -> list[str]:
     r = await booking.client.get(
         "/api/booking/slots", params={"service_id": service["id"], **DAY, **params}
@@ -127,13 +137,7 @@ async def test_a_hold_that_expires_frees_its_slot_without_any_write(
     assert r.status_code == 201 and r.json()["status"] == "held", r.text
     expires = datetime.fromisoformat(r.json()["hold_expires_at"])
     cache = SlotCache(8)
-    query = SlotQuery(
-        uuid.UUID(service["id"]),
-        None,
-        datetime.fromisoformat(DAY["from"]),
-        datetime.fromisoformat(DAY["to"]),
-        None,
-    )
+    query = day_query(service)
 
     def hours(found: OpenSlots) -> list[int]:
         return [(start + timedelta(hours=3)).hour for start in found.times]
@@ -152,19 +156,13 @@ async def test_a_search_is_not_remembered_backwards_in_time_or_without_room(
     booking: Booking, now: datetime, db: asyncpg.Connection
 ) -> None:
     service, _ = await booking.practice()
-    query = SlotQuery(
-        uuid.UUID(service["id"]),
-        None,
-        datetime.fromisoformat(DAY["from"]),
-        datetime.fromisoformat(DAY["to"]),
-        None,
-    )
+    query = day_query(service)
     cache = SlotCache(1)
     later = await search_open_slots(db, cache, query, now=now + timedelta(hours=1))
     assert await search_open_slots(db, cache, query, now=now + timedelta(hours=2)) is later
     assert await search_open_slots(db, cache, query, now=now) is not later
 
-    other = SlotQuery(query.service_id, None, query.window_from, query.window_to, 50)
+    other = day_query(service, duration=50)
     kept = await search_open_slots(db, cache, other, now=now)
     assert len(cache) == 1 and cache.get(query) is None and cache.get(other) is kept
 
@@ -193,16 +191,7 @@ async def test_a_window_starting_now_is_not_remembered(booking: Booking, now: da
 async def test_concurrent_searches_share_a_small_memory(booking: Booking, now: datetime) -> None:
     """Searches check their versions concurrently while others fill and evict the memory."""
     service, _ = await booking.practice()
-    queries = [
-        SlotQuery(
-            uuid.UUID(service["id"]),
-            None,
-            datetime.fromisoformat(DAY["from"]) + timedelta(minutes=k),
-            datetime.fromisoformat(DAY["to"]),
-            None,
-        )
-        for k in range(6)
-    ]
+    queries = [day_query(service, later_by=timedelta(minutes=k)) for k in range(6)]
     cache = SlotCache(2)
 
     async def one(query: SlotQuery) -> OpenSlots:
