@@ -861,6 +861,11 @@ async def main(args: argparse.Namespace) -> Outcome:
                             f"run {i + 1}: "
                             + "; ".join(
                                 f"{k} {v[-1].per_s:,.0f}/s p99 {v[-1].p99_ms:.1f} ms"
+                                + (
+                                    f" cpu {v[-1].server_cpu_s * 1000 / v[-1].requests:.2f} ms"
+                                    if v[-1].requests and not math.isnan(v[-1].server_cpu_s)
+                                    else ""
+                                )
                                 + (f" {v[-1].statuses}" if v[-1].statuses else "")
                                 for k, v in runs.items()
                                 if v

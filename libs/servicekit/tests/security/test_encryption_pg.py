@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 from cryptography.fernet import Fernet
-from servicekit.db.driver import insert_row
+from servicekit.db.driver import insert_row, new_row
 from servicekit.security.fields import (
     EncryptedString,
     Keyring,
@@ -153,6 +153,31 @@ async def test_insert_row_on_plain_asyncpg_encrypts_and_attaches(
     fernet = Fernet(OLD_KEY.encode())
     assert fernet.decrypt(row["note"].encode()).decode() == "бессонница, тревога"
     assert await raw.fetchval("SELECT count(*) FROM sec_person") == 1
+
+
+async def test_new_row_is_what_the_constructor_builds_and_inserts_alike(
+    engine: AsyncEngine, raw: asyncpg.Connection, old_keyring: Keyring, clean: None
+) -> None:
+    """``new_row`` skips the instrumented constructor, not its outcome: the same values and
+    defaults, a row inserted with ciphertext at rest, then an ordinary persistent object."""
+    built = Person(email="eve@example.com", email_index="i" * 64)
+    fast = new_row(Person, email="eve@example.com", email_index="i" * 64)
+    assert fast.note is None and isinstance(fast.id, uuid.UUID)  # default and default factory
+    assert fast.model_dump(exclude={"id"}) == built.model_dump(exclude={"id"})
+    assert fast.model_fields_set == built.model_fields_set
+    with pytest.raises(TypeError, match="nickname"):
+        new_row(Person, email="x", email_index="y", nickname="z")
+    with pytest.raises(TypeError, match="email_index"):
+        new_row(Person, email="x")
+
+    async with AsyncSession(engine) as session:
+        await insert_row(session, fast)
+        pid = fast.id
+        fast.note = "кошмары"
+        await session.commit()
+    row = await raw.fetchrow("SELECT email, note FROM sec_person WHERE id = $1", pid)
+    assert row is not None and "eve" not in row["email"]
+    assert Fernet(OLD_KEY.encode()).decrypt(row["note"].encode()).decode() == "кошмары"
 
 
 async def test_null_stays_null(

@@ -13,7 +13,9 @@ decode to Python objects), so there is one pool and one set of settings:
 * :func:`session_connection` returns the connection of a unit of work's session, inside its
   transaction, after flushing what the session holds, so raw statements see the session's own
   writes and commit or roll back with it;
-* :func:`insert_row` inserts a table model's row there and attaches it to the session.
+* :func:`insert_row` inserts a table model's row there and attaches it to the session;
+* :func:`new_row` builds the table model's instance for it the way the ORM builds a loaded one
+  (no per-attribute change events: a tenth of the constructor's CPU).
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import asyncpg
-from sqlalchemy import Table
+from pydantic_core import PydanticUndefined
+from sqlalchemy import Table, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+M = TypeVar("M", bound=SQLModel)
 
 _DRIVER = "servicekit.driver"  # session.info key: (the transaction, its asyncpg connection)
 
@@ -75,6 +80,43 @@ async def session_connection(session: AsyncSession) -> asyncpg.Connection:
     driver: asyncpg.Connection = raw.driver_connection
     session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
     return driver
+
+
+def new_row(model: type[M], **values: Any) -> M:
+    """An instance of the table model ``model`` holding ``values``, for :func:`insert_row`.
+
+    Built as SQLAlchemy builds an instance it loads from a row (``__new__`` and the ORM's
+    instance state, then the values placed in its ``__dict__``), not through ``__init__``: a
+    table model's constructor validates nothing either, but it sends every attribute through
+    SQLModel's and SQLAlchemy's instrumented ``__setattr__`` (175 µs for the 25 columns of an
+    appointment, against about 15 µs here). Fields not given take their defaults; an unknown
+    or a missing required field is a ``TypeError``. The values must already be what the columns
+    hold (the caller's own, typed code builds them).
+    """
+    defaults = _DEFAULTS.get(model)
+    if defaults is None:
+        defaults = _DEFAULTS[model] = tuple(
+            (name, field.default_factory, field.default)
+            for name, field in model.model_fields.items()
+        )
+    row: M = inspect(model).class_manager.new_instance()
+    state = row.__dict__
+    for name, factory, default in defaults:
+        if name in values:
+            state[name] = values[name]
+        elif factory is not None:
+            state[name] = factory()  # type: ignore[call-arg]
+        elif default is PydanticUndefined:
+            raise TypeError(f"{model.__name__} needs a value for {name!r}")
+        else:
+            state[name] = default
+    if len(values) > len(defaults) or not values.keys() <= state.keys():
+        raise TypeError(f"{model.__name__} has no field(s) {sorted(values.keys() - state.keys())}")
+    object.__setattr__(row, "__pydantic_fields_set__", set(values))
+    return row
+
+
+_DEFAULTS: dict[type[SQLModel], tuple[tuple[str, Callable[[], Any] | None, Any], ...]] = {}
 
 
 @dataclass(frozen=True)

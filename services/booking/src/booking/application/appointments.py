@@ -26,7 +26,7 @@ from contracts.booking.v1 import (
     AppointmentRescheduledV1,
 )
 from contracts.types import ActorRole
-from servicekit.db.driver import insert_row, session_connection
+from servicekit.db.driver import insert_row, new_row, session_connection
 from servicekit.http.problems import Conflict, Msg, NotFound, validation_failed
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel as cancel_timer
@@ -306,7 +306,8 @@ async def book(
     if reason is not None:
         raise slot_refused(reason)
 
-    appointment = Appointment(
+    appointment = new_row(
+        Appointment,
         id=uuid.uuid4(),
         client_id=client_id,
         specialist_id=specialist.user_id,
