@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import asyncpg
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Table, inspect
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy import Dialect, Table, inspect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -70,15 +71,24 @@ async def session_connection(session: AsyncSession) -> asyncpg.Connection:
     if cached is not None and transaction is not None and cached[0] is transaction:
         driver_conn: asyncpg.Connection = cached[1]
         return driver_conn  # the same transaction: its connection and BEGIN are settled
-    conn = await session.connection()
+    driver = await begun_driver(await session.connection())
+    session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
+    return driver
+
+
+async def begun_driver(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under ``conn`` (in a transaction SQLAlchemy has begun), with the
+    transaction begun on the database now, so raw statements run inside it.
+
+    SQLAlchemy's asyncpg adapter opens its transaction lazily, on its first statement; this
+    begins it the adapter's own (private) way, so the adapter then owns it as if its first
+    statement had begun it, and commits or rolls it back with the connection or session.
+    """
     raw = await conn.get_raw_connection()
     adapter: Any = raw.dbapi_connection
     if getattr(adapter, "_transaction", True) is None:
-        # The adapter's own (private) way to begin: it then owns the transaction as if its
-        # first statement had begun it, and commits or rolls it back with the session.
         await adapter._start_transaction()
     driver: asyncpg.Connection = raw.driver_connection
-    session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
     return driver
 
 
@@ -96,16 +106,19 @@ def new_row(model: type[M], **values: Any) -> M:
     defaults = _DEFAULTS.get(model)
     if defaults is None:
         defaults = _DEFAULTS[model] = tuple(
-            (name, field.default_factory, field.default)
+            (name, field if field.default_factory is not None else None, field.default)
             for name, field in model.model_fields.items()
         )
-    row: M = inspect(model).class_manager.new_instance()
+    mapper = inspect(model)
+    if not mapper.configured:  # as the constructor's first use would (SQLAlchemy is lazy)
+        configure_mappers()
+    row: M = mapper.class_manager.new_instance()
     state = row.__dict__
     for name, factory, default in defaults:
         if name in values:
             state[name] = values[name]
         elif factory is not None:
-            state[name] = factory()  # type: ignore[call-arg]
+            state[name] = factory.get_default(call_default_factory=True, validated_data=state)
         elif default is PydanticUndefined:
             raise TypeError(f"{model.__name__} needs a value for {name!r}")
         else:
@@ -116,7 +129,7 @@ def new_row(model: type[M], **values: Any) -> M:
     return row
 
 
-_DEFAULTS: dict[type[SQLModel], tuple[tuple[str, Callable[[], Any] | None, Any], ...]] = {}
+_DEFAULTS: dict[type[SQLModel], tuple[tuple[str, FieldInfo | None, Any], ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -137,8 +150,13 @@ async def insert_row(session: AsyncSession, row: SQLModel) -> None:
     exception (with its ``sqlstate``); the transaction is then aborted, as after a failed flush.
     Afterwards the object behaves as if loaded: later changes flush as UPDATEs.
     """
-    conn = await session_connection(session)
-    dialect = session.get_bind().dialect
+    await insert_on(await session_connection(session), session.get_bind().dialect, row)
+    attach(session, row)
+
+
+async def insert_on(conn: asyncpg.Connection, dialect: Dialect, row: SQLModel) -> None:
+    """INSERT ``row`` (a table model) on ``conn``, its values bound as ``dialect``'s ORM binds
+    them; the statement is built once per table."""
     table = cast(Table, row.__table__)  # type: ignore[attr-defined]
     plan = _INSERTS.get((table.name, dialect.name))
     if plan is None:
@@ -154,5 +172,9 @@ async def insert_row(session: AsyncSession, row: SQLModel) -> None:
         value = getattr(row, key)
         values.append(process(value) if process is not None and value is not None else value)
     await conn.execute(plan.sql, *values)
+
+
+def attach(session: AsyncSession, row: SQLModel) -> None:
+    """Make ``row``, already inserted, persistent in ``session`` as if loaded."""
     make_transient_to_detached(row)
     session.add(row)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from servicekit.db.driver import session_connection
 from servicekit.http.problems import Conflict, Msg, Problem, validation_failed
+from servicekit.messaging.outbox import UnitOfWork
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -63,7 +63,7 @@ def check_key(key: str) -> str:
 
 
 async def claim(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     user_id: uuid.UUID,
     key: str,
@@ -73,12 +73,12 @@ async def claim(
     ttl: timedelta,
 ) -> Replay | None:
     """Claim ``key`` for this request; a :class:`Replay` if an earlier one already answered."""
-    conn = await session_connection(session)
+    conn = await uow.connection()
     inserted = await conn.fetchval(CLAIM_SQL, user_id, key, operation, digest, now)
     if inserted is not None:
         return None
     row = (
-        await session.exec(
+        await uow.session.exec(
             select(IdempotencyKey)
             .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
             .with_for_update()
@@ -111,7 +111,7 @@ async def claim(
 
 
 async def remember(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     user_id: uuid.UUID,
     key: str,
@@ -119,7 +119,7 @@ async def remember(
     body: dict[str, Any],
 ) -> None:
     """Store the answer to replay."""
-    conn = await session_connection(session)
+    conn = await uow.connection()
     await conn.execute(REMEMBER_SQL, user_id, key, status_code, json.dumps(body))
 
 

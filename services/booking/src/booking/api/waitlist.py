@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from contracts.types import UtcDateTime
 from fastapi import APIRouter, Depends, Response, status
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
@@ -206,7 +205,7 @@ async def accept_offer(
     yookassa: YooKassaDep,
     principal: ClientPrincipal,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     guard = IdempotentRequest(
         uow, principal, idempotency_key, f"waitlist.accept:{offer_id}", {}, settings, now
     )

@@ -26,7 +26,7 @@ from contracts.booking.v1 import (
     AppointmentRescheduledV1,
 )
 from contracts.types import ActorRole
-from servicekit.db.driver import insert_row, new_row, session_connection
+from servicekit.db.driver import new_row
 from servicekit.http.problems import Conflict, Msg, NotFound, validation_failed
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel as cancel_timer
@@ -158,7 +158,7 @@ async def _occupancy_for_booking(
     Caps count a whole local day, so bookings of one capped day take turns (an advisory lock
     for the day, then a fresh read under it). Stale holds in the way are expired first.
     """
-    conn = await session_connection(uow.session)
+    conn = await uow.connection()
     if taken is None:
         taken = (await read_occupancy(conn, [specialist], *occupied, now=now, exclude=exclude))[
             specialist.user_id
@@ -257,9 +257,10 @@ async def book(
     """Take a slot. Without prepayment the appointment is confirmed at once; with it, it is
     held until ``now + hold_for`` and a payment row waits to be sent to YooKassa (the caller
     does that after the commit, then :func:`announce_hold`)."""
-    session = uow.session
+    # On the unit's connection: a booking that needs no ORM (no stale hold, no waitlist offer,
+    # no prepayment) never builds a session.
     context = await read_booking_context(
-        await session_connection(session),
+        await uow.connection(),
         service_id=service_id,
         specialist_id=specialist_id,
         client_id=client_id,
@@ -287,7 +288,7 @@ async def book(
             ),
         )
     held = service.prepayment_required
-    if held and await receipt_customer(session, client_id) is None:
+    if held and await receipt_customer(uow.session, client_id) is None:
         raise Conflict(
             Msg(
                 ru="Ваши контактные данные ещё не дошли до сервиса записи (они нужны для чека); "
@@ -349,7 +350,7 @@ async def book(
             accepted=waitlist_offer_id,
         )
     with _slot_taken_on_conflict():
-        await insert_row(session, appointment)
+        await uow.insert(appointment)
     if not held:
         uow.emit(
             AppointmentConfirmedV1(
@@ -369,6 +370,7 @@ async def book(
         created_at=now,
         updated_at=now,
     )
+    session = uow.session
     session.add(payment)
     assert appointment.hold_expires_at is not None
     await schedule_timer(

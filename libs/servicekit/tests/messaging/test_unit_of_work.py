@@ -1,0 +1,172 @@
+"""The unit of work begun on a plain connection: one transaction with a session that joins it
+later, events and rows committed together or not at all, the connection back in the pool."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from contracts.cabinet.v1 import UserContactChangedV1
+from servicekit.db.driver import new_row
+from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
+from servicekit.db.tables import install_kit_schema
+from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
+from servicekit.testing import temporary_database
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel, select
+
+
+class _Base(SQLModel, registry=registry()):
+    """Own registry, so the test table never joins the application's ``SQLModel.metadata``."""
+
+
+class Note(_Base, table=True):
+    __tablename__ = "uow_note"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    text: str
+    version: int = 1
+
+
+@pytest.fixture
+async def units() -> AsyncIterator[tuple[UnitOfWorkFactory, asyncpg.Connection]]:
+    async with temporary_database("uow") as url:
+        engine = make_engine(url, pool_size=1)  # one connection: a leak would hang the next unit
+        async with engine.begin() as conn:
+            await conn.run_sync(install_kit_schema)
+            await conn.run_sync(_Base.metadata.create_all)
+        raw = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            yield UnitOfWorkFactory(make_session_factory(engine), "cabinet"), raw
+        finally:
+            await raw.close()
+            await engine.dispose()
+
+
+def _event(uow: UnitOfWork) -> uuid.UUID:
+    envelope = uow.emit(
+        UserContactChangedV1(
+            user_id=uuid.uuid4(),
+            email="a@example.com",
+            email_verified=True,
+            name="A",
+            time_zone="Europe/Moscow",
+            language="ru",
+            changed_fields=["name"],
+        )
+    )
+    return envelope.event_id
+
+
+async def _state(raw: asyncpg.Connection) -> tuple[list[str], int]:
+    notes = [r["text"] for r in await raw.fetch("SELECT text FROM uow_note ORDER BY text")]
+    return notes, await raw.fetchval("SELECT count(*) FROM outbox")
+
+
+async def test_connection_then_session_is_one_transaction(
+    units: tuple[UnitOfWorkFactory, asyncpg.Connection],
+) -> None:
+    """A row put in on the plain connection is in the session a later step asks for: a change
+    to it flushes as an UPDATE, a row the session adds commits with it, and the event too."""
+    factory, raw = units
+    async with factory() as uow:
+        conn = await uow.connection()
+        assert conn.is_in_transaction()
+        note = new_row(Note, text="plain")
+        await uow.insert(note)
+        assert await raw.fetchval("SELECT count(*) FROM uow_note") == 0  # not committed yet
+        note.version = 2  # the session joins: the row is in it
+        uow.session.add(Note(text="orm"))
+        assert (await uow.session.exec(select(Note.text).order_by(Note.text))).all() == [
+            "orm",
+            "plain",
+        ]
+        event_id = _event(uow)
+        await uow.commit()
+    assert await _state(raw) == (["orm", "plain"], 1)
+    assert await raw.fetchval("SELECT version FROM uow_note WHERE text = 'plain'") == 2
+    assert await raw.fetchval("SELECT event_id FROM outbox") == event_id
+
+
+async def test_leaving_without_commit_rolls_back_both_ways(
+    units: tuple[UnitOfWorkFactory, asyncpg.Connection],
+) -> None:
+    factory, raw = units
+
+    async def refused() -> None:
+        async with factory() as uow:
+            await uow.insert(new_row(Note, text="lost"))
+            _event(uow)
+            raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        await refused()
+    async with factory() as uow:  # with one pooled connection: it was given back
+        await uow.insert(new_row(Note, text="lost too"))
+        uow.session.add(Note(text="orm, lost"))
+        await uow.session.flush()
+    async with factory() as uow:
+        await uow.insert(new_row(Note, text="rolled back"))
+        await uow.rollback()
+        await uow.insert(new_row(Note, text="kept"))  # the unit goes on in a new transaction
+        await uow.commit()
+    assert await _state(raw) == (["kept"], 0)
+
+
+async def test_a_failed_statement_aborts_the_unit_and_frees_the_connection(
+    units: tuple[UnitOfWorkFactory, asyncpg.Connection],
+) -> None:
+    """As after a failed flush: the database's own error, nothing written, the pool intact."""
+    factory, raw = units
+    note = new_row(Note, text="first")
+    async with factory() as uow:
+        await uow.insert(note)
+        await uow.commit()
+
+    async def duplicate() -> None:
+        async with factory() as uow:
+            await uow.insert(new_row(Note, text="second"))
+            _event(uow)
+            await uow.insert(new_row(Note, id=note.id, text="duplicate"))
+            await uow.commit()
+
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await duplicate()
+    async with factory() as uow:
+        await uow.insert(new_row(Note, text="after"))
+        _event(uow)
+        await uow.commit()
+    assert await _state(raw) == (["after", "first"], 1)
+
+
+async def test_commit_gives_the_connection_back_and_the_unit_goes_on(
+    units: tuple[UnitOfWorkFactory, asyncpg.Connection],
+) -> None:
+    """After a commit the pool has the connection again (with a pool of one, another unit can
+    run while this one waits, as a route does on YooKassa); the unit then begins anew."""
+    factory, raw = units
+    async with factory() as uow:
+        await uow.insert(new_row(Note, text="one"))
+        await uow.commit()
+        async with factory() as other:
+            await other.insert(new_row(Note, text="meanwhile"))
+            await other.commit()
+        conn = await uow.connection()
+        assert conn.is_in_transaction()
+        await uow.insert(new_row(Note, text="two"))
+        _event(uow)
+        await uow.commit()
+    assert await _state(raw) == (["meanwhile", "one", "two"], 1)
+
+
+async def test_outside_async_with_is_an_error(
+    units: tuple[UnitOfWorkFactory, asyncpg.Connection],
+) -> None:
+    factory, _ = units
+    uow = factory()
+    with pytest.raises(RuntimeError, match="outside"):
+        await uow.connection()
+    with pytest.raises(RuntimeError, match="outside"):
+        uow.session  # noqa: B018
