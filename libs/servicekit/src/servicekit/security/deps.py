@@ -110,7 +110,13 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     wanted = frozenset(roles)
     listed = ", ".join(sorted(wanted))
 
-    async def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(
+        request: Request,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    ) -> Principal:
+        # The caller read here, not through CurrentPrincipal: a dependency level fewer for
+        # FastAPI to resolve on every request (the same security scheme in the OpenAPI).
+        principal = await current_principal(request)
         if not principal.has_role(*wanted):
             raise Forbidden(
                 Msg(
