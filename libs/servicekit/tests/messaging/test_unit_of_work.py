@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from contracts.cabinet.v1 import UserContactChangedV1
+from contracts.testing import example_payload
 from servicekit.db.driver import new_row
 from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
 from servicekit.db.tables import install_kit_schema
@@ -46,18 +47,7 @@ async def units() -> AsyncIterator[tuple[UnitOfWorkFactory, asyncpg.Connection]]
 
 
 def _event(uow: UnitOfWork) -> uuid.UUID:
-    envelope = uow.emit(
-        UserContactChangedV1(
-            user_id=uuid.uuid4(),
-            email="a@example.com",
-            email_verified=True,
-            name="A",
-            time_zone="Europe/Moscow",
-            language="ru",
-            changed_fields=["name"],
-        )
-    )
-    return envelope.event_id
+    return uow.emit(example_payload(UserContactChangedV1, user_id=uuid.uuid4())).event_id
 
 
 async def _state(raw: asyncpg.Connection) -> tuple[list[str], int]:

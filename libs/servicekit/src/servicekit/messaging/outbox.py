@@ -84,7 +84,9 @@ class UnitOfWork:
 
     @property
     def _engine(self) -> AsyncEngine:
-        engine: AsyncEngine = self._sessions.kw["bind"]
+        engine = self._sessions.kw.get("bind")
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError("the unit of work's session factory must be bound to an AsyncEngine")
         return engine
 
     @property
