@@ -99,7 +99,7 @@ async def _principal_dependency(
 CurrentPrincipal = Annotated[Principal, Depends(_principal_dependency)]
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency giving the caller if they hold at least one of ``roles``; else 403.
 
     Use it as ``Annotated[Principal, Depends(require_roles("admin"))]`` or in a route's
