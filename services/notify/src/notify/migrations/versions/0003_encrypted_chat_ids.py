@@ -17,7 +17,7 @@ chats migrates without them. The downgrade decrypts the ids back (it needs the s
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-12-02
+Create Date: 2026-11-26
 """
 
 from collections.abc import Sequence
