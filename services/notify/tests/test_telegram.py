@@ -19,6 +19,7 @@ from contracts.booking.v1 import (
     WaitlistOfferExpiredV1,
     WaitlistOfferMadeV1,
 )
+from notify.adapters.tables import chat_index
 
 from .conftest import Notify, wait_for
 from .test_recipients import register
@@ -98,7 +99,9 @@ async def test_start_with_a_link_payload_links_the_chat_once(notify: Notify) -> 
     (theirs,) = await bot_messages(notify, intruder, 1)
     assert theirs["text"].startswith("This link has already been used or has expired.")
     assert len(notify.events.of("notify.telegram.linked", user_id=user_id)) == 1
-    (chat,) = await notify.rows("SELECT user_id FROM telegram_chats WHERE chat_id = $1", intruder)
+    (chat,) = await notify.rows(
+        "SELECT user_id FROM telegram_chats WHERE chat_index = $1", chat_index(intruder)
+    )
     assert chat["user_id"] is None
 
 
@@ -139,7 +142,9 @@ async def test_wrong_or_missing_webhook_secret_is_401_and_nothing_happens(notify
     assert r.status_code == 401
     (row,) = await notify.rows("SELECT used_at FROM deeplinks WHERE id = $1", uuid.UUID(link["id"]))
     assert row["used_at"] is None
-    assert not await notify.rows("SELECT 1 FROM telegram_chats WHERE chat_id = $1", chat_id)
+    assert not await notify.rows(
+        "SELECT 1 FROM telegram_chats WHERE chat_index = $1", chat_index(chat_id)
+    )
     assert await notify.telegram.messages(chat_id) == []
     # the right secret still works afterwards
     result = await notify.telegram.start(chat_id, link["token"])

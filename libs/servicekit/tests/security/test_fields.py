@@ -18,6 +18,7 @@ from servicekit.security.fields import (
     keyring_from_settings,
     normalize_email,
     normalize_phone,
+    normalize_telegram_chat_id,
 )
 from servicekit.settings import DEV_FIELD_KEY, ServiceSettings
 from sqlalchemy import Column, Integer, MetaData, Table, Text, select, type_coerce
@@ -99,6 +100,21 @@ def test_blind_index() -> None:
         blind_index("x", kind="name", keyring=ring)
 
 
+def test_blind_index_of_telegram_chat_ids() -> None:
+    ring = Keyring([DEV_FIELD_KEY], BLIND)
+    chat = blind_index("123456789", kind="telegram_chat", keyring=ring)
+    assert len(chat) == 64 and "123456789" not in chat
+    assert chat == blind_index(" 0123456789", kind="telegram_chat", keyring=ring)
+    assert chat != blind_index("-123456789", kind="telegram_chat", keyring=ring)
+    assert chat != blind_index("123456788", kind="telegram_chat", keyring=ring)
+    # the kind separates domains: the same digits as a phone number index differently
+    assert blind_index("+79161234567", kind="phone", keyring=ring) != blind_index(
+        "79161234567", kind="telegram_chat", keyring=ring
+    )
+    with pytest.raises(ValueError, match="Telegram chat id"):
+        blind_index("@someone", kind="telegram_chat", keyring=ring)
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -173,6 +189,35 @@ def test_normalize_phone(raw: str, expected: str) -> None:
 def test_normalize_phone_rejects(raw: str) -> None:
     with pytest.raises(ValueError, match="phone"):
         normalize_phone(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("123456789", "123456789"),
+        (" 42 ", "42"),
+        ("0042", "42"),
+        ("-1001234567890", "-1001234567890"),
+        (str(2**63 - 1), str(2**63 - 1)),
+        (str(-(2**63)), str(-(2**63))),
+    ],
+)
+def test_normalize_telegram_chat_id(raw: str, expected: str) -> None:
+    assert normalize_telegram_chat_id(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", " ", "0", "-0", "+42", "4 2", "42a", "0x2a", "1e9", "--1", "٤٢", str(2**63), "9" * 20],
+)
+def test_normalize_telegram_chat_id_rejects(raw: str) -> None:
+    with pytest.raises(ValueError, match="Telegram chat id"):
+        normalize_telegram_chat_id(raw)
+
+
+def test_normalize_telegram_chat_id_wants_a_string() -> None:
+    with pytest.raises(TypeError):
+        normalize_telegram_chat_id(42)  # type: ignore[arg-type]
 
 
 def test_encrypted_column_refuses_sql_comparison() -> None:

@@ -24,6 +24,7 @@ from servicekit.security.fields import (
     keyring_from_settings,
     normalize_email,
     normalize_phone,
+    normalize_telegram_chat_id,
 )
 from servicekit.security.jwt import (
     JwksUnavailable,
@@ -62,6 +63,7 @@ __all__ = [
     "load_keyset",
     "normalize_email",
     "normalize_phone",
+    "normalize_telegram_chat_id",
     "public_jwk",
     "public_jwks",
     "reencrypt_all",

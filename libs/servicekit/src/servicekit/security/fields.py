@@ -56,12 +56,13 @@ __all__ = [
     "keyring_from_settings",
     "normalize_email",
     "normalize_phone",
+    "normalize_telegram_chat_id",
 ]
 
 #: Length of a :func:`blind_index` value (hex SHA-256); size the index column ``String(64)``.
 BLIND_INDEX_LENGTH = 64
 
-BlindIndexKind = Literal["email", "phone"]
+BlindIndexKind = Literal["email", "phone", "telegram_chat"]
 
 _MIN_BLIND_KEY_LENGTH = 16
 
@@ -335,14 +336,40 @@ def normalize_phone(value: str) -> str:
     return "+" + digits
 
 
-_NORMALIZERS = {"email": normalize_email, "phone": normalize_phone}
+_TELEGRAM_CHAT_ID = re.compile(r"-?[0-9]{1,19}")
+
+
+def normalize_telegram_chat_id(value: str) -> str:
+    """Canonical decimal form of a Telegram chat id (a signed 64-bit integer), for indexing.
+
+    Surrounding spaces and leading zeros are dropped (``" 0042"`` becomes ``"42"``); negative
+    ids (groups, channels) keep their ``-``. Raises ``ValueError`` for anything else (a sign
+    ``+``, letters, non-ASCII digits, zero, out of the 64-bit range). Pass ``str(chat_id)``.
+    """
+    if not isinstance(value, str):
+        raise TypeError("a Telegram chat id must be given as a string")
+    text = value.strip()
+    if not _TELEGRAM_CHAT_ID.fullmatch(text):
+        raise ValueError("not a valid Telegram chat id")
+    number = int(text)
+    if number == 0 or not -(2**63) <= number < 2**63:
+        raise ValueError("not a valid Telegram chat id")
+    return str(number)
+
+
+_NORMALIZERS = {
+    "email": normalize_email,
+    "phone": normalize_phone,
+    "telegram_chat": normalize_telegram_chat_id,
+}
 
 
 def blind_index(value: str, *, kind: BlindIndexKind, keyring: Keyring | None = None) -> str:
     """Keyed blind index: hex ``HMAC-SHA256(blind key, kind + ":" + normalized value)``.
 
-    ``kind`` selects the normalization (:func:`normalize_email` / :func:`normalize_phone`) and
-    separates the two domains. Uses the process-wide keyring unless ``keyring`` is given.
-    Raises ``ValueError`` for a value that does not normalize.
+    ``kind`` selects the normalization (:func:`normalize_email` / :func:`normalize_phone` /
+    :func:`normalize_telegram_chat_id`) and separates the domains from each other. Uses the
+    process-wide keyring unless ``keyring`` is given. Raises ``ValueError`` for a value that
+    does not normalize.
     """
     return (keyring or get_keyring()).blind_index(value, kind=kind)

@@ -30,6 +30,7 @@ from notify.adapters.tables import (
     TelegramChat,
     TelegramMessage,
     TelegramTap,
+    chat_index,
 )
 from notify.context import NotifyContext
 from notify.domain.formatting import DEFAULT_ZONE
@@ -74,6 +75,16 @@ async def schedule_delivery(
         due_at=due_at,
         payload={"delivery_id": str(delivery_id)},
     )
+
+
+async def find_chat(
+    session: AsyncSession, chat_id: int, *, for_update: bool = False
+) -> TelegramChat | None:
+    """The chat with Telegram id ``chat_id`` (found by its blind index), if notify knows it."""
+    query = select(TelegramChat).where(TelegramChat.chat_index == chat_index(chat_id))
+    if for_update:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
 
 
 async def linked_chat(session: AsyncSession, user_id: uuid.UUID) -> TelegramChat | None:
@@ -338,11 +349,13 @@ async def plan_edits(
     """Edit the Telegram messages an outcome is about: those with ``edit.ref`` that still carry
     buttons, or the one whose button was tapped (``edit.action_id``). Their buttons are retired."""
     session = uow.session
-    targets: list[tuple[int, int, uuid.UUID | None]] = []
+    targets: list[tuple[TelegramChat, int, uuid.UUID | None]] = []
     if edit.action_id is not None:
         tap = await session.get(TelegramTap, edit.action_id)
         if tap is not None:
-            targets.append((tap.chat_id, tap.message_id, tap.user_id))
+            chat = await session.get(TelegramChat, tap.chat_ref)
+            if chat is not None:
+                targets.append((chat, tap.message_id, tap.user_id))
             tap.outcome = edit.template
             session.add(tap)
     if edit.ref is not None:
@@ -354,14 +367,16 @@ async def plan_edits(
             )
         ).all()
         for message in messages:
-            chat = await session.get(TelegramChat, message.chat_id)
-            targets.append((message.chat_id, message.message_id, chat.user_id if chat else None))
+            chat = await session.get(TelegramChat, message.chat_ref)
+            if chat is not None:
+                targets.append((chat, message.message_id, chat.user_id))
     planned = []
-    for chat_id, message_id, user_id in dict.fromkeys(targets):
+    unique = {(chat.id, message_id, user_id): chat for chat, message_id, user_id in targets}
+    for (chat_ref, message_id, user_id), chat in unique.items():
         await session.exec(
             update(TelegramMessage)
             .where(
-                col(TelegramMessage.chat_id) == chat_id,
+                col(TelegramMessage.chat_ref) == chat_ref,
                 col(TelegramMessage.message_id) == message_id,
             )
             .values(has_buttons=False)
@@ -378,7 +393,7 @@ async def plan_edits(
                 category="transactional",
                 language=recipient.language if recipient else "ru",
                 time_zone=recipient.time_zone if recipient else DEFAULT_ZONE,
-                recipient=str(chat_id),
+                recipient=str(chat.chat_id),
                 context=dump_context({**edit.context, "_buttons": []}),
                 ref=edit.ref,
                 edit_message_id=message_id,

@@ -2,8 +2,9 @@
 
 Contacts, names and rendered message contexts are P2 data: encrypted at rest
 (``EncryptedString``); look-ups go through blind indexes or opaque ids, never plaintext.
-Telegram chat ids are kept in clear: they are Telegram's pseudonymous ids, usable only through
-our bot's token, and the webhook must find a chat by its id.
+A Telegram chat id is a contact detail too (it reaches the person): ``telegram_chats`` keeps it
+encrypted and finds a chat by its keyed blind index (:func:`chat_index`); other tables refer to
+the chat row by its surrogate ``id`` and never carry the chat id.
 """
 
 from __future__ import annotations
@@ -11,8 +12,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, time
 
-from servicekit.security.fields import EncryptedString
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, String, Text, Time
+from servicekit.security.fields import EncryptedString, blind_index
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+)
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -22,6 +34,11 @@ class NotifyTable(SQLModel, registry=registry()):
 
 
 metadata = NotifyTable.metadata
+
+
+def chat_index(chat_id: int) -> str:
+    """The keyed blind index of a Telegram chat id: how a chat is found (``chat_index``)."""
+    return blind_index(str(chat_id), kind="telegram_chat")
 
 
 def _ts(nullable: bool = False, index: bool = False) -> Column[datetime]:
@@ -72,17 +89,33 @@ class Preference(NotifyTable, table=True):
 
 
 class TelegramChat(NotifyTable, table=True):
-    """A private chat with the bot, linked to at most one user (and a user to one chat)."""
+    """A private chat with the bot, linked to at most one user (and a user to one chat).
+
+    Telegram's chat id is stored encrypted (column ``chat_id``, read as :attr:`chat_id`) and
+    found by its blind index ``chat_index`` (unique); make rows with :meth:`for_chat_id`.
+    """
 
     __tablename__ = "telegram_chats"
 
-    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    chat_index: str = Field(sa_column=Column(String(64), nullable=False, unique=True, index=True))
+    chat_id_text: str = Field(sa_column=Column("chat_id", EncryptedString, nullable=False))
     user_id: uuid.UUID | None = Field(default=None, unique=True, index=True)
     username: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
     language_code: str | None = Field(default=None, max_length=16)
     linked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     unreachable_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     last_sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+    @classmethod
+    def for_chat_id(cls, chat_id: int) -> TelegramChat:
+        """A new (unsaved) row for Telegram chat ``chat_id``."""
+        return cls(chat_index=chat_index(chat_id), chat_id_text=str(chat_id))
+
+    @property
+    def chat_id(self) -> int:
+        """Telegram's id of the chat (decrypted), to send to it."""
+        return int(self.chat_id_text)
 
 
 class Delivery(NotifyTable, table=True):
@@ -151,7 +184,7 @@ class DeepLink(NotifyTable, table=True):
     created_at: datetime = Field(sa_column=_ts())
     expires_at: datetime = Field(sa_column=_ts())
     used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    used_by_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    used_by_chat_ref: uuid.UUID | None = None  # telegram_chats.id
 
 
 class TelegramButton(NotifyTable, table=True):
@@ -173,9 +206,10 @@ class TelegramMessage(NotifyTable, table=True):
     """A message the bot sent, so a later event can edit it (by ``ref`` or by a tap)."""
 
     __tablename__ = "telegram_messages"
+    __table_args__ = (Index("ix_telegram_messages_chat_ref_message_id", "chat_ref", "message_id"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    chat_ref: uuid.UUID  # telegram_chats.id
     message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     delivery_id: uuid.UUID
     template: str = Field(max_length=64)
@@ -192,7 +226,7 @@ class TelegramTap(NotifyTable, table=True):
     action_id: uuid.UUID = Field(primary_key=True)
     button_token: str = Field(max_length=64, index=True)
     user_id: uuid.UUID
-    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    chat_ref: uuid.UUID  # telegram_chats.id
     message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     action: str = Field(max_length=32)
     appointment_id: uuid.UUID | None = Field(default=None, index=True)

@@ -28,7 +28,7 @@ from servicekit.messaging.outbox import UnitOfWork
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from notify.adapters.deliveries import linked_chat, plan_chat_message
+from notify.adapters.deliveries import find_chat, linked_chat, plan_chat_message
 from notify.adapters.tables import DeepLink, Recipient, TelegramButton, TelegramChat, TelegramTap
 from notify.context import NotifyContext
 from notify.domain import rules
@@ -68,9 +68,9 @@ def language_of(user: User | None, recipient: Recipient | None = None) -> str:
 
 async def remember_chat(uow: UnitOfWork, user: User, now: datetime) -> TelegramChat:
     """The chat row of a private chat (``chat.id == from.id``), created on first contact."""
-    chat = await uow.session.get(TelegramChat, user.id, with_for_update=True)
+    chat = await find_chat(uow.session, user.id, for_update=True)
     if chat is None:
-        chat = TelegramChat(chat_id=user.id)
+        chat = TelegramChat.for_chat_id(user.id)
     chat.username = user.username
     chat.language_code = user.language_code
     chat.unreachable_at = None  # they write to the bot: it is not blocked (any more)
@@ -131,7 +131,7 @@ async def run_deeplink(message: Message, payload: str, uow: UnitOfWork, ctx: Not
         await _link_spent(uow, ctx, chat, user)
         return
     link.used_at = now
-    link.used_by_chat_id = chat.chat_id
+    link.used_by_chat_ref = chat.id
     uow.session.add(link)
     if link.action == "link_account":
         await _link_account(uow, ctx, chat, link, user, now)
@@ -166,7 +166,7 @@ async def _link(
     """Link ``chat`` to ``user_id`` (unlinking the user's previous chat) and publish it."""
     await uow.session.exec(
         update(TelegramChat)
-        .where(col(TelegramChat.user_id) == user_id, col(TelegramChat.chat_id) != chat.chat_id)
+        .where(col(TelegramChat.user_id) == user_id, col(TelegramChat.id) != chat.id)
         .values(user_id=None)
     )
     chat.user_id = user_id
@@ -299,7 +299,7 @@ async def _activated(
 async def request_action(query: CallbackQuery, uow: UnitOfWork, ctx: NotifyContext) -> TapAnswer:
     """A tap: check the button belongs to this chat's user, then publish the request."""
     user = query.from_user
-    chat = await uow.session.get(TelegramChat, user.id)
+    chat = await find_chat(uow.session, user.id)
     recipient = await uow.session.get(Recipient, chat.user_id) if chat and chat.user_id else None
     answers = TAP_ANSWERS[language_of(user, recipient)]
     data = query.data or ""
@@ -335,7 +335,7 @@ async def request_action(query: CallbackQuery, uow: UnitOfWork, ctx: NotifyConte
             action_id=action_id,
             button_token=button.token,
             user_id=button.user_id,
-            chat_id=chat.chat_id,
+            chat_ref=chat.id,
             message_id=message.message_id,
             action=button.action,
             appointment_id=button.appointment_id,

@@ -24,12 +24,13 @@ from servicekit.timers import Timer
 from notify.adapters.deliveries import (
     TELEGRAM_ONLY_PREFIXES,
     dump_context,
+    find_chat,
     load_context,
     marketing_allowed,
     schedule_delivery,
 )
 from notify.adapters.mailer import build_email
-from notify.adapters.tables import Delivery, Recipient, TelegramChat, TelegramMessage
+from notify.adapters.tables import Delivery, Recipient, TelegramMessage
 from notify.adapters.telegram import InlineButton
 from notify.adapters.templates import BUTTON_LABELS, Rendered
 from notify.context import NotifyContext
@@ -128,7 +129,7 @@ class DeliverySender:
         self, uow: UnitOfWork, delivery: Delivery, now: datetime
     ) -> Outcome | None:
         chat_id = int(delivery.recipient)
-        chat = await uow.session.get(TelegramChat, chat_id, with_for_update=True)
+        chat = await find_chat(uow.session, chat_id, for_update=True)
         if chat is not None and chat.unreachable_at is not None:
             return Permanent("telegram chat unreachable (blocked the bot)", blocked=True)
         interval = self.ctx.chat_interval
@@ -159,10 +160,11 @@ class DeliverySender:
             isinstance(outcome, Sent)
             and delivery.edit_message_id is None
             and outcome.provider_message_id
+            and chat is not None  # every chat we send to has its row (rows are never deleted)
         ):
             uow.session.add(
                 TelegramMessage(
-                    chat_id=chat_id,
+                    chat_ref=chat.id,
                     message_id=int(outcome.provider_message_id),
                     delivery_id=delivery.id,
                     template=delivery.template,
@@ -231,7 +233,7 @@ class DeliverySender:
 
     async def _fall_back_to_email(self, uow: UnitOfWork, delivery: Delivery, now: datetime) -> None:
         """The user blocked the bot: mark the chat unreachable, send this message by email."""
-        chat = await uow.session.get(TelegramChat, int(delivery.recipient))
+        chat = await find_chat(uow.session, int(delivery.recipient))
         if chat is not None and chat.unreachable_at is None:
             chat.unreachable_at = now
             uow.session.add(chat)
