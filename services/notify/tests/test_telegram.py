@@ -20,6 +20,7 @@ from contracts.booking.v1 import (
     WaitlistOfferMadeV1,
 )
 from notify.adapters.tables import chat_index
+from notify.domain.rules import offer_ref
 
 from .conftest import Notify, wait_for
 from .test_recipients import register
@@ -194,11 +195,17 @@ async def test_linked_user_gets_messages_in_telegram_in_their_language_and_zone(
     assert "When: Friday, 15 March 2030, 13:00 (Asia/Dubai, UTC+04:00)" in confirmed["text"]
     assert confirmed["parse_mode"] == "HTML"
     assert [m.subject for m in notify.smtp.store.messages(to=email)] == ["Welcome to Praktika"]
-    (row,) = await notify.rows(
-        "SELECT channel, status, provider_message_id FROM deliveries "
-        "WHERE user_id = $1 AND template = 'appointment_confirmed'",
-        user_id,
-    )
+
+    async def sent() -> Any:
+        # The fake has the message before the sender commits its outcome: wait for the row.
+        rows = await notify.rows(
+            "SELECT channel, status, provider_message_id FROM deliveries "
+            "WHERE user_id = $1 AND template = 'appointment_confirmed'",
+            user_id,
+        )
+        return rows if rows and rows[0]["status"] != "pending" else None
+
+    (row,) = await wait_for(sent)
     assert row["channel"] == "telegram" and row["status"] == "sent"
     assert row["provider_message_id"] == str(confirmed["message_id"])
 
@@ -476,7 +483,21 @@ async def test_accepted_offer_and_expired_offer_edit_their_messages(notify: Noti
             ends_at=STARTS + timedelta(minutes=50),
             expires_at=datetime.now(UTC) + timedelta(minutes=30),
         )
-    first, second = (await bot_messages(notify, chat_id, 3))[1:]
+    await bot_messages(notify, chat_id, 3)
+
+    async def offer_messages() -> dict[str, int] | None:
+        # Telegram has the offers before notify commits them as sent (with the message ids a
+        # later edit looks for), and the two may go out in either order: wait for both rows.
+        rows = await notify.rows(
+            "SELECT m.ref, m.message_id FROM telegram_messages m JOIN telegram_chats c "
+            "ON c.id = m.chat_ref WHERE c.chat_index = $1 AND m.ref IS NOT NULL",
+            chat_index(chat_id),
+        )
+        sent = {r["ref"]: r["message_id"] for r in rows}
+        return sent if {offer_ref(taken), offer_ref(lost)} <= sent.keys() else None
+
+    sent = await wait_for(offer_messages)
+    first, second = sent[offer_ref(taken)], sent[offer_ref(lost)]
     await notify.producer.publish(
         appointment(
             AppointmentHeldV1,
@@ -499,7 +520,7 @@ async def test_accepted_offer_and_expired_offer_edit_their_messages(notify: Noti
 
     async def both_edited() -> list[dict[str, Any]] | None:
         messages = {m["message_id"]: m for m in await notify.telegram.messages(chat_id, count=3)}
-        pair = [messages[first["message_id"]], messages[second["message_id"]]]
+        pair = [messages[first], messages[second]]
         return pair if all(m["method"] == "editMessageText" for m in pair) else None
 
     accepted, expired = await wait_for(both_edited)
