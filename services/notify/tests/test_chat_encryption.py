@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from contracts.booking.v1 import AppointmentAttendanceConfirmedV1, WaitlistOfferMadeV1
+from contracts.booking.v1 import AppointmentAttendanceConfirmedV1
 from cryptography.fernet import Fernet
 from notify.adapters.tables import chat_index
 from notify.bootstrap import build_runtime, definition
@@ -52,7 +52,7 @@ from .conftest import (
     wait_for,
 )
 from .test_rules import STARTS
-from .test_telegram import bot_messages, linked_user, new_chat_id
+from .test_telegram import bot_messages, new_chat_id, tapped_offer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -103,24 +103,10 @@ async def chat_columns(conn: asyncpg.Connection) -> set[tuple[str, str, str]]:
 async def test_no_table_keeps_a_chat_id_in_plaintext_after_link_send_and_tap(
     notify: Notify,
 ) -> None:
-    user_id, _, chat_id = await linked_user(notify, language="en")
-    offer_id = uuid.uuid4()
-    await notify.producer.event(
-        WaitlistOfferMadeV1,
-        offer_id=offer_id,
-        client_id=user_id,
-        service_name="Therapy",
-        starts_at=STARTS,
-        ends_at=STARTS + timedelta(minutes=50),
-        expires_at=datetime.now(UTC) + timedelta(minutes=30),
-    )
-    offer = (await bot_messages(notify, chat_id, 2))[1]
+    tapped = await tapped_offer(notify)
+    user_id, chat_id, offer = tapped.user_id, tapped.chat_id, tapped.offer
     assert offer["reply_markup"]["inline_keyboard"][0][0]["text"] == "Accept"
-    await notify.telegram.tap(chat_id, button_text="Accept")
-    (request,) = await wait_for(
-        lambda: notify.events.of("notify.telegram.action_requested", user_id=user_id)
-    )
-    action_id = uuid.UUID(request["payload"]["action_id"])
+    action_id = uuid.UUID(tapped.request["payload"]["action_id"])
 
     keyring = get_keyring()
     conn = await connect(notify.svc.database_url)

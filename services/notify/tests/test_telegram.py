@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -420,7 +421,18 @@ async def test_reminder_buttons_request_actions_and_outcomes_edit_the_message(
     assert "Возврат 100 %: 3\u00a0500,00\u00a0₽" in last["text"]
 
 
-async def test_waitlist_accept_then_slot_taken_edits_the_offer(notify: Notify) -> None:
+@dataclass
+class TappedOffer:
+    """A linked user (in English) got a waitlist offer in Telegram and tapped Accept."""
+
+    user_id: uuid.UUID
+    chat_id: int
+    offer_id: uuid.UUID
+    offer: dict[str, Any]  # the bot's message, as Telegram has it
+    request: dict[str, Any]  # the notify.telegram.action_requested event
+
+
+async def tapped_offer(notify: Notify) -> TappedOffer:
     user_id, _, chat_id = await linked_user(notify, language="en")
     offer_id = uuid.uuid4()
     await notify.producer.event(
@@ -433,12 +445,19 @@ async def test_waitlist_accept_then_slot_taken_edits_the_offer(notify: Notify) -
         expires_at=datetime.now(UTC) + timedelta(minutes=30),
     )
     offer = (await bot_messages(notify, chat_id, 2))[1]
-    assert offer["text"].startswith("A time has opened up")
-    assert [b["text"] for b in offer["reply_markup"]["inline_keyboard"][0]] == ["Accept"]
     await notify.telegram.tap(chat_id, button_text="Accept")
     (request,) = await wait_for(
         lambda: notify.events.of("notify.telegram.action_requested", user_id=user_id)
     )
+    return TappedOffer(user_id, chat_id, offer_id, offer, request)
+
+
+async def test_waitlist_accept_then_slot_taken_edits_the_offer(notify: Notify) -> None:
+    tapped = await tapped_offer(notify)
+    user_id, chat_id, offer_id = tapped.user_id, tapped.chat_id, tapped.offer_id
+    offer, request = tapped.offer, tapped.request
+    assert offer["text"].startswith("A time has opened up")
+    assert [b["text"] for b in offer["reply_markup"]["inline_keyboard"][0]] == ["Accept"]
     assert request["payload"]["action"] == "accept_waitlist_offer"
     assert request["payload"]["waitlist_offer_id"] == str(offer_id)
     # a second tap while booking decides does not send a second request
