@@ -160,3 +160,28 @@ async def test_outside_async_with_is_an_error(
         await uow.connection()
     with pytest.raises(RuntimeError, match="outside"):
         uow.session  # noqa: B018
+
+
+async def test_a_savepoint_after_the_connection_undoes_only_its_block(
+    units: tuple[UnitOfWorkFactory, asyncpg.Connection],
+) -> None:
+    """A refused step inside ``uow.savepoint()`` leaves nothing behind (rows or events), while
+    what the unit did before it, on the plain connection, still commits."""
+    factory, raw = units
+
+    async def refused_step(uow: UnitOfWork) -> None:
+        async with uow.savepoint():
+            await uow.insert(new_row(Note, text="inside"))
+            uow.session.add(Note(text="inside, orm"))
+            _event(uow)
+            raise LookupError("refused")
+
+    async with factory() as uow:
+        await uow.insert(new_row(Note, text="before"))
+        kept = _event(uow)
+        with pytest.raises(LookupError):
+            await refused_step(uow)
+        await uow.insert(new_row(Note, text="after"))
+        await uow.commit()
+    assert await _state(raw) == (["after", "before"], 1)
+    assert await raw.fetchval("SELECT event_id FROM outbox") == kept
