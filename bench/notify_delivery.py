@@ -100,7 +100,9 @@ async def link_clients(database_url: str, chat_ids: list[int]) -> list[uuid.UUID
                         updated_at=now,
                     )
                 )
-                session.add(TelegramChat(chat_id=chat_id, user_id=user_id, linked_at=now))
+                chat = TelegramChat.for_chat_id(chat_id)
+                chat.user_id, chat.linked_at = user_id, now
+                session.add(chat)
             await session.commit()
     finally:
         await engine.dispose()
