@@ -126,9 +126,10 @@ class Delivery(NotifyTable, table=True):
     """
 
     __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_created_at", "created_at", "id"),)  # keyset pages
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    created_at: datetime = Field(sa_column=_ts(index=True))
+    created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
     user_id: uuid.UUID | None = Field(default=None, index=True)
     channel: str = Field(max_length=16)
