@@ -113,9 +113,14 @@ class UnitOfWork:
         if self._session is not None:
             return await session_connection(self._session)
         if self._driver is None:
-            connection = self._connection = await self._engine.connect()
-            await connection.begin()
-            self._driver = await begun_driver(connection)
+            connection = await self._engine.connect()
+            try:
+                await connection.begin()
+                self._driver = await begun_driver(connection)
+            except BaseException:
+                await connection.close()  # back to the pool (invalidated if it broke)
+                raise
+            self._connection = connection
         return self._driver
 
     async def insert(self, row: SQLModel) -> None:
