@@ -218,6 +218,7 @@ async def running_notify(
     smtp: RunningSmtpSink,
     clock: FakeClock | None = None,
     telegram: tuple[TelegramSandbox, LateASGITransport] | None = None,
+    database_url: str | None = None,
     **settings: Any,
 ) -> AsyncIterator[Notify]:
     clock = clock or FakeClock()
@@ -237,6 +238,7 @@ async def running_notify(
             amqp_url=amqp_url,
             tokens=tokens,
             clock=clock,
+            database_url=database_url,
             **notify_settings(smtp, **extra, **settings),
         ) as svc,
         tapping(amqp_url) as events,

@@ -7,20 +7,17 @@ chat row. Migration 0003 converts a database written before that, with the servi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from contracts.booking.v1 import AppointmentAttendanceConfirmedV1
 from cryptography.fernet import Fernet
 from notify.adapters.tables import chat_index
-from notify.bootstrap import build_runtime, definition
+from notify.bootstrap import definition
 from notify.config import NotifySettings
 from notify.domain.rules import appointment_ref
 from notify.domain.tokens import new_button_token, token_hash
@@ -28,26 +25,18 @@ from notify.entrypoints.cli import main as admin
 from sandbox.testing import RunningSmtpSink
 from servicekit.db.engine import asyncpg_dsn
 from servicekit.db.migrations import downgrade, upgrade
-from servicekit.http.app import create_app
 from servicekit.security.fields import Keyring, get_keyring
 from servicekit.settings import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY
 from servicekit.testing import (
-    RunningService,
     TokenMint,
     temporary_database,
     temporary_vhost,
 )
 
 from .conftest import (
-    WEBHOOK_SECRET,
-    WEBHOOK_URL,
-    FakeClock,
-    LateASGITransport,
     Notify,
-    Producer,
-    notify_settings,
+    running_notify,
     running_telegram,
-    tapping,
     unique_email,
     wait_for,
 )
@@ -149,54 +138,6 @@ async def test_no_table_keeps_a_chat_id_in_plaintext_after_link_send_and_tap(
 
 
 # -- migration 0003 --------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def notify_on(
-    database_url: str, *, tokens: TokenMint, smtp: RunningSmtpSink, telegram: Any
-) -> AsyncIterator[Notify]:
-    """notify started on an existing (already migrated) database, with its own vhost."""
-    tg, transport = telegram
-    assert isinstance(transport, LateASGITransport)
-    async with temporary_vhost() as amqp_url:
-        clock = FakeClock()
-        settings = NotifySettings(
-            database_url=database_url,
-            amqp_url=amqp_url,
-            environment="test",
-            jwks_url=None,
-            jwt_public_jwks=tokens.jwks_json,
-            relay_poll_seconds=0.2,
-            timers_poll_seconds=0.2,
-            **notify_settings(
-                smtp,
-                telegram_api_base=tg.base_url,
-                telegram_bot_token=tg.token,
-                telegram_webhook_secret=WEBHOOK_SECRET,
-                telegram_webhook_url=WEBHOOK_URL,
-            ),
-        )
-        runtime = build_runtime(settings, clock=clock)
-        app = create_app(runtime)
-        await runtime.start()
-        producer = Producer(amqp_url)
-        try:
-            async with asyncio.timeout(30):
-                await runtime.wait_consuming()
-            transport.app = app
-            await runtime.notify.bot.set_webhook(WEBHOOK_URL, secret_token=WEBHOOK_SECRET)
-            async with (
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://notify"
-                ) as client,
-                tapping(amqp_url) as events,
-            ):
-                svc = RunningService("notify", runtime, app, client, database_url)
-                yield Notify(svc, producer, smtp, tokens, events, clock, amqp_url, tg)
-        finally:
-            transport.app = None
-            await producer.close()
-            await runtime.stop()
 
 
 async def set_up_revision_0002(
@@ -427,7 +368,12 @@ async def test_migration_encrypts_existing_chat_ids_and_the_service_still_finds_
         await asyncio.to_thread(upgrade, migrations, url, "head")
 
         # the service finds the chat by the id Telegram sends
-        async with notify_on(url, tokens=tokens, smtp=smtp, telegram=telegram) as notify:
+        async with (
+            temporary_vhost() as amqp_url,
+            running_notify(
+                amqp_url=amqp_url, tokens=tokens, smtp=smtp, telegram=telegram, database_url=url
+            ) as notify,
+        ):
             result = await tg.start(chat_id)
             assert result["delivery"]["status_code"] == 200
             # the linked recipient's language (en), not the Telegram client's (ru)

@@ -218,6 +218,7 @@ async def running_service(
     tokens: TokenMint,
     clock: Clock | None = None,
     jwks_url: str | None = None,
+    database_url: str | None = None,
     **settings: Any,
 ) -> AsyncIterator[RunningService]:
     """Run a service in this process on its own migrated database and the given vhost.
@@ -225,9 +226,17 @@ async def running_service(
     ``build_runtime`` is the service's own (``<svc>.bootstrap.build_runtime``); extra keyword
     arguments become settings (e.g. the sandbox fakes' URLs). The consumers are subscribed before
     this yields. Tokens from ``tokens`` are accepted, and with ``jwks_url`` also those signed by
-    the keys served there (cabinet's JWKS).
+    the keys served there (cabinet's JWKS). With ``database_url`` the service runs on that
+    database as it is (a test that migrated it itself, say from an older revision).
     """
-    async with migrated_database(definition.name, definition.migrations_dir) as url:
+    async with contextlib.AsyncExitStack() as stack:
+        url: str = (
+            database_url
+            if database_url is not None
+            else await stack.enter_async_context(
+                migrated_database(definition.name, definition.migrations_dir)
+            )
+        )
         config = settings_class(
             database_url=url,
             amqp_url=amqp_url,
