@@ -445,11 +445,23 @@ async def tapped_offer(notify: Notify) -> TappedOffer:
         expires_at=datetime.now(UTC) + timedelta(minutes=30),
     )
     offer = (await bot_messages(notify, chat_id, 2))[1]
+    await wait_for(lambda: message_recorded(notify, chat_id, offer["message_id"]))
     await notify.telegram.tap(chat_id, button_text="Accept")
     (request,) = await wait_for(
         lambda: notify.events.of("notify.telegram.action_requested", user_id=user_id)
     )
     return TappedOffer(user_id, chat_id, offer_id, offer, request)
+
+
+async def message_recorded(notify: Notify, chat_id: int, message_id: int) -> bool:
+    """notify has committed the send of ``message_id`` (Telegram has it a moment earlier)."""
+    rows = await notify.rows(
+        "SELECT 1 FROM telegram_messages m JOIN telegram_chats c ON c.id = m.chat_ref "
+        "WHERE c.chat_index = $1 AND m.message_id = $2",
+        chat_index(chat_id),
+        message_id,
+    )
+    return bool(rows)
 
 
 async def test_waitlist_accept_then_slot_taken_edits_the_offer(notify: Notify) -> None:
