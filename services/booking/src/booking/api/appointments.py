@@ -15,7 +15,7 @@ from contracts.types import UtcDateTime
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.deps import NowDep, UowDep, get_runtime
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Forbidden, Msg, NotFound, Problem, get_or_404
 from servicekit.messaging.outbox import UnitOfWork
@@ -297,7 +297,7 @@ async def create_appointment(
     # The runtime's parts straight from it and the unit of work opened here, not as five
     # dependencies: FastAPI's resolution of those cost a tenth of a booking's CPU
     # (bench/booking.py). The unit of work rolls back on any exception, as the dependency did.
-    runtime = request.app.state.runtime
+    runtime = await get_runtime(request)
     now, settings, yookassa = (
         runtime.clock(),
         await get_settings(runtime),

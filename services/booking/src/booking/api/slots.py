@@ -13,7 +13,7 @@ from contracts.types import UtcDateTime
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from servicekit.db.driver import read_connection
-from servicekit.http.deps import query_model, query_parameters
+from servicekit.http.deps import get_runtime, query_model, query_parameters
 from servicekit.http.problems import Problem, validation_failed
 
 from booking.api.common import get_settings
@@ -104,7 +104,7 @@ async def list_slots(
 ) -> Response:
     # The runtime's parts straight from it, not as four dependencies: FastAPI spent a quarter
     # of a remembered search's CPU resolving those (bench/booking.py).
-    runtime = request.app.state.runtime
+    runtime = await get_runtime(request)
     now, settings, cache = runtime.clock(), await get_settings(runtime), runtime.slot_cache
     assert isinstance(cache, SlotCache), "booking runs on BookingRuntime"
     service_id, specialist_id, tz = params.service_id, params.specialist_id, params.tz

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from contracts.booking.v1 import WaitlistOfferExpiredV1, WaitlistOfferMadeV1
-from servicekit.db.driver import session_connection
 from servicekit.http.problems import Conflict, Msg, NotFound
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel as cancel_timer
@@ -115,7 +114,7 @@ async def time_freed(
         return
     policy = slot_policy(service, duration_minutes)
     occupied = policy.occupied(starts_at)
-    conn = await session_connection(session)
+    conn = await uow.connection()
     taken = (await read_occupancy(conn, [specialist], *occupied, now=now))[specialist.user_id]
     if check_slot(taken.schedule, policy, taken.booked, now=now, start=starts_at) is not None:
         return
