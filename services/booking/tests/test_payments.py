@@ -97,7 +97,10 @@ async def test_prepaid_booking_is_held_with_a_payment_link(booking: Booking, now
     assert sent["headers"]["idempotence-key"] == payment["id"]
     assert sent["headers"]["authorization"].startswith("Basic ")
     assert body["amount"] == {"value": "3000.00", "currency": "RUB"}
-    assert body["capture"] is True
+    # Two-stage: paying only authorises; booking captures while the hold is the client's.
+    assert body["capture"] is False
+    # The page the client returns to knows which booking it is about.
+    assert body["confirmation"]["return_url"].endswith(f"?appointment_id={appointment['id']}")
     assert body["receipt"]["customer"]["email"].startswith("client-")
     assert body["receipt"]["items"][0]["payment_subject"] == "service"
     assert body["metadata"] == {"appointment_id": appointment["id"], "payment_id": payment["id"]}
@@ -231,7 +234,15 @@ async def test_trusted_proxy_forwarded_address_is_checked(booking: Booking, now:
     assert spoofed.status_code == 403
 
 
-async def test_unpaid_hold_expires_frees_the_slot_and_a_late_payment_is_refunded(
+async def payment_of(booking: Booking, appointment: dict[str, Any]) -> dict[str, Any]:
+    r = await booking.client.get(
+        f"/api/booking/appointments/{appointment['id']}", headers=booking.admin
+    )
+    payment: dict[str, Any] = r.json()["payment"]
+    return payment
+
+
+async def test_unpaid_hold_expires_frees_the_slot_and_a_late_payment_takes_no_money(
     booking: Booking, now: datetime
 ) -> None:
     service, specialist = await prepaid(booking)
@@ -243,36 +254,104 @@ async def test_unpaid_hold_expires_frees_the_slot_and_a_late_payment_is_refunded
     )
     assert expired["payload"]["payment_id"] == appointment["payment"]["id"]
     assert await status_of(booking, appointment) == "expired"
+    # The client's view of the money never stays "pending" once the hold is gone.
+    assert (await payment_of(booking, appointment))["status"] == "canceled"
     free = await booking.slots(service, specialist, **{"from": TEN, "to": "2026-03-17T08:00:00Z"})
     assert free == [TEN]
     _other, second = await hold(booking, service, specialist)
     assert second["status"] == "held"
 
-    # The first client pays after all (YooKassa kept the pending payment open): refunded.
+    # The first client pays after all (YooKassa kept the pending payment open): the money is
+    # only authorised, and booking releases it at once; nothing is captured or refunded.
     async with sandbox(booking) as yk:
         pid = await provider_id(booking, appointment["id"])
         assert (await yk.post(f"/_sandbox/payments/{pid}/succeed")).status_code == 200
-        (late,) = await booking.events.wait_for(
-            "booking.payment.succeeded", appointment_id=appointment["id"]
+        (voided,) = await booking.events.wait_for(
+            "booking.payment.failed", appointment_id=appointment["id"]
         )
-        assert late["payload"]["late"] is True
-        (refund,) = await booking.events.wait_for(
-            "booking.refund.succeeded", appointment_id=appointment["id"]
-        )
-        assert refund["payload"]["reason"] == "late_payment"
-        assert refund["payload"]["amount"] == {"amount": 300000, "currency": "RUB"}
-        refunds = (await yk.get("/_sandbox/refunds", params={"payment_id": pid})).json()
-        assert [r["amount"]["value"] for r in refunds] == ["3000.00"]
-        sent = (
+        assert voided["payload"]["reason"] == "hold_ended"
+        assert voided["payload"]["hold_expires_at"] is None
+        at_yookassa = (await yk.get(f"/_sandbox/payments/{pid}")).json()
+        assert at_yookassa["status"] == "canceled"
+        assert at_yookassa["cancellation_details"]["reason"] == "canceled_by_merchant"
+        assert (await yk.get("/_sandbox/refunds", params={"payment_id": pid})).json() == []
+        captures = (
             await yk.get(
-                "/_sandbox/requests", params={"path_prefix": "/v3/refunds", "method": "POST"}
+                "/_sandbox/requests",
+                params={"path_prefix": f"/v3/payments/{pid}/capture", "method": "POST"},
             )
         ).json()
-        body = json.loads(sent[-1]["body"])
-        RefundRequest(body).validate()
-        assert sent[-1]["headers"]["idempotence-key"] == refund["payload"]["refund_id"]
+        assert captures == []
+    assert booking.events.of("booking.payment.succeeded", appointment_id=appointment["id"]) == []
+    assert booking.events.of("booking.refund.succeeded", appointment_id=appointment["id"]) == []
     assert await status_of(booking, appointment) == "expired"  # the slot stayed the other's
     assert await status_of(booking, second) == "held"
+    assert (await payment_of(booking, appointment))["status"] == "canceled"
+
+
+async def test_a_hold_paid_while_notifications_are_lost_is_confirmed_at_its_expiry(
+    booking: Booking, now: datetime
+) -> None:
+    """YooKassa's notification never comes and the hold's time runs out: booking asks YooKassa
+    before expiring, finds the money authorised, captures it and confirms; nothing refunded."""
+    service, specialist = await prepaid(booking)
+    _, appointment = await hold(booking, service, specialist)
+    notifier = booking.yookassa.fake.notifier
+    url = notifier.webhook_url
+    notifier.set_webhook_url(None)
+    try:
+        booking.clock.advance(minutes=6)  # the first reconciliation finds it unpaid
+        await booking.svc.runtime.timers.run_due()
+        assert await status_of(booking, appointment) == "held"
+        async with sandbox(booking) as yk:
+            pid = await provider_id(booking, appointment["id"])
+            assert (await yk.post(f"/_sandbox/payments/{pid}/succeed")).status_code == 200
+            booking.clock.advance(minutes=4, seconds=1)  # the hold is due before the next check
+            await booking.svc.runtime.timers.run_due()
+            await wait_until(lambda: _confirmed(booking, appointment), timeout=20)
+            assert (await yk.get(f"/_sandbox/payments/{pid}")).json()["status"] == "succeeded"
+            assert (await yk.get("/_sandbox/refunds", params={"payment_id": pid})).json() == []
+    finally:
+        notifier.set_webhook_url(url)
+    assert booking.events.of("booking.appointment.expired", appointment_id=appointment["id"]) == []
+    (paid,) = await booking.events.wait_for(
+        "booking.payment.succeeded", appointment_id=appointment["id"]
+    )
+    assert paid["payload"]["late"] is False
+    assert (await payment_of(booking, appointment))["status"] == "succeeded"
+
+
+async def test_a_cancelled_hold_cancels_its_payment_at_once(
+    booking: Booking, now: datetime
+) -> None:
+    service, specialist = await prepaid(booking)
+    client, appointment = await hold(booking, service, specialist)
+    r = await booking.client.post(
+        f"/api/booking/appointments/{appointment['id']}/cancel",
+        json={},
+        headers=booking.auth("client", sub=client),
+    )
+    assert r.status_code == 200, r.text
+    (cancelled,) = await booking.events.wait_for(
+        "booking.appointment.cancelled", appointment_id=appointment["id"]
+    )
+    # Nothing was paid: no refund is promised or started.
+    assert cancelled["payload"]["refund_amount"]["amount"] == 0
+    assert cancelled["payload"]["refund_id"] is None
+    assert (await payment_of(booking, appointment))["status"] == "canceled"
+    async with sandbox(booking) as yk:
+        pid = await provider_id(booking, appointment["id"])
+        # A client who still pays on the open checkout page gets the authorisation released.
+        assert (await yk.post(f"/_sandbox/payments/{pid}/succeed")).status_code == 200
+        await booking.events.wait_for("booking.payment.failed", appointment_id=appointment["id"])
+        page = await yk.get(appointment["payment"]["confirmation_url"])
+        assert (await yk.get(f"/_sandbox/payments/{pid}")).json()["status"] == "canceled"
+        assert (await yk.get("/_sandbox/refunds", params={"payment_id": pid})).json() == []
+        # ...and the checkout page no longer takes a card for it.
+        again = await yk.post(
+            appointment["payment"]["confirmation_url"], data={"card_number": "5555555555554444"}
+        )
+        assert again.status_code == 409, page.text
 
 
 @contextlib.asynccontextmanager
@@ -290,21 +369,23 @@ async def timers_paused(booking: Booking) -> Any:
         runtime._tasks.append(asyncio.create_task(runtime.timers.run(), name="timers"))
 
 
-async def test_a_lapsed_hold_gives_way_before_its_timer_fires(
+async def test_a_lapsed_prepaid_hold_waits_for_its_timer_to_ask_yookassa(
     booking: Booking, now: datetime
 ) -> None:
+    """A hold past its time may have been paid in time; only its expiry timer, which asks
+    YooKassa first, may end it. Until then its slot stays taken; afterwards it is free."""
     service, specialist = await prepaid(booking)
     async with timers_paused(booking):
         _, first = await hold(booking, service, specialist)
         booking.clock.advance(minutes=11)
-        _, second = await hold(booking, service, specialist)  # takes the lapsed hold's slot
-        timers = await booking.fetch(
-            "SELECT fired_at FROM timers WHERE kind = 'hold_expiry' AND key = $1", first["id"]
-        )
-        assert timers == []  # dropped unfired: the booking itself expired the lapsed hold
-    assert second["status"] == "held"
-    assert await status_of(booking, first) == "expired"
+        client = await booking.register_client()
+        taken = await booking.book(service, specialist, TEN, client_id=client)
+        assert taken.status_code == 409 and taken.json()["code"] == "slot_taken"
+        assert await status_of(booking, first) == "held"
     await booking.events.wait_for("booking.appointment.expired", appointment_id=first["id"])
+    assert await status_of(booking, first) == "expired"
+    _, second = await hold(booking, service, specialist)
+    assert second["status"] == "held"
 
 
 async def test_declined_payment_is_reported_and_the_hold_stays(

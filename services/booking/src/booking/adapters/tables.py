@@ -208,13 +208,17 @@ class Payment(BookingTable, table=True):
     appointment_id: uuid.UUID = Field(index=True)
     client_id: uuid.UUID
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
-    status: str  # new, pending, waiting_for_capture, succeeded, canceled, not_created
+    # What the appointment shows: new, pending, waiting_for_capture, succeeded, canceled,
+    # not_created. ``canceled`` as soon as the hold ends, whatever YooKassa says yet.
+    status: str
+    # YooKassa's own status at the last re-fetch (None before the payment exists there).
+    provider_status: str | None = None
     provider_payment_id: str | None = Field(default=None, unique=True)
     confirmation_url: str | None = None
     paid_at: datetime | None = _utc(nullable=True)
     cancellation_party: str | None = None
     cancellation_reason: str | None = None
-    cancel_wanted: bool = False  # the hold ended: cancel it at YooKassa if it is still open
+    cancel_wanted: bool = False  # the hold ended: never capture; void it at YooKassa if paid
     late: bool = False  # succeeded after its hold had ended: refunded, never kept
     refunded_amount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = _utc()
@@ -234,6 +238,8 @@ class Refund(BookingTable, table=True):
     percent: int
     reason: str  # client_cancellation, specialist_cancellation, admin_cancellation, late_payment
     status: str  # requested, pending, succeeded, canceled
+    attempt: int = 1  # a refund YooKassa cancels is tried again as a new row (a new key)
+    retry_of: uuid.UUID | None = None
     provider_refund_id: str | None = None
     refunded_at: datetime | None = _utc(nullable=True)
     created_at: datetime = _utc()

@@ -247,10 +247,15 @@ class YooKassaClient:
         metadata: Mapping[str, str],
         customer: ReceiptCustomer,
     ) -> ProviderPayment:
-        """``POST /payments``: a one-stage payment (``capture: true``) with a 54-FZ receipt."""
+        """``POST /payments``: a two-stage payment (``capture: false``) with a 54-FZ receipt.
+
+        Paying only authorises the money (``waiting_for_capture``); booking captures it while
+        the hold is still its client's and cancels the authorisation otherwise, so a payment
+        that comes after its hold ended never takes money and needs no refund.
+        """
         body = {
             "amount": {"value": to_value(amount), "currency": "RUB"},
-            "capture": True,
+            "capture": False,
             "confirmation": {"type": "redirect", "return_url": return_url},
             "description": description[:128],
             "metadata": dict(metadata),
@@ -262,6 +267,14 @@ class YooKassaClient:
     async def get_payment(self, payment_id: str) -> ProviderPayment:
         """``GET /payments/{id}``: the payment's current state (what webhooks are checked by)."""
         return ProviderPayment.from_json(await self._call("GET", f"payments/{payment_id}"))
+
+    async def capture_payment(self, payment_id: str, *, idempotence_key: str) -> ProviderPayment:
+        """``POST /payments/{id}/capture`` of the whole authorised amount (the receipt was sent
+        with the payment); valid while ``waiting_for_capture``."""
+        data = await self._call(
+            "POST", f"payments/{payment_id}/capture", body={}, idempotence_key=idempotence_key
+        )
+        return ProviderPayment.from_json(data)
 
     async def cancel_payment(self, payment_id: str, *, idempotence_key: str) -> ProviderPayment:
         """``POST /payments/{id}/cancel`` (valid while ``waiting_for_capture``)."""

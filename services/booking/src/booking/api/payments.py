@@ -20,7 +20,7 @@ from servicekit.http.problems import Forbidden, Msg, Problem
 
 from booking.adapters.yookassa import YooKassaError, YooKassaUnavailable
 from booking.api.common import SettingsDep, YooKassaDep
-from booking.application.payments import apply_payment, apply_refund, refund_by_provider_id
+from booking.application.payments import apply_refund, refund_by_provider_id, settle_payment
 
 router = APIRouter(prefix="/payments", tags=["payments"])
 logger = logging.getLogger("booking.webhook")
@@ -68,7 +68,7 @@ async def yookassa_webhook(
     try:
         if event.startswith("payment."):
             provider = await yookassa.get_payment(object_id)
-            await apply_payment(uow, provider, now=now)
+            await settle_payment(uow, yookassa, provider, now=now)
         elif event.startswith("refund."):
             provider_refund = await yookassa.get_refund(object_id)
             refund = await refund_by_provider_id(uow.session, provider_refund.id)

@@ -48,6 +48,7 @@ from booking.adapters.schedules import (
 from booking.adapters.tables import Appointment, Payment, Refund, ServiceOffering, Specialist
 from booking.application import waitlist
 from booking.application.facts import appointment_facts, rub
+from booking.application.money import OPEN_PAYMENT, drop_payment, start_refund, watch_unwanted
 from booking.application.refusals import transition_refused_text
 from booking.domain.appointments import Action, InvalidTransition, Status, ensure_allowed
 from booking.domain.policies import (
@@ -59,11 +60,6 @@ from booking.domain.policies import (
 from booking.domain.slots import SlotPolicy, Unavailable, check_slot
 
 HOLD_EXPIRY = "hold_expiry"
-PAYMENT_CANCEL = "payment_cancel"
-REFUND_SUBMIT = "refund_submit"
-
-#: Payments that may still take money.
-OPEN_PAYMENT = ("new", "pending", "waiting_for_capture")
 
 _UNAVAILABLE_DETAIL = {
     Unavailable.NOTICE_TOO_SHORT: Msg(
@@ -180,7 +176,18 @@ async def _occupancy_for_booking(
 async def _expire_stale_holds(
     uow: UnitOfWork, specialist_id: uuid.UUID, occupied: tuple[datetime, datetime], now: datetime
 ) -> None:
-    """Holds past their expiry whose timer has not fired yet give way to a new booking now."""
+    """Holds past their expiry whose timer has not fired yet give way to a new booking now,
+    unless YooKassa has their payment: it may have been paid in time, and only the expiry timer
+    (which asks YooKassa first) may end such a hold."""
+    at_provider = (
+        select(Payment.id)
+        .where(
+            Payment.appointment_id == Appointment.id,
+            col(Payment.provider_payment_id).is_not(None),
+            col(Payment.status).in_(OPEN_PAYMENT),
+        )
+        .exists()
+    )
     stale = (
         await uow.session.exec(
             select(Appointment)
@@ -190,6 +197,7 @@ async def _expire_stale_holds(
                 col(Appointment.hold_expires_at) <= now,
                 col(Appointment.occupied_from) < occupied[1],
                 col(Appointment.occupied_until) > occupied[0],
+                ~at_provider,
             )
             .with_for_update()
         )
@@ -412,20 +420,14 @@ async def paid_payment(session: AsyncSession, appointment_id: uuid.UUID) -> Paym
 
 
 async def _drop_open_payment(uow: UnitOfWork, appointment_id: uuid.UUID, now: datetime) -> None:
-    """Ask YooKassa (after the commit) to cancel a payment the appointment no longer needs."""
+    """The appointment no longer needs its open payment: it shows ``canceled`` at once, and a
+    timer due now makes sure YooKassa never keeps money for it."""
     payment = await live_payment(uow.session, appointment_id)
     if payment is None:
         return
-    payment.cancel_wanted = True
-    payment.updated_at = now
+    drop_payment(payment, now)
     if payment.provider_payment_id is not None:
-        await schedule_timer(
-            uow.session,
-            kind=PAYMENT_CANCEL,
-            key=str(payment.id),
-            due_at=now,
-            payload={"payment_id": str(payment.id)},
-        )
+        await watch_unwanted(uow.session, payment, due_at=now)
 
 
 # -- transitions ----------------------------------------------------------------------------
@@ -478,25 +480,8 @@ async def cancel(
             "client": "client_cancellation",
             "specialist": "specialist_cancellation",
         }.get(actor.role, "admin_cancellation")
-        refund = Refund(
-            id=uuid.uuid4(),
-            payment_id=paid.id,
-            appointment_id=appointment.id,
-            client_id=appointment.client_id,
-            amount=amount,
-            percent=percent,
-            reason=reason_code,
-            status="requested",
-            created_at=now,
-            updated_at=now,
-        )
-        uow.session.add(refund)
-        await schedule_timer(
-            uow.session,
-            kind=REFUND_SUBMIT,
-            key=str(refund.id),
-            due_at=now,
-            payload={"refund_id": str(refund.id)},
+        refund = await start_refund(
+            uow, paid, appointment, amount=amount, percent=percent, reason=reason_code, now=now
         )
     await _drop_open_payment(uow, appointment.id, now)
     appointment.status = Status.CANCELLED

@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from enum import StrEnum
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from contracts.booking.v1 import (
     AppointmentConfirmedV1,
@@ -33,15 +35,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking.adapters.clients import receipt_customer
 from booking.adapters.tables import Appointment, Payment, Refund
-from booking.adapters.yookassa import ProviderPayment, ProviderRefund, YooKassaClient
-from booking.application.appointments import (
-    HOLD_EXPIRY,
-    PAYMENT_CANCEL,
-    REFUND_SUBMIT,
-    lock,
-    needs_intake,
+from booking.adapters.yookassa import (
+    ProviderPayment,
+    ProviderRefund,
+    YooKassaClient,
+    YooKassaError,
 )
+from booking.application.appointments import HOLD_EXPIRY, lock, needs_intake
 from booking.application.facts import appointment_facts, rub
+from booking.application.money import OPEN_PAYMENT, drop_payment, start_refund, watch_unwanted
 from booking.domain.appointments import Status
 from booking.domain.schedule import zone_named
 
@@ -73,7 +75,7 @@ async def create_at_provider(
         idempotence_key=str(payment.id),
         amount=payment.amount,
         description=f"{appointment.service_name}, {local:%d.%m.%Y %H:%M}",
-        return_url=return_url,
+        return_url=return_url_for(return_url, appointment.id),
         metadata={"appointment_id": str(appointment.id), "payment_id": str(payment.id)},
         customer=customer,
     )
@@ -106,21 +108,19 @@ async def announce_hold(
 ) -> None:
     """YooKassa created the payment: record it and tell the client where to pay."""
     payment.provider_payment_id = provider.id
+    payment.provider_status = provider.status
     payment.confirmation_url = provider.confirmation_url
-    payment.status = "pending" if provider.status == "pending" else payment.status
     payment.updated_at = now
-    await schedule_reconcile(uow.session, payment, due_at=now + reconcile_after, attempt=1)
-    if appointment.status != Status.HELD:
-        # The hold ended while YooKassa answered: the payment must not take money.
-        payment.cancel_wanted = True
-        await schedule(
-            uow.session,
-            kind=PAYMENT_CANCEL,
-            key=str(payment.id),
-            due_at=now,
-            payload={"payment_id": str(payment.id)},
-        )
+    if appointment.status != Status.HELD or payment.cancel_wanted:
+        # The hold ended while YooKassa answered: the payment must never take money.
+        drop_payment(payment, now)
+        await watch_unwanted(uow.session, payment, due_at=now)
         return
+    payment.status = "pending" if provider.status == "pending" else payment.status
+    # Settled by the notification; else by this check, or at the latest when the hold is due.
+    await schedule_reconcile(uow.session, payment, due_at=now + reconcile_after, attempt=1)
+    if provider.status != "pending":
+        await schedule_reconcile(uow.session, payment, due_at=now, attempt=0)
     assert appointment.hold_expires_at is not None
     uow.emit(
         AppointmentHeldV1(
@@ -132,8 +132,15 @@ async def announce_hold(
             waitlist_offer_id=appointment.waitlist_offer_id,
         )
     )
-    if provider.status != "pending":
-        await apply_payment(uow, provider, now=now)
+
+
+def return_url_for(base: str, appointment_id: uuid.UUID) -> str:
+    """YooKassa's ``return_url`` for one appointment: the configured page with
+    ``appointment_id`` added, so the page the client comes back to can poll the booking."""
+    parts = urlsplit(base)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "appointment_id"]
+    query.append(("appointment_id", str(appointment_id)))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 async def release_unpaid_hold(uow: UnitOfWork, appointment_id: uuid.UUID, now: datetime) -> None:
@@ -191,92 +198,80 @@ async def _lock_pair(session: AsyncSession, payment: Payment) -> tuple[Appointme
     return appointment, locked
 
 
-async def apply_payment(uow: UnitOfWork, provider: ProviderPayment, *, now: datetime) -> bool:
-    """Bring our payment in line with YooKassa's; ``True`` when something changed."""
+class NextCall(StrEnum):
+    """What YooKassa must be asked next to settle a payment (see :func:`settle_payment`)."""
+
+    CAPTURE = "capture"  # authorised while the hold is the client's: take the money
+    VOID = "void"  # authorised after the hold ended: release it (no money moves)
+
+
+async def apply_payment(
+    uow: UnitOfWork, provider: ProviderPayment, *, now: datetime
+) -> NextCall | None:
+    """Bring our payment in line with YooKassa's re-fetched one; say what to ask YooKassa next.
+
+    Only the database changes here; :func:`settle_payment` makes the calls.
+    """
     session = uow.session
     found = await find_payment(session, provider)
     if found is None:
         logger.warning("YooKassa payment is not one of ours", extra={"provider_id": provider.id})
-        return False
+        return None
     appointment, payment = await _lock_pair(session, found)
     payment.provider_payment_id = provider.id
-    if payment.status in FINAL or payment.status == provider.status:
-        return False
     if provider.amount != payment.amount:
         logger.error(
             "YooKassa payment amount differs from ours; not applied",
             extra={"payment_id": str(payment.id)},
         )
-        return False
+        return None
+    seen_before = payment.provider_status
+    if seen_before != provider.status:
+        payment.provider_status = provider.status
+        payment.updated_at = now
+    if payment.cancel_wanted:
+        return await _unwanted(uow, appointment, payment, provider, seen_before, now)
+    if provider.status == "waiting_for_capture" and appointment.status == Status.HELD:
+        payment.status = "waiting_for_capture"
+        return NextCall.CAPTURE  # again after a failed capture, too
+    if payment.status in FINAL or payment.status == provider.status:
+        return None
     payment.updated_at = now
-    if provider.status in ("pending", "waiting_for_capture"):
-        payment.status = provider.status
-        return True
+    if provider.status == "pending":
+        payment.status = "pending"
+        return None
+    if provider.status == "waiting_for_capture":  # the appointment is no longer held
+        drop_payment(payment, now)
+        return NextCall.VOID
     if provider.status == "canceled":
         payment.status = "canceled"
         payment.cancellation_party = provider.cancellation_party
         payment.cancellation_reason = provider.cancellation_reason
-        if not payment.cancel_wanted:
-            uow.emit(
-                PaymentFailedV1(
-                    payment_id=payment.id,
-                    provider_payment_id=provider.id,
-                    appointment_id=appointment.id,
-                    client_id=appointment.client_id,
-                    service_name=appointment.service_name,
-                    amount=rub(payment.amount),
-                    reason=provider.cancellation_reason or "unknown",
-                    party=provider.cancellation_party,
-                    hold_expires_at=appointment.hold_expires_at
-                    if appointment.status == Status.HELD
-                    else None,
-                )
+        uow.emit(
+            PaymentFailedV1(
+                payment_id=payment.id,
+                provider_payment_id=provider.id,
+                appointment_id=appointment.id,
+                client_id=appointment.client_id,
+                service_name=appointment.service_name,
+                amount=rub(payment.amount),
+                reason=provider.cancellation_reason or "unknown",
+                party=provider.cancellation_party,
+                hold_expires_at=appointment.hold_expires_at
+                if appointment.status == Status.HELD
+                else None,
             )
-        return True
+        )
+        return None
     if provider.status != "succeeded":
         logger.warning("unknown YooKassa status %s", provider.status)
-        return False
-
+        return None
+    if appointment.status != Status.HELD:
+        await _refund_late(uow, appointment, payment, provider, now)
+        return None
     payment.status = "succeeded"
     payment.paid_at = now
-    late = appointment.status != Status.HELD or payment.cancel_wanted
-    payment.late = late
-    uow.emit(
-        PaymentSucceededV1(
-            payment_id=payment.id,
-            provider_payment_id=provider.id,
-            appointment_id=appointment.id,
-            client_id=appointment.client_id,
-            service_name=appointment.service_name,
-            starts_at=appointment.starts_at,
-            specialist_time_zone=appointment.specialist_time_zone,
-            amount=rub(payment.amount),
-            paid_at=now,
-            late=late,
-        )
-    )
-    if late:
-        refund = Refund(
-            id=uuid.uuid4(),
-            payment_id=payment.id,
-            appointment_id=appointment.id,
-            client_id=appointment.client_id,
-            amount=payment.amount,
-            percent=100,
-            reason="late_payment",
-            status="requested",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(refund)
-        await schedule(
-            session,
-            kind=REFUND_SUBMIT,
-            key=str(refund.id),
-            due_at=now,
-            payload={"refund_id": str(refund.id)},
-        )
-        return True
+    _emit_succeeded(uow, appointment, payment, provider, now)
     appointment.status = Status.CONFIRMED
     appointment.confirmed_at = now
     appointment.updated_at = now
@@ -292,7 +287,119 @@ async def apply_payment(uow: UnitOfWork, provider: ProviderPayment, *, now: date
             waitlist_offer_id=appointment.waitlist_offer_id,
         )
     )
-    return True
+    return None
+
+
+async def _unwanted(
+    uow: UnitOfWork,
+    appointment: Appointment,
+    payment: Payment,
+    provider: ProviderPayment,
+    seen_before: str | None,
+    now: datetime,
+) -> NextCall | None:
+    """A payment whose hold ended: it shows ``canceled`` already; YooKassa must agree."""
+    if payment.status in OPEN_PAYMENT:
+        drop_payment(payment, now)
+    if provider.status == "waiting_for_capture":
+        return NextCall.VOID
+    if provider.status == "succeeded" and seen_before != "succeeded":
+        # Captured before booking knew the hold had ended (a one-stage payment, or a capture
+        # racing the cancellation): the money moved, so it goes back in full.
+        await _refund_late(uow, appointment, payment, provider, now)
+    elif provider.status == "canceled" and seen_before != "canceled":
+        payment.cancellation_party = provider.cancellation_party
+        payment.cancellation_reason = provider.cancellation_reason
+        if seen_before == "waiting_for_capture":
+            # The client paid after the hold ended and booking released the money: say so.
+            uow.emit(
+                PaymentFailedV1(
+                    payment_id=payment.id,
+                    provider_payment_id=provider.id,
+                    appointment_id=appointment.id,
+                    client_id=appointment.client_id,
+                    service_name=appointment.service_name,
+                    amount=rub(payment.amount),
+                    reason="hold_ended",
+                    party="merchant",
+                    hold_expires_at=None,
+                )
+            )
+    return None
+
+
+def _emit_succeeded(
+    uow: UnitOfWork,
+    appointment: Appointment,
+    payment: Payment,
+    provider: ProviderPayment,
+    now: datetime,
+) -> None:
+    uow.emit(
+        PaymentSucceededV1(
+            payment_id=payment.id,
+            provider_payment_id=provider.id,
+            appointment_id=appointment.id,
+            client_id=appointment.client_id,
+            service_name=appointment.service_name,
+            starts_at=appointment.starts_at,
+            specialist_time_zone=appointment.specialist_time_zone,
+            amount=rub(payment.amount),
+            paid_at=now,
+            late=payment.late,
+        )
+    )
+
+
+async def _refund_late(
+    uow: UnitOfWork,
+    appointment: Appointment,
+    payment: Payment,
+    provider: ProviderPayment,
+    now: datetime,
+) -> None:
+    """Money taken for a hold that had ended: recorded, then refunded in full."""
+    payment.status = "succeeded"
+    payment.paid_at = now
+    payment.late = True
+    payment.updated_at = now
+    _emit_succeeded(uow, appointment, payment, provider, now)
+    await start_refund(
+        uow,
+        payment,
+        appointment,
+        amount=payment.amount,
+        percent=100,
+        reason="late_payment",
+        now=now,
+    )
+
+
+async def settle_payment(
+    uow: UnitOfWork, yookassa: YooKassaClient, provider: ProviderPayment, *, now: datetime
+) -> ProviderPayment:
+    """Apply YooKassa's payment, then capture or void it as :func:`apply_payment` says, and
+    apply the answer; returns YooKassa's last word. Keys are per payment and step, so a repeat
+    (a redelivered notification, a retried timer) never captures or voids twice."""
+    for _ in range(3):
+        step = await apply_payment(uow, provider, now=now)
+        if step is None:
+            return provider
+        key = f"{step.value}-{provider.id}"
+        try:
+            if step is NextCall.CAPTURE:
+                provider = await yookassa.capture_payment(provider.id, idempotence_key=key)
+            else:
+                provider = await yookassa.cancel_payment(provider.id, idempotence_key=key)
+        except YooKassaError as exc:
+            # Refused: the payment moved meanwhile (YooKassa cancelled it, say). Ask again.
+            logger.warning(
+                "YooKassa refused to %s a payment; re-reading it",
+                step.value,
+                extra={"provider_id": provider.id, "code": exc.code},
+            )
+            provider = await yookassa.get_payment(provider.id)
+    return provider
 
 
 async def apply_refund(

@@ -18,23 +18,28 @@ from sqlmodel import select
 
 from booking.adapters.clients import receipt_customer
 from booking.adapters.tables import Appointment, Payment, Refund
-from booking.adapters.yookassa import YooKassaClient
+from booking.adapters.yookassa import YooKassaClient, YooKassaError
 from booking.application import appointments, waitlist
+from booking.application.money import PAYMENT_CANCEL, REFUND_SUBMIT, watch_unwanted
 from booking.application.payments import (
     FINAL,
     PAYMENT_CREATE,
     PAYMENT_RECONCILE,
     REFUND_RECONCILE,
     announce_hold,
-    apply_payment,
     apply_refund,
     create_at_provider,
     schedule_reconcile,
+    settle_payment,
 )
 from booking.config import BookingSettings
 from booking.domain.appointments import Status
 
 logger = logging.getLogger("booking.timers")
+
+#: How many times a payment whose hold ended is looked at while YooKassa still has it pending
+#: (growing to every 6 reconcile periods; YooKassa drops an unpaid payment within hours).
+UNWANTED_CHECKS = 30
 
 
 def timer_handlers(
@@ -44,11 +49,23 @@ def timer_handlers(
     reconcile_after = timedelta(minutes=settings.payment_reconcile_minutes)
 
     async def expire_hold(uow: UnitOfWork, timer: Timer) -> None:
+        # A paid hold is never lost to a late notification: YooKassa is asked first, and a
+        # payment authorised or taken in time confirms the hold instead of expiring it.
         appointment = await appointments.lock(
             uow.session, uuid.UUID(timer.payload["appointment_id"])
         )
         if appointment is None or appointment.status != Status.HELD:
             return
+        payment = await appointments.live_payment(uow.session, appointment.id)
+        if payment is not None and payment.provider_payment_id is not None:
+            try:
+                provider = await yookassa.get_payment(payment.provider_payment_id)
+            except YooKassaError:  # unknown there: nothing was paid (unreachable: retried)
+                provider = None
+            if provider is not None and provider.status in ("waiting_for_capture", "succeeded"):
+                await settle_payment(uow, yookassa, provider, now=clock())
+                if appointment.status != Status.HELD:
+                    return
         await appointments.expire(uow, appointment, clock())
 
     async def locked_payment(uow: UnitOfWork, timer: Timer) -> Payment | None:
@@ -83,26 +100,35 @@ def timer_handlers(
             uow, appointment, payment, provider, now=clock(), reconcile_after=reconcile_after
         )
 
-    async def cancel_payment(uow: UnitOfWork, timer: Timer) -> None:
+    async def watch_unwanted_payment(uow: UnitOfWork, timer: Timer) -> None:
+        # The hold ended: make YooKassa agree (void an authorisation, refund money taken), and
+        # look again while the payment is still open there (a shop cannot cancel a pending one).
         payment = await locked_payment(uow, timer)
-        if payment is None or payment.status in FINAL or payment.provider_payment_id is None:
+        if payment is None or payment.provider_payment_id is None or not payment.cancel_wanted:
             return
         provider = await yookassa.get_payment(payment.provider_payment_id)
-        if provider.status == "waiting_for_capture":
-            provider = await yookassa.cancel_payment(
-                provider.id, idempotence_key=f"cancel-{payment.id}"
+        provider = await settle_payment(uow, yookassa, provider, now=clock())
+        attempt = int(timer.payload.get("attempt", 1))
+        if provider.status == "pending" and attempt < UNWANTED_CHECKS:
+            await watch_unwanted(
+                uow.session,
+                payment,
+                due_at=clock() + reconcile_after * min(attempt, 6),
+                attempt=attempt + 1,
             )
-        # A pending payment cannot be cancelled by the shop; YooKassa drops it unconfirmed, and
-        # if the client pays after all, reconciliation or the webhook refunds it as late.
-        await apply_payment(uow, provider, now=clock())
 
     async def reconcile_payment(uow: UnitOfWork, timer: Timer) -> None:
         payment = await locked_payment(uow, timer)
-        if payment is None or payment.status in FINAL or payment.provider_payment_id is None:
+        if (
+            payment is None
+            or payment.status in FINAL
+            or payment.provider_payment_id is None
+            or payment.cancel_wanted  # watched by its own timer
+        ):
             return
         provider = await yookassa.get_payment(payment.provider_payment_id)
-        await apply_payment(uow, provider, now=clock())
-        if payment.status not in FINAL:
+        await settle_payment(uow, yookassa, provider, now=clock())
+        if payment.status not in FINAL and not payment.cancel_wanted:
             attempt = int(timer.payload.get("attempt", 1)) + 1
             await schedule_reconcile(
                 uow.session,
@@ -163,9 +189,9 @@ def timer_handlers(
     return {
         appointments.HOLD_EXPIRY: expire_hold,
         PAYMENT_CREATE: create_payment,
-        appointments.PAYMENT_CANCEL: cancel_payment,
+        PAYMENT_CANCEL: watch_unwanted_payment,
         PAYMENT_RECONCILE: reconcile_payment,
-        appointments.REFUND_SUBMIT: submit_refund,
+        REFUND_SUBMIT: submit_refund,
         REFUND_RECONCILE: reconcile_refund,
         waitlist.OFFER_EXPIRY: expire_offer,
     }
