@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 ROLE ?= admin
 SUB ?=
 
-.PHONY: run stop test token lint sync asyncapi schemas
+.PHONY: run stop test token lint sync asyncapi schemas gateway nginx
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -12,14 +12,23 @@ $(UV):
 sync: | $(UV)
 	$(UV) sync --all-packages --frozen
 
-run: sync
-	$(UV) run --frozen python scripts/stack.py up
+run: sync nginx
+	$(UV) run --frozen praktika-stack up
 
 stop:
-	$(UV) run --frozen python scripts/stack.py down
+	$(UV) run --frozen praktika-stack down
 
-test: sync
+test: sync nginx
 	$(UV) run --frozen pytest
+
+# The gateway of the local run and of the end-to-end tests: Debian's nginx (not started as a
+# system service; the stack runs its own).
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  echo "installing nginx (Debian package nginx-light)"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) \
+	    apt-get install -y -qq --no-install-recommends nginx-light >/dev/null; }
 
 token:
 	@JWT_SIGNING_KEYS_FILE=$(CURDIR)/.local/cabinet-signing-keys.json \
@@ -28,7 +37,7 @@ token:
 lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy contracts/src libs/servicekit/src
+	$(UV) run --frozen mypy contracts/src libs/servicekit/src tools/devstack/src
 
 # Regenerate what CI checks is current.
 asyncapi: sync
@@ -36,3 +45,7 @@ asyncapi: sync
 
 schemas: sync
 	$(UV) run --frozen python -m contracts.snapshots write
+
+# docker-compose's nginx.conf from the one gateway template (CI checks it is current).
+gateway: sync
+	$(UV) run --frozen praktika-stack gateway

@@ -780,6 +780,7 @@ async def main(args: argparse.Namespace) -> Outcome:
         "JWT_PUBLIC_JWKS": mint.jwks_json,
         "JWKS_URL": "",
         "LOG_LEVEL": "WARNING",
+        "DB_POOL_SIZE": "20",  # the production sizing (docker-compose), as measured before
         "YOOKASSA_BASE_URL": f"http://{HOST}:9/v3",  # nothing listens there: no prepayment
     }
     booking_argv = [sys.executable, "-m", "uvicorn", "booking.entrypoints.http:app"]

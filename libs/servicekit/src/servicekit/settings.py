@@ -37,7 +37,10 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika"
-    db_pool_size: int = 20
+    # Connections a process keeps at most (opened as needed), besides its relay's and timers'.
+    # Small by default so a laptop runs `make run` and `make test` side by side within
+    # PostgreSQL's 100 connections; production sets it per its load (docs/operations.md).
+    db_pool_size: int = Field(default=5, ge=1)
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     prefetch_count: int = 128
     consumer_partitions: int = 4  # concurrent transactions per queue (aggregates stay ordered)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
+from servicekit.http.client_ip import parse_networks
 from servicekit.settings import ServiceSettings
 
 #: YooKassa's notification source addresses (integrations.md §1.6).
@@ -81,4 +82,16 @@ class BookingSettings(ServiceSettings):
             or not self.yookassa_base_url.startswith("https://")
         ):
             raise ValueError("production needs real YooKassa credentials over https")
+        if self.environment == "production":
+            private = [
+                str(net)
+                for net in parse_networks(self.yookassa_webhook_allowlist)
+                if not net.is_global
+            ]
+            if private:
+                # The local run allows the sandbox on the loopback; production never may.
+                raise ValueError(
+                    "YOOKASSA_WEBHOOK_ALLOWLIST holds non-public networks in production: "
+                    + ", ".join(private)
+                )
         return self

@@ -1,0 +1,61 @@
+"""``praktika-stack``: ``up`` / ``down`` the local stack (``make run`` / ``make stop``), and
+``gateway`` to write (or ``--check``) docker-compose's nginx.conf from the one template."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from devstack.gateway import COMPOSE_CONFIG, compose_config
+from devstack.layout import StackLayout
+from devstack.processes import StackFailed, down, up
+
+
+def _print_running(layout: StackLayout) -> None:
+    print("\nPraktika is running. Everything a front end or a person uses:")
+    print(f"  gateway  {layout.origin}/api/<service>/   (links in mail and Telegram start here)")
+    print("  services, for debugging:")
+    for name in layout.services:
+        print(f"    {name:8} {layout.service_url(name)}/docs")
+    fakes = ", ".join(
+        f"{name} {layout.sandbox_url(name)}/_sandbox/"
+        for name in ("yookassa", "telegram", "smtp-inspection")
+    )
+    print(f"  sandbox  {fakes}")
+    print("\nA token: make token ROLE=admin    Stop: make stop    Logs: .local/logs/")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="praktika-stack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("up", help="start the local stack and wait until it is healthy")
+    start.add_argument("--timeout", type=float, default=90)
+    commands.add_parser("down", help="stop what `up` started")
+    gateway = commands.add_parser("gateway", help="write deploy/nginx/nginx.conf")
+    gateway.add_argument("--check", action="store_true", help="fail if it is not current")
+    args = parser.parse_args(argv)
+    layout = StackLayout.local()
+    if args.command == "up":
+        try:
+            up(layout, timeout=args.timeout)
+        except StackFailed as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        _print_running(layout)
+        return 0
+    if args.command == "down":
+        for name in down(layout):
+            print(f"stopped {name}")
+        return 0
+    rendered = compose_config()
+    if args.check:
+        if COMPOSE_CONFIG.read_text() != rendered:
+            print(f"{COMPOSE_CONFIG} is not what the template renders: run `make gateway`")
+            return 1
+        return 0
+    COMPOSE_CONFIG.write_text(rendered)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
