@@ -14,7 +14,6 @@ import httpx
 import pytest
 from servicekit.testing import wait_until
 from yookassa.domain.request.payment_request import PaymentRequest
-from yookassa.domain.request.refund_request import RefundRequest
 from yookassa.domain.response.payment_response import PaymentResponse
 
 from .conftest import Booking

@@ -88,7 +88,9 @@ async def test_intake_form_needs_consent_and_stays_between_client_and_specialist
     sid = uuid.UUID(specialist["user_id"])
     client = uuid.uuid4()
     me = booking.auth("client", sub=client)
-    body = {"specialist_id": str(sid), "answers": {"запрос": "тревога по ночам", "сон": 5}}
+    # Not in alphabetical order: answers come back in the form's own order.
+    answers = {"сон": 5, "запрос": "тревога по ночам", "аппетит": "обычный"}
+    body = {"specialist_id": str(sid), "answers": answers}
 
     refused = await booking.client.post("/api/booking/intake-forms", json=body, headers=me)
     assert refused.status_code == 403
@@ -118,6 +120,7 @@ async def test_intake_form_needs_consent_and_stays_between_client_and_specialist
     theirs = booking.auth("specialist", sub=sid)
     assert (await booking.client.get(url, headers=me)).json()["answers"] == body["answers"]
     assert (await booking.client.get(url, headers=theirs)).json()["answers"] == body["answers"]
+    assert list((await booking.client.get(url, headers=theirs)).json()["answers"]) == list(answers)
     for stranger in (booking.auth("client"), booking.auth("specialist"), booking.admin):
         assert (await booking.client.get(url, headers=stranger)).status_code == 404
     listed = await booking.client.get("/api/booking/intake-forms", headers=theirs)

@@ -140,6 +140,12 @@ async def test_waitlist_entries_are_the_clients_own(booking: Booking, now: datet
     client = uuid.uuid4()
     entry = await join(booking, service, client)
     assert entry["status"] == "waiting" and entry["duration_minutes"] == 50
+    # The window has free time already: the answer says so, to book instead of waiting.
+    assert [s["starts_at"] for s in entry["free_slots"]][:2] == [
+        "2026-03-17T06:00:00Z",
+        "2026-03-17T07:00:00Z",
+    ]
+    assert {s["specialist_id"] for s in entry["free_slots"]} == {_specialist["user_id"]}
     mine = booking.auth("client", sub=client)
     listed = await booking.client.get("/api/booking/waitlist", headers=mine)
     assert [e["id"] for e in listed.json()["items"]] == [entry["id"]]
@@ -154,7 +160,9 @@ async def test_waitlist_entries_are_the_clients_own(booking: Booking, now: datet
         await booking.client.delete(f"/api/booking/waitlist/{entry['id']}", headers=mine)
     ).status_code == 204
     gone = await booking.client.get(f"/api/booking/waitlist/{entry['id']}", headers=mine)
-    assert gone.json()["status"] == "cancelled"
+    assert gone.json()["status"] == "left"
+    listed = await booking.client.get("/api/booking/waitlist", headers=mine)
+    assert [e["status"] for e in listed.json()["items"]] == ["left"]
     bad = [
         {"service_id": service["id"], "windows": []},
         {

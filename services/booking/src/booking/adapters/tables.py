@@ -315,7 +315,7 @@ class WaitlistEntry(BookingTable, table=True):
     specialist_id: uuid.UUID | None = None
     duration_minutes: int
     windows: list[list[str]] = _jsonb()
-    status: str  # waiting, booked, cancelled, expired
+    status: str  # waiting, booked, left (by its client), expired
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from contracts.types import UtcDateTime
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from servicekit.http.deps import NowDep, UowDep
+from servicekit.db.driver import read_connection
+from servicekit.http.deps import NowDep, UowDep, get_runtime
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Msg, NotFound
 from servicekit.security.deps import CurrentPrincipal, require_roles
@@ -20,6 +21,7 @@ from booking.adapters.tables import ServiceOffering, Specialist, WaitlistEntry, 
 from booking.api.appointments import AppointmentPublic, IdempotentRequest, finish_booking
 from booking.api.common import IdempotencyKeyHeader, SettingsDep, YooKassaDep, invalid
 from booking.application import waitlist
+from booking.application.slot_search import SlotCache, bookable_in_windows
 
 router = APIRouter(prefix="/waitlist", tags=["waitlist"])
 
@@ -81,6 +83,25 @@ class WaitlistEntryPublic(BaseModel):
     created_at: datetime
 
 
+FREE_SLOTS_SHOWN = 20
+
+
+class FreeSlot(BaseModel):
+    """A start that can be booked right now."""
+
+    starts_at: datetime
+    specialist_id: uuid.UUID
+
+
+class WaitlistEntryJoined(WaitlistEntryPublic):
+    """A new waitlist entry, and what is free within its windows already."""
+
+    free_slots: list[FreeSlot] = Field(
+        description=f"Up to {FREE_SLOTS_SHOWN} starts bookable now within the windows, earliest "
+        "first: book one (POST /appointments) instead of waiting. Empty when nothing is free."
+    )
+
+
 def _entry(row: WaitlistEntry) -> WaitlistEntryPublic:
     return WaitlistEntryPublic(
         id=row.id,
@@ -113,13 +134,18 @@ def _offer(row: WaitlistOffer) -> OfferPublic:
 
 @router.post(
     "",
-    response_model=WaitlistEntryPublic,
+    response_model=WaitlistEntryJoined,
     status_code=status.HTTP_201_CREATED,
-    summary="Join the waitlist (client)",
+    summary="Join the waitlist (client); the answer lists what is free in the windows already",
 )
 async def join_waitlist(
-    body: WaitlistEntryCreate, uow: UowDep, now: NowDep, principal: ClientPrincipal
-) -> WaitlistEntryPublic:
+    request: Request,
+    body: WaitlistEntryCreate,
+    uow: UowDep,
+    now: NowDep,
+    settings: SettingsDep,
+    principal: ClientPrincipal,
+) -> WaitlistEntryJoined:
     service = await uow.session.get(ServiceOffering, body.service_id)
     if service is None or not service.active:
         raise NotFound(Msg(ru="Такой услуги нет.", en="No such service."))
@@ -150,7 +176,24 @@ async def join_waitlist(
     )
     uow.session.add(row)
     await uow.commit()
-    return _entry(row)
+    runtime = await get_runtime(request)
+    assert isinstance(runtime.slot_cache, SlotCache), "booking runs on BookingRuntime"
+    async with read_connection(runtime.engine) as conn:
+        free = await bookable_in_windows(
+            conn,
+            runtime.slot_cache,
+            service_id=service.id,
+            specialist_id=body.specialist_id,
+            duration_minutes=duration,
+            windows=[(w.starts, w.ends) for w in body.windows],
+            now=now,
+            max_window=timedelta(days=settings.max_slot_window_days),
+            limit=FREE_SLOTS_SHOWN,
+        )
+    return WaitlistEntryJoined(
+        **_entry(row).model_dump(),
+        free_slots=[FreeSlot(starts_at=start, specialist_id=who) for start, who in free],
+    )
 
 
 @router.get("", response_model=Page[WaitlistEntryPublic], summary="My waitlist entries")

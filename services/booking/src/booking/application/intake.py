@@ -119,7 +119,7 @@ async def submit_intake(
         client_id=client_id,
         specialist_id=specialist_id,
         appointment_id=upcoming.id,
-        answers=json.dumps(answers, ensure_ascii=False, sort_keys=True),
+        answers=json.dumps(answers, ensure_ascii=False),  # the form's order, as answered
         submitted_at=now,
     )
     session.add(form)

@@ -21,7 +21,7 @@ import bisect
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter
@@ -220,3 +220,30 @@ async def _compute(conn: asyncpg.Connection, query: SlotQuery, *, now: datetime)
         read_at=now,
         holds_expire_at=min(expiries, default=None),
     )
+
+
+async def bookable_in_windows(
+    conn: asyncpg.Connection,
+    cache: SlotCache,
+    *,
+    service_id: uuid.UUID,
+    specialist_id: uuid.UUID | None,
+    duration_minutes: int,
+    windows: list[tuple[datetime, datetime]],
+    now: datetime,
+    max_window: timedelta,
+    limit: int,
+) -> list[tuple[datetime, uuid.UUID]]:
+    """The earliest ``limit`` starts bookable now within any of ``windows`` (each cut to now
+    and to ``max_window``), with their specialists, in time order."""
+    found: set[tuple[datetime, uuid.UUID]] = set()
+    for window_from, window_to in windows:
+        start = max(window_from, now)
+        end = min(window_to, start + max_window)
+        if end <= start:
+            continue
+        query = SlotQuery(service_id, specialist_id, start, end, duration_minutes)
+        slots = await search_open_slots(conn, cache, query, now=now, remember=False)
+        lo, hi = slots.bookable(now)
+        found.update(zip(slots.times[lo:hi], slots.specialist_ids[lo:hi], strict=True))
+    return sorted(found)[:limit]

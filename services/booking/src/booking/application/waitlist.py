@@ -339,7 +339,7 @@ async def accept(
 
 async def leave(uow: UnitOfWork, entry: WaitlistEntry, now: datetime) -> None:
     """The client leaves the waitlist: their open offers go to the next waiting clients."""
-    entry.status, entry.updated_at = "cancelled", now
+    entry.status, entry.updated_at = "left", now
     offers = (
         await uow.session.exec(
             select(WaitlistOffer)

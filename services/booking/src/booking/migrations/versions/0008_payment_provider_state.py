@@ -4,7 +4,7 @@
 the appointment shows: a payment whose hold ended is ``canceled`` for the client at once, while
 booking still watches YooKassa until the payment is final there (and voids an authorisation that
 comes late). ``refunds.attempt``/``retry_of``: a refund YooKassa cancels is tried again as a new
-refund (a new Idempotence-Key), up to a limit.
+refund (a new Idempotence-Key), up to a limit. A waitlist entry its client left reads ``left``.
 
 Revision ID: 0008
 Revises: 0007
@@ -32,9 +32,21 @@ def upgrade() -> None:
         "refunds", sa.Column("attempt", sa.Integer(), nullable=False, server_default="1")
     )
     op.add_column("refunds", sa.Column("retry_of", sa.Uuid(), nullable=True))
+    op.drop_constraint("waitlist_status", "waitlist_entries", type_="check")
+    op.execute("UPDATE waitlist_entries SET status = 'left' WHERE status = 'cancelled'")
+    op.create_check_constraint(
+        "waitlist_status", "waitlist_entries", "status IN ('waiting', 'booked', 'left', 'expired')"
+    )
 
 
 def downgrade() -> None:
+    op.drop_constraint("waitlist_status", "waitlist_entries", type_="check")
+    op.execute("UPDATE waitlist_entries SET status = 'cancelled' WHERE status = 'left'")
+    op.create_check_constraint(
+        "waitlist_status",
+        "waitlist_entries",
+        "status IN ('waiting', 'booked', 'cancelled', 'expired')",
+    )
     op.drop_column("refunds", "retry_of")
     op.drop_column("refunds", "attempt")
     op.drop_column("payments", "provider_status")

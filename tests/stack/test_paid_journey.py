@@ -1,0 +1,126 @@
+"""The paid journey on the stack `make run` starts, through its gateway, as a new client walks
+it: register, verify the address from the mail, book a prepaid session, pay on the sandbox's
+checkout page, come back to the return page, see the booking confirmed and get the mail.
+
+Nothing here overrides the local run's configuration: YooKassa's notifications reach booking
+through the gateway and are accepted by the allow-list `make run` configures.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from servicekit.testing import wait_until
+
+from .conftest import LocalStack
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
+
+PASSWORD = "correct horse battery"
+
+
+async def new_client(stack: LocalStack) -> tuple[str, dict[str, str]]:
+    """Register through the gateway, verify from the mail, log in; (email, auth headers)."""
+    email = f"maria-{uuid.uuid4().hex[:8]}@example.com"
+    r = await stack.gateway.post(
+        "/api/cabinet/registrations",
+        json={"email": email, "password": PASSWORD, "name": "Мария"},
+    )
+    assert r.status_code == 202, r.text
+    link = stack.link_in(await stack.mail_to(email, "Подтвердите адрес"))
+    assert link.startswith(stack.layout.origin + "/"), link  # the gateway, never a service port
+    token = link.split("#token=", 1)[1]
+    r = await stack.gateway.post("/api/cabinet/email-verifications", json={"token": token})
+    assert r.status_code == 204, r.text
+    r = await stack.gateway.post(
+        "/api/cabinet/sessions", json={"email": email, "password": PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+    return email, {"authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def practice(stack: LocalStack) -> tuple[str, str]:
+    """A prepaid service and a specialist giving it (by the admin, through the gateway)."""
+    admin = {"authorization": f"Bearer {stack.token('admin')}"}
+    r = await stack.gateway.post(
+        "/api/booking/services",
+        json={
+            "name": "Консультация",
+            "durations_minutes": [50],
+            "price": {"amount": 300000, "currency": "RUB"},
+            "format": "online",
+            "prepayment_required": True,
+            "min_notice_minutes": 0,
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    service_id = r.json()["id"]
+    specialist_id = str(uuid.uuid4())
+    r = await stack.gateway.post(
+        "/api/booking/specialists",
+        json={
+            "user_id": specialist_id,
+            "display_name": "Анна Петрова",
+            "time_zone": "Europe/Moscow",
+            "weekly_hours": [
+                {"weekday": day, "start": "00:00", "end": "23:59"} for day in range(1, 8)
+            ],
+            "service_ids": [service_id],
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    return service_id, specialist_id
+
+
+async def test_a_prepaid_booking_paid_in_the_sandbox_is_confirmed(
+    local_stack: LocalStack,
+) -> None:
+    stack = local_stack
+    email, me = await new_client(stack)
+    service_id, specialist_id = await practice(stack)
+    r = await stack.gateway.get(
+        "/api/booking/slots", params={"service_id": service_id, "specialist_id": specialist_id}
+    )
+    assert r.status_code == 200, r.text
+    starts_at = r.json()["items"][0]["starts_at"]
+    r = await stack.gateway.post(
+        "/api/booking/appointments",
+        json={"service_id": service_id, "specialist_id": specialist_id, "starts_at": starts_at},
+        headers=me,
+    )
+    assert r.status_code == 201, r.text
+    appointment = r.json()
+    assert appointment["status"] == "held"
+    checkout = appointment["payment"]["confirmation_url"]
+
+    # The client pays on the sandbox's checkout page and is sent back to the return page.
+    async with stack.sandbox("yookassa") as yookassa:
+        page = await yookassa.get(checkout)
+        assert page.status_code == 200 and "3000.00" in page.text
+        paid = await yookassa.post(checkout, data={"card_number": "5555555555554444"})
+    assert paid.status_code == 303
+    back = paid.headers["location"]
+    assert back == f"{stack.layout.origin}/booking/paid?appointment_id={appointment['id']}"
+    landing = await stack.gateway.get(back)
+    assert landing.status_code == 200 and appointment["id"] in landing.text
+
+    async def confirmed() -> bool:
+        r = await stack.gateway.get(f"/api/booking/appointments/{appointment['id']}", headers=me)
+        body: dict[str, Any] = r.json()
+        return body["status"] == "confirmed" and body["payment"]["status"] == "succeeded"
+
+    await wait_until(confirmed, timeout=60)
+    notice = await stack.mail_to(email, "Запись подтверждена")
+    assert "Оплачено: 3\N{NO-BREAK SPACE}000,00" in notice["text"].replace(
+        "\N{NARROW NO-BREAK SPACE}", "\N{NO-BREAK SPACE}"
+    )
+    # Every notification YooKassa sent was accepted at the first attempt: none was refused.
+    async with stack.sandbox("yookassa") as yookassa:
+        sent = (await yookassa.get("/_sandbox/notifications")).json()
+    assert sent, "the sandbox sent no notification"
+    assert {n["state"] for n in sent} == {"delivered"}
+    assert all(len(n["attempts"]) == 1 for n in sent), sent
