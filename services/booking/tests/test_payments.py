@@ -570,3 +570,90 @@ async def test_prepayment_needs_the_clients_contacts(booking: Booking, now: date
     service, specialist = await prepaid(booking)
     r = await booking.book(service, specialist, TEN)  # cabinet never told booking about them
     assert r.status_code == 409 and r.json()["code"] == "client_unknown"
+
+
+def cancelled_refund(pid: str, n: int) -> dict[str, Any]:
+    """What YooKassa answers when a refund is refused (the bank's network cancelled it)."""
+    return {
+        "method": "POST",
+        "path": "^/v3/refunds$",
+        "status": 200,
+        "times": 1,
+        "body": {
+            "id": f"2f6c1a7e-0015-5000-8000-{uuid.uuid4().hex[:12]}",
+            "payment_id": pid,
+            "status": "canceled",
+            "amount": {"value": "3000.00", "currency": "RUB"},
+            "created_at": "2026-03-16T09:00:00.000Z",
+            "cancellation_details": {"party": "refund_network", "reason": "rejected_by_payee"},
+        },
+    }
+
+
+async def paid_then_cancelled(booking: Booking, faults: int) -> tuple[dict[str, Any], str]:
+    """A paid appointment the specialist cancels while YooKassa refuses ``faults`` refunds."""
+    service, specialist = await prepaid(booking)
+    _, appointment = await hold(booking, service, specialist)
+    await pay(booking, appointment)
+    async with sandbox(booking) as yk:
+        pid = await provider_id(booking, appointment["id"])
+        for n in range(faults):
+            assert (await yk.post("/_sandbox/faults", json=cancelled_refund(pid, n))).is_success
+    r = await booking.client.post(
+        f"/api/booking/appointments/{appointment['id']}/cancel",
+        json={},
+        headers=booking.auth("specialist", sub=uuid.UUID(specialist["user_id"])),
+    )
+    assert r.status_code == 200, r.text
+    return appointment, pid
+
+
+async def test_a_refund_yookassa_cancels_is_tried_again_and_then_succeeds(
+    booking: Booking, now: datetime
+) -> None:
+    appointment, pid = await paid_then_cancelled(booking, faults=1)
+    await wait_until(
+        lambda: _refund_statuses(booking, appointment, ["canceled", "requested"]), timeout=20
+    )
+    assert booking.events.of("booking.refund.succeeded", appointment_id=appointment["id"]) == []
+    booking.clock.advance(minutes=31)  # the second attempt is due half an hour later
+    await booking.svc.runtime.timers.run_due()
+    (done,) = await booking.events.wait_for(
+        "booking.refund.succeeded", appointment_id=appointment["id"]
+    )
+    assert done["payload"]["amount"] == {"amount": 300000, "currency": "RUB"}
+    async with sandbox(booking) as yk:
+        refunds = (await yk.get("/_sandbox/refunds", params={"payment_id": pid})).json()
+    assert [r["amount"]["value"] for r in refunds] == ["3000.00"]  # once, not twice
+    assert booking.events.of("booking.refund.failed", appointment_id=appointment["id"]) == []
+
+
+async def test_a_refund_that_keeps_failing_alerts_the_admins(
+    booking: Booking, now: datetime
+) -> None:
+    appointment, pid = await paid_then_cancelled(booking, faults=3)
+    for tried, wait in ((1, 31), (2, 61)):  # the retries come later each time
+        statuses = ["canceled"] * tried + ["requested"]
+        await wait_until(lambda: _refund_statuses(booking, appointment, statuses), timeout=20)
+        booking.clock.advance(minutes=wait)
+        await booking.svc.runtime.timers.run_due()
+    (failed,) = await booking.events.wait_for(
+        "booking.refund.failed", appointment_id=appointment["id"]
+    )
+    assert failed["payload"]["attempts"] == 3
+    assert failed["payload"]["reason"] == "rejected_by_payee"
+    assert failed["payload"]["amount"] == {"amount": 300000, "currency": "RUB"}
+    assert await _refund_statuses(booking, appointment, ["canceled"] * 3)
+    async with sandbox(booking) as yk:
+        assert (await yk.get("/_sandbox/refunds", params={"payment_id": pid})).json() == []
+    assert booking.events.of("booking.refund.succeeded", appointment_id=appointment["id"]) == []
+
+
+async def _refund_statuses(
+    booking: Booking, appointment: dict[str, Any], expected: list[str]
+) -> bool:
+    rows = await booking.fetch(
+        "SELECT status FROM refunds WHERE appointment_id = $1 ORDER BY attempt",
+        uuid.UUID(appointment["id"]),
+    )
+    return [r["status"] for r in rows] == expected

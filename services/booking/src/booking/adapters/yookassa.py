@@ -101,15 +101,18 @@ class ProviderRefund:
     payment_id: str
     status: str
     amount: int
+    cancellation_reason: str | None = None
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> ProviderRefund:
         """Parse a Refund object."""
+        details = body.get("cancellation_details") or {}
         return cls(
             id=str(body["id"]),
             payment_id=str(body["payment_id"]),
             status=str(body["status"]),
             amount=to_kopecks(body["amount"]["value"]),
+            cancellation_reason=details.get("reason"),
         )
 
 

@@ -25,6 +25,7 @@ from contracts.booking.v1 import (
     AppointmentHeldV1,
     PaymentFailedV1,
     PaymentSucceededV1,
+    RefundFailedV1,
     RefundSucceededV1,
 )
 from servicekit.messaging.outbox import UnitOfWork
@@ -52,6 +53,10 @@ logger = logging.getLogger("booking.payments")
 PAYMENT_RECONCILE = "payment_reconcile"
 REFUND_RECONCILE = "refund_reconcile"
 FINAL = ("succeeded", "canceled", "not_created")
+#: Tries of one refund YooKassa keeps cancelling, the first included; the n-th retry waits n
+#: times REFUND_RETRY_AFTER (a closed card or a bank's refusal rarely passes within minutes).
+REFUND_ATTEMPTS = 3
+REFUND_RETRY_AFTER = timedelta(minutes=30)
 
 
 PAYMENT_CREATE = "payment_create"
@@ -415,7 +420,7 @@ async def apply_refund(
         return True
     if provider.status == "canceled":
         refund.status = "canceled"
-        logger.error("YooKassa cancelled a refund", extra={"refund_id": str(refund.id)})
+        await _retry_or_alert(uow, refund, provider, now)
         return True
     refund.status = "succeeded"
     refund.refunded_at = now
@@ -443,6 +448,53 @@ async def apply_refund(
         )
     )
     return True
+
+
+async def _retry_or_alert(
+    uow: UnitOfWork, refund: Refund, provider: ProviderRefund, now: datetime
+) -> None:
+    """YooKassa cancelled a refund: the money is still the client's due. Try again as a new
+    refund (``canceled`` is final for the old key), later each time; after the last attempt a
+    person must act, so the practice's admins are alerted (``booking.refund.failed``)."""
+    payment = await uow.session.get(Payment, refund.payment_id)
+    appointment = await uow.session.get(Appointment, refund.appointment_id)
+    assert payment is not None and appointment is not None
+    reason = provider.cancellation_reason or "unknown"
+    if refund.attempt < REFUND_ATTEMPTS:
+        retry = await start_refund(
+            uow,
+            payment,
+            appointment,
+            amount=refund.amount,
+            percent=refund.percent,
+            reason=refund.reason,
+            now=now,
+            attempt=refund.attempt + 1,
+            retry_of=refund.id,
+            due_at=now + REFUND_RETRY_AFTER * refund.attempt,
+        )
+        logger.warning(
+            "YooKassa cancelled a refund; trying again",
+            extra={"refund_id": str(refund.id), "retry_id": str(retry.id), "reason": reason},
+        )
+        return
+    logger.error(
+        "YooKassa cancelled a refund after every attempt; the admins are alerted",
+        extra={"refund_id": str(refund.id), "reason": reason},
+    )
+    uow.emit(
+        RefundFailedV1(
+            refund_id=refund.id,
+            provider_refund_id=provider.id,
+            payment_id=payment.id,
+            appointment_id=appointment.id,
+            client_id=appointment.client_id,
+            amount=rub(refund.amount),
+            reason=reason,
+            attempts=refund.attempt,
+            failed_at=now,
+        )
+    )
 
 
 async def refund_by_provider_id(session: AsyncSession, provider_refund_id: str) -> Refund | None:
