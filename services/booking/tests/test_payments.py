@@ -634,7 +634,10 @@ async def test_a_refund_that_keeps_failing_alerts_the_admins(
     appointment, pid = await paid_then_cancelled(booking, faults=3)
     for tried, wait in ((1, 31), (2, 61)):  # the retries come later each time
         statuses = ["canceled"] * tried + ["requested"]
-        await wait_until(lambda: _refund_statuses(booking, appointment, statuses), timeout=20)
+        await wait_until(
+            lambda s=statuses: _refund_statuses(booking, appointment, s),  # type: ignore[misc]
+            timeout=20,
+        )
         booking.clock.advance(minutes=wait)
         await booking.svc.runtime.timers.run_due()
     (failed,) = await booking.events.wait_for(
