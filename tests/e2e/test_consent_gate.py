@@ -7,6 +7,7 @@ events through RabbitMQ.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,23 +17,66 @@ from servicekit.testing import wait_until
 from ..conftest import Stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+LINK = re.compile(r"http://127\.0\.0\.1:8080/verify-email#token=([A-Za-z0-9_\-]+)")
 EVERY_DAY_9_TO_18 = [{"weekday": d, "start": "09:00", "end": "18:00"} for d in range(1, 8)]
 
 
-async def _register(stack: Stack) -> uuid.UUID:
+async def _register(stack: Stack, name: str = "Вера") -> tuple[uuid.UUID, str]:
     email = f"gate.{uuid.uuid4().hex[:8]}@example.com"
     r = await stack["cabinet"].client.post(
         "/api/cabinet/registrations",
-        json={"email": email, "password": "correct horse battery", "name": "Вера"},
+        json={"email": email, "password": "correct horse battery", "name": name},
     )
     assert r.status_code == 202
     found = await stack["cabinet"].client.get(
         "/api/cabinet/users", params={"email": email}, headers=stack.auth("admin")
     )
-    return uuid.UUID(found.json()["items"][0]["id"])
+    return uuid.UUID(found.json()["items"][0]["id"]), email
 
 
-async def _first_session(stack: Stack, client: uuid.UUID) -> tuple[str, str]:
+async def _verify_by_mail(stack: Stack, email: str) -> None:
+    """Open the link notify mailed (as the user would)."""
+
+    async def link() -> str | None:
+        for message in stack.mail.messages(to=email):
+            if found := LINK.search(message.text or ""):
+                return found.group(1)
+        return None
+
+    await wait_until(link, timeout=30)
+    token = await link()
+    r = await stack["cabinet"].client.post(
+        "/api/cabinet/email-verifications", json={"token": token}
+    )
+    assert r.status_code == 204
+
+
+async def _specialist(stack: Stack, service_id: str) -> str:
+    """A real specialist: a cabinet user an admin gives the specialist role, then a booking
+    record for them (booking refuses it until the role has reached it)."""
+    user_id, _ = await _register(stack, name="Анна Петрова")
+    admin = stack.auth("admin")
+    granted = await stack["cabinet"].client.post(
+        f"/api/cabinet/users/{user_id}/roles", json={"role": "specialist"}, headers=admin
+    )
+    assert granted.status_code == 200
+    body = {
+        "user_id": str(user_id),
+        "time_zone": "Europe/Moscow",
+        "weekly_hours": EVERY_DAY_9_TO_18,
+        "service_ids": [service_id],
+    }
+
+    async def created() -> bool:
+        r = await stack["booking"].client.post("/api/booking/specialists", json=body, headers=admin)
+        assert r.status_code in (201, 422), r.text
+        return r.status_code == 201
+
+    await wait_until(created, timeout=20)
+    return str(user_id)
+
+
+async def _first_session(stack: Stack, client: uuid.UUID, email: str) -> tuple[str, str]:
     booking, admin = stack["booking"].client, stack.auth("admin")
     service = (
         await booking.post(
@@ -48,19 +92,7 @@ async def _first_session(stack: Stack, client: uuid.UUID) -> tuple[str, str]:
             },
         )
     ).json()
-    specialist = (
-        await booking.post(
-            "/api/booking/specialists",
-            headers=admin,
-            json={
-                "user_id": str(uuid.uuid4()),
-                "display_name": "Анна Петрова",
-                "time_zone": "Europe/Moscow",
-                "weekly_hours": EVERY_DAY_9_TO_18,
-                "service_ids": [service["id"]],
-            },
-        )
-    ).json()
+    specialist = {"user_id": await _specialist(stack, service["id"])}
     start = datetime.now(UTC) + timedelta(days=1)
     slots = (
         await booking.get(
@@ -76,21 +108,28 @@ async def _first_session(stack: Stack, client: uuid.UUID) -> tuple[str, str]:
     ).json()
     first = slots["items"][0]
     starts_at = first.get("starts_at") or first.get("start")
-    booked = await booking.post(
-        "/api/booking/appointments",
-        headers=stack.auth("client", sub=client),
-        json={
-            "service_id": service["id"],
-            "specialist_id": specialist["user_id"],
-            "starts_at": starts_at,
-        },
-    )
-    assert booked.status_code == 201, booked.text
-    return specialist["user_id"], booked.json()["id"]
+    request = {
+        "service_id": service["id"],
+        "specialist_id": specialist["user_id"],
+        "starts_at": starts_at,
+    }
+    me = stack.auth("client", sub=client)
+    unverified = await booking.post("/api/booking/appointments", headers=me, json=request)
+    assert (unverified.status_code, unverified.json()["code"]) == (403, "email_not_verified")
+    await _verify_by_mail(stack, email)
+
+    async def booked_once_verified() -> bool:
+        r = await booking.post("/api/booking/appointments", headers=me, json=request)
+        assert r.status_code in (201, 403), r.text
+        return r.status_code == 201
+
+    await wait_until(booked_once_verified, timeout=20)
+    booked = (await booking.get("/api/booking/appointments", headers=me)).json()["items"][0]
+    return specialist["user_id"], booked["id"]
 
 
 async def test_intake_form_follows_the_consent_given_in_cabinet(stack: Stack) -> None:
-    client = await _register(stack)
+    client, email = await _register(stack)
     me = stack.auth("client", sub=client)
     cabinet, booking = stack["cabinet"].client, stack["booking"].client
     doc = (
@@ -109,7 +148,7 @@ async def test_intake_form_follows_the_consent_given_in_cabinet(stack: Stack) ->
         return (await booking.get(f"/api/booking/clients/{client}", headers=me)).status_code == 200
 
     await wait_until(booking_knows_client, timeout=20)
-    specialist_id, _ = await _first_session(stack, client)
+    specialist_id, _ = await _first_session(stack, client, email)
     form = {"specialist_id": specialist_id, "answers": {"запрос": "бессонница"}}
 
     refused = await booking.post("/api/booking/intake-forms", json=form, headers=me)

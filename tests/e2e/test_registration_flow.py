@@ -161,11 +161,24 @@ async def test_registering_an_address_twice_answers_the_same_and_creates_nothing
         stack["cabinet"].database_url,
         f"SELECT event_type FROM outbox WHERE body->'payload'->>'user_id' = '{user_id}'",
     )
-    # One registration: its event and its verification link, nothing for the second attempt.
+    # One registration: its event and its verification link; the second attempt creates
+    # nothing and only tells the address's owner.
     assert sorted(r["event_type"] for r in rows) == [
         "cabinet.user.email_verification_requested",
         "cabinet.user.registered",
+        "cabinet.user.registration_attempted",
     ]
+
+    async def owner_told() -> list[object]:
+        return [
+            m
+            for m in stack.mail.messages(to=email)
+            if "Кто-то пытался зарегистрироваться" in (m.subject or "")
+        ]
+
+    await wait_until(owner_told, timeout=30)
+    (told,) = await owner_told()
+    assert "http://127.0.0.1:8080/reset-password" in (told.text or "")  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

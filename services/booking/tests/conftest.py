@@ -8,6 +8,7 @@ too: a test that moves it sets it first (``clock.set``) and reads times from it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -99,6 +100,10 @@ class Booking:
     events: EventTap
     yookassa: RunningYooKassa
     amqp_url: str
+    known: set[uuid.UUID] = field(default_factory=set)
+    _connection: aio_pika.abc.AbstractConnection | None = None
+    _channel: aio_pika.abc.AbstractChannel | None = None
+    _channel_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def client(self) -> Any:
@@ -135,8 +140,10 @@ class Booking:
         weekly_hours: list[dict[str, Any]] | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
+        user_id = uuid.UUID(str(fields.pop("user_id", None) or uuid.uuid4()))
+        await self.know(user_id, roles=("client", "specialist"))
         body = {
-            "user_id": str(uuid.uuid4()),
+            "user_id": str(user_id),
             "display_name": "Анна Петрова",
             "time_zone": time_zone,
             "weekly_hours": WEEKDAYS_9_TO_18 if weekly_hours is None else weekly_hours,
@@ -157,48 +164,78 @@ class Booking:
         """Publish an event as its producer would (to its exchange, with its routing key)."""
         spec = spec_of(type(payload))
         envelope = example_envelope(type(payload), **payload.model_dump())
-        connection = await aio_pika.connect(self.amqp_url)
-        async with connection:
-            channel = await connection.channel()
-            exchange = await channel.declare_exchange(
-                spec.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            await exchange.publish(
-                aio_pika.Message(
-                    envelope.model_dump_json().encode(),
-                    message_id=str(envelope.event_id),
-                    correlation_id=envelope.correlation_id,
-                    type=envelope.event_type,
-                    content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=spec.routing_key,
-            )
+        async with self._channel_lock:
+            if self._channel is None:
+                self._connection = await aio_pika.connect(self.amqp_url)
+                self._channel = await self._connection.channel()
+            channel = self._channel
+        exchange = await channel.declare_exchange(
+            spec.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        await exchange.publish(
+            aio_pika.Message(
+                envelope.model_dump_json().encode(),
+                message_id=str(envelope.event_id),
+                correlation_id=envelope.correlation_id,
+                type=envelope.event_type,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=spec.routing_key,
+        )
         return envelope.event_id
 
-    async def register_client(self, user_id: uuid.UUID | None = None) -> uuid.UUID:
-        """A client cabinet has told booking about (name, email for receipts)."""
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def booking_knows(self, user_id: uuid.UUID) -> dict[str, Any] | None:
+        """booking's record of a user (``GET /clients/{id}`` as them), None if it has none."""
+        r = await self.client.get(
+            f"/api/booking/clients/{user_id}", headers=self.auth("client", sub=user_id)
+        )
+        return dict(r.json()) if r.status_code == 200 else None
+
+    async def know(
+        self,
+        user_id: uuid.UUID | None = None,
+        *,
+        roles: tuple[str, ...] = ("client",),
+        verified: bool = True,
+    ) -> uuid.UUID:
+        """A user cabinet has told booking about, as cabinet does: ``user.registered`` with
+        their contacts, roles and whether their email is verified. Waits until booking has it."""
         user_id = user_id or uuid.uuid4()
         await self.publish(
             UserRegisteredV1(
                 user_id=user_id,
                 email=f"client-{user_id.hex[:8]}@example.org",
+                email_verified=verified,
                 name="Мария Иванова",
                 phone="+79991234567",
                 time_zone="Europe/Moscow",
                 language="ru",
-                roles=["client"],
+                roles=list(roles),
                 registered_at=self.clock.now,
             )
         )
-        me = self.auth("client", sub=user_id)
 
         async def known() -> bool:
-            r = await self.client.get(f"/api/booking/clients/{user_id}", headers=me)
-            return r.status_code == 200
+            record = await self.booking_knows(user_id)
+            return (
+                record is not None
+                and record["email_verified"] is verified
+                and sorted(record["roles"]) == sorted(roles)
+            )
 
         await wait_until(known, timeout=20)
+        if verified:
+            self.known.add(user_id)
         return user_id
+
+    async def register_client(self, user_id: uuid.UUID | None = None) -> uuid.UUID:
+        """A client cabinet has told booking about (name, email for receipts; verified)."""
+        return await self.know(user_id)
 
     async def slots(
         self, service: dict[str, Any], specialist: dict[str, Any], **params: Any
@@ -222,8 +259,14 @@ class Booking:
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> Any:
-        """POST /appointments as a client (``headers`` added); returns the response."""
-        headers = {**self.auth("client", sub=client_id or uuid.uuid4()), **(headers or {})}
+        """POST /appointments as a client (``headers`` added); returns the response.
+
+        The client (a new one when ``client_id`` is None) is first made known to booking as a
+        verified user through cabinet's event, as only a verified email may book."""
+        client_id = client_id or uuid.uuid4()
+        if client_id not in self.known:
+            await self.know(client_id)
+        headers = {**self.auth("client", sub=client_id), **(headers or {})}
         if key is not None:
             headers["Idempotency-Key"] = key
         return await self.client.post(
@@ -315,7 +358,9 @@ async def booking(
         # A real port, so the fake's notifications reach the webhook over HTTP from 127.0.0.1.
         async with serve_app(without_lifespan(svc.app)) as url:
             yookassa.fake.notifier.set_webhook_url(f"{url}/api/booking/payments/yookassa/webhook")
-            yield Booking(svc, tokens, clock, tap, yookassa, amqp_url)
+            helper = Booking(svc, tokens, clock, tap, yookassa, amqp_url)
+            yield helper
+            await helper.close()
         await connection.close()
 
 

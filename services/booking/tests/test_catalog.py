@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from contracts.cabinet.v1 import SpecialistProfileUpdatedV1, UserRolesChangedV1
-from servicekit.testing import wait_until
 
 from .conftest import Booking
 
@@ -224,7 +222,8 @@ async def test_specialist_record_admin_creates_specialist_edits_own(booking: Boo
 async def test_bad_specialist_is_422(
     booking: Booking, fields: dict[str, object], field: str
 ) -> None:
-    body = {"user_id": str(uuid.uuid4()), "display_name": "Анна", **fields}
+    user_id = await booking.know(roles=("client", "specialist"))
+    body = {"user_id": str(user_id), "display_name": "Анна", **fields}
     r = await booking.client.post("/api/booking/specialists", json=body, headers=booking.admin)
     assert r.status_code == 422, r.text
     assert r.json()["code"] == "validation_failed"
@@ -323,41 +322,3 @@ async def test_time_off_is_private_and_its_reason_encrypted(booking: Booking) ->
         f"/api/booking/specialists/{sid}/time-off/{off['id']}", headers=me
     )
     assert deleted.status_code == 204
-
-
-async def test_cabinet_profile_and_roles_feed_the_specialist(booking: Booking) -> None:
-    service = await booking.create_service()
-    sid = uuid.uuid4()
-    await booking.publish(
-        SpecialistProfileUpdatedV1(
-            specialist_id=sid,
-            display_name="Ольга Смирнова",
-            bio="КПТ",
-            time_zone="Europe/Berlin",
-            service_ids=[uuid.UUID(service["id"]), uuid.uuid4()],  # one booking does not know
-            active=True,
-        )
-    )
-    url = f"/api/booking/specialists/{sid}"
-
-    async def present() -> bool:
-        return (await booking.client.get(url)).status_code == 200
-
-    await wait_until(present, timeout=20)
-    got = (await booking.client.get(url)).json()
-    assert (got["display_name"], got["time_zone"], got["weekly_hours"]) == (
-        "Ольга Смирнова",
-        "Europe/Berlin",
-        [],
-    )
-    assert got["service_ids"] == [service["id"]]
-    await booking.publish(
-        UserRolesChangedV1(
-            user_id=sid, roles=["client"], revoked=["specialist"], changed_by_user_id=uuid.uuid4()
-        )
-    )
-
-    async def inactive() -> bool:
-        return (await booking.client.get(url)).json()["active"] is False
-
-    await wait_until(inactive, timeout=20)

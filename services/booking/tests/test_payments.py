@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from contracts.cabinet.v1 import EmailVerifiedV1
 from servicekit.testing import wait_until
 from yookassa.domain.request.payment_request import PaymentRequest
 from yookassa.domain.response.payment_response import PaymentResponse
@@ -568,7 +569,19 @@ async def test_yookassa_retries_use_the_same_key_and_an_outage_releases_the_hold
 
 async def test_prepayment_needs_the_clients_contacts(booking: Booking, now: datetime) -> None:
     service, specialist = await prepaid(booking)
-    r = await booking.book(service, specialist, TEN)  # cabinet never told booking about them
+    # booking heard that their email is verified, but not (yet) their contacts.
+    client = uuid.uuid4()
+    await booking.publish(
+        EmailVerifiedV1(user_id=client, email="late@example.org", verified_at=booking.clock.now)
+    )
+
+    async def verified() -> bool:
+        record = await booking.booking_knows(client)
+        return record is not None and record["email_verified"] is True
+
+    await wait_until(verified, timeout=20)
+    booking.known.add(client)
+    r = await booking.book(service, specialist, TEN, client_id=client)
     assert r.status_code == 409 and r.json()["code"] == "client_unknown"
 
 

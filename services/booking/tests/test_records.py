@@ -86,7 +86,7 @@ async def test_intake_form_needs_consent_and_stays_between_client_and_specialist
 ) -> None:
     service, specialist = await booking.practice()
     sid = uuid.UUID(specialist["user_id"])
-    client = uuid.uuid4()
+    client = await booking.register_client()  # a verified email: forms need one
     me = booking.auth("client", sub=client)
     # Not in alphabetical order: answers come back in the form's own order.
     answers = {"сон": 5, "запрос": "тревога по ночам", "аппетит": "обычный"}

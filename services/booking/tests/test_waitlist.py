@@ -22,6 +22,8 @@ WINDOW = [{"from": "2026-03-17T05:00:00Z", "to": "2026-03-17T15:00:00Z"}]
 async def join(
     booking: Booking, service: dict[str, Any], client: uuid.UUID, **extra: Any
 ) -> dict[str, Any]:
+    if client not in booking.known:
+        await booking.know(client)  # a verified email: accepting an offer books
     r = await booking.client.post(
         "/api/booking/waitlist",
         json={"service_id": service["id"], "windows": WINDOW, **extra},

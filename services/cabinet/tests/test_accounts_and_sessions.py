@@ -209,3 +209,76 @@ async def test_changing_contacts_publishes_the_full_new_state(cabinet: Cabinet) 
         json={"time_zone": "Mars/Base"},
     )
     assert bad.status_code == 422
+
+
+async def test_a_second_registration_tells_the_owner_and_answers_as_for_a_new_address(
+    cabinet: Cabinet,
+) -> None:
+    email, user_id = await cabinet.register(language="en")
+    registered_before = len(await cabinet.events("cabinet.user.registered"))
+
+    async def register_again() -> dict[str, object]:
+        r = await cabinet.client.post(
+            "/api/cabinet/registrations",
+            json={"email": email.upper(), "password": "another long one", "name": "Mallory"},
+        )
+        assert r.status_code == 202
+        return dict(r.json())
+
+    fresh = await cabinet.client.post(
+        "/api/cabinet/registrations",
+        json={"email": f"n.{uuid.uuid4().hex[:8]}@example.com", "password": "x" * 12, "name": "N"},
+    )
+    assert await register_again() == fresh.json()
+    (attempt,) = await cabinet.events("cabinet.user.registration_attempted", user_id=str(user_id))
+    assert (attempt["email"], attempt["name"], attempt["language"]) == (email, "Анна", "en")
+    assert len(await cabinet.events("cabinet.user.registered")) == registered_before + 1
+
+    # Not a way to flood the owner's mailbox: two notices an hour at most.
+    for _ in range(3):
+        assert await register_again() == fresh.json()
+    attempts = await cabinet.events("cabinet.user.registration_attempted", user_id=str(user_id))
+    assert len(attempts) == 2
+
+
+async def test_resending_the_verification_link_is_limited_and_tells_nobody_anything(
+    cabinet: Cabinet,
+) -> None:
+    email, user_id = await cabinet.register()
+    (first,) = await cabinet.events(
+        "cabinet.user.email_verification_requested", user_id=str(user_id)
+    )
+    resend = "/api/cabinet/email-verifications/resend"
+    sent = await cabinet.client.post(resend, json={"email": email})
+    ghost = await cabinet.client.post(resend, json={"email": f"g.{uuid.uuid4().hex}@example.com"})
+    assert sent.status_code == ghost.status_code == 202
+    assert sent.json() == ghost.json()
+    links = await cabinet.events("cabinet.user.email_verification_requested", user_id=str(user_id))
+    assert len(links) == 2
+    # Links lead to the public origin (the gateway), never to cabinet's own port.
+    assert links[1]["verification_url"].startswith("http://127.0.0.1:8080/verify-email#token=")
+
+    old = await cabinet.client.post(
+        "/api/cabinet/email-verifications",
+        json={"token": _token_from(first["verification_url"])},
+    )
+    assert (old.status_code, old.json()["code"]) == (400, "invalid_token")  # replaced
+    new = await cabinet.client.post(
+        "/api/cabinet/email-verifications",
+        json={"token": _token_from(links[1]["verification_url"])},
+    )
+    assert new.status_code == 204
+
+    verified = await cabinet.client.post(resend, json={"email": email})
+    assert verified.status_code == 202 and verified.json() == ghost.json()
+    links = await cabinet.events("cabinet.user.email_verification_requested", user_id=str(user_id))
+    assert len(links) == 2  # a verified address gets no new link
+
+    # Three an hour per address, known or not; then 429 for both alike.
+    for address in (email, f"g2.{uuid.uuid4().hex}@example.com"):
+        for _ in range(3):
+            await cabinet.client.post(resend, json={"email": address})
+        limited = await cabinet.client.post(resend, json={"email": address})
+        assert limited.status_code == 429
+        assert limited.json()["code"] == "too_many_attempts"
+        assert 1 <= int(limited.headers["retry-after"]) <= 3600

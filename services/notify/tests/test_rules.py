@@ -390,3 +390,25 @@ async def test_password_reset_goes_to_the_address_in_the_event_at_once(notify: N
     mail = await mail_with(notify, email, "Reset your password")
     assert mail.text is not None and "https://app.example/reset#token-1" in mail.text
     assert "until Friday, 15 March 2030" in mail.text
+
+
+async def test_a_second_registration_tells_the_addresss_owner_with_links_on_the_gateway(
+    notify: Notify,
+) -> None:
+    from contracts.cabinet.v1 import RegistrationAttemptedV1
+
+    owner, email = await register(notify, language="en")
+    await notify.producer.event(
+        RegistrationAttemptedV1,
+        user_id=owner,
+        email=email,
+        name="Mary",
+        language="en",
+        attempted_at=STARTS,
+    )
+    mail = await mail_with(notify, email, "Someone tried to register with your address")
+    assert mail.text is not None
+    assert "Friday, 15 March 2030" in mail.text
+    # Links lead to the public origin (the gateway by default), never to notify's own port.
+    assert "http://127.0.0.1:8080/reset-password" in mail.text
+    assert ":8004" not in mail.text

@@ -84,6 +84,22 @@ class EmailVerifiedV1(Payload):
     verified_at: UtcDateTime
 
 
+@event("cabinet.user.registration_attempted", version=1, aggregate="user_id")
+class RegistrationAttemptedV1(Payload):
+    """Someone tried to register with an address that already has an account.
+
+    The HTTP answer is the same as for a new address (no enumeration); the address's owner is
+    told instead. Consumers: notify (mails ``email``: sign in or reset the password; if it was
+    not them, nothing changed).
+    """
+
+    user_id: UUID = Field(description="The existing account's user id")
+    email: PersonalData
+    name: PersonalData
+    language: Language
+    attempted_at: UtcDateTime
+
+
 @event("cabinet.user.password_reset_requested", version=1, aggregate="user_id")
 class PasswordResetRequestedV1(Payload):
     """Someone asked to reset a registered user's password.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Development-only secrets: fine on a laptop, refused anywhere else (see ``_refuse_dev_secrets``).
@@ -35,6 +35,10 @@ class ServiceSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
     log_json: bool = True
+
+    # The one origin users reach the system at (the gateway): every link in a message, every
+    # return URL is built on it, never on a service's own port (those are for debugging).
+    public_origin: str = "http://127.0.0.1:8080"
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika"
     # Connections a process keeps at most (opened as needed), besides its relay's and timers'.
@@ -80,6 +84,19 @@ class ServiceSettings(BaseSettings):
                     if key in data:
                         data[key] = _split_csv(data[key])
         return data
+
+    @field_validator("public_origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        origin = value.rstrip("/")
+        scheme, _, host = origin.partition("://")
+        if scheme not in ("http", "https") or not host or "/" in host:
+            raise ValueError("PUBLIC_ORIGIN is scheme://host[:port], e.g. https://praktika.example")
+        return origin
+
+    def public_url(self, path: str) -> str:
+        """``path`` (``/verify-email``, ``/api/notify/…``) on the public origin."""
+        return f"{self.public_origin}/{path.lstrip('/')}"
 
     @model_validator(mode="after")
     def _refuse_dev_secrets(self) -> ServiceSettings:

@@ -58,7 +58,9 @@ class BookingSettings(ServiceSettings):
     yookassa_base_url: str = "http://127.0.0.1:9001/v3"
     yookassa_shop_id: str = "sandbox-shop"
     yookassa_secret_key: str = "sandbox-secret"
-    yookassa_return_url: str = "http://127.0.0.1:8080/booking/paid"
+    yookassa_return_url: str = Field(
+        default="", description="Where the payer returns; default: /booking/paid on PUBLIC_ORIGIN"
+    )
     yookassa_timeout_seconds: float = 10.0
     yookassa_max_attempts: int = Field(default=4, ge=1)
     yookassa_retry_base_seconds: float = 0.5
@@ -74,6 +76,11 @@ class BookingSettings(ServiceSettings):
     @classmethod
     def _split(cls, value: object) -> object:
         return _csv(value)
+
+    @model_validator(mode="after")
+    def _return_on_the_public_origin(self) -> BookingSettings:
+        self.yookassa_return_url = self.yookassa_return_url or self.public_url("/booking/paid")
+        return self
 
     @model_validator(mode="after")
     def _refuse_sandbox_payments_in_production(self) -> BookingSettings:

@@ -21,9 +21,12 @@ class CabinetSettings(ServiceSettings):
     # JWKS_MIN_REFRESH_SECONDS), so no verifier ever meets a kid it may not fetch yet.
     jwt_key_activation_seconds: float = 30.0
     refresh_token_ttl_days: int = 30
-    # Where the links in emails lead (the front end reads the token from the fragment).
-    app_base_url: str = "http://127.0.0.1:8003"
+    # The links in emails lead to the front end on PUBLIC_ORIGIN (it reads the token from the
+    # fragment).
     email_verification_ttl_hours: int = 24
+    # New verification links per account and per source address within an hour.
+    verification_resends_per_hour: int = Field(default=3, ge=1)
+    verification_resends_per_address_per_hour: int = Field(default=20, ge=1)
     password_reset_ttl_minutes: int = 60
     # Proxies whose X-Forwarded-For is believed (the gateway); anything else is the client.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(

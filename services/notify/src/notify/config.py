@@ -33,9 +33,11 @@ class NotifySettings(ServiceSettings):
     mail_domain: str = Field(default="praktika.local", description="Right side of Message-IDs")
     unsubscribe_mailto: str = "unsubscribe@praktika.local"
 
-    # Where links in messages lead: the front end, and notify's public API (one-click unsubscribe).
-    app_base_url: str = "http://127.0.0.1:8080"
-    public_api_base_url: str = "http://127.0.0.1:8004/api/notify"
+    # Where links in messages lead: the front end, and notify's public API (one-click
+    # unsubscribe). Both default to the public origin (PUBLIC_ORIGIN, the gateway), never to
+    # notify's own port; set them only where the front end lives elsewhere.
+    app_base_url: str = ""
+    public_api_base_url: str = ""
 
     # Telegram (the sandbox fake by default; https://api.telegram.org in production).
     telegram_api_base: str = "http://127.0.0.1:9002"
@@ -79,6 +81,12 @@ class NotifySettings(ServiceSettings):
         if any(v <= 0 for v in value):
             raise ValueError("reminder offsets are minutes before the start, > 0")
         return sorted(set(value), reverse=True)
+
+    @model_validator(mode="after")
+    def _links_on_the_public_origin(self) -> NotifySettings:
+        self.app_base_url = (self.app_base_url or self.public_origin).rstrip("/")
+        self.public_api_base_url = self.public_api_base_url or self.public_url("/api/notify")
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> NotifySettings:

@@ -333,6 +333,7 @@ class BookingContext:
     specialist does not (actively) give it. ``offers_near``: open waitlist offers of the
     specialist within a day of the start (the booking then withdraws the overlapping ones).
     ``intake_required``: the client's first session with the specialist and no form yet.
+    ``client_verified``: cabinet told booking the client's email is verified.
     """
 
     service: ServiceTerms | None
@@ -340,6 +341,7 @@ class BookingContext:
     occupancy: Occupancy | None
     offers_near: bool
     intake_required: bool
+    client_verified: bool = False
 
 
 _SEEN = ", ".join(f"'{s}'" for s in ("completed", "confirmed", "no_show"))
@@ -357,7 +359,9 @@ SELECT {columns(ServiceTerms, "s")}, {columns(SpecialistTerms, "sp")},
                     AND a.status IN ({_SEEN}))
          AND NOT EXISTS(SELECT 1 FROM intake_forms f
                         WHERE f.client_id = $3 AND f.specialist_id = sp.user_id)
-         AS intake_required
+         AS intake_required,
+       COALESCE((SELECT c.email_verified FROM clients c WHERE c.user_id = $3), false)
+         AS client_verified
 FROM services s
 LEFT JOIN specialists sp
   ON sp.user_id = $2 AND sp.active AND sp.service_ids @> ARRAY[s.id]
@@ -388,8 +392,9 @@ async def read_booking_context(
     if row is None:
         return BookingContext(None, None, None, False, False)
     service = ServiceTerms(*row[:_SERVICE_TERMS])
+    verified = bool(row["client_verified"])
     if row["user_id"] is None:
-        return BookingContext(service, None, None, False, False)
+        return BookingContext(service, None, None, False, False, verified)
     specialist = SpecialistTerms(*row[_SERVICE_TERMS : _SERVICE_TERMS + _SPECIALIST_TERMS])
     return BookingContext(
         service,
@@ -397,4 +402,5 @@ async def read_booking_context(
         occupancy_from_row(specialist, row),
         bool(row["offers_near"]),
         bool(row["intake_required"]),
+        verified,
     )

@@ -36,8 +36,10 @@ def _jsonb() -> Any:
 
 
 class Client(BookingTable, table=True):
-    """booking's copy of a client, from cabinet's events: the name a specialist sees in the
-    calendar, the contacts a 54-FZ receipt needs, the zone times are shown in. Encrypted."""
+    """booking's copy of a cabinet user (clients and specialists alike), from cabinet's events:
+    the name a specialist sees in the calendar, the contacts a 54-FZ receipt needs (encrypted),
+    the zone times are shown in, whether their email is verified (only then may they book or
+    submit an intake form) and their roles (only a ``specialist`` has a specialist record)."""
 
     __tablename__ = "clients"
 
@@ -47,6 +49,8 @@ class Client(BookingTable, table=True):
     phone: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
     time_zone: str
     known_since: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    email_verified: bool = False
+    roles: list[str] = Field(default_factory=list, sa_column=Column(ARRAY(Text), nullable=False))
 
 
 class ServiceOffering(BookingTable, table=True):
@@ -77,13 +81,16 @@ class ServiceOffering(BookingTable, table=True):
 
 
 class Specialist(BookingTable, table=True):
-    """A specialist (keyed by their cabinet user id): zone, weekly hours, cap, services given."""
+    """A specialist (keyed by their cabinet user id, who holds the ``specialist`` role): the
+    public profile cabinet announces (name, bio, photo), and what booking owns: zone, weekly
+    hours, cap, services given. The one public catalogue of specialists is read from here."""
 
     __tablename__ = "specialists"
 
     user_id: uuid.UUID = Field(primary_key=True)
     display_name: str
     bio: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    photo_url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     time_zone: str
     weekly_hours: list[dict[str, Any]] = _jsonb()
     daily_cap: int | None = None

@@ -286,7 +286,10 @@ def _created(result: AppointmentPublic) -> Response:
     status_code=status.HTTP_201_CREATED,
     response_model=AppointmentPublic,
     summary="Book a slot (client). With prepayment: a hold and the payment's confirmation_url",
-    responses={409: {"description": "slot_taken and other reasons the slot is unavailable"}},
+    responses={
+        403: {"description": "email_not_verified (confirm the address first), forbidden"},
+        409: {"description": "slot_taken and other reasons the slot is unavailable; own_slot"},
+    },
 )
 async def create_appointment(
     request: Request,

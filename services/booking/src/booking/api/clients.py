@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from servicekit.http.deps import UowDep
 from servicekit.http.problems import Msg, get_or_404
 from servicekit.security.deps import CurrentPrincipal, ensure_owner
@@ -23,6 +23,8 @@ class ClientPublic(BaseModel):
     name: str
     time_zone: str
     known_since: datetime
+    email_verified: bool = Field(description="Only a verified email books and submits forms")
+    roles: list[str]
 
 
 @router.get(

@@ -90,6 +90,7 @@ def _public(form: IntakeForm) -> IntakeFormPublic:
     response_model=IntakeFormPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Submit an intake form for an upcoming first session (client; needs consent)",
+    responses={403: {"description": "email_not_verified, consent_required, forbidden"}},
 )
 async def submit_intake_form(
     body: IntakeFormCreate, uow: UowDep, now: NowDep, principal: ClientPrincipal

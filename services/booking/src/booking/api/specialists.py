@@ -1,7 +1,12 @@
 """``/api/booking/specialists``: who gives which services, when they work, when they are off.
 
-Anyone reads a specialist and their overrides; time off (its reasons are private) is read by the
-specialist and admins. An admin creates a specialist; an admin or the specialist changes it.
+This is the one public catalogue of specialists: the profile cabinet announces (name, bio,
+photo), the services given, the schedule's zone and hours. Anyone reads active specialists and
+their overrides (an inactive one — e.g. no longer holding the specialist role — only they and
+admins see); time off (its reasons are private) is read by the specialist and admins. An admin
+creates a specialist for a cabinet user holding the specialist role (or cabinet's first profile
+of them does); an admin or the specialist changes it. A specialist gives only their own services
+and shared ones.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from servicekit.http.pagination import (
 from servicekit.http.problems import Conflict, Msg, NotFound, get_or_404
 from sqlmodel import col, select
 
-from booking.adapters.tables import ScheduleOverride, ServiceOffering, Specialist, TimeOff
+from booking.adapters.tables import Client, ScheduleOverride, Specialist, TimeOff
 from booking.api.common import (
     AdminPrincipal,
     OptionalPrincipal,
@@ -37,6 +42,7 @@ from booking.api.common import (
     invalid,
     is_admin,
 )
+from booking.application import people
 from booking.domain.schedule import (
     WallInterval,
     check_disjoint,
@@ -89,8 +95,12 @@ def _distinct(value: list[uuid.UUID] | None) -> list[uuid.UUID] | None:
 class SpecialistCreate(BaseModel):
     """A new specialist record (an admin creates it for a cabinet user)."""
 
-    user_id: uuid.UUID = Field(description="The specialist's cabinet user id")
-    display_name: str = Field(min_length=1, max_length=200)
+    user_id: uuid.UUID = Field(
+        description="The specialist's cabinet user id; they must hold the specialist role"
+    )
+    display_name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Default: the user's name"
+    )
     bio: str | None = Field(default=None, max_length=4000)
     time_zone: str = Field(default="Europe/Moscow", description="IANA zone of the schedule")
     weekly_hours: list[WeeklyHoursIO] = Field(default_factory=list, max_length=70)
@@ -125,6 +135,7 @@ class SpecialistPublic(BaseModel):
     user_id: uuid.UUID
     display_name: str
     bio: str | None
+    photo_url: str | None
     time_zone: str
     weekly_hours: list[WeeklyHoursIO]
     daily_cap: int | None
@@ -141,6 +152,7 @@ def to_public(row: Specialist) -> SpecialistPublic:
         user_id=row.user_id,
         display_name=row.display_name,
         bio=row.bio,
+        photo_url=row.photo_url,
         time_zone=row.time_zone,
         weekly_hours=[WeeklyHoursIO.model_validate(h) for h in row.weekly_hours],
         daily_cap=row.daily_cap,
@@ -157,29 +169,12 @@ def _hours_json(hours: list[WeeklyHoursIO]) -> list[dict[str, object]]:
     return [{"weekday": h.weekday, "start": h.start, "end": h.end} for h in ordered]
 
 
-async def _check_services_exist(uow: UowDep, service_ids: list[uuid.UUID]) -> None:
-    if not service_ids:
-        return
-    found = set(
-        (
-            await uow.session.exec(
-                select(ServiceOffering.id).where(col(ServiceOffering.id).in_(service_ids))
-            )
-        ).all()
-    )
-    missing = [str(s) for s in service_ids if s not in found]
-    if missing:
-        raise invalid("service_ids", f"unknown services: {', '.join(missing)}")
+_NO_SPECIALIST = Msg(ru="Такого специалиста нет.", en="No such specialist.")
 
 
 async def load_specialist(uow: UowDep, specialist_id: uuid.UUID) -> Specialist:
     """The specialist, or 404."""
-    row = await get_or_404(
-        uow.session,
-        Specialist,
-        specialist_id,
-        Msg(ru="Такого специалиста нет.", en="No such specialist."),
-    )
+    row = await get_or_404(uow.session, Specialist, specialist_id, _NO_SPECIALIST)
     return row
 
 
@@ -210,9 +205,13 @@ async def list_specialists(
 
 @router.get("/{specialist_id}", response_model=SpecialistPublic, summary="One specialist (anyone)")
 async def get_specialist(
-    specialist_id: uuid.UUID, uow: UowDep, response: Response
+    specialist_id: uuid.UUID, uow: UowDep, response: Response, principal: OptionalPrincipal
 ) -> SpecialistPublic:
     row = await load_specialist(uow, specialist_id)
+    if not row.active and not (
+        is_admin(principal) or (principal is not None and principal.user_id == row.user_id)
+    ):
+        raise NotFound(_NO_SPECIALIST)
     response.headers.update(etag(row.version))
     return to_public(row)
 
@@ -221,7 +220,11 @@ async def get_specialist(
     "",
     response_model=SpecialistPublic,
     status_code=status.HTTP_201_CREATED,
-    summary="Create a specialist record for a cabinet user (admin)",
+    summary="Create a specialist record for a cabinet user holding the specialist role (admin)",
+    responses={
+        409: {"description": "specialist_exists"},
+        422: {"description": "validation_failed, unknown_user, not_a_specialist, foreign_service"},
+    },
 )
 async def create_specialist(
     body: SpecialistCreate,
@@ -238,10 +241,15 @@ async def create_specialist(
             ),
             code="specialist_exists",
         )
-    await _check_services_exist(uow, body.service_ids)
+    await people.require_specialist_user(uow.session, body.user_id)
+    await people.check_services_given(uow.session, body.user_id, body.service_ids)
+    user = await uow.session.get(Client, body.user_id)
+    display_name = body.display_name or (user.name if user is not None else "")
+    if not display_name:
+        raise invalid("display_name", "booking does not know the user's name yet: send one")
     row = Specialist(
         user_id=body.user_id,
-        display_name=body.display_name,
+        display_name=display_name,
         bio=body.bio,
         time_zone=body.time_zone,
         weekly_hours=_hours_json(body.weekly_hours),
@@ -263,6 +271,7 @@ async def create_specialist(
     "/{specialist_id}",
     response_model=SpecialistPublic,
     summary="Change a specialist (admin or the specialist); If-Match: the version you read",
+    responses={422: {"description": "validation_failed, not_a_specialist, foreign_service"}},
 )
 async def update_specialist(
     specialist_id: uuid.UUID,
@@ -283,8 +292,11 @@ async def update_specialist(
         if name == "weekly_hours":
             row.weekly_hours = _hours_json(body.weekly_hours or [])
         elif name == "service_ids":
-            await _check_services_exist(uow, body.service_ids or [])
+            await people.check_services_given(uow.session, specialist_id, body.service_ids or [])
             row.service_ids = body.service_ids or []
+        elif name == "active" and value and not row.active:
+            await people.require_specialist_user(uow.session, specialist_id)
+            row.active = True
         else:
             setattr(row, name, value)
     row.version += 1

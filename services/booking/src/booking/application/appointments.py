@@ -46,7 +46,7 @@ from booking.adapters.schedules import (
     slot_policy,
 )
 from booking.adapters.tables import Appointment, Payment, Refund, ServiceOffering, Specialist
-from booking.application import waitlist
+from booking.application import people, waitlist
 from booking.application.facts import appointment_facts, rub
 from booking.application.money import OPEN_PAYMENT, drop_payment, start_refund, watch_unwanted
 from booking.application.refusals import transition_refused_text
@@ -278,6 +278,8 @@ async def book(
     service, specialist = context.service, context.specialist
     if service is None:
         raise NotFound(Msg(ru="Такой услуги нет.", en="No such service."))
+    if not context.client_verified:
+        raise people.email_not_verified()
     if specialist is None or context.occupancy is None:
         raise NotFound(
             Msg(
@@ -285,6 +287,8 @@ async def book(
                 en="No such specialist gives this service.",
             )
         )
+    if specialist.user_id == client_id:
+        raise people.own_slot()
     duration = duration_minutes or service.durations[0]
     if duration not in service.durations:
         raise validation_failed(

@@ -26,6 +26,7 @@ from booking.adapters.tables import (
     IntakeForm,
     OutcomeRecord,
 )
+from booking.application.people import require_verified_email
 from booking.domain.appointments import Status
 from booking.domain.consents import HEALTH_DATA, DocumentVersion, consent_counts
 
@@ -91,8 +92,10 @@ async def submit_intake(
     answers: dict[str, Any],
     now: datetime,
 ) -> IntakeForm:
-    """Store a client's intake form for their first session with a specialist."""
+    """Store a client's intake form for their first session with a specialist (a verified
+    email and a counting health-data consent first)."""
     session = uow.session
+    await require_verified_email(session, client_id)
     await require_health_consent(session, client_id, now)
     query = select(Appointment).where(
         Appointment.client_id == client_id,

@@ -14,6 +14,7 @@ from contracts.cabinet.v1 import (
     ConsentDocumentPublishedV1,
     ConsentGrantedV1,
     ConsentWithdrawnV1,
+    EmailVerifiedV1,
     SpecialistProfileUpdatedV1,
     UserContactChangedV1,
     UserRegisteredV1,
@@ -25,10 +26,9 @@ from servicekit.http.problems import Problem
 from servicekit.messaging.consumer import EventConsumer, PermanentFailure
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import schedule
-from sqlmodel import col, select
 
-from booking.adapters.tables import Client, Consent, ConsentDocument, ServiceOffering, Specialist
-from booking.application import appointments, waitlist
+from booking.adapters.tables import Consent, ConsentDocument, Specialist
+from booking.application import appointments, people, waitlist
 from booking.application.payments import PAYMENT_CREATE
 from booking.application.practice import practice
 from booking.domain.schedule import zone_named
@@ -40,48 +40,60 @@ telegram_actions = EventConsumer("booking", "telegram-actions")
 
 @user_events.handles(UserRegisteredV1)
 async def add_client(uow: UnitOfWork, event: EventEnvelope[UserRegisteredV1]) -> None:
-    """A registered user can book: keep what booking needs to know of them."""
+    """A registered user: keep what booking needs to know of them (contacts, zone, whether
+    their email is verified, roles)."""
     p = event.payload
-    if await uow.session.get(Client, p.user_id) is not None:
-        return
-    uow.session.add(
-        Client(
-            user_id=p.user_id,
-            name=p.name,
-            email=p.email,
-            phone=p.phone,
-            time_zone=p.time_zone,
-            known_since=p.registered_at,
-        )
+    await people.remember_user(
+        uow,
+        p.user_id,
+        at=p.registered_at,
+        name=p.name,
+        email=p.email,
+        phone=p.phone,
+        keep_phone=False,
+        time_zone=p.time_zone,
+        email_verified=p.email_verified,
+        roles=p.roles,
     )
 
 
 @user_events.handles(UserContactChangedV1)
 async def update_client(uow: UnitOfWork, event: EventEnvelope[UserContactChangedV1]) -> None:
-    """Replace booking's copy with the full current state the event carries."""
+    """Replace booking's copy with the full current state the event carries (a new address is
+    unverified until cabinet says otherwise)."""
     p = event.payload
-    client = await uow.session.get(Client, p.user_id)
-    if client is None:
-        client = Client(
-            user_id=p.user_id,
-            known_since=event.occurred_at,
-            name="",
-            email="",
-            time_zone=p.time_zone,
-        )
-        uow.session.add(client)
-    client.name, client.email, client.phone = p.name, p.email, p.phone
-    client.time_zone = p.time_zone
+    await people.remember_user(
+        uow,
+        p.user_id,
+        at=event.occurred_at,
+        name=p.name,
+        email=p.email,
+        phone=p.phone,
+        keep_phone=False,
+        time_zone=p.time_zone,
+        email_verified=p.email_verified,
+    )
+
+
+@user_events.handles(EmailVerifiedV1)
+async def email_verified(uow: UnitOfWork, event: EventEnvelope[EmailVerifiedV1]) -> None:
+    """The user confirmed their address: from now on they may book and submit forms."""
+    p = event.payload
+    await people.remember_user(uow, p.user_id, at=event.occurred_at, email_verified=True)
 
 
 @user_events.handles(SpecialistProfileUpdatedV1)
 async def specialist_profile(
     uow: UnitOfWork, event: EventEnvelope[SpecialistProfileUpdatedV1]
 ) -> None:
-    """cabinet owns who a specialist is (name, bio, zone, active); booking keeps their hours.
+    """cabinet owns a specialist's public profile (name, bio, photo, active); booking keeps it
+    beside what it owns itself: the services given, the hours and the schedule's zone.
 
-    A new specialist starts with no working hours (no slots) until they or an admin set them.
-    Services the profile names are taken when booking knows them.
+    The first profile creates the specialist (cabinet writes one only for a user holding the
+    role), in the profile's zone, with no working hours (no slots) and no services until they
+    or an admin set them. Later profiles never move the schedule's zone, and the profile's
+    ``service_ids`` are not booking's to take: services are attached in booking, where who
+    owns them is known. A user without the role stays inactive.
     """
     p = event.payload
     try:
@@ -89,6 +101,7 @@ async def specialist_profile(
     except ValueError as exc:
         raise PermanentFailure(f"unknown time zone {p.time_zone!r}") from exc
     now = uow.now()
+    user = await people.known_user(uow.session, p.specialist_id)
     specialist = await uow.session.get(Specialist, p.specialist_id, with_for_update=True)
     if specialist is None:
         specialist = Specialist(
@@ -104,29 +117,18 @@ async def specialist_profile(
         )
         uow.session.add(specialist)
     specialist.display_name, specialist.bio = p.display_name, p.bio
-    specialist.time_zone, specialist.active = p.time_zone, p.active
-    if p.service_ids:
-        known = (
-            await uow.session.exec(
-                select(ServiceOffering.id).where(col(ServiceOffering.id).in_(p.service_ids))
-            )
-        ).all()
-        specialist.service_ids = [s for s in p.service_ids if s in set(known)]
+    specialist.photo_url = p.photo_url
+    specialist.active = p.active and (user is None or user.is_specialist)
     specialist.updated_at = now
     specialist.version += 1
 
 
 @user_events.handles(UserRolesChangedV1)
 async def roles_changed(uow: UnitOfWork, event: EventEnvelope[UserRolesChangedV1]) -> None:
-    """Someone who is no longer a specialist takes no new bookings."""
+    """Someone who is no longer a specialist takes no new bookings and leaves the catalogue;
+    given the role again, they are back."""
     p = event.payload
-    if "specialist" in p.roles:
-        return
-    specialist = await uow.session.get(Specialist, p.user_id, with_for_update=True)
-    if specialist is not None and specialist.active:
-        specialist.active = False
-        specialist.updated_at = uow.now()
-        specialist.version += 1
+    await people.remember_user(uow, p.user_id, at=event.occurred_at, roles=p.roles)
 
 
 async def _record_consent(

@@ -8,7 +8,6 @@ from datetime import datetime
 from servicekit.security.fields import EncryptedString
 from sqlalchemy import Column, DateTime, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -80,7 +79,10 @@ class RefreshToken(CabinetTable, table=True):
 
 
 class LoginThrottle(CabinetTable, table=True):
-    """Failed logins per key (``account:<email index>`` or ``address:<ip>``) in a window."""
+    """Counted attempts per key in a window (``cabinet.adapters.throttles``): failed logins
+    (``account:<email index>``, ``address:<ip>``), verification resends (``resend:<email
+    index>``, ``resend-from:<ip>``), notices of registration attempts (``attempt:<email index>``).
+    """
 
     __tablename__ = "login_throttle"
 
@@ -93,7 +95,8 @@ class LoginThrottle(CabinetTable, table=True):
 
 
 class SpecialistProfile(CabinetTable, table=True):
-    """A specialist's public profile (booking learns of it by event)."""
+    """A specialist's public profile as they last wrote it. Nobody reads it here: booking
+    learns of it by event and serves the one public catalogue (profile, services, zone)."""
 
     __tablename__ = "specialist_profiles"
 
@@ -101,9 +104,6 @@ class SpecialistProfile(CabinetTable, table=True):
     display_name: str = Field(max_length=200)
     bio: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     photo_url: str | None = Field(default=None, max_length=1000)
-    service_ids: list[uuid.UUID] = Field(
-        sa_column=Column(ARRAY(PgUUID(as_uuid=True)), nullable=False)
-    )
     active: bool = True
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 

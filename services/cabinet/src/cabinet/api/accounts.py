@@ -15,6 +15,7 @@ from contracts.cabinet.v1 import (
     EmailVerificationRequestedV1,
     EmailVerifiedV1,
     PasswordResetRequestedV1,
+    RegistrationAttemptedV1,
     UserContactChangedV1,
     UserRegisteredV1,
 )
@@ -29,13 +30,16 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
+from cabinet.adapters import throttles
 from cabinet.adapters.credentials import digest, hash_password, new_secret, verify_password
 from cabinet.adapters.tables import OneTimeToken, RefreshToken, User
-from cabinet.api.common import CurrentAccount, SettingsDep
+from cabinet.api.common import CurrentAccount, SettingsDep, SourceAddress
 from cabinet.config import CabinetSettings
 from cabinet.domain.registration import DEFAULT_ROLES, MAX_PASSWORD, MIN_PASSWORD, is_time_zone
+from cabinet.domain.throttle import ATTEMPT_NOTICE_POLICY, allowance
 
 router = APIRouter(tags=["accounts"])
+_HOUR = timedelta(hours=1)
 logger = logging.getLogger("cabinet.accounts")
 
 Password = Annotated[str, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)]
@@ -121,6 +125,12 @@ class ResetRequest(BaseModel):
     email: EmailStr
 
 
+class ResendRequest(BaseModel):
+    """Ask for a new email verification link."""
+
+    email: EmailStr
+
+
 class ResetConfirm(BaseModel):
     """Set a new password with a reset token."""
 
@@ -170,7 +180,7 @@ async def _issue_link(
         )
     )
     page = "verify-email" if purpose == "verify_email" else "reset-password"
-    return f"{settings.app_base_url.rstrip('/')}/{page}#token={secret}", expires
+    return f"{settings.public_url(page)}#token={secret}", expires
 
 
 async def _redeem(uow: UnitOfWork, secret: str, purpose: str, now: datetime) -> User:
@@ -228,6 +238,7 @@ async def register(
     ).scalar_one_or_none()
     if created is None:
         logger.info("registration for an address or phone already in use")
+        await _tell_owner_of_attempt(uow, user.email_index, now)
     else:
         uow.emit(
             UserRegisteredV1(
@@ -241,26 +252,101 @@ async def register(
                 registered_at=now,
             )
         )
-        url, expires = await _issue_link(
-            uow,
-            user,
-            "verify_email",
-            timedelta(hours=settings.email_verification_ttl_hours),
-            settings,
-            now,
-        )
-        uow.emit(
-            EmailVerificationRequestedV1(
-                user_id=user.id,
-                email=email,
-                name=body.name,
-                language=body.language,
-                verification_url=url,
-                expires_at=expires,
-            )
-        )
+        await _send_verification_link(uow, user, settings, now)
     await uow.commit()
     return Accepted(detail="If the address can be registered, a message is on its way to it.")
+
+
+async def _tell_owner_of_attempt(uow: UnitOfWork, email_index: str, now: datetime) -> None:
+    """Someone registered with an address that has an account: its owner learns of it (by
+    mail, through notify), a couple of times an hour at most."""
+    owner = (await uow.session.exec(select(User).where(User.email_index == email_index))).first()
+    if owner is None:
+        return  # the phone was in use, not the address: nobody to tell by mail
+    key = f"attempt:{email_index}"
+    if await throttles.retry_after(uow, [key], now) is not None:
+        return
+    await throttles.count(uow, key, ATTEMPT_NOTICE_POLICY, now)
+    uow.emit(
+        RegistrationAttemptedV1(
+            user_id=owner.id,
+            email=owner.email,
+            name=owner.name,
+            language=owner.language,  # type: ignore[arg-type]
+            attempted_at=now,
+        )
+    )
+
+
+async def _send_verification_link(
+    uow: UnitOfWork, user: User, settings: CabinetSettings, now: datetime
+) -> None:
+    url, expires = await _issue_link(
+        uow,
+        user,
+        "verify_email",
+        timedelta(hours=settings.email_verification_ttl_hours),
+        settings,
+        now,
+    )
+    uow.emit(
+        EmailVerificationRequestedV1(
+            user_id=user.id,
+            email=user.email,
+            name=user.name,
+            language=user.language,  # type: ignore[arg-type]
+            verification_url=url,
+            expires_at=expires,
+        )
+    )
+
+
+@router.post(
+    "/email-verifications/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    summary="Send a new email verification link (rate-limited)",
+    responses={429: {"description": "too_many_attempts (Retry-After)"}},
+)
+async def resend_verification(
+    body: ResendRequest,
+    uow: UowDep,
+    settings: SettingsDep,
+    address: SourceAddress,
+    now: NowDep,
+) -> Accepted:
+    """A new link for an unverified account; earlier links stop working. The answer is the
+    same for an unknown, a verified and an unverified address (no enumeration), and so is the
+    limit: per address asked for and per caller."""
+    email_index = throttles.email_key(str(body.email))
+    keys = {
+        f"resend:{email_index}": allowance(settings.verification_resends_per_hour, _HOUR),
+        f"resend-from:{address}": allowance(
+            settings.verification_resends_per_address_per_hour, _HOUR
+        ),
+    }
+    wait = await throttles.retry_after(uow, list(keys), now)
+    if wait is not None:
+        raise throttles.too_many_attempts(wait)
+    for key, policy in keys.items():
+        await throttles.count(uow, key, policy, now)
+    user = (await uow.session.exec(select(User).where(User.email_index == email_index))).first()
+    if user is not None and not user.email_verified:
+        await uow.session.exec(
+            update(OneTimeToken)  # type: ignore[call-overload]
+            .where(
+                col(OneTimeToken.user_id) == user.id,
+                col(OneTimeToken.purpose) == "verify_email",
+                col(OneTimeToken.used_at).is_(None),
+            )
+            .values(used_at=now)
+        )
+        await _send_verification_link(uow, user, settings, now)
+    await uow.commit()
+    return Accepted(
+        detail="If the address belongs to an account still to be confirmed, a new link is on "
+        "its way to it."
+    )
 
 
 @router.post(

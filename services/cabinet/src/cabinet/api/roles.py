@@ -1,4 +1,10 @@
-"""Roles (admin grants and removes them) and specialists' public profiles."""
+"""Roles (admin grants and removes them) and specialists' public profiles.
+
+cabinet is where a profile is written; booking keeps a copy (``cabinet.specialist_profile.
+updated``) beside the specialist's services, hours and zone and serves the one public catalogue
+(``GET /api/booking/specialists``). Granting the specialist role makes booking create the
+specialist; removing it deactivates them there.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,9 @@ from contracts.cabinet.v1 import SpecialistProfileUpdatedV1, UserRolesChangedV1
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, HttpUrl
 from servicekit.http.deps import NowDep, UowDep
-from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Conflict, Msg, NotFound
 from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
 from servicekit.security.jwt import Principal
-from sqlmodel import col, select
 
 from cabinet.adapters.tables import SpecialistProfile, User
 
@@ -45,18 +49,16 @@ class ProfileUpdate(BaseModel):
     display_name: str = Field(min_length=1, max_length=200)
     bio: str | None = Field(default=None, max_length=5000)
     photo_url: HttpUrl | None = None
-    service_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     active: bool = True
 
 
 class ProfilePublic(BaseModel):
-    """A specialist as anyone sees them."""
+    """A profile as written (the catalogue that shows it is booking's)."""
 
     user_id: uuid.UUID
     display_name: str
     bio: str | None
     photo_url: str | None
-    service_ids: list[uuid.UUID]
     active: bool
     updated_at: datetime
 
@@ -131,7 +133,8 @@ def _profile(p: SpecialistProfile) -> ProfilePublic:
 @router.put(
     "/specialists/{user_id}/profile",
     response_model=ProfilePublic,
-    summary="Create or replace a specialist's public profile (the specialist or an admin)",
+    summary="Create or replace a specialist's public profile (the specialist or an admin); "
+    "booking's catalogue shows it within seconds",
 )
 async def put_profile(
     user_id: uuid.UUID,
@@ -145,12 +148,11 @@ async def put_profile(
     if user is None or "specialist" not in user.roles:
         raise NotFound(_NO_SPECIALIST)
     profile = await uow.session.get(SpecialistProfile, user_id) or SpecialistProfile(
-        user_id=user_id, display_name=body.display_name, service_ids=[], updated_at=now
+        user_id=user_id, display_name=body.display_name, updated_at=now
     )
     profile.display_name = body.display_name
     profile.bio = body.bio
     profile.photo_url = None if body.photo_url is None else str(body.photo_url)
-    profile.service_ids = list(body.service_ids)
     profile.active = body.active
     profile.updated_at = now
     uow.session.add(profile)
@@ -161,36 +163,8 @@ async def put_profile(
             bio=profile.bio,
             photo_url=profile.photo_url,
             time_zone=user.time_zone,
-            service_ids=profile.service_ids,
             active=profile.active,
         )
     )
     await uow.commit()
-    return _profile(profile)
-
-
-@router.get(
-    "/specialists", response_model=Page[ProfilePublic], summary="Active specialists (public)"
-)
-async def list_specialists(
-    uow: UowDep, limit: LimitQuery = 50, cursor: CursorQuery = None
-) -> Page[ProfilePublic]:
-    rows, next_cursor = await keyset_page(
-        uow.session,
-        select(SpecialistProfile).where(col(SpecialistProfile.active).is_(True)),
-        order=col(SpecialistProfile.updated_at),
-        tiebreak=col(SpecialistProfile.user_id),
-        limit=limit,
-        cursor=cursor,
-    )
-    return Page[ProfilePublic](items=[_profile(p) for p in rows], next_cursor=next_cursor)
-
-
-@router.get(
-    "/specialists/{user_id}", response_model=ProfilePublic, summary="A specialist's public profile"
-)
-async def get_specialist(user_id: uuid.UUID, uow: UowDep) -> ProfilePublic:
-    profile = await uow.session.get(SpecialistProfile, user_id)
-    if profile is None or not profile.active:
-        raise NotFound(_NO_SPECIALIST)
     return _profile(profile)

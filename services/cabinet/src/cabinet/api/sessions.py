@@ -18,18 +18,18 @@ from typing import Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 from servicekit.http.deps import NowDep, RuntimeDep, UowDep
-from servicekit.http.problems import Msg, Problem, Unauthorized
+from servicekit.http.problems import Msg, Unauthorized
 from servicekit.messaging.outbox import UnitOfWork
-from servicekit.security.fields import blind_index, normalize_email
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
+from cabinet.adapters import throttles
 from cabinet.adapters.credentials import access_token, digest, new_secret, verify_password
 from cabinet.adapters.tables import LoginThrottle, RefreshToken, User
+from cabinet.adapters.throttles import email_key
 from cabinet.api.common import SettingsDep, SourceAddress
 from cabinet.config import CabinetSettings
-from cabinet.domain.throttle import ACCOUNT_POLICY, ADDRESS_POLICY, ThrottlePolicy, ThrottleState
+from cabinet.domain.throttle import ACCOUNT_POLICY, ADDRESS_POLICY
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
@@ -68,47 +68,6 @@ def _invalid_credentials() -> Unauthorized:
 
 
 _SESSION_ENDED = Msg(ru="Сеанс завершён; войдите снова.", en="The session has ended; log in again.")
-
-
-def _email_index(email: str) -> str:
-    """The blind index a login looks the account up by (and throttles by, known or not)."""
-    try:
-        return blind_index(normalize_email(email), kind="email")
-    except ValueError:
-        return digest(email.strip().casefold())  # matches no account, still throttled
-
-
-async def _throttle_state(uow: UnitOfWork, key: str) -> ThrottleState | None:
-    row = await uow.session.get(LoginThrottle, key)
-    if row is None:
-        return None
-    return ThrottleState(row.failures, row.window_started_at, row.locked_until)
-
-
-async def _record_failure(uow: UnitOfWork, key: str, policy: ThrottlePolicy, now: datetime) -> None:
-    row = await uow.session.get(LoginThrottle, key, with_for_update=True)
-    state = (
-        ThrottleState(0, now, None)
-        if row is None
-        else ThrottleState(row.failures, row.window_started_at, row.locked_until)
-    ).after_failure(policy, now)
-    await uow.session.exec(
-        insert(LoginThrottle)  # type: ignore[call-overload]
-        .values(
-            key=key,
-            failures=state.failures,
-            window_started_at=state.window_started_at,
-            locked_until=state.locked_until,
-        )
-        .on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                "failures": state.failures,
-                "window_started_at": state.window_started_at,
-                "locked_until": state.locked_until,
-            },
-        )
-    )
 
 
 async def _new_refresh(
@@ -155,30 +114,16 @@ async def login(
     address: SourceAddress,
     now: NowDep,
 ) -> TokenPair:
-    email_index = _email_index(body.email)
+    email_index = email_key(body.email)
     account_key, address_key = f"account:{email_index}", f"address:{address}"
     async with runtime.uow() as uow:
-        waits = [
-            s.retry_after(now)
-            for s in [await _throttle_state(uow, k) for k in (account_key, address_key)]
-            if s is not None
-        ]
-        wait = max((w for w in waits if w is not None), default=None)
+        wait = await throttles.retry_after(uow, [account_key, address_key], now)
         if wait is not None:
-            raise Problem(
-                Msg(
-                    ru="Слишком много попыток. Попробуйте позже.",
-                    en="Too many attempts. Try again later.",
-                ),
-                status=429,
-                code="too_many_attempts",
-                title=Msg(ru="Слишком много попыток", en="Too many attempts"),
-                headers={"Retry-After": str(wait)},
-            )
+            raise throttles.too_many_attempts(wait)
         user = (await uow.session.exec(select(User).where(User.email_index == email_index))).first()
         if not verify_password(None if user is None else user.password_hash, body.password):
-            await _record_failure(uow, account_key, ACCOUNT_POLICY, now)
-            await _record_failure(uow, address_key, ADDRESS_POLICY, now)
+            await throttles.count(uow, account_key, ACCOUNT_POLICY, now)
+            await throttles.count(uow, address_key, ADDRESS_POLICY, now)
             await uow.commit()
             raise _invalid_credentials()
         assert user is not None

@@ -54,3 +54,15 @@ class ThrottleState:
 
 ACCOUNT_POLICY = ThrottlePolicy(allowed_failures=5, window=timedelta(minutes=15))
 ADDRESS_POLICY = ThrottlePolicy(allowed_failures=20, window=timedelta(minutes=15))
+
+
+def allowance(uses: int, window: timedelta) -> ThrottlePolicy:
+    """``uses`` per ``window``: the last of them locks the key for a whole window (resends of a
+    link, notices to an address: nobody needs more, and a script gets no further)."""
+    return ThrottlePolicy(
+        allowed_failures=uses - 1, window=window, first_lock=window, max_lock=window
+    )
+
+
+#: Notices to an account's owner that someone tried to register with their address.
+ATTEMPT_NOTICE_POLICY = allowance(2, timedelta(hours=1))

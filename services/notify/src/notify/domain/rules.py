@@ -29,6 +29,7 @@ from contracts.cabinet.v1 import (
     DataExportCompletedV1,
     EmailVerificationRequestedV1,
     PasswordResetRequestedV1,
+    RegistrationAttemptedV1,
     UserRegisteredV1,
 )
 from contracts.content.v1 import InteractiveRunCompletedV1, ItemPublishedV1
@@ -109,6 +110,12 @@ def email_verification(p: EmailVerificationRequestedV1) -> Notice:
 def password_reset(p: PasswordResetRequestedV1) -> Notice:
     """The one-time password reset link (email only, at once)."""
     return Notice("password_reset", p.user_id, _ctx(p), urgent=True, channels=EMAIL_ONLY)
+
+
+def registration_attempted(p: RegistrationAttemptedV1) -> Notice:
+    """Someone tried to register with the owner's address: tell them how to get in, or that
+    nothing changed (email only, at once: it is about their account's safety)."""
+    return Notice("registration_attempted", p.user_id, _ctx(p), urgent=True, channels=EMAIL_ONLY)
 
 
 def data_export_ready(p: DataExportCompletedV1) -> Notice:

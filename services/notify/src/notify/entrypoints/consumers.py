@@ -34,6 +34,7 @@ from contracts.cabinet.v1 import (
     DataExportCompletedV1,
     EmailVerificationRequestedV1,
     PasswordResetRequestedV1,
+    RegistrationAttemptedV1,
     UserContactChangedV1,
     UserRegisteredV1,
     UserRolesChangedV1,
@@ -183,6 +184,20 @@ def _user_events(ctx: NotifyContext) -> EventConsumer:
             uow,
             ctx,
             rules.password_reset(event.payload),
+            event.payload.email,
+            event.payload.language,
+            event,
+        )
+
+    @consumer.handles(RegistrationAttemptedV1)
+    async def registration_attempted(
+        uow: UnitOfWork, event: EventEnvelope[RegistrationAttemptedV1]
+    ) -> None:
+        """Tell an address's owner that someone tried to register with it."""
+        await _plan_to_address(
+            uow,
+            ctx,
+            rules.registration_attempted(event.payload),
             event.payload.email,
             event.payload.language,
             event,
