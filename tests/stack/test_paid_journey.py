@@ -21,12 +21,11 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 PASSWORD = "correct horse battery"
 
 
-async def new_client(stack: LocalStack) -> tuple[str, dict[str, str]]:
-    """Register through the gateway, verify from the mail, log in; (email, auth headers)."""
-    email = f"maria-{uuid.uuid4().hex[:8]}@example.com"
+async def new_user(stack: LocalStack, name: str) -> tuple[str, str, dict[str, str]]:
+    """Register through the gateway, verify from the mail, log in; (id, email, auth headers)."""
+    email = f"user-{uuid.uuid4().hex[:8]}@example.com"
     r = await stack.gateway.post(
-        "/api/cabinet/registrations",
-        json={"email": email, "password": PASSWORD, "name": "Мария"},
+        "/api/cabinet/registrations", json={"email": email, "password": PASSWORD, "name": name}
     )
     assert r.status_code == 202, r.text
     link = stack.link_in(await stack.mail_to(email, "Подтвердите адрес"))
@@ -38,11 +37,13 @@ async def new_client(stack: LocalStack) -> tuple[str, dict[str, str]]:
         "/api/cabinet/sessions", json={"email": email, "password": PASSWORD}
     )
     assert r.status_code == 200, r.text
-    return email, {"authorization": f"Bearer {r.json()['access_token']}"}
+    me = {"authorization": f"Bearer {r.json()['access_token']}"}
+    user_id = (await stack.gateway.get("/api/cabinet/me", headers=me)).json()["id"]
+    return user_id, email, me
 
 
 async def practice(stack: LocalStack) -> tuple[str, str]:
-    """A prepaid service and a specialist giving it (by the admin, through the gateway)."""
+    """A prepaid service, and a registered user the admin makes its specialist."""
     admin = {"authorization": f"Bearer {stack.token('admin')}"}
     r = await stack.gateway.post(
         "/api/booking/services",
@@ -58,21 +59,24 @@ async def practice(stack: LocalStack) -> tuple[str, str]:
     )
     assert r.status_code == 201, r.text
     service_id = r.json()["id"]
-    specialist_id = str(uuid.uuid4())
+    specialist_id, _, _ = await new_user(stack, "Анна Петрова")
     r = await stack.gateway.post(
-        "/api/booking/specialists",
-        json={
-            "user_id": specialist_id,
-            "display_name": "Анна Петрова",
-            "time_zone": "Europe/Moscow",
-            "weekly_hours": [
-                {"weekday": day, "start": "00:00", "end": "23:59"} for day in range(1, 8)
-            ],
-            "service_ids": [service_id],
-        },
-        headers=admin,
+        f"/api/cabinet/users/{specialist_id}/roles", json={"role": "specialist"}, headers=admin
     )
-    assert r.status_code == 201, r.text
+    assert r.status_code in (200, 204), r.text
+    body = {
+        "user_id": specialist_id,
+        "time_zone": "Europe/Moscow",
+        "weekly_hours": [{"weekday": day, "start": "00:00", "end": "23:59"} for day in range(1, 8)],
+        "service_ids": [service_id],
+    }
+
+    async def created() -> bool:  # once booking has heard of the role from cabinet
+        r = await stack.gateway.post("/api/booking/specialists", json=body, headers=admin)
+        assert r.status_code in (201, 422), r.text
+        return r.status_code == 201
+
+    await wait_until(created, timeout=30)
     return service_id, specialist_id
 
 
@@ -80,7 +84,7 @@ async def test_a_prepaid_booking_paid_in_the_sandbox_is_confirmed(
     local_stack: LocalStack,
 ) -> None:
     stack = local_stack
-    email, me = await new_client(stack)
+    _, email, me = await new_user(stack, "Мария")
     service_id, specialist_id = await practice(stack)
     r = await stack.gateway.get(
         "/api/booking/slots", params={"service_id": service_id, "specialist_id": specialist_id}

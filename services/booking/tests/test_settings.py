@@ -40,7 +40,7 @@ def test_the_local_run_accepts_the_sandbox_through_its_gateway(
         "ENVIRONMENT",
         "YOOKASSA_WEBHOOK_ALLOWLIST",
         "TRUSTED_PROXIES",
-        "YOOKASSA_RETURN_URL",
+        "PUBLIC_ORIGIN",
     ):
         monkeypatch.setenv(name, env[name])
     settings = BookingSettings()

@@ -43,7 +43,7 @@ class NotifySettings(ServiceSettings):
     telegram_api_base: str = "http://127.0.0.1:9002"
     telegram_bot_token: str = DEV_TELEGRAM_TOKEN
     telegram_bot_username: str = "praktika_sandbox_bot"
-    telegram_webhook_url: str = "http://127.0.0.1:8004/api/notify/telegram/webhook"
+    telegram_webhook_url: str = ""  # default: PUBLIC_ORIGIN/api/notify/telegram/webhook
     telegram_webhook_secret: str = Field(
         default=DEV_WEBHOOK_SECRET, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$"
     )
@@ -86,6 +86,10 @@ class NotifySettings(ServiceSettings):
     def _links_on_the_public_origin(self) -> NotifySettings:
         self.app_base_url = (self.app_base_url or self.public_origin).rstrip("/")
         self.public_api_base_url = self.public_api_base_url or self.public_url("/api/notify")
+        # Telegram reaches the bot through the gateway, like every other caller.
+        self.telegram_webhook_url = self.telegram_webhook_url or self.public_url(
+            "/api/notify/telegram/webhook"
+        )
         return self
 
     @model_validator(mode="after")

@@ -30,7 +30,8 @@ def service_env(layout: StackLayout, name: str) -> dict[str, str]:
             "DB_POOL_SIZE": os.environ.get("DB_POOL_SIZE", "5"),
             "JWKS_URL": f"{layout.service_url('cabinet')}/.well-known/jwks.json",
             "JWT_SIGNING_KEYS_FILE": str(layout.signing_keys_file),
-            # Every link a person is sent starts at the gateway, never at a service's port.
+            # Every link a person is sent, YooKassa's return page and the Telegram webhook
+            # start at the gateway, never at a service's port (each service derives them).
             "PUBLIC_ORIGIN": origin,
             "TRUSTED_PROXIES": LOCAL_PROXIES,
         }
@@ -39,24 +40,18 @@ def service_env(layout: StackLayout, name: str) -> dict[str, str]:
         env.update(
             {
                 "YOOKASSA_BASE_URL": f"{layout.sandbox_url('yookassa')}/v3",
-                "YOOKASSA_RETURN_URL": f"{origin}/booking/paid",
                 # The sandbox YooKassa notifies from the loopback, through the gateway: believe
                 # the gateway's X-Forwarded-For and accept the sandbox's address. Production
                 # keeps YooKassa's published networks (and refuses private ones).
                 "YOOKASSA_WEBHOOK_ALLOWLIST": SANDBOX_NOTIFICATION_SOURCES,
             }
         )
-    elif name == "cabinet":
-        env["APP_BASE_URL"] = origin
     elif name == "notify":
         env.update(
             {
                 "SMTP_HOST": LOOPBACK,
                 "SMTP_PORT": str(layout.sandbox["smtp"]),
                 "TELEGRAM_API_BASE": layout.sandbox_url("telegram"),
-                "TELEGRAM_WEBHOOK_URL": f"{origin}/api/notify/telegram/webhook",
-                "APP_BASE_URL": origin,
-                "PUBLIC_API_BASE_URL": f"{origin}/api/notify",
             }
         )
     return env

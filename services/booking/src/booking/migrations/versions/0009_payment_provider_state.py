@@ -6,8 +6,8 @@ booking still watches YooKassa until the payment is final there (and voids an au
 comes late). ``refunds.attempt``/``retry_of``: a refund YooKassa cancels is tried again as a new
 refund (a new Idempotence-Key), up to a limit. A waitlist entry its client left reads ``left``.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-05
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
