@@ -4,7 +4,7 @@
 tree, follows the calls they make into the project's own code (the service's package and
 servicekit) and collects every :class:`~servicekit.http.problems.Problem` they can raise, with
 the line that raises it. The contract test compares this with what the OpenAPI document
-declares (:func:`servicekit.http.responses.declared_statuses`), so a route that starts raising a
+declares (:func:`servicekit.http.responses.declared_problems`), so a route that starts raising a
 problem nobody declared fails CI instead of surprising a generated client.
 
 It is a static reading, deliberately simple, and it errs on the side of finding too much:
@@ -30,6 +30,7 @@ raised" in the contract test, which then says which route to look at.
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import textwrap
 import types
@@ -38,14 +39,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import RouteContext
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from servicekit.http.problems import Problem
+from servicekit.http.responses import validates_request
 
-__all__ = ["Raise", "RaiseFinder", "raisable_problems", "validates_request"]
+__all__ = ["Raise", "RaiseFinder", "audit_responses", "raisable_problems"]
 
 
 @dataclass(frozen=True, order=True)
@@ -73,15 +75,6 @@ class _Scope:
     locals: dict[str, list[Any]]
     assigned: dict[str, list[ast.expr]]
     where: str
-
-
-def validates_request(dependant: Dependant) -> bool:
-    """Whether FastAPI validates something of the request for this route (so 422 is possible)."""
-    return bool(get_flat_params(dependant) or _has_body(dependant))
-
-
-def _has_body(dependant: Dependant) -> bool:
-    return bool(dependant.body_params) or any(_has_body(d) for d in dependant.dependencies)
 
 
 def _dependants(dependant: Dependant) -> Iterator[Dependant]:
@@ -159,9 +152,7 @@ class RaiseFinder:
 
     def _ours(self, func: Any) -> bool:
         module = getattr(func, "__module__", None) or ""
-        return (
-            isinstance(func, types.FunctionType) and module.split(".", 1)[0] in self.packages
-        )
+        return isinstance(func, types.FunctionType) and module.split(".", 1)[0] in self.packages
 
     def _parse(
         self, func: types.FunctionType, owner: type | None
@@ -170,10 +161,8 @@ class RaiseFinder:
         scope = _Scope(func, dict(func.__globals__), {}, {}, where)
         if func.__closure__:
             for name, cell in zip(func.__code__.co_freevars, func.__closure__, strict=True):
-                try:
+                with contextlib.suppress(ValueError):  # an empty cell stays unknown
                     scope.globals[name] = cell.cell_contents
-                except ValueError:  # an empty cell
-                    pass
         try:
             source = textwrap.dedent(inspect.getsource(func))
             tree = ast.parse(source)
@@ -192,7 +181,7 @@ class RaiseFinder:
         )
         if node is None:
             return None, scope
-        scope.where = f"{where} ({inspect.getsourcefile(func)}:{{line}})"
+        scope.where = f"{where}:{{line}}"
         scope.locals = self._parameter_types(func, owner)
         for sub in _walk_own(node):
             targets: list[ast.expr] = []
@@ -214,7 +203,9 @@ class RaiseFinder:
                             )
         return node, scope
 
-    def _parameter_types(self, func: types.FunctionType, owner: type | None) -> dict[str, list[Any]]:
+    def _parameter_types(
+        self, func: types.FunctionType, owner: type | None
+    ) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
         try:
             hints = typing.get_type_hints(func, include_extras=True)
@@ -245,9 +236,7 @@ class RaiseFinder:
                 caught = self._caught(handler, scope)
                 if caught and not _reraises(handler):
                     inside = {
-                        r
-                        for r in inside
-                        if r.problem is None or not issubclass(r.problem, caught)
+                        r for r in inside if r.problem is None or not issubclass(r.problem, caught)
                     }
                 inside |= self._scan_body(handler.body, scope)
             inside |= self._scan_body(node.orelse, scope)
@@ -309,7 +298,7 @@ class RaiseFinder:
     ) -> Iterator[tuple[Callable[..., Any], type | None]]:
         if isinstance(func, ast.Attribute):
             for base in self._values(func.value, scope, depth + 1):
-                if isinstance(base, _Instance) or isinstance(base, type):
+                if isinstance(base, _Instance | type):
                     cls = base.cls if isinstance(base, _Instance) else base
                     member = inspect.getattr_static(cls, func.attr, None)
                     if isinstance(member, staticmethod | classmethod):
@@ -362,9 +351,11 @@ class RaiseFinder:
                 return out
             if expr.id in scope.globals:
                 return [scope.globals[expr.id]]
-            builtin = getattr(__builtins__, expr.id, None) if not isinstance(
-                __builtins__, dict
-            ) else __builtins__.get(expr.id)
+            builtin = (
+                getattr(__builtins__, expr.id, None)
+                if not isinstance(__builtins__, dict)
+                else __builtins__.get(expr.id)
+            )
             return [] if builtin is None else [builtin]
         if isinstance(expr, ast.Attribute):
             out = []
@@ -497,3 +488,30 @@ def raisable_problems(route: RouteContext, packages: Iterable[str] = ()) -> dict
         if item.status != 500:
             found.setdefault(item.status, set()).add(item.where)
     return {status: sorted(where) for status, where in sorted(found.items())}
+
+
+def audit_responses(app: FastAPI, packages: Iterable[str] = ()) -> list[str]:
+    """Every disagreement between ``app``'s OpenAPI document and what its routes can raise.
+
+    One line per operation and status: raised but not declared (with where it is raised), or
+    declared but never raised. Empty when the document tells the truth.
+    """
+    doc = app.openapi()
+    faults: list[str] = []
+    for route in iter_route_contexts(app.routes):
+        if not (isinstance(route.original_route, APIRoute) and route.include_in_schema):
+            continue
+        raisable = raisable_problems(route, packages)
+        for method in sorted(route.methods or ()):
+            operation = doc["paths"][route.path_format][method.lower()]
+            declared = {int(k) for k in operation.get("responses", {}) if k.isdigit()}
+            declared = {status for status in declared if status >= 400 and status != 500}
+            name = f"{method} {route.path_format}"
+            for status in sorted(set(raisable) - declared):
+                faults.append(
+                    f"{name} can answer {status} but does not declare it; raised at: "
+                    + "; ".join(raisable[status])
+                )
+            for status in sorted(declared - set(raisable)):
+                faults.append(f"{name} declares {status} but nothing it runs raises it")
+    return faults

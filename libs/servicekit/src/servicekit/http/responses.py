@@ -28,12 +28,12 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import BaseRoute
 
 from servicekit.http.i18n import Msg
-from servicekit.http.problem_audit import validates_request
 from servicekit.http.problems import PROBLEM_JSON, Problem
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "install_problem_openapi",
     "problem_responses",
     "raises",
+    "validates_request",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -155,6 +156,11 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
         yield from _dependants(sub)
 
 
+def validates_request(dependant: Dependant) -> bool:
+    """Whether FastAPI validates something of the request for this route (so 422 is possible)."""
+    return bool(get_flat_params(dependant)) or any(d.body_params for d in _dependants(dependant))
+
+
 def _marks(call: Any) -> dict[int, str]:
     found = getattr(call, MARKER, None)
     if found is None and call is not None and not callable(getattr(call, "__code__", None)):
@@ -171,10 +177,10 @@ def declared_problems(route: RouteContext | APIRoute) -> dict[int, str]:
         for status, text in _marks(dependant.call).items():
             declared.setdefault(status, text)
     for key, response in (route.responses or {}).items():
-        status = int(key) if str(key).isdigit() else None
-        if status is not None and status >= 400:
-            text = response.get("description") if isinstance(response, Mapping) else None
-            declared[status] = text or declared.get(status) or _describe(status)
+        if not str(key).isdigit() or int(key) < 400:
+            continue
+        own = response.get("description") if isinstance(response, Mapping) else None
+        declared[int(key)] = str(own or declared.get(int(key)) or _describe(int(key)))
     return dict(sorted(declared.items()))
 
 

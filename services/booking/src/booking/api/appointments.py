@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from servicekit.http.deps import NowDep, UowDep, get_runtime
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Forbidden, Msg, NotFound, Problem, get_or_404
+from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
@@ -286,7 +287,9 @@ def _created(result: AppointmentPublic) -> Response:
     status_code=status.HTTP_201_CREATED,
     response_model=AppointmentPublic,
     summary="Book a slot (client). With prepayment: a hold and the payment's confirmation_url",
-    responses={409: {"description": "slot_taken and other reasons the slot is unavailable"}},
+    responses=problem_responses(
+        404, descriptions={409: "slot_taken and other reasons the slot is unavailable"}
+    ),
 )
 async def create_appointment(
     request: Request,
@@ -418,6 +421,7 @@ ToQuery = Annotated[AwareDatetime | None, Query(alias="to", description="starts 
     "",
     response_model=Page[AppointmentPublic],
     summary="My appointments (the caller's as a client; an admin may pass client_id)",
+    responses=problem_responses(403),
 )
 async def my_appointments(
     uow: UowDep,
@@ -516,7 +520,12 @@ async def _locked_for(
     return appointment, _actor(principal, appointment)
 
 
-@router.get("/{appointment_id}", response_model=AppointmentPublic, summary="One appointment")
+@router.get(
+    "/{appointment_id}",
+    response_model=AppointmentPublic,
+    summary="One appointment",
+    responses=problem_responses(404),
+)
 async def get_appointment(
     appointment_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> AppointmentPublic:
@@ -534,6 +543,7 @@ async def get_appointment(
     "/{appointment_id}/cancel",
     response_model=AppointmentPublic,
     summary="Cancel (its client, its specialist or an admin); refunds by the service's tiers",
+    responses=problem_responses(404, 409),
 )
 async def cancel_appointment(
     appointment_id: uuid.UUID,
@@ -567,6 +577,7 @@ async def cancel_appointment(
     "/{appointment_id}/reschedule",
     response_model=AppointmentPublic,
     summary="Move a confirmed appointment (its client within the limits; specialist; admin)",
+    responses=problem_responses(404, 409),
 )
 async def reschedule_appointment(
     appointment_id: uuid.UUID,
@@ -600,6 +611,7 @@ async def _specialist_action(
     "/{appointment_id}/complete",
     response_model=AppointmentPublic,
     summary="The session took place (its specialist or an admin, after the start)",
+    responses=problem_responses(403, 404, 409),
 )
 async def complete_appointment(
     appointment_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
@@ -615,6 +627,7 @@ async def complete_appointment(
     "/{appointment_id}/no-show",
     response_model=AppointmentPublic,
     summary="The client did not come (its specialist or an admin, after the start)",
+    responses=problem_responses(403, 404, 409),
 )
 async def no_show_appointment(
     appointment_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
@@ -630,6 +643,7 @@ async def no_show_appointment(
     "/{appointment_id}/confirm-attendance",
     response_model=AppointmentPublic,
     summary="The client says they will come",
+    responses=problem_responses(404, 409),
 )
 async def confirm_attendance(
     appointment_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal

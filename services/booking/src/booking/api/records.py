@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Forbidden, Msg, NotFound, get_or_404
+from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, or_, select
@@ -90,6 +91,7 @@ def _public(form: IntakeForm) -> IntakeFormPublic:
     response_model=IntakeFormPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Submit an intake form for an upcoming first session (client; needs consent)",
+    responses=problem_responses(409),
 )
 async def submit_intake_form(
     body: IntakeFormCreate, uow: UowDep, now: NowDep, principal: ClientPrincipal
@@ -137,6 +139,7 @@ async def list_intake_forms(
     "/{form_id}",
     response_model=IntakeFormPublic,
     summary="One intake form (its client or its specialist; needs the client's consent)",
+    responses=problem_responses(403, 404),
 )
 async def get_intake_form(
     form_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
@@ -192,6 +195,7 @@ async def _session_of_specialist(
     "/{appointment_id}/outcome-record",
     response_model=OutcomeRecordPublic,
     summary="Write the outcome record of a completed session (its specialist; needs consent)",
+    responses=problem_responses(403, 404, 409),
 )
 async def put_outcome_record(
     appointment_id: uuid.UUID,
@@ -211,6 +215,7 @@ async def put_outcome_record(
     "/{appointment_id}/outcome-record",
     response_model=OutcomeRecordPublic,
     summary="Read a session's outcome record (its specialist; needs the client's consent)",
+    responses=problem_responses(403, 404),
 )
 async def get_outcome_record(
     appointment_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal

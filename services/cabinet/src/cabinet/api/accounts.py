@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, EmailStr, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.problems import Msg, Problem
+from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import require_roles
 from servicekit.security.fields import blind_index, normalize_phone
@@ -267,6 +268,7 @@ async def register(
     "/email-verifications",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Confirm an email address with the emailed token",
+    responses=problem_responses(400),
 )
 async def verify_email(body: TokenBody, uow: UowDep, now: NowDep) -> Response:
     user = await _redeem(uow, body.token, "verify_email", now)
@@ -327,6 +329,7 @@ async def _revoke_sessions(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -
     "/password-resets/confirm",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Set a new password with the emailed token",
+    responses=problem_responses(400),
 )
 async def confirm_reset(body: ResetConfirm, uow: UowDep, now: NowDep) -> Response:
     user = await _redeem(uow, body.token, "reset_password", now)
@@ -342,7 +345,12 @@ async def me(user: CurrentAccount) -> UserPublic:
     return _public(user)
 
 
-@router.patch("/me", response_model=UserPublic, summary="Change one's contacts, zone or language")
+@router.patch(
+    "/me",
+    response_model=UserPublic,
+    summary="Change one's contacts, zone or language",
+    responses=problem_responses(409),
+)
 async def update_me(body: MeUpdate, user: CurrentAccount, uow: UowDep) -> UserPublic:
     changed: list[Literal["email", "phone", "name", "time_zone", "language"]] = []
     for field in ("name", "time_zone", "language"):
@@ -389,6 +397,7 @@ async def update_me(body: MeUpdate, user: CurrentAccount, uow: UowDep) -> UserPu
     "/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change one's password (ends every session)",
+    responses=problem_responses(403),
 )
 async def change_password(
     body: PasswordChange, user: CurrentAccount, uow: UowDep, now: NowDep

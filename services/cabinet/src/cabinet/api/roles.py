@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, HttpUrl
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Conflict, Msg, NotFound
+from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, select
@@ -97,6 +98,7 @@ async def _change_roles(
     "/users/{user_id}/roles",
     response_model=RolesPublic,
     summary="Grant a role (admin); takes effect in the user's next access token",
+    responses=problem_responses(404),
 )
 async def grant_role(
     user_id: uuid.UUID,
@@ -108,7 +110,10 @@ async def grant_role(
 
 
 @router.delete(
-    "/users/{user_id}/roles/{role}", response_model=RolesPublic, summary="Remove a role (admin)"
+    "/users/{user_id}/roles/{role}",
+    response_model=RolesPublic,
+    summary="Remove a role (admin)",
+    responses=problem_responses(404, 409),
 )
 async def revoke_role(
     user_id: uuid.UUID, role: GrantableRole, uow: UowDep, admin: Principal = Admin
@@ -132,6 +137,7 @@ def _profile(p: SpecialistProfile) -> ProfilePublic:
     "/specialists/{user_id}/profile",
     response_model=ProfilePublic,
     summary="Create or replace a specialist's public profile (the specialist or an admin)",
+    responses=problem_responses(404),
 )
 async def put_profile(
     user_id: uuid.UUID,
@@ -187,7 +193,10 @@ async def list_specialists(
 
 
 @router.get(
-    "/specialists/{user_id}", response_model=ProfilePublic, summary="A specialist's public profile"
+    "/specialists/{user_id}",
+    response_model=ProfilePublic,
+    summary="A specialist's public profile",
+    responses=problem_responses(404),
 )
 async def get_specialist(user_id: uuid.UUID, uow: UowDep) -> ProfilePublic:
     profile = await uow.session.get(SpecialistProfile, user_id)

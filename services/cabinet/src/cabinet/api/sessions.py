@@ -19,6 +19,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 from servicekit.http.deps import NowDep, RuntimeDep, UowDep
 from servicekit.http.problems import Msg, Problem, Unauthorized
+from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.fields import blind_index, normalize_email
 from sqlalchemy import update
@@ -204,6 +205,7 @@ async def _revoke_family(uow: UnitOfWork, family: uuid.UUID, now: datetime) -> N
     "/refresh",
     response_model=TokenPair,
     summary="Trade a refresh token for new tokens (single use)",
+    responses=problem_responses(401),
 )
 async def refresh(
     body: RefreshRequest, runtime: RuntimeDep, settings: SettingsDep, now: NowDep
