@@ -5,10 +5,10 @@ raise on a status their spec does not declare)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import re
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -37,16 +37,22 @@ async def clients(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dic
             spec_file = root / f"{name}.json"
             spec_file.write_text(json.dumps(spec))
             package = f"generated_{name}_client"
-            done = subprocess.run(
-                [str(GENERATOR), "generate", "--path", str(spec_file)]
-                + ["--output-path", str(root / package), "--meta", "none"],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
+            generate = await asyncio.create_subprocess_exec(
+                str(GENERATOR),
+                "generate",
+                "--path",
+                str(spec_file),
+                "--output-path",
+                str(root / package),
+                "--meta",
+                "none",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
-            assert done.returncode == 0, done.stdout + done.stderr
-            assert "Warning" not in done.stdout, done.stdout  # every operation was understood
+            async with asyncio.timeout(120):
+                output = (await generate.communicate())[0].decode()
+            assert generate.returncode == 0, output
+            assert "Warning" not in output, output  # every operation was understood
             packages[name] = importlib.import_module(package)
         yield packages  # type: ignore[misc]
     finally:
