@@ -24,7 +24,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.correlation import correlation_scope, sanitize
-from servicekit.http.i18n import request_language
+from servicekit.http.i18n import answering, request_language
 from servicekit.http.problems import (
     install_problem_handlers,
     internal_error,
@@ -57,7 +57,7 @@ class CorrelationAndMetricsMiddleware:
                 break
         status = 500
         started = time.perf_counter()
-        with correlation_scope(incoming) as cid:
+        with correlation_scope(incoming) as cid, answering(scope):
             started_response = False
 
             async def send_with_id(message: Message) -> None:

@@ -21,6 +21,7 @@ from contracts.cabinet.v1 import (
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, EmailStr, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.i18n import Text
 from servicekit.http.problems import Msg, Problem
 from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
@@ -70,7 +71,7 @@ class Accepted(BaseModel):
     """The same answer whether or not the email is registered (no enumeration)."""
 
     status: Literal["accepted"] = "accepted"
-    detail: str
+    detail: Text
 
 
 class UserPublic(BaseModel):
@@ -261,7 +262,12 @@ async def register(
             )
         )
     await uow.commit()
-    return Accepted(detail="If the address can be registered, a message is on its way to it.")
+    return Accepted(
+        detail=Msg(
+            ru="Если этот адрес можно зарегистрировать, на него уже отправлено письмо.",
+            en="If the address can be registered, a message is on its way to it.",
+        )
+    )
 
 
 @router.post(
@@ -314,7 +320,12 @@ async def request_reset(
             )
         )
     await uow.commit()
-    return Accepted(detail="If the address is registered, a reset link is on its way to it.")
+    return Accepted(
+        detail=Msg(
+            ru="Если этот адрес зарегистрирован, на него уже отправлена ссылка для смены пароля.",
+            en="If the address is registered, a reset link is on its way to it.",
+        )
+    )
 
 
 async def _revoke_sessions(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> None:
