@@ -114,39 +114,44 @@ class RaiseFinder:
 
     def raises(self, func: Any, owner: type | None = None) -> frozenset[Raise]:
         """What calling ``func`` (a function of the project) can raise."""
-        if isinstance(func, types.MethodType):
-            func, owner = func.__func__, owner or type(func.__self__)
-        func = inspect.unwrap(func)
-        if not self._ours(func):
-            return frozenset()
-        key = (func, owner)
-        if key in self._raises:
-            return self._raises[key]
-        self._raises[key] = frozenset()  # a recursive call adds nothing new
-        node, scope = self._parse(func, owner)
-        found = frozenset() if node is None else frozenset(self._scan_body(node.body, scope))
-        self._raises[key] = found
-        return found
+        return self._memo(self._raises, func, owner, self._scan_body_of)
 
     def produces(self, func: Any, owner: type | None = None) -> frozenset[Raise]:
         """The problems a factory function returns (``raise factory(...)``)."""
+        return self._memo(self._produces, func, owner, self._returned_by)
+
+    def _memo(
+        self,
+        cache: dict[Any, frozenset[Raise]],
+        func: Any,
+        owner: type | None,
+        read: Callable[[ast.FunctionDef | ast.AsyncFunctionDef, _Scope], set[Raise]],
+    ) -> frozenset[Raise]:
         if isinstance(func, types.MethodType):
             func, owner = func.__func__, owner or type(func.__self__)
         func = inspect.unwrap(func)
         if not self._ours(func):
             return frozenset()
         key = (func, owner)
-        if key in self._produces:
-            return self._produces[key]
-        self._produces[key] = frozenset()
-        node, scope = self._parse(func, owner)
+        if key not in cache:
+            cache[key] = frozenset()  # a recursive call adds nothing new
+            node, scope = self._parse(func, owner)
+            cache[key] = frozenset() if node is None else frozenset(read(node, scope))
+        return cache[key]
+
+    def _scan_body_of(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: _Scope
+    ) -> set[Raise]:
+        return self._scan_body(node.body, scope)
+
+    def _returned_by(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: _Scope
+    ) -> set[Raise]:
         found: set[Raise] = set()
-        if node is not None:
-            for sub in _walk_own(node):
-                if isinstance(sub, ast.Return) and sub.value is not None:
-                    found |= self._raised(sub.value, scope, sub.lineno)
-        self._produces[key] = frozenset(found)
-        return self._produces[key]
+        for sub in _walk_own(node):
+            if isinstance(sub, ast.Return) and sub.value is not None:
+                found |= self._raised(sub.value, scope, sub.lineno)
+        return found
 
     # -- reading one function -------------------------------------------------------------
 
