@@ -79,3 +79,41 @@ async def test_a_russian_account_reads_russian(cabinet: Cabinet) -> None:
         headers={"Authorization": f"Bearer {pair['access_token']}"},
     )
     assert r.json()["detail"] == "Текущий пароль указан неверно."
+
+
+ACCEPTED = {
+    "ru": "Если этот адрес можно зарегистрировать, на него уже отправлено письмо.",
+    "en": "If the address can be registered, a message is on its way to it.",
+}
+
+
+@pytest.mark.parametrize(("accept_language", "expected"), [(None, "ru"), ("en-GB", "en")])
+async def test_accepted_and_field_errors_in_the_asked_language(
+    cabinet: Cabinet, accept_language: str | None, expected: str
+) -> None:
+    headers = {} if accept_language is None else {"Accept-Language": accept_language}
+    email = f"lang.{uuid.uuid4().hex[:8]}@example.com"
+    body = {"email": email, "password": "correct horse battery", "name": "Lang"}
+    r = await cabinet.client.post("/api/cabinet/registrations", json=body, headers=headers)
+    assert r.status_code == 202
+    assert r.json() == {"status": "accepted", "detail": ACCEPTED[expected]}
+
+    r = await cabinet.client.post(
+        "/api/cabinet/password-resets", json={"email": email}, headers=headers
+    )
+    assert r.status_code == 202
+    assert ("ссылка" in r.json()["detail"]) == (expected == "ru")
+
+    r = await cabinet.client.post(
+        "/api/cabinet/registrations", json={**body, "password": "short"}, headers=headers
+    )
+    assert r.status_code == 422
+    [error] = r.json()["errors"]
+    assert (error["loc"], error["type"]) == (["body", "password"], "string_too_short")
+    assert (
+        error["msg"]
+        == {
+            "ru": "Нужно не меньше символов: 10.",
+            "en": "String should have at least 10 characters",
+        }[expected]
+    )

@@ -2,7 +2,8 @@
 
 ``create_app(runtime)`` gives an app whose lifespan starts and stops the runtime, with
 ``/healthz`` (alive), ``/readyz`` (database and broker), ``/metrics`` (Prometheus, this service's
-registry), ``/openapi.json`` and ``/docs`` at the root and the service's routers under
+registry), ``/openapi.json`` (every operation's error answers documented as problem+json,
+see :mod:`servicekit.http.responses`) and ``/docs`` at the root and the service's routers under
 ``/api/<service>/``.
 """
 
@@ -23,13 +24,14 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.correlation import correlation_scope, sanitize
-from servicekit.http.i18n import request_language
+from servicekit.http.i18n import answering, request_language
 from servicekit.http.problems import (
     install_problem_handlers,
     internal_error,
     is_unavailable,
     service_unavailable,
 )
+from servicekit.http.responses import install_problem_openapi
 from servicekit.metrics import ServiceMetrics
 from servicekit.runtime import ServiceRuntime
 
@@ -55,7 +57,7 @@ class CorrelationAndMetricsMiddleware:
                 break
         status = 500
         started = time.perf_counter()
-        with correlation_scope(incoming) as cid:
+        with correlation_scope(incoming) as cid, answering(scope):
             started_response = False
 
             async def send_with_id(message: Message) -> None:
@@ -153,4 +155,6 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         app.include_router(router, prefix=f"/api/{definition.name}")
     for router in definition.root_routers:
         app.include_router(router)
+    # Every operation documents its error answers as problem+json (servicekit.http.responses).
+    install_problem_openapi(app)
     return app

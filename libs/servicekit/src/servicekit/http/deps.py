@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from servicekit.http.responses import raises
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.runtime import ServiceRuntime
 
@@ -54,6 +55,7 @@ def query_model(model: type[Q]) -> Callable[[Request], Awaitable[Q]]:
     ``openapi_extra=query_parameters(model)``, since FastAPI cannot see them.
     """
 
+    @raises(422)
     async def parse(request: Request) -> Q:
         try:
             return model.model_validate(request.query_params)

@@ -21,23 +21,34 @@ How a request's language is chosen (:func:`request_language`):
 3. Otherwise Russian.
 
 ``code``, ``status`` and every other field of a problem are the same in both languages.
+
+A text in a successful answer (a 202's "a message is on its way") is a :data:`Text` field of
+the response model: the route returns a ``Msg`` and it is written in the language of the request
+being answered (the HTTP layer keeps the request at hand for this, :func:`answering`).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Literal, TypeGuard, get_args
+from typing import Annotated, Literal, TypeGuard, get_args
 
+from pydantic import PlainSerializer, WithJsonSchema
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 __all__ = [
     "DEFAULT_LANGUAGE",
     "Language",
     "Msg",
+    "Text",
     "UntranslatedText",
+    "answering",
+    "current_language",
     "preferred_language",
     "request_language",
     "text_in",
@@ -153,3 +164,37 @@ def request_language(connection: HTTPConnection) -> Language:
         or user_language(connection)
         or DEFAULT_LANGUAGE
     )
+
+
+# The request being answered, for texts rendered outside an exception handler (a response
+# model's Text fields). The scope only: a connection object is made when a text is rendered.
+_answering: ContextVar[Scope | None] = ContextVar("servicekit_answering", default=None)
+
+
+@contextmanager
+def answering(scope: Scope) -> Iterator[None]:
+    """Within this block, :func:`current_language` is the language of the request ``scope``."""
+    token = _answering.set(scope)
+    try:
+        yield
+    finally:
+        _answering.reset(token)
+
+
+def current_language() -> Language:
+    """The language of the request being answered (Russian outside a request)."""
+    scope = _answering.get()
+    return DEFAULT_LANGUAGE if scope is None else request_language(HTTPConnection(scope))
+
+
+def _in_current_language(text: Msg | str) -> str:
+    return text_in(text, current_language())
+
+
+#: A client-facing text in a response model: the route gives a ``Msg``, the client reads it in
+#: the request's language (a bare ``str`` is shown as it is, with :class:`UntranslatedText`).
+Text = Annotated[
+    Msg | str,
+    PlainSerializer(_in_current_language, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]

@@ -12,8 +12,10 @@ A stack trace never reaches the client.
 
 ``title`` and ``detail`` are :class:`~servicekit.http.i18n.Msg` texts, Russian by default and
 English when the request prefers it (:func:`~servicekit.http.i18n.request_language`); ``code``,
-``status`` and the other fields do not depend on the language. The ``msg`` of an ``errors`` entry
-is pydantic's own (English) and not translated.
+``status`` and the other fields do not depend on the language. So does the ``msg`` of each
+``errors`` entry: pydantic's messages through :mod:`servicekit.http.field_errors`, and an entry
+built by hand when its ``msg`` is a ``Msg`` (a bare ``str`` there is a developer's note, shown
+as it is).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servicekit.correlation import current_correlation_id
+from servicekit.http.field_errors import field_message
 from servicekit.http.i18n import DEFAULT_LANGUAGE, Language, Msg, request_language, text_in
 
 __all__ = [
@@ -160,7 +163,10 @@ class Problem(Exception):
         if self.detail:
             doc["detail"] = text_in(self.detail, language)
         if self.errors is not None:
-            doc["errors"] = self.errors
+            doc["errors"] = [
+                {**e, "msg": e["msg"].text(language)} if isinstance(e.get("msg"), Msg) else e
+                for e in self.errors
+            ]
         doc.update(self.extra)
         doc["correlation_id"] = current_correlation_id()
         return doc
@@ -259,21 +265,21 @@ def validation_failed(
 ) -> Problem:
     """The 422 ``validation_failed`` answer, for rules pydantic cannot check.
 
-    ``errors`` are entries like pydantic's: ``{"loc": ["body", "field"], "msg": "...",
-    "type": "value_error"}`` (``msg`` is for developers and stays English).
+    ``errors`` are entries like pydantic's: ``{"loc": ["body", "field"], "msg": Msg(...),
+    "type": "value_error"}``; a ``msg`` a client should read in their language is a ``Msg``.
     """
     return Problem(
         detail, status=422, code="validation_failed", title=_INVALID_REQUEST, errors=errors
     )
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def _validation_errors(exc: RequestValidationError, language: Language) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for err in exc.errors():
         out.append(
             {
                 "loc": [str(p) for p in err.get("loc", ())],
-                "msg": str(err.get("msg", "")),
+                "msg": field_message(err, language),
                 "type": str(err.get("type", "")),
             }
         )
@@ -289,7 +295,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return validation_failed(_validation_errors(exc)).response(request_language(request))
+        language = request_language(request)
+        return validation_failed(_validation_errors(exc, language)).response(language)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

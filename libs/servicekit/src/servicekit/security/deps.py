@@ -13,7 +13,9 @@ The service puts its :class:`~servicekit.security.jwt.TokenVerifier` at
                       "moderator"))]) -> ...: ...
 
 401 (missing or invalid token, with ``WWW-Authenticate: Bearer``), 403 (role), 404 (someone
-else's resource, so existence never leaks) are all problem+json.
+else's resource, so existence never leaks) are all problem+json. The dependencies carry the
+statuses they can answer with (:func:`servicekit.http.responses.raises`), so every route that
+uses them documents those in its OpenAPI; ``ensure_owner``'s 404 is the route's own to declare.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from servicekit.http.i18n import Msg
 from servicekit.http.problems import Forbidden, NotFound, Unauthorized
-from servicekit.security.jwt import Principal, TokenVerifier
+from servicekit.http.responses import raises
+from servicekit.security.jwt import JwksUnavailable, Principal, TokenVerifier
 
 __all__ = [
     "CurrentPrincipal",
@@ -74,6 +77,7 @@ def _bearer_token(request: Request) -> str:
     return token
 
 
+@raises(Unauthorized, JwksUnavailable)
 async def current_principal(request: Request) -> Principal:
     """The verified caller of ``request``; raises 401 ``Unauthorized`` otherwise.
 
@@ -88,6 +92,7 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+@raises(Unauthorized, JwksUnavailable)
 async def _principal_dependency(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
@@ -110,6 +115,7 @@ def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
     wanted = frozenset(roles)
     listed = ", ".join(sorted(wanted))
 
+    @raises(Unauthorized, Forbidden, JwksUnavailable)
     async def dependency(
         request: Request,
         _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],

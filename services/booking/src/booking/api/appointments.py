@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from servicekit.http.deps import NowDep, UowDep, get_runtime
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Forbidden, Msg, NotFound, Problem, get_or_404
+from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
@@ -286,10 +287,15 @@ def _created(result: AppointmentPublic) -> Response:
     status_code=status.HTTP_201_CREATED,
     response_model=AppointmentPublic,
     summary="Book a slot (client). With prepayment: a hold and the payment's confirmation_url",
-    responses={
-        403: {"description": "email_not_verified (confirm the address first), forbidden"},
-        409: {"description": "slot_taken and other reasons the slot is unavailable; own_slot"},
-    },
+    responses=problem_responses(
+        403,
+        404,
+        409,
+        descriptions={
+            403: "email_not_verified (confirm the address first), forbidden",
+            409: "slot_taken and other reasons the slot is unavailable; own_slot",
+        },
+    ),
 )
 async def create_appointment(
     request: Request,
@@ -421,6 +427,7 @@ ToQuery = Annotated[AwareDatetime | None, Query(alias="to", description="starts 
     "",
     response_model=Page[AppointmentPublic],
     summary="My appointments (the caller's as a client; an admin may pass client_id)",
+    responses=problem_responses(403),
 )
 async def my_appointments(
     uow: UowDep,
@@ -519,7 +526,12 @@ async def _locked_for(
     return appointment, _actor(principal, appointment)
 
 
-@router.get("/{appointment_id}", response_model=AppointmentPublic, summary="One appointment")
+@router.get(
+    "/{appointment_id}",
+    response_model=AppointmentPublic,
+    summary="One appointment",
+    responses=problem_responses(404),
+)
 async def get_appointment(
     appointment_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> AppointmentPublic:
@@ -537,6 +549,7 @@ async def get_appointment(
     "/{appointment_id}/cancel",
     response_model=AppointmentPublic,
     summary="Cancel (its client, its specialist or an admin); refunds by the service's tiers",
+    responses=problem_responses(404, 409),
 )
 async def cancel_appointment(
     appointment_id: uuid.UUID,
@@ -570,6 +583,7 @@ async def cancel_appointment(
     "/{appointment_id}/reschedule",
     response_model=AppointmentPublic,
     summary="Move a confirmed appointment (its client within the limits; specialist; admin)",
+    responses=problem_responses(404, 409),
 )
 async def reschedule_appointment(
     appointment_id: uuid.UUID,
@@ -603,6 +617,7 @@ async def _specialist_action(
     "/{appointment_id}/complete",
     response_model=AppointmentPublic,
     summary="The session took place (its specialist or an admin, after the start)",
+    responses=problem_responses(403, 404, 409),
 )
 async def complete_appointment(
     appointment_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
@@ -618,6 +633,7 @@ async def complete_appointment(
     "/{appointment_id}/no-show",
     response_model=AppointmentPublic,
     summary="The client did not come (its specialist or an admin, after the start)",
+    responses=problem_responses(403, 404, 409),
 )
 async def no_show_appointment(
     appointment_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
@@ -633,6 +649,7 @@ async def no_show_appointment(
     "/{appointment_id}/confirm-attendance",
     response_model=AppointmentPublic,
     summary="The client says they will come",
+    responses=problem_responses(404, 409),
 )
 async def confirm_attendance(
     appointment_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from servicekit.http.deps import UowDep
 from servicekit.http.problems import Msg, get_or_404
+from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, ensure_owner
 
 from booking.adapters.tables import Client
@@ -31,6 +32,7 @@ class ClientPublic(BaseModel):
     "/{user_id}",
     response_model=ClientPublic,
     summary="booking's record of a client (the client or an admin)",
+    responses=problem_responses(404),
 )
 async def get_client(user_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal) -> ClientPublic:
     ensure_owner(principal, user_id)

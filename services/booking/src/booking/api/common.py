@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, Field
 from servicekit.http.deps import RuntimeDep
-from servicekit.http.problems import Forbidden, Msg, Problem, validation_failed
+from servicekit.http.problems import Forbidden, Msg, Problem, Unauthorized, validation_failed
+from servicekit.http.responses import raises
 from servicekit.security.deps import current_principal, require_roles
-from servicekit.security.jwt import Principal
+from servicekit.security.jwt import JwksUnavailable, Principal
 
 from booking.adapters.yookassa import YooKassaClient
 from booking.config import BookingSettings
@@ -27,6 +28,7 @@ async def get_settings(runtime: RuntimeDep) -> BookingSettings:
 SettingsDep = Annotated[BookingSettings, Depends(get_settings)]
 
 
+@raises(Unauthorized, JwksUnavailable)
 async def optional_principal(request: Request) -> Principal | None:
     """The caller when a token is sent (a bad one is still 401); ``None`` for anonymous reads."""
     if not request.headers.get("authorization"):

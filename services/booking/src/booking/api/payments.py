@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from servicekit.http.client_ip import client_ip, parse_networks
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.problems import Forbidden, Msg, Problem
+from servicekit.http.responses import problem_responses
 
 from booking.adapters.yookassa import YooKassaError, YooKassaUnavailable
 from booking.api.common import SettingsDep, YooKassaDep
@@ -38,6 +39,7 @@ def _allowed(address: str, allowlist: list[str]) -> bool:
     "/yookassa/webhook",
     summary="YooKassa notifications (source IP allow-list; the object is re-fetched)",
     response_model=dict[str, str],
+    responses=problem_responses(400, 403, 503),
 )
 async def yookassa_webhook(
     request: Request,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Forbidden, Msg, NotFound, get_or_404
+from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, or_, select
@@ -90,7 +91,9 @@ def _public(form: IntakeForm) -> IntakeFormPublic:
     response_model=IntakeFormPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Submit an intake form for an upcoming first session (client; needs consent)",
-    responses={403: {"description": "email_not_verified, consent_required, forbidden"}},
+    responses=problem_responses(
+        403, 409, descriptions={403: "email_not_verified, consent_required, forbidden"}
+    ),
 )
 async def submit_intake_form(
     body: IntakeFormCreate, uow: UowDep, now: NowDep, principal: ClientPrincipal
@@ -138,6 +141,7 @@ async def list_intake_forms(
     "/{form_id}",
     response_model=IntakeFormPublic,
     summary="One intake form (its client or its specialist; needs the client's consent)",
+    responses=problem_responses(403, 404),
 )
 async def get_intake_form(
     form_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
@@ -193,6 +197,7 @@ async def _session_of_specialist(
     "/{appointment_id}/outcome-record",
     response_model=OutcomeRecordPublic,
     summary="Write the outcome record of a completed session (its specialist; needs consent)",
+    responses=problem_responses(403, 404, 409),
 )
 async def put_outcome_record(
     appointment_id: uuid.UUID,
@@ -212,6 +217,7 @@ async def put_outcome_record(
     "/{appointment_id}/outcome-record",
     response_model=OutcomeRecordPublic,
     summary="Read a session's outcome record (its specialist; needs the client's consent)",
+    responses=problem_responses(403, 404),
 )
 async def get_outcome_record(
     appointment_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal

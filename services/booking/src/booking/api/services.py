@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Msg, get_or_404
+from servicekit.http.responses import problem_responses
 from sqlmodel import col, or_, select
 
 from booking.adapters.tables import ServiceOffering, Specialist
@@ -219,7 +220,12 @@ async def list_services(
     return Page[ServicePublic](items=[to_public(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{service_id}", response_model=ServicePublic, summary="One service (anyone)")
+@router.get(
+    "/{service_id}",
+    response_model=ServicePublic,
+    summary="One service (anyone)",
+    responses=problem_responses(404),
+)
 async def get_service(service_id: uuid.UUID, uow: UowDep, response: Response) -> ServicePublic:
     row = await load_service(uow, service_id)
     response.headers.update(etag(row.version))
@@ -279,6 +285,7 @@ async def create_service(
     "/{service_id}",
     response_model=ServicePublic,
     summary="Change a service (admin or its owner); If-Match: the version you read",
+    responses=problem_responses(404, 412),
 )
 async def update_service(
     service_id: uuid.UUID,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from servicekit.db.driver import read_connection
 from servicekit.http.deps import get_runtime, query_model, query_parameters
 from servicekit.http.problems import Problem, validation_failed
+from servicekit.http.responses import problem_responses
 
 from booking.api.common import get_settings
 from booking.application.slot_search import (
@@ -97,6 +98,7 @@ class SlotSearchParams(BaseModel):
     response_model=SlotList,
     summary="Bookable start times (anyone)",
     openapi_extra=query_parameters(SlotSearchParams),
+    responses=problem_responses(404),
 )
 async def list_slots(
     request: Request,

@@ -28,6 +28,7 @@ from servicekit.http.pagination import (
     keyset_page,
 )
 from servicekit.http.problems import Conflict, Msg, NotFound, get_or_404
+from servicekit.http.responses import problem_responses
 from sqlmodel import col, select
 
 from booking.adapters.tables import Client, ScheduleOverride, Specialist, TimeOff
@@ -203,7 +204,12 @@ async def list_specialists(
     return Page[SpecialistPublic](items=[to_public(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{specialist_id}", response_model=SpecialistPublic, summary="One specialist (anyone)")
+@router.get(
+    "/{specialist_id}",
+    response_model=SpecialistPublic,
+    summary="One specialist (anyone)",
+    responses=problem_responses(404),
+)
 async def get_specialist(
     specialist_id: uuid.UUID, uow: UowDep, response: Response, principal: OptionalPrincipal
 ) -> SpecialistPublic:
@@ -221,10 +227,14 @@ async def get_specialist(
     response_model=SpecialistPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Create a specialist record for a cabinet user holding the specialist role (admin)",
-    responses={
-        409: {"description": "specialist_exists"},
-        422: {"description": "validation_failed, unknown_user, not_a_specialist, foreign_service"},
-    },
+    responses=problem_responses(
+        409,
+        422,
+        descriptions={
+            409: "specialist_exists",
+            422: "validation_failed, unknown_user, not_a_specialist, foreign_service",
+        },
+    ),
 )
 async def create_specialist(
     body: SpecialistCreate,
@@ -271,7 +281,12 @@ async def create_specialist(
     "/{specialist_id}",
     response_model=SpecialistPublic,
     summary="Change a specialist (admin or the specialist); If-Match: the version you read",
-    responses={422: {"description": "validation_failed, not_a_specialist, foreign_service"}},
+    responses=problem_responses(
+        404,
+        412,
+        422,
+        descriptions={422: "validation_failed, not_a_specialist, foreign_service"},
+    ),
 )
 async def update_specialist(
     specialist_id: uuid.UUID,
@@ -345,6 +360,7 @@ def _override_public(row: ScheduleOverride) -> OverridePublic:
     "/{specialist_id}/overrides",
     response_model=Page[OverridePublic],
     summary="Date overrides from a date on (anyone)",
+    responses=problem_responses(404),
 )
 async def list_overrides(
     specialist_id: uuid.UUID,
@@ -382,6 +398,7 @@ async def list_overrides(
     "/{specialist_id}/overrides/{on_date}",
     response_model=OverridePublic,
     summary="Set the hours or cap of one local date (admin or the specialist)",
+    responses=problem_responses(404),
 )
 async def put_override(
     specialist_id: uuid.UUID,
@@ -407,6 +424,7 @@ async def put_override(
     "/{specialist_id}/overrides/{on_date}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Back to the weekly hours on that date (admin or the specialist)",
+    responses=problem_responses(404),
 )
 async def delete_override(
     specialist_id: uuid.UUID, on_date: date, uow: UowDep, principal: StaffPrincipal
@@ -487,6 +505,7 @@ async def list_time_off(
     response_model=TimeOffPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Add time off (admin or the specialist)",
+    responses=problem_responses(404),
 )
 async def add_time_off(
     specialist_id: uuid.UUID,
@@ -514,6 +533,7 @@ async def add_time_off(
     "/{specialist_id}/time-off/{time_off_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove time off (admin or the specialist)",
+    responses=problem_responses(404),
 )
 async def delete_time_off(
     specialist_id: uuid.UUID, time_off_id: uuid.UUID, uow: UowDep, principal: StaffPrincipal

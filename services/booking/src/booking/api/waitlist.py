@@ -13,6 +13,7 @@ from servicekit.db.driver import read_connection
 from servicekit.http.deps import NowDep, UowDep, get_runtime
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Msg, NotFound
+from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, select
@@ -137,6 +138,7 @@ def _offer(row: WaitlistOffer) -> OfferPublic:
     response_model=WaitlistEntryJoined,
     status_code=status.HTTP_201_CREATED,
     summary="Join the waitlist (client); the answer lists what is free in the windows already",
+    responses=problem_responses(404),
 )
 async def join_waitlist(
     request: Request,
@@ -239,6 +241,7 @@ async def my_offers(
     status_code=status.HTTP_201_CREATED,
     response_model=AppointmentPublic,
     summary="Take an offered slot (its client); the first acceptance wins",
+    responses=problem_responses(404, 409),
 )
 async def accept_offer(
     offer_id: uuid.UUID,
@@ -266,7 +269,12 @@ async def accept_offer(
     )
 
 
-@router.get("/{entry_id}", response_model=WaitlistEntryPublic, summary="One of my entries")
+@router.get(
+    "/{entry_id}",
+    response_model=WaitlistEntryPublic,
+    summary="One of my entries",
+    responses=problem_responses(404),
+)
 async def get_entry(
     entry_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> WaitlistEntryPublic:
@@ -276,7 +284,12 @@ async def get_entry(
     return _entry(row)
 
 
-@router.delete("/{entry_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Leave the waitlist")
+@router.delete(
+    "/{entry_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Leave the waitlist",
+    responses=problem_responses(404),
+)
 async def leave_waitlist(
     entry_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
 ) -> Response:

@@ -22,7 +22,9 @@ from contracts.cabinet.v1 import (
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, EmailStr, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.i18n import Text
 from servicekit.http.problems import Msg, Problem
+from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import require_roles
 from servicekit.security.fields import blind_index, normalize_phone
@@ -73,7 +75,7 @@ class Accepted(BaseModel):
     """The same answer whether or not the email is registered (no enumeration)."""
 
     status: Literal["accepted"] = "accepted"
-    detail: str
+    detail: Text
 
 
 class UserPublic(BaseModel):
@@ -254,7 +256,12 @@ async def register(
         )
         await _send_verification_link(uow, user, settings, now)
     await uow.commit()
-    return Accepted(detail="If the address can be registered, a message is on its way to it.")
+    return Accepted(
+        detail=Msg(
+            ru="Если этот адрес можно зарегистрировать, на него уже отправлено письмо.",
+            en="If the address can be registered, a message is on its way to it.",
+        )
+    )
 
 
 async def _tell_owner_of_attempt(uow: UnitOfWork, email_index: str, now: datetime) -> None:
@@ -353,6 +360,7 @@ async def resend_verification(
     "/email-verifications",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Confirm an email address with the emailed token",
+    responses=problem_responses(400),
 )
 async def verify_email(body: TokenBody, uow: UowDep, now: NowDep) -> Response:
     user = await _redeem(uow, body.token, "verify_email", now)
@@ -398,7 +406,12 @@ async def request_reset(
             )
         )
     await uow.commit()
-    return Accepted(detail="If the address is registered, a reset link is on its way to it.")
+    return Accepted(
+        detail=Msg(
+            ru="Если этот адрес зарегистрирован, на него уже отправлена ссылка для смены пароля.",
+            en="If the address is registered, a reset link is on its way to it.",
+        )
+    )
 
 
 async def _revoke_sessions(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> None:
@@ -413,6 +426,7 @@ async def _revoke_sessions(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -
     "/password-resets/confirm",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Set a new password with the emailed token",
+    responses=problem_responses(400),
 )
 async def confirm_reset(body: ResetConfirm, uow: UowDep, now: NowDep) -> Response:
     user = await _redeem(uow, body.token, "reset_password", now)
@@ -428,7 +442,12 @@ async def me(user: CurrentAccount) -> UserPublic:
     return _public(user)
 
 
-@router.patch("/me", response_model=UserPublic, summary="Change one's contacts, zone or language")
+@router.patch(
+    "/me",
+    response_model=UserPublic,
+    summary="Change one's contacts, zone or language",
+    responses=problem_responses(409),
+)
 async def update_me(body: MeUpdate, user: CurrentAccount, uow: UowDep) -> UserPublic:
     changed: list[Literal["email", "phone", "name", "time_zone", "language"]] = []
     for field in ("name", "time_zone", "language"):
@@ -475,6 +494,7 @@ async def update_me(body: MeUpdate, user: CurrentAccount, uow: UowDep) -> UserPu
     "/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change one's password (ends every session)",
+    responses=problem_responses(403),
 )
 async def change_password(
     body: PasswordChange, user: CurrentAccount, uow: UowDep, now: NowDep

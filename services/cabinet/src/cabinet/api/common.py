@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from servicekit.http.client_ip import client_ip, parse_networks
 from servicekit.http.deps import RuntimeDep, UowDep
-from servicekit.http.problems import Msg, get_or_404
+from servicekit.http.problems import Msg, NotFound, get_or_404
+from servicekit.http.responses import raises
 from servicekit.security.deps import CurrentPrincipal
 
 from cabinet.adapters.tables import User
@@ -32,6 +33,7 @@ async def source_address(request: Request, settings: SettingsDep) -> str:
 SourceAddress = Annotated[str, Depends(source_address)]
 
 
+@raises(NotFound)
 async def current_account(principal: CurrentPrincipal, uow: UowDep) -> User:
     """The caller's account row (404 if the token's user no longer exists)."""
     user = await get_or_404(

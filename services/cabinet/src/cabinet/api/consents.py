@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.problems import Conflict, Msg, get_or_404
+from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import require_roles
 from servicekit.security.jwt import Principal
@@ -135,6 +136,7 @@ def _versions(docs: list[ConsentDocument]) -> list[rules.DocumentVersion]:
     response_model=DocumentPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Publish a new version (admin)",
+    responses=problem_responses(409),
 )
 async def publish_document(
     body: DocumentCreate,
@@ -201,6 +203,7 @@ async def current_documents(uow: UowDep, now: NowDep) -> DocumentList:
     "/consent-documents/{document_id}",
     response_model=DocumentPublic,
     summary="One document version (public)",
+    responses=problem_responses(404),
 )
 async def get_document(document_id: uuid.UUID, uow: UowDep) -> DocumentPublic:
     doc = await get_or_404(uow.session, ConsentDocument, document_id, _NO_DOCUMENT)
@@ -284,6 +287,7 @@ def _record(
     response_model=PurposeStatus,
     status_code=status.HTTP_201_CREATED,
     summary="Grant consent to one document (one purpose; never bundled)",
+    responses=problem_responses(409),
 )
 async def grant(
     body: GrantRequest,
@@ -325,6 +329,7 @@ async def grant(
     "/me/consents/{purpose}/withdraw",
     response_model=PurposeStatus,
     summary="Withdraw the consent of one purpose",
+    responses=problem_responses(409),
 )
 async def withdraw(
     purpose: ConsentPurpose,

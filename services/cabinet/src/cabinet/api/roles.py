@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, HttpUrl
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.problems import Conflict, Msg, NotFound
+from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
 from servicekit.security.jwt import Principal
 
@@ -99,6 +100,7 @@ async def _change_roles(
     "/users/{user_id}/roles",
     response_model=RolesPublic,
     summary="Grant a role (admin); takes effect in the user's next access token",
+    responses=problem_responses(404),
 )
 async def grant_role(
     user_id: uuid.UUID,
@@ -110,7 +112,10 @@ async def grant_role(
 
 
 @router.delete(
-    "/users/{user_id}/roles/{role}", response_model=RolesPublic, summary="Remove a role (admin)"
+    "/users/{user_id}/roles/{role}",
+    response_model=RolesPublic,
+    summary="Remove a role (admin)",
+    responses=problem_responses(404, 409),
 )
 async def revoke_role(
     user_id: uuid.UUID, role: GrantableRole, uow: UowDep, admin: Principal = Admin
@@ -135,6 +140,7 @@ def _profile(p: SpecialistProfile) -> ProfilePublic:
     response_model=ProfilePublic,
     summary="Create or replace a specialist's public profile (the specialist or an admin); "
     "booking's catalogue shows it within seconds",
+    responses=problem_responses(404),
 )
 async def put_profile(
     user_id: uuid.UUID,

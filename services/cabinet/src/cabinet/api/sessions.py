@@ -19,6 +19,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 from servicekit.http.deps import NowDep, RuntimeDep, UowDep
 from servicekit.http.problems import Msg, Unauthorized
+from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -149,6 +150,7 @@ async def _revoke_family(uow: UnitOfWork, family: uuid.UUID, now: datetime) -> N
     "/refresh",
     response_model=TokenPair,
     summary="Trade a refresh token for new tokens (single use)",
+    responses=problem_responses(401),
 )
 async def refresh(
     body: RefreshRequest, runtime: RuntimeDep, settings: SettingsDep, now: NowDep

@@ -19,6 +19,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.http.deps import UowDep
 from servicekit.http.problems import Forbidden, Msg, NotFound, Problem
+from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, ensure_owner
 
 from notify.adapters.deeplinks import create_deeplink, link_fields
@@ -86,6 +87,7 @@ class DeepLinkCreated(DeepLinkPublic):
     response_model=DeepLinkCreated,
     status_code=status.HTTP_201_CREATED,
     summary="Create a one-time deep link",
+    responses=problem_responses(403, 404),
 )
 async def create(
     body: DeepLinkCreate, uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep
@@ -139,7 +141,12 @@ async def create(
     return DeepLinkCreated(**link_fields(link), token=token, link=ctx.deeplink(token))
 
 
-@router.get("/{deeplink_id}", response_model=DeepLinkPublic, summary="A deep link (its creator)")
+@router.get(
+    "/{deeplink_id}",
+    response_model=DeepLinkPublic,
+    summary="A deep link (its creator)",
+    responses=problem_responses(404),
+)
 async def get_one(
     deeplink_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> DeepLinkPublic:

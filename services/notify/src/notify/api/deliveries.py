@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from servicekit.http.deps import UowDep
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Msg, get_or_404
+from servicekit.http.responses import problem_responses
 from servicekit.security.deps import require_roles
 from sqlmodel import col, select
 
@@ -80,7 +81,12 @@ async def list_deliveries(
     return Page[DeliveryPublic](items=items, next_cursor=next_cursor)
 
 
-@router.get("/{delivery_id}", response_model=DeliveryPublic, summary="One delivery (admin)")
+@router.get(
+    "/{delivery_id}",
+    response_model=DeliveryPublic,
+    summary="One delivery (admin)",
+    responses=problem_responses(404),
+)
 async def get_delivery(delivery_id: uuid.UUID, uow: UowDep) -> DeliveryPublic:
     row = await get_or_404(
         uow.session,

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.http.deps import UowDep
 from servicekit.http.problems import Msg, get_or_404
+from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import CurrentPrincipal, ensure_owner
 
@@ -102,14 +103,24 @@ async def _public(uow: UnitOfWork, recipient: Recipient) -> PreferencesPublic:
     )
 
 
-@router.get("/{user_id}", response_model=PreferencesPublic, summary="A user's preferences")
+@router.get(
+    "/{user_id}",
+    response_model=PreferencesPublic,
+    summary="A user's preferences",
+    responses=problem_responses(404),
+)
 async def get_preferences(
     user_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> PreferencesPublic:
     return await _public(uow, await _load(uow, principal, user_id))
 
 
-@router.patch("/{user_id}", response_model=PreferencesPublic, summary="Change preferences")
+@router.patch(
+    "/{user_id}",
+    response_model=PreferencesPublic,
+    summary="Change preferences",
+    responses=problem_responses(404),
+)
 async def update_preferences(
     user_id: uuid.UUID,
     body: PreferencesUpdate,

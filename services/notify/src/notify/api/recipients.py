@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, EmailStr
 from servicekit.http.deps import UowDep
 from servicekit.http.problems import Msg, get_or_404
+from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
 from servicekit.security.fields import blind_index
 from sqlmodel import select
@@ -63,6 +64,7 @@ async def find_by_email(
     "/{user_id}",
     response_model=RecipientPublic,
     summary="A user's notification contacts (the user or an admin)",
+    responses=problem_responses(404),
 )
 async def get_recipient(
     user_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal

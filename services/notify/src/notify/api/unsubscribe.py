@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from servicekit.http.deps import UowDep
 from servicekit.http.problems import Msg, NotFound
+from servicekit.http.responses import problem_responses
 
 from notify.adapters.tables import Preference, Recipient
 from notify.api.deps import ContextDep
@@ -31,14 +32,24 @@ _DONE = """<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">
 <p>Вы отписались от новостей. / You have unsubscribed from news.</p></body></html>"""
 
 
-@router.get("/{token}", response_class=HTMLResponse, summary="Unsubscribe page")
+@router.get(
+    "/{token}",
+    response_class=HTMLResponse,
+    summary="Unsubscribe page",
+    responses=problem_responses(404),
+)
 async def page(token: str, ctx: ContextDep) -> HTMLResponse:
     if read_unsubscribe_token(token, ctx.settings.link_signing_key) is None:
         raise NotFound(_UNKNOWN_LINK)
     return HTMLResponse(_PAGE)
 
 
-@router.post("/{token}", response_class=HTMLResponse, summary="One-click unsubscribe (RFC 8058)")
+@router.post(
+    "/{token}",
+    response_class=HTMLResponse,
+    summary="One-click unsubscribe (RFC 8058)",
+    responses=problem_responses(404),
+)
 async def unsubscribe(token: str, uow: UowDep, ctx: ContextDep) -> HTMLResponse:
     user_id = read_unsubscribe_token(token, ctx.settings.link_signing_key)
     if user_id is None or await uow.session.get(Recipient, user_id) is None:
