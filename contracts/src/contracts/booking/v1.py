@@ -213,6 +213,30 @@ class RefundSucceededV1(Payload):
     refunded_at: UtcDateTime
 
 
+@event("booking.refund.failed", version=1, aggregate="appointment_id")
+class RefundFailedV1(Payload):
+    """A refund YooKassa cancelled, still not done after booking's retries: the client has not
+    got the money back and a person must act (refund by hand, talk to the client).
+
+    Carries ids, the amount and YooKassa's reason code only (no names or contacts).
+    Consumers: notify (alerts the practice's admins).
+    """
+
+    refund_id: UUID
+    provider_refund_id: str | None = Field(
+        default=None, description="YooKassa's id of the last attempt, to find it in their cabinet"
+    )
+    payment_id: UUID
+    appointment_id: UUID
+    client_id: UUID
+    amount: Money
+    reason: str = Field(
+        min_length=1, description="YooKassa cancellation_details.reason, e.g. insufficient_funds"
+    )
+    attempts: int = Field(ge=1, description="Refund attempts made, the last one included")
+    failed_at: UtcDateTime
+
+
 @event("booking.waitlist.offer_made", version=1, aggregate="offer_id")
 class WaitlistOfferMadeV1(SlotFacts):
     """A freed slot is offered to a waiting client until ``expires_at``; first acceptance wins.
