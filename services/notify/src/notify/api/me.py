@@ -11,10 +11,11 @@ from fastapi import APIRouter, Response, status
 from servicekit.http.deps import UowDep
 from servicekit.http.problems import Msg, NotFound
 from servicekit.security.deps import CurrentPrincipal
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from notify.adapters.deliveries import move_pending_to_email
-from notify.adapters.tables import Recipient, TelegramChat
+from notify.adapters.tables import Recipient, TelegramChat, TelegramMessage
 from notify.api.deps import ContextDep
 from notify.api.preferences import (
     PreferencesPublic,
@@ -63,6 +64,13 @@ async def unlink_my_telegram(uow: UowDep, principal: CurrentPrincipal, ctx: Cont
     chat.user_id = None
     chat.linked_at = None
     uow.session.add(chat)
+    # Its old buttons stop working (a tap needs a linked chat) and later events no longer edit
+    # messages in a chat the user took back.
+    await uow.session.exec(
+        update(TelegramMessage)
+        .where(col(TelegramMessage.chat_ref) == chat.id)
+        .values(has_buttons=False)
+    )
     recipient = await uow.session.get(Recipient, principal.user_id)
     await move_pending_to_email(uow, ctx, principal.user_id, recipient.email if recipient else None)
     await uow.commit()
