@@ -19,7 +19,7 @@ DeeplinkAction = Literal["link_account", "attribution", "waitlist_offer", "start
 class TelegramLinkedV1(Payload):
     """A user linked their Telegram chat to their account through a one-time deep link.
 
-    Consumers: cabinet (shows the link in the profile).
+    Consumers: none yet (front ends read ``telegram_linked`` from notify); see docs/events.md.
     """
 
     user_id: UUID
@@ -32,7 +32,7 @@ class TelegramLinkedV1(Payload):
 class DeeplinkActivatedV1(Payload):
     """Someone opened the bot with a valid deep-link payload (``/start <payload>``), once.
 
-    Consumers: cabinet (turns an attribution into a lead).
+    Consumers: none yet (cabinet's CRM leads, when built, turn an attribution into a lead).
     """
 
     deeplink_id: UUID
@@ -77,7 +77,8 @@ class TelegramActionRequestedV1(Payload):
 class DeliveryFailedV1(Payload):
     """A message could not be delivered: permanently, or after its last retry.
 
-    Consumers: cabinet (flags an unreachable contact), admins' dashboards.
+    Consumers: notify itself (a Telegram message that failed goes by email once, where the
+    user keeps email among their channels).
     """
 
     delivery_id: UUID

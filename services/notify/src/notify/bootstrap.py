@@ -24,6 +24,7 @@ from servicekit.runtime import ServiceDefinition
 from notify.adapters.tables import metadata
 from notify.api.deeplinks import router as deeplinks_router
 from notify.api.deliveries import router as deliveries_router
+from notify.api.me import router as me_router
 from notify.api.preferences import router as preferences_router
 from notify.api.recipients import router as recipients_router
 from notify.api.telegram import router as telegram_router
@@ -54,6 +55,7 @@ def build_definition(ctx: NotifyContext) -> ServiceDefinition:
         routers=(
             recipients_router,
             preferences_router,
+            me_router,
             deliveries_router,
             deeplinks_router,
             telegram_router,

@@ -32,6 +32,11 @@ class NotifySettings(ServiceSettings):
     mail_from: str = "Praktika <no-reply@praktika.local>"
     mail_domain: str = Field(default="praktika.local", description="Right side of Message-IDs")
     unsubscribe_mailto: str = "unsubscribe@praktika.local"
+    admin_alert_email: str | None = Field(
+        default=None,
+        description="Admin alerts (a refund that keeps failing) go to the users cabinet names "
+        "admins; this address gets them only while notify knows no admin user",
+    )
 
     # Where links in messages lead: the front end, and notify's public API (one-click
     # unsubscribe). Both default to the public origin (PUBLIC_ORIGIN, the gateway), never to

@@ -17,7 +17,7 @@ from typing import Any
 from contracts.envelope import EventEnvelope
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import schedule
-from sqlalchemy import update
+from sqlalchemy import Text, and_, cast, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -109,6 +109,16 @@ async def reach_of(
         return None, None, None
     recipient, prefs, chat = row
     return recipient, prefs, chat
+
+
+async def admin_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """The users cabinet says are admins (notify's copy of their roles)."""
+    found = await session.exec(
+        select(Recipient.user_id)
+        .where(cast(Recipient.roles, Text).like('%"admin"%'))
+        .order_by(col(Recipient.user_id))
+    )
+    return list(found.all())
 
 
 async def marketing_allowed(session: AsyncSession, user_id: uuid.UUID | None) -> bool:
@@ -418,3 +428,94 @@ async def skip_pending(
         .returning(col(Delivery.id))
     )
     return len(result.all())
+
+
+async def plan_email_fallback(
+    uow: UnitOfWork, ctx: NotifyContext, failed: Delivery
+) -> Delivery | None:
+    """The same message by email, once, after a Telegram delivery failed for good.
+
+    Only a message that has an email form (not a bot reply or an edit), to a known user who
+    keeps email among their channels; never for a fallback itself, nor when the message already
+    went (or goes) by email. When email is not among the user's channels, a ``skipped`` row
+    says so in the log.
+    """
+    if failed.channel != "telegram" or failed.fallback_of is not None:
+        return None
+    if (
+        failed.user_id is None
+        or failed.edit_message_id is not None
+        or failed.template.startswith(TELEGRAM_ONLY_PREFIXES)
+    ):
+        return None
+    same_by_email = [col(Delivery.fallback_of) == failed.id]
+    if failed.source_event_id is not None:
+        same_by_email.append(
+            and_(
+                col(Delivery.source_event_id) == failed.source_event_id,
+                col(Delivery.user_id) == failed.user_id,
+                col(Delivery.template) == failed.template,
+                col(Delivery.channel) == "email",
+            )
+        )
+    already = await uow.session.exec(select(Delivery.id).where(or_(*same_by_email)).limit(1))
+    if already.first() is not None:
+        return None
+    recipient, prefs, _ = await reach_of(uow.session, failed.user_id)
+    if recipient is None or not recipient.email:
+        return None
+    context = load_context(failed)
+    context.pop("_buttons", None)
+    allowed = "email" in channels_of(prefs)
+    return await add_delivery(
+        uow,
+        ctx,
+        due_at=ctx.clock() if allowed else None,
+        user_id=failed.user_id,
+        channel="email",
+        template=failed.template,
+        category=failed.category,
+        language=failed.language,
+        time_zone=failed.time_zone,
+        recipient=recipient.email,
+        context=dump_context(context),
+        ref=failed.ref,
+        source_event_id=failed.source_event_id,
+        source_event_type=failed.source_event_type,
+        fallback_of=failed.id,
+        last_error=None if allowed else "email_not_in_preferences",
+    )
+
+
+async def move_pending_to_email(
+    uow: UnitOfWork, ctx: NotifyContext, user_id: uuid.UUID, email: str | None
+) -> None:
+    """A user's chat was unlinked: what still waits to go to it goes by email instead (edits and
+    bot replies, which have no email form, are skipped)."""
+    waiting = await uow.session.exec(
+        select(Delivery)
+        .where(
+            Delivery.user_id == user_id,
+            Delivery.channel == "telegram",
+            col(Delivery.status).in_(["pending", "retrying"]),
+        )
+        .with_for_update()
+    )
+    now = ctx.clock()
+    for delivery in waiting.all():
+        delivery.updated_at = now
+        if (
+            email
+            and delivery.edit_message_id is None
+            and not delivery.template.startswith(TELEGRAM_ONLY_PREFIXES)
+        ):
+            context = load_context(delivery)
+            context.pop("_buttons", None)
+            delivery.channel = "email"
+            delivery.recipient = email
+            delivery.context = dump_context(context)
+        else:
+            delivery.status = "skipped"
+            delivery.last_error = "telegram_unlinked"
+            delivery.next_attempt_at = None
+        uow.session.add(delivery)

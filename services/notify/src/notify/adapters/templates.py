@@ -110,6 +110,51 @@ def _session(ctx: Context, value: str) -> str:
     return SESSION_FORMATS.get(ctx["_lang"], SESSION_FORMATS["ru"]).get(value, value)
 
 
+# YooKassa's cancellation_details.reason of a payment, as a client reads it.
+DECLINE_REASONS = {
+    "ru": {
+        "insufficient_funds": "на карте недостаточно денег",
+        "card_expired": "срок действия карты истёк",
+        "3d_secure_failed": "платёж не подтверждён кодом из банка (3-D Secure)",
+        "expired_on_confirmation": "время на оплату истекло",
+        "invalid_card_number": "номер карты указан неверно",
+        "invalid_csc": "код CVC/CVV указан неверно",
+        "call_issuer": "банк отклонил платёж; причину знает ваш банк",
+        "fraud_suspected": "банк отклонил платёж из соображений безопасности",
+        "payment_method_limit_exceeded": "превышен лимит платежей по карте",
+        "payment_method_restricted": "операции по карте ограничены",
+        "country_forbidden": "банк не проводит платежи из этой страны",
+        "issuer_unavailable": "банк карты не ответил",
+        "internal_timeout": "платёжная система не ответила вовремя",
+    },
+    "en": {
+        "insufficient_funds": "the card has insufficient funds",
+        "card_expired": "the card has expired",
+        "3d_secure_failed": "the payment was not confirmed with your bank's code (3-D Secure)",
+        "expired_on_confirmation": "the time to pay ran out",
+        "invalid_card_number": "the card number is wrong",
+        "invalid_csc": "the CVC/CVV code is wrong",
+        "call_issuer": "your bank declined the payment; your bank knows why",
+        "fraud_suspected": "your bank declined the payment for security reasons",
+        "payment_method_limit_exceeded": "the card's payment limit is reached",
+        "payment_method_restricted": "the card is restricted",
+        "country_forbidden": "the bank does not accept payments from this country",
+        "issuer_unavailable": "your card's bank did not answer",
+        "internal_timeout": "the payment system did not answer in time",
+    },
+}
+DECLINED = {
+    "ru": "банк или платёжная система отклонили платёж",
+    "en": "the bank or the payment system declined the payment",
+}
+
+
+@pass_context
+def _decline(ctx: Context, value: str) -> str:
+    lang = ctx["_lang"] if ctx["_lang"] in DECLINE_REASONS else "ru"
+    return DECLINE_REASONS[lang].get(value, DECLINED[lang])
+
+
 _URL = re.compile(r"(https?://[^\s<>\"']+)")
 
 
@@ -142,6 +187,7 @@ class TemplateRenderer:
             clock=_clock,
             money=_money,
             session=_session,
+            decline=_decline,
             paragraphs=_paragraphs,
         )
         self.env.globals.update(_layout=f"_layout.j2{_ESCAPED}", **globals_)

@@ -1,19 +1,26 @@
-"""``/api/notify/deliveries``: the delivery log, for admins."""
+"""``/api/notify/deliveries``: the delivery log, for admins, newest first."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from servicekit.http.deps import UowDep
-from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
+from servicekit.http.pagination import (
+    CursorQuery,
+    LimitQuery,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
 from servicekit.http.problems import Msg, get_or_404
 from servicekit.http.responses import problem_responses
 from servicekit.security.deps import require_roles
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notify.adapters.tables import Delivery
 
@@ -47,7 +54,29 @@ class DeliveryPublic(BaseModel):
     fallback_of: uuid.UUID | None
 
 
-@router.get("", response_model=Page[DeliveryPublic], summary="The delivery log (admin)")
+async def newest_first(
+    session: AsyncSession, query: Any, *, limit: int, cursor: str | None
+) -> tuple[list[Delivery], str | None]:
+    """One page of deliveries, newest first by (created_at, id), and the next page's cursor.
+
+    The log is read for what just happened, so it runs the other way from the house lists
+    (``servicekit.http.pagination.keyset_page`` is oldest first); same cursor format.
+    """
+    created, ident = col(Delivery.created_at), col(Delivery.id)
+    if cursor is not None:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(or_(created < at, (created == at) & (ident < last_id)))
+    query = query.order_by(created.desc(), ident.desc()).limit(limit + 1)
+    rows = list((await session.exec(query)).all())
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1].created_at, rows[-1].id)
+
+
+@router.get(
+    "", response_model=Page[DeliveryPublic], summary="The delivery log, newest first (admin)"
+)
 async def list_deliveries(
     uow: UowDep,
     limit: LimitQuery = 50,
@@ -69,14 +98,7 @@ async def list_deliveries(
         query = query.where(Delivery.user_id == user_id)
     if source_event_id:
         query = query.where(Delivery.source_event_id == source_event_id)
-    rows, next_cursor = await keyset_page(
-        uow.session,
-        query,
-        order=col(Delivery.created_at),
-        tiebreak=col(Delivery.id),
-        limit=limit,
-        cursor=cursor,
-    )
+    rows, next_cursor = await newest_first(uow.session, query, limit=limit, cursor=cursor)
     items = [DeliveryPublic.model_validate(r, from_attributes=True) for r in rows]
     return Page[DeliveryPublic](items=items, next_cursor=next_cursor)
 

@@ -1,4 +1,7 @@
-"""``/api/notify/preferences/{user_id}``: how a user wants to be reached (owner or admin)."""
+"""``/api/notify/preferences/{user_id}``: how a user wants to be reached (owner or admin).
+
+The caller's own preferences are also at ``/api/notify/me/preferences`` (``notify.api.me``).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from servicekit.security.deps import CurrentPrincipal, ensure_owner
 from notify.adapters.deliveries import MARKETING_CONSENT, channels_of, linked_chat
 from notify.adapters.tables import Consent, Preference, Recipient
 from notify.api.deps import ContextDep
+from notify.context import NotifyContext
 from notify.domain.preferences import DEFAULT_CHANNELS, Channel
 
 router = APIRouter(prefix="/preferences", tags=["preferences"])
@@ -73,15 +77,21 @@ class PreferencesUpdate(BaseModel):
         return self
 
 
-async def _load(uow: UnitOfWork, principal: CurrentPrincipal, user_id: uuid.UUID) -> Recipient:
-    ensure_owner(principal, user_id)
+async def recipient_or_404(uow: UnitOfWork, user_id: uuid.UUID) -> Recipient:
+    """notify's copy of a user (404 while cabinet's registration has not arrived)."""
     recipient = await get_or_404(
         uow.session, Recipient, user_id, Msg(ru="Такого пользователя нет.", en="No such user.")
     )
     return recipient
 
 
-async def _public(uow: UnitOfWork, recipient: Recipient) -> PreferencesPublic:
+async def _load(uow: UnitOfWork, principal: CurrentPrincipal, user_id: uuid.UUID) -> Recipient:
+    ensure_owner(principal, user_id)
+    return await recipient_or_404(uow, user_id)
+
+
+async def preferences_of(uow: UnitOfWork, recipient: Recipient) -> PreferencesPublic:
+    """A user's preferences as the API shows them."""
     prefs = await uow.session.get(Preference, recipient.user_id)
     chat = await linked_chat(uow.session, recipient.user_id)
     consent = await uow.session.get(Consent, (recipient.user_id, MARKETING_CONSENT))
@@ -112,7 +122,7 @@ async def _public(uow: UnitOfWork, recipient: Recipient) -> PreferencesPublic:
 async def get_preferences(
     user_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> PreferencesPublic:
-    return await _public(uow, await _load(uow, principal, user_id))
+    return await preferences_of(uow, await _load(uow, principal, user_id))
 
 
 @router.patch(
@@ -129,6 +139,14 @@ async def update_preferences(
     ctx: ContextDep,
 ) -> PreferencesPublic:
     recipient = await _load(uow, principal, user_id)
+    return await change_preferences(uow, ctx, recipient, body)
+
+
+async def change_preferences(
+    uow: UnitOfWork, ctx: NotifyContext, recipient: Recipient, body: PreferencesUpdate
+) -> PreferencesPublic:
+    """Apply ``body`` to a user's preferences, commit, and return them."""
+    user_id = recipient.user_id
     now = ctx.clock()
     prefs = await uow.session.get(Preference, user_id, with_for_update=True)
     if prefs is None:
@@ -143,4 +161,4 @@ async def update_preferences(
     prefs.updated_at = now
     uow.session.add(prefs)
     await uow.commit()
-    return await _public(uow, recipient)
+    return await preferences_of(uow, recipient)

@@ -17,10 +17,15 @@ from contracts.booking.v1 import (
     ActionRejectedV1,
     AppointmentAttendanceConfirmedV1,
     AppointmentCancelledV1,
+    AppointmentCompletedV1,
     AppointmentConfirmedV1,
     AppointmentExpiredV1,
     AppointmentHeldV1,
+    AppointmentNoShowV1,
     AppointmentRescheduledV1,
+    IntakeSubmittedV1,
+    PaymentFailedV1,
+    RefundFailedV1,
     RefundSucceededV1,
     WaitlistOfferExpiredV1,
     WaitlistOfferMadeV1,
@@ -184,6 +189,61 @@ def attendance_confirmed(p: AppointmentAttendanceConfirmedV1) -> Edit:
 def refund_succeeded(p: RefundSucceededV1) -> Notice:
     """Money went back."""
     return Notice("refund_succeeded", p.client_id, _ctx(p), ref=appointment_ref(p.appointment_id))
+
+
+def payment_failed(p: PaymentFailedV1) -> Notice:
+    """The bank or YooKassa declined the payment: why, and what next (urgent while the hold is
+    still open: the client can still pay before it runs out)."""
+    return Notice(
+        "payment_failed",
+        p.client_id,
+        _ctx(p),
+        urgent=p.hold_expires_at is not None,
+        ref=appointment_ref(p.appointment_id),
+    )
+
+
+def appointment_completed(p: AppointmentCompletedV1) -> Notice:
+    """The session took place: a short follow-up to the client (how to book the next one)."""
+    return Notice(
+        "appointment_completed", p.client_id, _ctx(p), ref=appointment_ref(p.appointment_id)
+    )
+
+
+def appointment_no_show(p: AppointmentNoShowV1, *, amount_paid: Mapping[str, Any] | None) -> Notice:
+    """Marked as a no-show: the policy, told to the client. The payment is named (as kept) only
+    when notify saw one confirm the appointment (``amount_paid``): an unpaid or free session
+    says nothing about money."""
+    paid = dict(amount_paid) if amount_paid and int(amount_paid.get("amount", 0)) > 0 else None
+    return Notice(
+        "appointment_no_show",
+        p.client_id,
+        _ctx(p, amount_paid=paid),
+        ref=appointment_ref(p.appointment_id),
+    )
+
+
+def intake_submitted(
+    p: IntakeSubmittedV1, *, client_name: str | None, starts_at: str | None
+) -> Notice:
+    """The specialist learns a client's intake form is waiting (never the answers)."""
+    return Notice(
+        "intake_submitted",
+        p.specialist_id,
+        _ctx(p, client_name=client_name, starts_at=starts_at),
+        ref=appointment_ref(p.appointment_id) if p.appointment_id else None,
+    )
+
+
+def refund_failed(p: RefundFailedV1, *, admin_id: uuid.UUID, client_name: str | None) -> Notice:
+    """A refund YooKassa keeps cancelling: an admin must act. An alert: at once, every channel."""
+    return Notice(
+        "refund_failed",
+        admin_id,
+        _ctx(p, client_name=client_name),
+        category="alert",
+        urgent=True,
+    )
 
 
 def waitlist_offer(p: WaitlistOfferMadeV1, *, telegram_link: str | None) -> Notice:

@@ -1,5 +1,6 @@
 """Events notify consumes: cabinet's (recipients, consents, account mail), booking's (appointment
-messages, reminders, edits of Telegram messages) and content's (crisis alerts, articles).
+and payment messages, reminders, edits of Telegram messages, admin alerts), content's (crisis
+alerts, articles) and its own ``notify.delivery.failed`` (a Telegram message goes by email).
 
 Handlers only write rows (recipients, consents, the appointments copy, deliveries, timers) in the
 consumer's transaction; nothing is sent from here. The inbox makes a redelivered event a no-op,
@@ -9,6 +10,7 @@ so the same event twice gives one message.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +26,9 @@ from contracts.booking.v1 import (
     AppointmentHeldV1,
     AppointmentNoShowV1,
     AppointmentRescheduledV1,
+    IntakeSubmittedV1,
+    PaymentFailedV1,
+    RefundFailedV1,
     RefundSucceededV1,
     WaitlistOfferExpiredV1,
     WaitlistOfferMadeV1,
@@ -41,26 +46,30 @@ from contracts.cabinet.v1 import (
 )
 from contracts.content.v1 import InteractiveRunCompletedV1, ItemPublishedV1
 from contracts.envelope import EventEnvelope
+from contracts.notify.v1 import DeliveryFailedV1
 from servicekit.messaging.consumer import EventConsumer
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.fields import blind_index
 from servicekit.timers import cancel, schedule
-from sqlalchemy import Text, cast
 from sqlmodel import col, select
 
 from notify.adapters.deeplinks import create_deeplink
 from notify.adapters.deliveries import (
     MARKETING_CONSENT,
     add_delivery,
+    admin_ids,
     dump_context,
     plan_edits,
+    plan_email_fallback,
     plan_notice,
     skip_pending,
 )
-from notify.adapters.tables import AppointmentCopy, Consent, Recipient
+from notify.adapters.tables import AppointmentCopy, Consent, Delivery, Recipient
 from notify.context import NotifyContext
 from notify.domain import rules
 from notify.domain.formatting import DEFAULT_ZONE
+
+logger = logging.getLogger("notify.consumers")
 
 REMINDER = "reminder"
 REMINDER_TEMPLATE = "appointment_reminder"
@@ -69,6 +78,7 @@ REMINDER_TEMPLATE = "appointment_reminder"
 USER_EVENTS = "user-events"
 BOOKING_EVENTS = "booking-events"
 CONTENT_EVENTS = "content-events"
+DELIVERY_FAILURES = "delivery-failures"
 
 
 def reminder_key(appointment_id: uuid.UUID, minutes_before: int) -> str:
@@ -78,7 +88,12 @@ def reminder_key(appointment_id: uuid.UUID, minutes_before: int) -> str:
 
 def build_consumers(ctx: NotifyContext) -> tuple[EventConsumer, ...]:
     """notify's consumers, their handlers bound to ``ctx``."""
-    return (_user_events(ctx), _booking_events(ctx), _content_events(ctx))
+    return (
+        _user_events(ctx),
+        _booking_events(ctx),
+        _content_events(ctx),
+        _delivery_failures(ctx),
+    )
 
 
 # -- cabinet ------------------------------------------------------------------------------
@@ -256,6 +271,14 @@ def _facts(p: AppointmentFacts) -> dict[str, Any]:
     return AppointmentFacts.model_validate(p.model_dump()).model_dump(mode="json")
 
 
+def paid_of(copy: AppointmentCopy | None) -> dict[str, Any] | None:
+    """What the client paid for an appointment, as far as notify saw (its confirmation)."""
+    if copy is None:
+        return None
+    paid: dict[str, Any] | None = json.loads(copy.facts).get("amount_paid")
+    return paid
+
+
 async def keep_appointment(uow: UnitOfWork, event: EventEnvelope[Any]) -> bool:
     """Update the appointments copy; ``False`` when a newer state is already known."""
     p = event.payload
@@ -272,10 +295,14 @@ async def keep_appointment(uow: UnitOfWork, event: EventEnvelope[Any]) -> bool:
             facts="{}",
             updated_at=event.occurred_at,
         )
+    facts = _facts(p)
+    # What was paid is told once, by the confirmation; later states keep it (a no-show names it).
+    paid = getattr(p, "amount_paid", None)
+    facts["amount_paid"] = paid.model_dump(mode="json") if paid is not None else paid_of(copy)
     copy.status = _STATUS[type(p)]
     copy.starts_at = p.starts_at
     copy.specialist_id = p.specialist_id
-    copy.facts = json.dumps(_facts(p), ensure_ascii=False)
+    copy.facts = json.dumps(facts, ensure_ascii=False)
     copy.updated_at = event.occurred_at
     uow.session.add(copy)
     return True
@@ -373,15 +400,76 @@ def _booking_events(ctx: NotifyContext) -> EventConsumer:
 
     @consumer.handles(AppointmentCompletedV1)
     async def completed(uow: UnitOfWork, event: EventEnvelope[AppointmentCompletedV1]) -> None:
-        """Held: nothing more to remind of."""
-        await keep_appointment(uow, event)
+        """Held: nothing more to remind of; the client gets a short follow-up."""
+        fresh = await keep_appointment(uow, event)
         await drop_reminders(uow, ctx, event.payload.appointment_id)
+        if fresh:
+            await plan_notice(uow, ctx, rules.appointment_completed(event.payload), source=event)
 
     @consumer.handles(AppointmentNoShowV1)
     async def no_show(uow: UnitOfWork, event: EventEnvelope[AppointmentNoShowV1]) -> None:
-        """Marked as a no-show: nothing more to remind of."""
-        await keep_appointment(uow, event)
-        await drop_reminders(uow, ctx, event.payload.appointment_id)
+        """Marked as a no-show: nothing more to remind of; the client is told the policy."""
+        p = event.payload
+        fresh = await keep_appointment(uow, event)
+        await drop_reminders(uow, ctx, p.appointment_id)
+        if fresh:
+            copy = await uow.session.get(AppointmentCopy, p.appointment_id)
+            notice = rules.appointment_no_show(p, amount_paid=paid_of(copy))
+            await plan_notice(uow, ctx, notice, source=event)
+
+    @consumer.handles(PaymentFailedV1)
+    async def payment_failed(uow: UnitOfWork, event: EventEnvelope[PaymentFailedV1]) -> None:
+        """The payment was declined: the client learns why and what to do next."""
+        await plan_notice(uow, ctx, rules.payment_failed(event.payload), source=event)
+
+    @consumer.handles(IntakeSubmittedV1)
+    async def intake_submitted(uow: UnitOfWork, event: EventEnvelope[IntakeSubmittedV1]) -> None:
+        """The specialist learns a client's intake form is waiting (and before which session)."""
+        p = event.payload
+        client = await uow.session.get(Recipient, p.client_id)
+        copy = None
+        if p.appointment_id is not None:
+            copy = await uow.session.get(AppointmentCopy, p.appointment_id)
+        notice = rules.intake_submitted(
+            p,
+            client_name=client.name if client else None,
+            starts_at=copy.starts_at.isoformat() if copy else None,
+        )
+        await plan_notice(uow, ctx, notice, source=event)
+
+    @consumer.handles(RefundFailedV1)
+    async def refund_failed(uow: UnitOfWork, event: EventEnvelope[RefundFailedV1]) -> None:
+        """A refund that keeps failing alerts every admin (or the configured address)."""
+        p = event.payload
+        client = await uow.session.get(Recipient, p.client_id)
+        client_name = client.name if client else None
+        admins = await admin_ids(uow.session)
+        for admin_id in admins:
+            notice = rules.refund_failed(p, admin_id=admin_id, client_name=client_name)
+            await plan_notice(uow, ctx, notice, source=event)
+        if not admins:
+            notice = rules.refund_failed(p, admin_id=uuid.UUID(int=0), client_name=client_name)
+            address = ctx.settings.admin_alert_email
+            logger.error(
+                "a refund keeps failing and notify knows no admin user",
+                extra={"refund_id": str(p.refund_id), "fallback_address": bool(address)},
+            )
+            await add_delivery(
+                uow,
+                ctx,
+                due_at=ctx.clock() if address else None,
+                user_id=None,
+                channel="email",
+                template=notice.template,
+                category=notice.category,
+                language="ru",
+                time_zone=DEFAULT_ZONE,
+                recipient=address or "",
+                context=dump_context(notice.context),
+                last_error=None if address else "no_admin",
+                source_event_id=event.event_id,
+                source_event_type=event.event_type,
+            )
 
     @consumer.handles(RefundSucceededV1)
     async def refunded(uow: UnitOfWork, event: EventEnvelope[RefundSucceededV1]) -> None:
@@ -445,10 +533,7 @@ def _content_events(ctx: NotifyContext) -> EventConsumer:
             if latest is not None:
                 specialists = [latest]
         if not specialists:
-            admins = await uow.session.exec(
-                select(Recipient.user_id).where(cast(Recipient.roles, Text).like('%"admin"%'))
-            )
-            specialists = list(admins.all())
+            specialists = await admin_ids(uow.session)
         for specialist_id in specialists:
             notice = rules.crisis_alert(
                 p, specialist_id=specialist_id, client_name=client.name if client else None
@@ -475,5 +560,24 @@ def _content_events(ctx: NotifyContext) -> EventConsumer:
             notice = rules.new_article(p, user_id)
             if notice is not None:
                 await plan_notice(uow, ctx, notice, source=event)
+
+    return consumer
+
+
+# -- notify's own -------------------------------------------------------------------------
+
+
+def _delivery_failures(ctx: NotifyContext) -> EventConsumer:
+    consumer = EventConsumer("notify", DELIVERY_FAILURES)
+
+    @consumer.handles(DeliveryFailedV1)
+    async def delivery_failed(uow: UnitOfWork, event: EventEnvelope[DeliveryFailedV1]) -> None:
+        """A Telegram message that failed for good goes by email, once, where the user keeps
+        email among their channels (an email that fails is not sent anywhere else: no loops)."""
+        if event.payload.channel != "telegram":
+            return
+        failed = await uow.session.get(Delivery, event.payload.delivery_id)
+        if failed is not None:
+            await plan_email_fallback(uow, ctx, failed)
 
     return consumer

@@ -5,8 +5,8 @@ several replicas a message is sent once. The send happens inside the transaction
 row; a crash between the provider's acceptance and the commit sends it again (at least once at
 the edge, by design). A transient failure schedules the next attempt with backoff (Telegram's
 ``retry_after`` when given); a permanent one fails the row and publishes
-``notify.delivery.failed``; a chat that blocked the bot is marked unreachable and the message
-goes by email instead.
+``notify.delivery.failed``; a chat that blocked the bot is marked unreachable. A Telegram message
+that failed for good goes by email once, from the consumer of ``notify.delivery.failed``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import Timer
 
 from notify.adapters.deliveries import (
-    TELEGRAM_ONLY_PREFIXES,
-    dump_context,
     find_chat,
     load_context,
     marketing_allowed,
@@ -228,39 +226,13 @@ class DeliverySender:
                 },
             )
             if blocked and delivery.channel == "telegram":
-                await self._fall_back_to_email(uow, delivery, now)
+                await self._mark_unreachable(uow, delivery, now)
         uow.session.add(delivery)
 
-    async def _fall_back_to_email(self, uow: UnitOfWork, delivery: Delivery, now: datetime) -> None:
-        """The user blocked the bot: mark the chat unreachable, send this message by email."""
+    async def _mark_unreachable(self, uow: UnitOfWork, delivery: Delivery, now: datetime) -> None:
+        """The user blocked the bot: later messages go by email at once (the failed one follows
+        by email through ``notify.delivery.failed``, see the delivery-failures consumer)."""
         chat = await find_chat(uow.session, int(delivery.recipient))
         if chat is not None and chat.unreachable_at is None:
             chat.unreachable_at = now
             uow.session.add(chat)
-        if delivery.user_id is None or delivery.template.startswith(TELEGRAM_ONLY_PREFIXES):
-            return  # bot replies and edits have no email equivalent
-        recipient = await uow.session.get(Recipient, delivery.user_id)
-        if recipient is None or not recipient.email:
-            return
-        context = load_context(delivery)
-        context.pop("_buttons", None)
-        fallback = Delivery(
-            created_at=now,
-            updated_at=now,
-            user_id=delivery.user_id,
-            channel="email",
-            template=delivery.template,
-            category=delivery.category,
-            language=delivery.language,
-            time_zone=delivery.time_zone,
-            recipient=recipient.email,
-            context=dump_context(context),
-            ref=delivery.ref,
-            status="pending",
-            next_attempt_at=now,
-            source_event_id=delivery.source_event_id,
-            source_event_type=delivery.source_event_type,
-            fallback_of=delivery.id,
-        )
-        uow.session.add(fallback)
-        await schedule_delivery(uow.session, fallback.id, now)

@@ -1,0 +1,77 @@
+"""``/api/notify/me/...``: the caller's own notification settings, without knowing their id.
+
+``GET``/``PATCH /me/preferences`` are the caller's preferences; ``DELETE /me/telegram`` unlinks
+the caller's Telegram chat (messages waiting for it go by email instead). Every route acts on the
+token's own user only, so no one can reach another user's settings here.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from servicekit.http.deps import UowDep
+from servicekit.http.problems import Msg, NotFound
+from servicekit.security.deps import CurrentPrincipal
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from notify.adapters.deliveries import move_pending_to_email
+from notify.adapters.tables import Recipient, TelegramChat, TelegramMessage
+from notify.api.deps import ContextDep
+from notify.api.preferences import (
+    PreferencesPublic,
+    PreferencesUpdate,
+    change_preferences,
+    preferences_of,
+    recipient_or_404,
+)
+
+router = APIRouter(prefix="/me", tags=["me"])
+
+
+@router.get("/preferences", response_model=PreferencesPublic, summary="My preferences")
+async def get_my_preferences(uow: UowDep, principal: CurrentPrincipal) -> PreferencesPublic:
+    return await preferences_of(uow, await recipient_or_404(uow, principal.user_id))
+
+
+@router.patch("/preferences", response_model=PreferencesPublic, summary="Change my preferences")
+async def update_my_preferences(
+    body: PreferencesUpdate, uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep
+) -> PreferencesPublic:
+    recipient = await recipient_or_404(uow, principal.user_id)
+    return await change_preferences(uow, ctx, recipient, body)
+
+
+@router.delete(
+    "/telegram",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Unlink my Telegram chat",
+    responses={404: {"description": "No Telegram chat is linked to you"}},
+)
+async def unlink_my_telegram(uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    chat = (
+        await uow.session.exec(
+            select(TelegramChat).where(TelegramChat.user_id == principal.user_id).with_for_update()
+        )
+    ).first()
+    if chat is None:
+        raise NotFound(
+            Msg(
+                ru="Telegram к вашему профилю не подключён.",
+                en="No Telegram chat is linked to you.",
+            ),
+            code="telegram_not_linked",
+        )
+    chat.user_id = None
+    chat.linked_at = None
+    uow.session.add(chat)
+    # Its old buttons stop working (a tap needs a linked chat) and later events no longer edit
+    # messages in a chat the user took back.
+    await uow.session.exec(
+        update(TelegramMessage)
+        .where(col(TelegramMessage.chat_ref) == chat.id)
+        .values(has_buttons=False)
+    )
+    recipient = await uow.session.get(Recipient, principal.user_id)
+    await move_pending_to_email(uow, ctx, principal.user_id, recipient.email if recipient else None)
+    await uow.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
