@@ -407,6 +407,28 @@ async def test_declined_payment_is_reported_and_the_hold_stays(
     assert failed["payload"]["hold_expires_at"] == appointment["hold_expires_at"]
     assert await status_of(booking, appointment) == "held"
 
+    # The client tries again with another card: a new payment for the rest of the same hold.
+    client = uuid.UUID(appointment["client_id"])
+    me = booking.auth("client", sub=client)
+    url = f"/api/booking/appointments/{appointment['id']}/payment"
+    stranger = await booking.client.post(url, headers=booking.auth("client"))
+    assert stranger.status_code == 404
+    again = await booking.client.post(url, headers=me)
+    assert again.status_code == 201, again.text
+    retry = again.json()["payment"]
+    assert retry["status"] == "pending" and retry["id"] != appointment["payment"]["id"]
+    assert retry["confirmation_url"] != appointment["payment"]["confirmation_url"]
+    assert again.json()["hold_expires_at"] == appointment["hold_expires_at"]  # not extended
+    twice = await booking.client.post(url, headers=me)
+    assert twice.status_code == 409 and twice.json()["code"] == "payment_open"
+    async with sandbox(booking) as yk:
+        page = await yk.post(retry["confirmation_url"], data={"card_number": "5555555555554444"})
+        assert page.status_code == 303
+    await booking.events.wait_for("booking.appointment.confirmed", appointment_id=appointment["id"])
+    assert (await payment_of(booking, appointment))["status"] == "succeeded"
+    done = await booking.client.post(url, headers=me)
+    assert done.status_code == 409 and done.json()["code"] == "not_held"
+
 
 async def test_cancellation_refunds_follow_the_tiers_at_their_boundaries(
     booking: Booking, now: datetime

@@ -33,6 +33,7 @@ from booking.api.common import (
     MoneyIO,
     SettingsDep,
     StaffPrincipal,
+    YooKassaDep,
     ensure_manages,
     get_settings,
     get_yookassa,
@@ -276,6 +277,18 @@ def _answer(result: BaseModel, status_code: int = status.HTTP_200_OK, **headers:
     )
 
 
+def _payment_unavailable() -> Problem:
+    return Problem(
+        Msg(
+            ru="Платёжный сервис сейчас недоступен; пожалуйста, попробуйте ещё раз.",
+            en="The payment service is not available right now; please try again.",
+        ),
+        status=503,
+        code="payment_unavailable",
+        title=Msg(ru="Оплата недоступна", en="Payment unavailable"),
+    )
+
+
 def _created(result: AppointmentPublic) -> Response:
     return _answer(
         result, status.HTTP_201_CREATED, Location=f"/api/booking/appointments/{result.id}"
@@ -359,15 +372,7 @@ async def finish_booking(
         await release_unpaid_hold(uow, appointment.id, now)
         await guard.forget(uow.session)
         await uow.commit()
-        raise Problem(
-            Msg(
-                ru="Платёжный сервис сейчас недоступен; пожалуйста, попробуйте ещё раз.",
-                en="The payment service is not available right now; please try again.",
-            ),
-            status=503,
-            code="payment_unavailable",
-            title=Msg(ru="Оплата недоступна", en="Payment unavailable"),
-        ) from exc
+        raise _payment_unavailable() from exc
     held = await usecases.lock(uow.session, appointment.id)
     paying = (
         await uow.session.exec(
@@ -577,6 +582,56 @@ async def cancel_appointment(
     await guard.remember(200, result)
     await uow.commit()
     return _answer(result)
+
+
+@router.post(
+    "/{appointment_id}/payment",
+    response_model=AppointmentPublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Pay again for a held appointment whose payment was declined (its client)",
+    responses=problem_responses(
+        404, 409, 503, descriptions={409: "not_held, payment_open", 503: "payment_unavailable"}
+    ),
+)
+async def pay_again(
+    appointment_id: uuid.UUID,
+    uow: UowDep,
+    now: NowDep,
+    settings: SettingsDep,
+    yookassa: YooKassaDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    appointment = await usecases.lock(uow.session, appointment_id)
+    if appointment is None or appointment.client_id != principal.user_id:
+        raise NotFound(Msg(ru="Такой записи нет.", en="No such appointment."))
+    payment = await usecases.pay_again(uow, appointment, now)
+    await uow.commit()  # the payment's id is YooKassa's Idempotence-Key from here on
+    try:
+        provider = await create_at_provider(
+            yookassa, uow.session, appointment, payment, return_url=settings.yookassa_return_url
+        )
+    except (YooKassaError, YooKassaUnavailable) as exc:
+        failed = await uow.session.get(Payment, payment.id, with_for_update=True)
+        assert failed is not None
+        failed.status = "not_created"  # the hold stays; the client may try again
+        await uow.commit()
+        raise _payment_unavailable() from exc
+    held = await usecases.lock(uow.session, appointment.id)
+    paying = await uow.session.get(
+        Payment, payment.id, with_for_update=True, populate_existing=True
+    )
+    assert held is not None and paying is not None
+    await announce_hold(
+        uow,
+        held,
+        paying,
+        provider,
+        now=now,
+        reconcile_after=timedelta(minutes=settings.payment_reconcile_minutes),
+    )
+    result = present(held, paying)
+    await uow.commit()
+    return _created(result)
 
 
 @router.post(

@@ -395,6 +395,49 @@ async def book(
     return appointment, payment
 
 
+async def pay_again(uow: UnitOfWork, appointment: Appointment, now: datetime) -> Payment:
+    """A new payment for a hold whose payment was declined, for the rest of the hold (its
+    expiry does not move). YooKassa's ``canceled`` is final, so trying again needs a new one."""
+    if appointment.status != Status.HELD or (
+        appointment.hold_expires_at is not None and appointment.hold_expires_at <= now
+    ):
+        raise Conflict(
+            Msg(
+                ru="Время больше не закреплено за вами; выберите время заново.",
+                en="The time is no longer held for you; please book again.",
+            ),
+            code="not_held",
+        )
+    if await live_payment(uow.session, appointment.id) is not None:
+        raise Conflict(
+            Msg(
+                ru="Платёж уже открыт: оплатите его по ссылке из записи.",
+                en="A payment is already open: pay it through the appointment's link.",
+            ),
+            code="payment_open",
+        )
+    previous = (
+        await uow.session.exec(
+            select(Payment)
+            .where(Payment.appointment_id == appointment.id)
+            .order_by(col(Payment.created_at).desc())
+            .limit(1)
+        )
+    ).first()
+    amount = previous.amount if previous is not None else appointment.price_amount
+    payment = Payment(
+        id=uuid.uuid4(),
+        appointment_id=appointment.id,
+        client_id=appointment.client_id,
+        amount=amount,
+        status="new",
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(payment)
+    return payment
+
+
 async def live_payment(session: AsyncSession, appointment_id: uuid.UUID) -> Payment | None:
     """The appointment's latest payment that may still take money."""
     return (

@@ -126,6 +126,8 @@ DECLINE_REASONS = {
         "country_forbidden": "банк не проводит платежи из этой страны",
         "issuer_unavailable": "банк карты не ответил",
         "internal_timeout": "платёжная система не ответила вовремя",
+        "hold_ended": "время уже не было закреплено за вами, поэтому деньги не списаны "
+        "(банк снимет блокировку суммы)",
     },
     "en": {
         "insufficient_funds": "the card has insufficient funds",
@@ -141,6 +143,8 @@ DECLINE_REASONS = {
         "country_forbidden": "the bank does not accept payments from this country",
         "issuer_unavailable": "your card's bank did not answer",
         "internal_timeout": "the payment system did not answer in time",
+        "hold_ended": "the time was no longer held for you, so no money was taken "
+        "(your bank releases the blocked amount)",
     },
 }
 DECLINED = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from servicekit.http.deps import UowDep
 from servicekit.http.problems import Msg, NotFound
+from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -28,12 +29,22 @@ from notify.api.preferences import (
 router = APIRouter(prefix="/me", tags=["me"])
 
 
-@router.get("/preferences", response_model=PreferencesPublic, summary="My preferences")
+@router.get(
+    "/preferences",
+    response_model=PreferencesPublic,
+    summary="My preferences",
+    responses=problem_responses(404),
+)
 async def get_my_preferences(uow: UowDep, principal: CurrentPrincipal) -> PreferencesPublic:
     return await preferences_of(uow, await recipient_or_404(uow, principal.user_id))
 
 
-@router.patch("/preferences", response_model=PreferencesPublic, summary="Change my preferences")
+@router.patch(
+    "/preferences",
+    response_model=PreferencesPublic,
+    summary="Change my preferences",
+    responses=problem_responses(404),
+)
 async def update_my_preferences(
     body: PreferencesUpdate, uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep
 ) -> PreferencesPublic:
@@ -45,7 +56,7 @@ async def update_my_preferences(
     "/telegram",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Unlink my Telegram chat",
-    responses={404: {"description": "No Telegram chat is linked to you"}},
+    responses=problem_responses(404, descriptions={404: "telegram_not_linked"}),
 )
 async def unlink_my_telegram(uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     chat = (
