@@ -79,3 +79,38 @@ def test_every_action_and_status_has_russian_words() -> None:
             text = transition_refused_text(InvalidTransition(action, status))
             assert text.ru.startswith("Запись ") and text.ru.endswith(" нельзя.")
             assert text.en == f"cannot {action.value} an appointment that is {status.value}"
+
+
+async def test_field_errors_booking_writes_itself_follow_the_language(
+    booking: Booking, now: datetime
+) -> None:
+    """Rules pydantic cannot see (a window's order, a service's durations) in both languages."""
+    service, specialist = await booking.practice()
+    query = {
+        "service_id": service["id"],
+        "specialist_id": specialist["user_id"],
+        "from": "2026-03-18T07:00:00Z",
+        "to": "2026-03-17T07:00:00Z",
+    }
+    texts = {}
+    for lang in ("ru", "en"):
+        r = await booking.client.get(
+            "/api/booking/slots", params=query, headers={"Accept-Language": lang}
+        )
+        assert r.status_code == 422 and r.json()["code"] == "validation_failed"
+        (error,) = r.json()["errors"]
+        assert error["loc"] == ["query", "to"]
+        texts[lang] = error["msg"]
+    assert texts == {"ru": "Конец должен быть позже начала.", "en": "must be after from"}
+    client = await booking.register_client()
+    r = await booking.client.post(
+        "/api/booking/waitlist",
+        json={
+            "service_id": service["id"],
+            "windows": [{"from": "2026-03-17T05:00:00Z", "to": "2026-03-17T15:00:00Z"}],
+            "duration_minutes": 90,
+        },
+        headers={**booking.auth("client", sub=client), "Accept-Language": "ru"},
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["msg"] == "продолжительность этой услуги в минутах: 50"

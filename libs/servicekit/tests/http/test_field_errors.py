@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core._pydantic_core import list_all_errors
 from servicekit.http.field_errors import RUSSIAN, field_message
+from servicekit.http.i18n import UntranslatedText
 from servicekit.http.problems import Msg, install_problem_handlers, validation_failed
 
 CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
@@ -114,3 +115,9 @@ async def test_field_errors_made_by_hand_follow_the_language(language: str, expe
         r = await client.post("/by-hand", headers={"Accept-Language": language})
     assert r.status_code == 422
     assert r.json()["errors"] == [{"loc": ["body", "x"], "msg": expected, "type": "value_error"}]
+
+
+def test_a_bare_str_message_by_hand_is_flagged() -> None:
+    """A field message written by hand is read in the caller's language: a bare str is a bug."""
+    with pytest.warns(UntranslatedText):
+        validation_failed([{"loc": ["body", "x"], "msg": "bad", "type": "value_error"}])

@@ -21,6 +21,7 @@ as it is).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -31,7 +32,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servicekit.correlation import current_correlation_id
 from servicekit.http.field_errors import field_message
-from servicekit.http.i18n import DEFAULT_LANGUAGE, Language, Msg, request_language, text_in
+from servicekit.http.i18n import (
+    DEFAULT_LANGUAGE,
+    Language,
+    Msg,
+    UntranslatedText,
+    request_language,
+    text_in,
+)
 
 __all__ = [
     "PROBLEM_JSON",
@@ -261,13 +269,21 @@ def service_unavailable() -> Problem:
 
 
 def validation_failed(
-    errors: Sequence[Mapping[str, Any]], detail: Msg = _DOES_NOT_MATCH
+    errors: Sequence[Mapping[str, Any]], detail: Msg = _DOES_NOT_MATCH, *, localized: bool = False
 ) -> Problem:
     """The 422 ``validation_failed`` answer, for rules pydantic cannot check.
 
     ``errors`` are entries like pydantic's: ``{"loc": ["body", "field"], "msg": Msg(...),
-    "type": "value_error"}``; a ``msg`` a client should read in their language is a ``Msg``.
+    "type": "value_error"}``. A client reads ``msg`` in their language, so it is a ``Msg``; a
+    bare ``str`` warns :class:`~servicekit.http.i18n.UntranslatedText` (an error in the tests)
+    unless ``localized`` says the messages are in the request's language already.
     """
+    if not localized and any(isinstance(e.get("msg"), str) for e in errors):
+        warnings.warn(
+            "a validation_failed entry's msg is a bare str; give a Msg(ru=..., en=...)",
+            UntranslatedText,
+            stacklevel=2,
+        )
     return Problem(
         detail, status=422, code="validation_failed", title=_INVALID_REQUEST, errors=errors
     )
@@ -296,7 +312,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         language = request_language(request)
-        return validation_failed(_validation_errors(exc, language)).response(language)
+        return validation_failed(_validation_errors(exc, language), localized=True).response(
+            language
+        )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

@@ -53,7 +53,13 @@ def check_key(key: str) -> str:
     """422 for a key that is empty, too long or not printable ASCII."""
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise validation_failed(
-            [{"loc": ["header", "Idempotency-Key"], "msg": "invalid key", "type": "value_error"}],
+            [
+                {
+                    "loc": ["header", "Idempotency-Key"],
+                    "msg": Msg(ru="неверный ключ", en="invalid key"),
+                    "type": "value_error",
+                }
+            ],
             Msg(
                 ru="Idempotency-Key должен состоять из 1–255 печатных символов ASCII.",
                 en="Idempotency-Key must be 1–255 printable ASCII characters.",

@@ -86,9 +86,18 @@ def etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
 
 
-def invalid(field: str, message: str, *, kind: str = "value_error") -> Problem:
+def invalid(field: str, message: Msg, *, kind: str = "value_error") -> Problem:
     """A 422 ``validation_failed`` about one body field (rules pydantic cannot see)."""
     return validation_failed([{"loc": ["body", field], "msg": message, "type": kind}])
+
+
+def durations_text(durations: list[int]) -> Msg:
+    """ "The service lasts one of ..." for a 422 about ``duration_minutes``."""
+    listed = ", ".join(map(str, durations))
+    return Msg(
+        ru=f"продолжительность этой услуги в минутах: {listed}",
+        en=f"the service lasts one of {durations}",
+    )
 
 
 class MoneyIO(BaseModel):

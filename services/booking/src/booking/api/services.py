@@ -304,7 +304,13 @@ async def update_service(
     changes = {k: v for k, v in changes.items() if v is not None or k in nullable}
     _apply(row, changes)
     if row.prepayment_required and row.price_amount == 0:
-        raise invalid("prepayment_required", "a free service cannot require prepayment")
+        raise invalid(
+            "prepayment_required",
+            Msg(
+                ru="Бесплатная услуга не может требовать предоплаты.",
+                en="a free service cannot require prepayment",
+            ),
+        )
     row.version += 1
     row.updated_at = now
     await uow.commit()

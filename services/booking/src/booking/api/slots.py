@@ -14,9 +14,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from servicekit.db.driver import read_connection
 from servicekit.http.deps import get_runtime, query_model, query_parameters
-from servicekit.http.problems import Problem, validation_failed
+from servicekit.http.problems import Msg, Problem, validation_failed
 from servicekit.http.responses import problem_responses
 
+from booking.api.common import durations_text as _durations_text
 from booking.api.common import get_settings
 from booking.application.slot_search import (
     DurationNotOffered,
@@ -52,7 +53,7 @@ class SlotList(BaseModel):
     next_cursor: str | None = None
 
 
-def _bad_query(name: str, message: str) -> Problem:
+def _bad_query(name: str, message: Msg) -> Problem:
     return validation_failed([{"loc": ["query", name], "msg": message, "type": "value_error"}])
 
 
@@ -118,15 +119,24 @@ async def list_slots(
     start = window_from or now  # UTC, in UTC's own tzinfo: the cheap one for arithmetic
     end = window_to or start + timedelta(days=7)
     if end <= start:
-        raise _bad_query("to", "must be after from")
+        raise _bad_query("to", Msg(ru="Конец должен быть позже начала.", en="must be after from"))
     if end - start > timedelta(days=settings.max_slot_window_days):
-        raise _bad_query("to", f"the window may span at most {settings.max_slot_window_days} days")
+        days = settings.max_slot_window_days
+        raise _bad_query(
+            "to",
+            Msg(
+                ru=f"Окно поиска — не больше {days} дней.",
+                en=f"the window may span at most {days} days",
+            ),
+        )
     zone = None
     if tz is not None:
         try:
             zone = zone_named(tz)
         except ValueError as exc:
-            raise _bad_query("tz", str(exc)) from None
+            raise _bad_query(
+                "tz", Msg(ru=f"Неизвестный часовой пояс: {tz}.", en=str(exc))
+            ) from None
     query = SlotQuery(service_id, specialist_id, start, end, duration_minutes)
     async with read_connection(runtime.engine) as conn:
         try:
@@ -134,7 +144,7 @@ async def list_slots(
                 conn, cache, query, now=now, remember=window_from is not None
             )
         except DurationNotOffered as exc:
-            raise _bad_query("duration_minutes", str(exc)) from None
+            raise _bad_query("duration_minutes", _durations_text(exc.durations)) from None
     if zone is None:
         zone = zone_named(next(iter(found.zones)) if len(found.zones) == 1 else "UTC")
     lo, hi = found.bookable(now)

@@ -256,7 +256,13 @@ async def create_specialist(
     user = await uow.session.get(Client, body.user_id)
     display_name = body.display_name or (user.name if user is not None else "")
     if not display_name:
-        raise invalid("display_name", "booking does not know the user's name yet: send one")
+        raise invalid(
+            "display_name",
+            Msg(
+                ru="Имя пользователя ещё не известно записи: укажите его.",
+                en="booking does not know the user's name yet: send one",
+            ),
+        )
     row = Specialist(
         user_id=body.user_id,
         display_name=display_name,

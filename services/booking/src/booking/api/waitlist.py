@@ -20,7 +20,13 @@ from sqlmodel import col, select
 
 from booking.adapters.tables import ServiceOffering, Specialist, WaitlistEntry, WaitlistOffer
 from booking.api.appointments import AppointmentPublic, IdempotentRequest, finish_booking
-from booking.api.common import IdempotencyKeyHeader, SettingsDep, YooKassaDep, invalid
+from booking.api.common import (
+    IdempotencyKeyHeader,
+    SettingsDep,
+    YooKassaDep,
+    durations_text,
+    invalid,
+)
 from booking.application import waitlist
 from booking.application.slot_search import SlotCache, bookable_in_windows
 
@@ -162,9 +168,11 @@ async def join_waitlist(
             )
     duration = body.duration_minutes or service.durations[0]
     if duration not in service.durations:
-        raise invalid("duration_minutes", f"the service lasts one of {service.durations}")
+        raise invalid("duration_minutes", durations_text(service.durations))
     if all(w.ends <= now for w in body.windows):
-        raise invalid("windows", "every window is in the past")
+        raise invalid(
+            "windows", Msg(ru="Все окна уже в прошлом.", en="every window is in the past")
+        )
     row = WaitlistEntry(
         id=uuid.uuid4(),
         client_id=principal.user_id,

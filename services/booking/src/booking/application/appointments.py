@@ -292,7 +292,13 @@ async def book(
     duration = duration_minutes or service.durations[0]
     if duration not in service.durations:
         raise validation_failed(
-            [{"loc": ["body", "duration_minutes"], "msg": "not offered", "type": "value_error"}],
+            [
+                {
+                    "loc": ["body", "duration_minutes"],
+                    "msg": Msg(ru="такой продолжительности нет", en="not offered"),
+                    "type": "value_error",
+                }
+            ],
             Msg(
                 ru="Продолжительность этой услуги в минутах может быть только такой: "
                 f"{', '.join(map(str, service.durations))}.",

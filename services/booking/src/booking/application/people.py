@@ -138,7 +138,10 @@ async def check_services_given(
             [
                 {
                     "loc": ["body", "service_ids"],
-                    "msg": f"unknown services: {', '.join(missing)}",
+                    "msg": Msg(
+                        ru=f"таких услуг нет: {', '.join(missing)}",
+                        en=f"unknown services: {', '.join(missing)}",
+                    ),
                     "type": "value_error",
                 }
             ]
