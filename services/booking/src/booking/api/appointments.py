@@ -192,17 +192,27 @@ def present(appointment: Appointment, payment: Payment | None) -> AppointmentPub
 async def latest_payments(
     session: AsyncSession, appointment_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Payment]:
-    """Each appointment's latest payment."""
+    """Each appointment's latest payment (of two made in the same instant, the one still
+    alive: a payment made again after a declined one)."""
     if not appointment_ids:
         return {}
     rows = (
         await session.exec(
-            select(Payment)
-            .where(col(Payment.appointment_id).in_(list(appointment_ids)))
-            .order_by(col(Payment.created_at))
+            select(Payment).where(col(Payment.appointment_id).in_(list(appointment_ids)))
         )
     ).all()
-    return {row.appointment_id: row for row in rows}
+    ordered = sorted(rows, key=lambda r: (r.created_at, _PAYMENT_LIFE.get(r.status, 0)))
+    return {row.appointment_id: row for row in ordered}
+
+
+_PAYMENT_LIFE = {
+    "not_created": 0,
+    "canceled": 1,
+    "new": 2,
+    "pending": 2,
+    "waiting_for_capture": 2,
+    "succeeded": 3,
+}
 
 
 async def presented(session: AsyncSession, appointment: Appointment) -> AppointmentPublic:

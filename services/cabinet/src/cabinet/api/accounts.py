@@ -351,8 +351,12 @@ async def resend_verification(
         await _send_verification_link(uow, user, settings, now)
     await uow.commit()
     return Accepted(
-        detail="If the address belongs to an account still to be confirmed, a new link is on "
-        "its way to it."
+        detail=Msg(
+            ru="Если адрес принадлежит ещё не подтверждённой учётной записи, новая ссылка уже "
+            "отправлена на него.",
+            en="If the address belongs to an account still to be confirmed, a new link is on "
+            "its way to it.",
+        )
     )
 
 
