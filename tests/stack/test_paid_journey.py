@@ -16,7 +16,12 @@ from servicekit.testing import wait_until
 
 from .conftest import LocalStack
 
-pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
+# Starting the whole stack (migrations, six processes) takes a minute on a busy 2-core machine.
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+]
 
 PASSWORD = "correct horse battery"
 

@@ -27,7 +27,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking.adapters import idempotency
 from booking.adapters.tables import Appointment, Client, Payment
-from booking.adapters.yookassa import YooKassaClient, YooKassaError, YooKassaUnavailable
+from booking.adapters.yookassa import (
+    ProviderPayment,
+    YooKassaClient,
+    YooKassaError,
+    YooKassaUnavailable,
+)
 from booking.api.common import (
     IdempotencyKeyHeader,
     MoneyIO,
@@ -383,16 +388,27 @@ async def finish_booking(
         await guard.forget(uow.session)
         await uow.commit()
         raise _payment_unavailable() from exc
-    held = await usecases.lock(uow.session, appointment.id)
-    paying = (
-        await uow.session.exec(
-            select(Payment)
-            .where(Payment.id == payment.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).one()
-    assert held is not None
+    result = await _announced(uow, appointment.id, payment.id, provider, settings, now)
+    await guard.remember(201, result)
+    await uow.commit()
+    return _created(result)
+
+
+async def _announced(
+    uow: UnitOfWork,
+    appointment_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    provider: ProviderPayment,
+    settings: BookingSettings,
+    now: datetime,
+) -> AppointmentPublic:
+    """YooKassa made the payment (after the hold's commit): lock the pair again, record the
+    payment and announce the hold; the appointment as the client sees it now."""
+    held = await usecases.lock(uow.session, appointment_id)
+    paying = await uow.session.get(
+        Payment, payment_id, with_for_update=True, populate_existing=True
+    )
+    assert held is not None and paying is not None
     await announce_hold(
         uow,
         held,
@@ -401,10 +417,7 @@ async def finish_booking(
         now=now,
         reconcile_after=timedelta(minutes=settings.payment_reconcile_minutes),
     )
-    result = present(held, paying)
-    await guard.remember(201, result)
-    await uow.commit()
-    return _created(result)
+    return present(held, paying)
 
 
 def _period_filters(
@@ -626,20 +639,7 @@ async def pay_again(
         failed.status = "not_created"  # the hold stays; the client may try again
         await uow.commit()
         raise _payment_unavailable() from exc
-    held = await usecases.lock(uow.session, appointment.id)
-    paying = await uow.session.get(
-        Payment, payment.id, with_for_update=True, populate_existing=True
-    )
-    assert held is not None and paying is not None
-    await announce_hold(
-        uow,
-        held,
-        paying,
-        provider,
-        now=now,
-        reconcile_after=timedelta(minutes=settings.payment_reconcile_minutes),
-    )
-    result = present(held, paying)
+    result = await _announced(uow, appointment.id, payment.id, provider, settings, now)
     await uow.commit()
     return _created(result)
 

@@ -252,20 +252,16 @@ async def apply_payment(
         payment.status = "canceled"
         payment.cancellation_party = provider.cancellation_party
         payment.cancellation_reason = provider.cancellation_reason
-        uow.emit(
-            PaymentFailedV1(
-                payment_id=payment.id,
-                provider_payment_id=provider.id,
-                appointment_id=appointment.id,
-                client_id=appointment.client_id,
-                service_name=appointment.service_name,
-                amount=rub(payment.amount),
-                reason=provider.cancellation_reason or "unknown",
-                party=provider.cancellation_party,
-                hold_expires_at=appointment.hold_expires_at
-                if appointment.status == Status.HELD
-                else None,
-            )
+        _emit_failed(
+            uow,
+            appointment,
+            payment,
+            provider,
+            reason=provider.cancellation_reason or "unknown",
+            party=provider.cancellation_party,
+            hold_expires_at=appointment.hold_expires_at
+            if appointment.status == Status.HELD
+            else None,
         )
         return None
     if provider.status != "succeeded":
@@ -317,20 +313,41 @@ async def _unwanted(
         payment.cancellation_reason = provider.cancellation_reason
         if seen_before == "waiting_for_capture":
             # The client paid after the hold ended and booking released the money: say so.
-            uow.emit(
-                PaymentFailedV1(
-                    payment_id=payment.id,
-                    provider_payment_id=provider.id,
-                    appointment_id=appointment.id,
-                    client_id=appointment.client_id,
-                    service_name=appointment.service_name,
-                    amount=rub(payment.amount),
-                    reason="hold_ended",
-                    party="merchant",
-                    hold_expires_at=None,
-                )
+            _emit_failed(
+                uow,
+                appointment,
+                payment,
+                provider,
+                reason="hold_ended",
+                party="merchant",
+                hold_expires_at=None,
             )
     return None
+
+
+def _emit_failed(
+    uow: UnitOfWork,
+    appointment: Appointment,
+    payment: Payment,
+    provider: ProviderPayment,
+    *,
+    reason: str,
+    party: str | None,
+    hold_expires_at: datetime | None,
+) -> None:
+    uow.emit(
+        PaymentFailedV1(
+            payment_id=payment.id,
+            provider_payment_id=provider.id,
+            appointment_id=appointment.id,
+            client_id=appointment.client_id,
+            service_name=appointment.service_name,
+            amount=rub(payment.amount),
+            reason=reason,
+            party=party,
+            hold_expires_at=hold_expires_at,
+        )
+    )
 
 
 def _emit_succeeded(
