@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 ROLE ?= admin
 SUB ?=
 
-.PHONY: run stop test token lint sync asyncapi schemas gateway nginx
+.PHONY: run stop test token lint sync asyncapi schemas gateway nginx docs
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -45,6 +45,10 @@ asyncapi: sync
 
 schemas: sync
 	$(UV) run --frozen python -m contracts.snapshots write
+
+# The event table of docs/architecture.md, from contracts/ and the services (CI checks it).
+docs: sync
+	$(UV) run --frozen praktika-stack catalogue
 
 # docker-compose's nginx.conf from the one gateway template (CI checks it is current).
 gateway: sync

@@ -33,7 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("down", help="stop what `up` started")
     gateway = commands.add_parser("gateway", help="write deploy/nginx/nginx.conf")
     gateway.add_argument("--check", action="store_true", help="fail if it is not current")
+    catalogue = commands.add_parser("catalogue", help="the event table of docs/architecture.md")
+    catalogue.add_argument("--check", action="store_true", help="fail if it is not current")
     args = parser.parse_args(argv)
+    if args.command == "catalogue":
+        from devstack.catalogue import ARCHITECTURE
+        from devstack.catalogue import rendered as catalogue_document
+
+        current, wanted = catalogue_document()
+        if args.check:
+            if current != wanted:
+                print(f"{ARCHITECTURE}: the event table is stale: run `make docs`")
+                return 1
+            return 0
+        ARCHITECTURE.write_text(wanted)
+        return 0
     layout = StackLayout.local()
     if args.command == "up":
         try:
