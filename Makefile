@@ -38,6 +38,7 @@ lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy contracts/src libs/servicekit/src tools/devstack/src
+	$(UV) run --frozen lint-imports
 
 # Regenerate what CI checks is current.
 asyncapi: sync
