@@ -31,7 +31,7 @@ nginx:
 	    apt-get install -y -qq --no-install-recommends nginx-light >/dev/null; }
 
 token:
-	@JWT_SIGNING_KEYS_FILE=$(CURDIR)/.local/cabinet-signing-keys.json \
+	@ENVIRONMENT=development JWT_SIGNING_KEYS_FILE=$(CURDIR)/.local/cabinet-signing-keys.json \
 	  $(UV) run --frozen cabinet-admin issue-token --role $(ROLE) $(if $(SUB),--sub $(SUB),)
 
 lint: sync

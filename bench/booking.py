@@ -777,6 +777,7 @@ async def main(args: argparse.Namespace) -> Outcome:
     specialists = max(32, math.ceil(args.runs * 2 * cap / (POOL_DAYS * len(HOURS))))
     mint = TokenMint()
     env = os.environ | {
+        "ENVIRONMENT": "test",  # development keys and the sandbox, asked for explicitly
         "JWT_PUBLIC_JWKS": mint.jwks_json,
         "JWKS_URL": "",
         "LOG_LEVEL": "WARNING",

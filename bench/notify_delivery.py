@@ -265,7 +265,7 @@ async def measure(
 
 
 async def main(args: argparse.Namespace) -> None:
-    settings = NotifySettings()
+    settings = NotifySettings(environment="test")  # the development keys, asked for explicitly
     configure_keyring(keyring_from_settings(settings))
     async with running_telegram_fake() as tg:
         base_env = {

@@ -76,6 +76,9 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
                     telegram_api_base=telegram.base_url,
                     telegram_bot_token=telegram.token,
                     yookassa_base_url=yookassa.api_url,
+                    # every test registers from the same address (cabinet tests the limit)
+                    registrations_per_address_per_hour=100_000,
+                    password_resets_per_address_per_hour=100_000,
                 )
             )
         yield Stack(services, tokens, amqp_url, smtp.store, telegram)

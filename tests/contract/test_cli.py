@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import asyncpg
+import pytest
 from servicekit.db.engine import asyncpg_dsn
 from servicekit.security.fields import Keyring
 from servicekit.testing import temporary_database
@@ -26,11 +27,20 @@ def admin(service: str, *args: str, env: dict[str, str]) -> subprocess.Completed
     )
 
 
-async def test_migrate_then_reencrypt_every_row_under_a_new_key() -> None:
+async def test_migrate_then_reencrypt_every_row_under_a_new_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from servicekit.settings import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY
 
     async with temporary_database("cli") as url:
-        env = {"DATABASE_URL": url}
+        env = {"DATABASE_URL": url, "ENVIRONMENT": "production"}
+        monkeypatch.delenv("ENVIRONMENT", raising=False)
+        # production is the default, and it refuses the development keys these rows use
+        refused = await asyncio.to_thread(admin, "notify", "migrate", env={"DATABASE_URL": url})
+        assert refused.returncode != 0 and "development keys" in refused.stderr
+        refused = await asyncio.to_thread(admin, "notify", "migrate", env=env)
+        assert refused.returncode != 0 and "development keys" in refused.stderr
+        env["ENVIRONMENT"] = "development"  # asked for explicitly, as make run does
         done = await asyncio.to_thread(admin, "notify", "migrate", env=env)
         assert done.returncode == 0, done.stderr
         old = Keyring([DEV_FIELD_KEY], DEV_BLIND_INDEX_KEY)

@@ -18,6 +18,12 @@ SERVICES: list[type[ServiceSettings]] = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def development(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local run's environment: production refuses the development keys these use."""
+    monkeypatch.setenv("ENVIRONMENT", "development")
+
+
 @pytest.mark.parametrize("settings", SERVICES)
 def test_every_service_defaults_to_the_local_gateway(settings: type[ServiceSettings]) -> None:
     assert settings().public_origin == "http://127.0.0.1:8080"

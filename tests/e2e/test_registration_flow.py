@@ -244,7 +244,7 @@ async def test_admin_command_lists_every_dlq_of_a_service(stack: Stack) -> None:
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "notify.entrypoints.cli", "dlq", "list"],
-        env={**os.environ, "AMQP_URL": stack.amqp_url},
+        env={**os.environ, "AMQP_URL": stack.amqp_url, "ENVIRONMENT": "test"},
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,7 +7,12 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from contracts.cabinet.v1 import ConsentDocumentPublishedV1, ConsentGrantedV1, ConsentWithdrawnV1
+from contracts.cabinet.v1 import (
+    ConsentDocumentPublishedV1,
+    ConsentGrantedV1,
+    ConsentWithdrawnV1,
+    UserRolesChangedV1,
+)
 from servicekit.testing import wait_until
 
 from .conftest import Booking
@@ -59,6 +64,26 @@ async def withdraw(booking: Booking, user: uuid.UUID, *, at: datetime | None = N
 
 async def _is(booking: Booking, user: uuid.UUID, granted: bool) -> bool:
     return await consent_state(booking, user) is granted
+
+
+async def set_specialist(booking: Booking, user: uuid.UUID, holds: bool) -> None:
+    """cabinet grants or removes the specialist role; booking's copy follows."""
+    roles = ["client", "specialist"] if holds else ["client"]
+    await booking.publish(
+        UserRolesChangedV1(
+            user_id=user,
+            roles=roles,
+            granted=["specialist"] if holds else [],
+            revoked=[] if holds else ["specialist"],
+            changed_by_user_id=uuid.uuid4(),
+        )
+    )
+
+    async def copied() -> bool:
+        rows = await booking.fetch("SELECT roles FROM clients WHERE user_id = $1", user)
+        return bool(rows) and ("specialist" in rows[0]["roles"]) is holds
+
+    await wait_until(copied, timeout=20)
 
 
 async def test_consent_copy_follows_the_latest_word(booking: Booking, now: datetime) -> None:
@@ -138,6 +163,15 @@ async def test_intake_form_needs_consent_and_stays_between_client_and_specialist
     )
     assert confirmed["payload"]["intake_required"] is False
 
+    # The role removed in cabinet: the specialist's token (not yet expired, still naming the
+    # role) reads nothing any more. It used to keep reading the forms.
+    await set_specialist(booking, sid, False)
+    assert (await booking.client.get(url, headers=theirs)).status_code == 404
+    listed = await booking.client.get("/api/booking/intake-forms", headers=theirs)
+    assert listed.json()["items"] == []
+    await set_specialist(booking, sid, True)
+    assert (await booking.client.get(url, headers=theirs)).status_code == 200
+
     await withdraw(booking, client, at=booking.clock.now + timedelta(seconds=1))
     gone = await booking.client.get(url, headers=theirs)
     assert gone.status_code == 403 and gone.json()["code"] == "consent_required"
@@ -195,6 +229,11 @@ async def test_outcome_record_is_the_specialists_alone(booking: Booking, now: da
 
     updated = await booking.client.put(url, json={"notes": "Дополнение."}, headers=theirs)
     assert updated.json()["version"] == 2
+    # The specialist role removed in cabinet: the notes are out of reach at once.
+    await set_specialist(booking, sid, False)
+    assert (await booking.client.get(url, headers=theirs)).status_code == 404
+    assert (await booking.client.put(url, json=notes, headers=theirs)).status_code == 404
+    await set_specialist(booking, sid, True)
 
     # A new consent document that requires consenting again: the old grant stops counting.
     await booking.publish(

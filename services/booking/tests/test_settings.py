@@ -15,7 +15,9 @@ PRODUCTION = {
     "yookassa_base_url": "https://api.yookassa.ru/v3",
     "yookassa_secret_key": "live_secret",
     "field_keys": Fernet.generate_key().decode(),
-    "blind_index_key": "a-real-blind-index-key",
+    "blind_index_key": "a-real-blind-index-key-of-32-bytes-at-least",
+    "public_origin": "https://praktika.example",
+    "amqp_url": "amqp://praktika:" + "p" * 40 + "@rabbitmq:5672/",
 }
 
 

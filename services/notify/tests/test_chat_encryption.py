@@ -306,6 +306,7 @@ async def test_migration_encrypts_existing_chat_ids_and_the_service_still_finds_
             await conn.close()
 
         # keys that do not read notify's data are refused, and nothing changes
+        monkeypatch.setenv("ENVIRONMENT", "development")  # these are development keys
         monkeypatch.setenv("FIELD_KEYS", Fernet.generate_key().decode())
         monkeypatch.setenv("BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY)
         with pytest.raises(RuntimeError, match="FIELD_KEYS do not decrypt"):

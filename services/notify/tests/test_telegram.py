@@ -646,6 +646,7 @@ async def test_admin_command_sets_the_webhook(
         "TELEGRAM_BOT_TOKEN": notify.telegram.token,
         "TELEGRAM_WEBHOOK_URL": WEBHOOK_URL,
         "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ENVIRONMENT": "development",  # the sandbox bot, asked for explicitly
     }.items():
         monkeypatch.setenv(name, value)
     await notify.telegram.http.post("/bot" + notify.telegram.token + "/deleteWebhook")

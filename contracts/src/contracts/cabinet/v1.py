@@ -129,6 +129,28 @@ class UserRolesChangedV1(Payload):
     changed_by_user_id: UUID
 
 
+SessionEndReason = Literal[
+    "logout", "refresh_token_reused", "password_changed", "password_reset", "roles_revoked"
+]
+
+
+@event("cabinet.sessions.revoked", version=1, aggregate="user_id")
+class SessionsRevokedV1(Payload):
+    """Sessions of one user ended before their access tokens expired (logout, a reused refresh
+    token, a password change or reset, a role removed).
+
+    Every access token carries its session id (``sid``, the refresh family). Consumers: every
+    service's token verifier (servicekit ``security.revocation``): from the moment it reads this
+    event it refuses every access token whose ``sid`` is listed, until those tokens would have
+    expired anyway.
+    """
+
+    user_id: UUID
+    session_ids: list[UUID] = Field(min_length=1, description="The revoked sessions (sid)")
+    reason: SessionEndReason
+    revoked_at: UtcDateTime
+
+
 @event("cabinet.specialist_profile.updated", version=1, aggregate="specialist_id")
 class SpecialistProfileUpdatedV1(Payload):
     """A specialist's public profile was created or changed (full state).

@@ -55,7 +55,19 @@ def run_cli(
     if extra is not None:
         extra(sub)
     args = parser.parse_args(argv)
-    cfg = settings()
+    if args.command == "asyncapi":  # describes the code: no settings (and no secrets) needed
+        path = asyncapi_path(definition)
+        doc = render(definition)
+        if args.check:
+            if not path.exists() or path.read_text() != doc:
+                print(f"{path} is stale: run `{definition.name}-admin asyncapi`", file=sys.stderr)
+                return 1
+            print(f"{path} is current")
+            return 0
+        path.write_text(doc)
+        print(f"wrote {path}")
+        return 0
+    cfg = settings()  # refuses to start on development defaults outside development
 
     if args.command == "migrate":
         upgrade(definition.migrations_dir, cfg.database_url, args.revision)
@@ -83,18 +95,6 @@ def run_cli(
                 print(f"{name}: {count} message(s)")
             return 0
         return run_dlq_command(args, cfg.amqp_url)
-    if args.command == "asyncapi":
-        path = asyncapi_path(definition)
-        doc = render(definition)
-        if args.check:
-            if not path.exists() or path.read_text() != doc:
-                print(f"{path} is stale: run `{definition.name}-admin asyncapi`", file=sys.stderr)
-                return 1
-            print(f"{path} is current")
-            return 0
-        path.write_text(doc)
-        print(f"wrote {path}")
-        return 0
     if handle_extra is not None:
         return handle_extra(args, cfg)
     parser.error(f"unknown command {args.command}")

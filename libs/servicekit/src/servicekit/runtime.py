@@ -33,6 +33,7 @@ from servicekit.messaging.relay import AfterPublish, OutboxRelay
 from servicekit.metrics import ServiceMetrics
 from servicekit.security.fields import configure_keyring, keyring_from_settings
 from servicekit.security.jwt import TokenVerifier, verifier_from_settings
+from servicekit.security.revocation import RevocationFeed, RevocationList
 from servicekit.settings import ServiceSettings
 from servicekit.timers import TimerHandler, TimerWorker
 
@@ -85,7 +86,17 @@ class ServiceRuntime:
         self.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         self.sessions = make_session_factory(self.engine)
         self.uow = UnitOfWorkFactory(self.sessions, definition.name, clock)
-        self.verifier: TokenVerifier = verifier_from_settings(settings)
+        self.revocations = RevocationList()
+        self.verifier: TokenVerifier = verifier_from_settings(
+            settings, revocations=self.revocations
+        )
+        # Every process (HTTP included, whatever RUN_CONSUMERS says) learns of ended sessions.
+        self.revocation_feed = RevocationFeed(
+            service=definition.name,
+            amqp_url=settings.amqp_url,
+            revocations=self.revocations,
+            remember_seconds=settings.jwt_max_lifetime_seconds + self.verifier.leeway,
+        )
         self.relay = OutboxRelay(
             service=definition.name,
             dsn=asyncpg_dsn(settings.database_url),
@@ -126,6 +137,9 @@ class ServiceRuntime:
     async def start(self) -> None:
         """Start background work. The broker may be down: consumers connect when it is back."""
         self._tasks.append(asyncio.create_task(self._start_consumers(), name="consumers"))
+        self._tasks.append(
+            asyncio.create_task(self.revocation_feed.run(), name="session-revocations")
+        )
         if self.settings.run_relay:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.settings.run_timers and self.definition.timers:
@@ -149,8 +163,10 @@ class ServiceRuntime:
                 delay = min(delay * 2, 15.0)
 
     async def wait_consuming(self) -> None:
-        """Block until the consumers are subscribed (wrap in ``asyncio.timeout``)."""
+        """Block until the consumers (and the revocation feed) are subscribed (wrap in
+        ``asyncio.timeout``)."""
         await self.consumers.started_event.wait()
+        await self.revocation_feed.consuming.wait()
 
     async def stop(self) -> None:
         """Stop background work and close connections."""

@@ -1,13 +1,19 @@
 """Settings base for every service, read from environment variables by pydantic-settings.
 
-Defaults work on a developer machine where PostgreSQL and RabbitMQ listen on their standard
-local ports; production overrides them through the environment. Outside ``development`` the
-settings refuse the well-known development secrets.
+Production is the default (``ENVIRONMENT`` unset means ``production``). The development
+defaults (keys, sandbox credentials, ``http://`` origins) are accepted only when the environment
+says ``development`` or ``test`` explicitly (``make run``, ``make token`` and the tests do);
+anywhere else the settings refuse to start with them. In every environment a secret containing
+``CHANGE_ME`` (deploy/.env.example's placeholder) is refused; in production a secret we
+generate ourselves must hold at least :data:`MIN_SECRET_BYTES` bytes and the public origin must
+be ``https``. A service lists its own secrets by overriding :meth:`ServiceSettings.secrets`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,6 +24,13 @@ DEV_BLIND_INDEX_KEY = "dev-blind-index-key-do-not-use-in-prod"
 
 
 _CSV_FIELDS = ("jwt_algorithms", "field_keys")
+
+#: The shortest secret production accepts (bytes of its text), for the secrets we generate.
+MIN_SECRET_BYTES = 32
+#: deploy/.env.example's placeholder: a secret containing it was never filled in.
+PLACEHOLDER = "CHANGE_ME"
+#: Environments that asked for the development defaults explicitly.
+DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "test"})
 
 
 def _split_csv(value: object) -> object:
@@ -32,7 +45,8 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
     service_name: str = "service"
-    environment: Literal["development", "test", "production"] = "development"
+    # Production unless the environment asks for development explicitly (make run, tests).
+    environment: Literal["development", "test", "production"] = "production"
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -70,6 +84,8 @@ class ServiceSettings(BaseSettings):
     # An unknown kid refetches the JWKS at most this often (cabinet publishes a new key at least
     # this long before signing with it: JWT_KEY_ACTIVATION_SECONDS).
     jwks_min_refresh_seconds: float = 5.0
+    # The longest access token any verifier accepts (exp - iat); cabinet issues 15 minutes.
+    jwt_max_lifetime_seconds: int = Field(default=900, ge=60, le=3600)
 
     # Field encryption of P2 data: Fernet keys, newest first, and the blind-index HMAC key.
     field_keys: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [DEV_FIELD_KEY])
@@ -98,11 +114,51 @@ class ServiceSettings(BaseSettings):
         """``path`` (``/verify-email``, ``/api/notify/…``) on the public origin."""
         return f"{self.public_origin}/{path.lstrip('/')}"
 
+    @property
+    def is_development(self) -> bool:
+        """True when the environment asked for development defaults (``development``/``test``)."""
+        return self.environment in DEVELOPMENT_ENVIRONMENTS
+
+    def secrets(self) -> Iterator[tuple[str, str | None, bool]]:
+        """Every secret setting: ``(ENV_NAME, value, we_generate_it)``.
+
+        A subclass yields its own after ``yield from super().secrets()``. ``we_generate_it``
+        is False for credentials a third party issues in its own format (a bot token, a
+        payment provider's key, an SMTP password): those are only checked for the placeholder.
+        """
+        for key in self.field_keys:
+            yield "FIELD_KEYS", key, True
+        yield "BLIND_INDEX_KEY", self.blind_index_key, True
+        yield "DATABASE_URL (password)", urlsplit(self.database_url).password, True
+        yield "AMQP_URL (password)", urlsplit(self.amqp_url).password, True
+
     @model_validator(mode="after")
     def _refuse_dev_secrets(self) -> ServiceSettings:
-        dev_keys = DEV_FIELD_KEY in self.field_keys or self.blind_index_key == DEV_BLIND_INDEX_KEY
-        if self.environment == "production" and dev_keys:
-            raise ValueError("development encryption keys must not be used in production")
         if not self.field_keys:
             raise ValueError("FIELD_KEYS must hold at least one Fernet key")
+        problems = [
+            f"{name} still holds the placeholder {PLACEHOLDER}"
+            for name, value, _ in self.secrets()
+            if value is not None and PLACEHOLDER in value
+        ]
+        if not self.is_development:
+            dev_keys = (
+                DEV_FIELD_KEY in self.field_keys or self.blind_index_key == DEV_BLIND_INDEX_KEY
+            )
+            if dev_keys:
+                problems.append(
+                    "FIELD_KEYS / BLIND_INDEX_KEY are the development keys: set real ones, or "
+                    "ENVIRONMENT=development on a laptop"
+                )
+            problems += [
+                f"{name} is shorter than {MIN_SECRET_BYTES} bytes"
+                for name, value, generated in self.secrets()
+                if generated and value and len(value.encode()) < MIN_SECRET_BYTES
+            ]
+            if not self.public_origin.startswith("https://"):
+                problems.append(f"PUBLIC_ORIGIN must be https in {self.environment}")
+        if problems:
+            raise ValueError(
+                f"refusing to start ({self.environment} settings): " + "; ".join(problems)
+            )
         return self

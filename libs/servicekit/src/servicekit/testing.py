@@ -189,15 +189,23 @@ class TokenMint:
         """The public JWKS, as the ``jwt_public_jwks`` setting wants it."""
         return json.dumps(public_jwks([self.signing_key]))
 
-    def token(self, *roles: str, sub: uuid.UUID | None = None, lang: str | None = None) -> str:
-        """An access token for ``sub`` (random when omitted) with ``roles`` (client by default)
-        and, when given, the user's language as the ``lang`` claim (as cabinet issues it)."""
+    def token(
+        self,
+        *roles: str,
+        sub: uuid.UUID | None = None,
+        lang: str | None = None,
+        sid: uuid.UUID | None = None,
+    ) -> str:
+        """An access token for ``sub`` (random when omitted) with ``roles`` (client by default),
+        in session ``sid`` (random when omitted) and, when given, the user's language as the
+        ``lang`` claim (as cabinet issues it)."""
         return issue_access_token(
             self.signing_key,
             subject=sub or uuid.uuid4(),
             roles=list(roles or ("client",)),
             issuer=self.issuer,
             audience=self.audience,
+            session_id=sid,
             extra_claims=None if lang is None else {"lang": lang},
         )
 

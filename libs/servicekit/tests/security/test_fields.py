@@ -74,7 +74,7 @@ def test_keyring_key_formats() -> None:
 
 
 def test_keyring_from_settings() -> None:
-    ring = keyring_from_settings(ServiceSettings())
+    ring = keyring_from_settings(ServiceSettings(environment="development"))
     assert ring.decrypt(ring.encrypt("ok")) == "ok"
 
 

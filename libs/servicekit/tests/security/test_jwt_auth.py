@@ -41,6 +41,7 @@ from starlette.routing import Route
 ISS = "praktika-cabinet"
 AUD = "praktika"
 JWKS_URL = "http://cabinet.test/.well-known/jwks.json"
+AT_HEADER = {"kid": "k1", "typ": "at+jwt"}
 
 
 @dataclass
@@ -107,6 +108,7 @@ def good_claims(sub: uuid.UUID | None = None) -> dict[str, Any]:
         "roles": ["admin"],
         "iat": now,
         "exp": now + 600,
+        "sid": uuid.uuid4().hex,
     }
 
 
@@ -258,7 +260,7 @@ async def test_non_ascii_token(client: httpx.AsyncClient) -> None:
 
 async def test_alg_none(client: httpx.AsyncClient) -> None:
     for alg in ("none", "None", "NONE"):
-        token = raw_token({"alg": alg, "typ": "JWT", "kid": "k1"}, good_claims())
+        token = raw_token({"alg": alg, "typ": "at+jwt", "kid": "k1"}, good_claims())
         body = assert_401(await client.get("/me", headers=bearer(token)))
         assert "not allowed" in body["detail"]
 
@@ -272,7 +274,7 @@ async def test_hs256_key_confusion(client: httpx.AsyncClient, key1: dict[str, An
     ]
     for secret in secrets_tried:
         token = raw_token(
-            {"alg": "HS256", "typ": "JWT", "kid": "k1"},
+            {"alg": "HS256", "typ": "at+jwt", "kid": "k1"},
             good_claims(),
             lambda data, s=secret: hmac.new(s, data, hashlib.sha256).digest(),
         )
@@ -342,13 +344,15 @@ async def test_sub_not_uuid(client: httpx.AsyncClient, key1: dict[str, Any]) -> 
     assert "sub" in body["detail"]
 
 
-@pytest.mark.parametrize("claim", ["sub", "exp", "iat", "iss", "aud"])
+@pytest.mark.parametrize("claim", ["sub", "exp", "iat", "iss", "aud", "sid"])
 async def test_missing_required_claim(
     client: httpx.AsyncClient, key1: dict[str, Any], claim: str
 ) -> None:
     claims = good_claims()
     del claims[claim]
-    token = pyjwt.encode(claims, pyjwt.PyJWK(key1).key, algorithm="EdDSA", headers={"kid": "k1"})
+    token = pyjwt.encode(
+        claims, pyjwt.PyJWK(key1).key, algorithm="EdDSA", headers={"kid": "k1", "typ": "at+jwt"}
+    )
     body = assert_401(await client.get("/me", headers=bearer(token)))
     assert claim in body["detail"]
 
@@ -358,7 +362,7 @@ async def test_crit_header_refused(verifier: TokenVerifier, key1: dict[str, Any]
         good_claims(),
         pyjwt.PyJWK(key1).key,
         algorithm="EdDSA",
-        headers={"kid": "k1", "crit": ["exp-ext"], "exp-ext": 1},
+        headers={"kid": "k1", "typ": "at+jwt", "crit": ["exp-ext"], "exp-ext": 1},
     )
     with pytest.raises(Unauthorized):
         await verifier.verify(token)
@@ -366,7 +370,9 @@ async def test_crit_header_refused(verifier: TokenVerifier, key1: dict[str, Any]
 
 async def test_bad_roles_claim(verifier: TokenVerifier, key1: dict[str, Any]) -> None:
     claims = {**good_claims(), "roles": {"admin": True}}
-    token = pyjwt.encode(claims, pyjwt.PyJWK(key1).key, algorithm="EdDSA", headers={"kid": "k1"})
+    token = pyjwt.encode(
+        claims, pyjwt.PyJWK(key1).key, algorithm="EdDSA", headers={"kid": "k1", "typ": "at+jwt"}
+    )
     with pytest.raises(Unauthorized, match="roles"):
         await verifier.verify(token)
 
@@ -515,6 +521,7 @@ async def test_static_and_url_keys_combined(
 
 async def test_verifier_from_settings(key1: dict[str, Any]) -> None:
     settings = ServiceSettings(
+        environment="test",
         jwks_url=None,
         jwt_public_jwks=json.dumps(public_jwks([key1])),
         jwt_algorithms="EdDSA",
@@ -538,7 +545,9 @@ async def test_oct_keys_in_jwks_are_ignored(key1: dict[str, Any]) -> None:
     secret = b"s" * 32
     jwks = {"keys": [{"kty": "oct", "kid": "k1", "k": b64(secret), "alg": "HS256"}]}
     verifier = TokenVerifier(ISS, AUD, ["EdDSA"], jwks=jwks)
-    token = pyjwt.encode(good_claims(), secret, algorithm="HS256", headers={"kid": "k1"})
+    token = pyjwt.encode(
+        good_claims(), secret, algorithm="HS256", headers={"kid": "k1", "typ": "at+jwt"}
+    )
     with pytest.raises(Unauthorized):
         await verifier.verify(token)
 
@@ -555,3 +564,55 @@ async def test_a_remembered_token_still_expires(
     await asyncio.sleep(2.1)
     with pytest.raises(Unauthorized, match="expired"):
         await verifier.verify(token)
+
+
+# -- RFC 8725 hardening and revocation (issue 12, point 6) ---------------------------------------
+
+
+async def test_a_jwt_that_is_not_an_access_token_is_refused(
+    client: httpx.AsyncClient, key1: dict[str, Any]
+) -> None:
+    """Same key, same claims, but typ JWT (an ID token, a link token...): not an access token."""
+    for typ in ("JWT", "jwt", None):
+        headers: dict[str, Any] = {"kid": "k1"} if typ is None else {"kid": "k1", "typ": typ}
+        token = pyjwt.encode(good_claims(), pyjwt.PyJWK(key1).key, "EdDSA", headers=headers)
+        if typ is None:
+            # pyjwt adds typ JWT by itself; drop it from the header by hand
+            head = {"alg": "EdDSA", "kid": "k1"}
+            signing_input = f"{b64(json.dumps(head).encode())}.{token.split('.')[1]}"
+            sig = pyjwt.PyJWK(key1).Algorithm.sign(signing_input.encode(), pyjwt.PyJWK(key1).key)
+            token = f"{signing_input}.{b64(sig)}"
+        body = assert_401(await client.get("/me", headers=bearer(token)))
+        assert "at+jwt" in body["detail"]
+    good = pyjwt.encode(
+        good_claims(), pyjwt.PyJWK(key1).key, "EdDSA", headers={"kid": "k1", "typ": "at+JWT"}
+    )
+    assert (await client.get("/me", headers=bearer(good))).status_code == 200
+
+
+async def test_a_token_minted_for_longer_than_the_cap_is_refused(
+    client: httpx.AsyncClient, key1: dict[str, Any]
+) -> None:
+    """A signing key that leaked into a tool minting day-long tokens mints nothing usable."""
+    long = token_for(key1, ttl_seconds=24 * 3600)
+    body = assert_401(await client.get("/me", headers=bearer(long)))
+    assert "longer than allowed" in body["detail"]
+    assert (await client.get("/me", headers=bearer(token_for(key1)))).status_code == 200
+
+
+async def test_a_revoked_session_is_refused_even_when_its_token_was_seen(
+    client: httpx.AsyncClient, verifier: TokenVerifier, key1: dict[str, Any]
+) -> None:
+    sid, other = uuid.uuid4(), uuid.uuid4()
+    token = token_for(key1, session_id=sid)
+    assert (await client.get("/me", headers=bearer(token))).status_code == 200  # now cached
+    verifier.revocations.revoke([str(sid)], until=datetime.now(UTC).timestamp() + 60)
+    body = assert_401(await client.get("/me", headers=bearer(token)))
+    assert "session of this token has ended" in body["detail"]
+    # a new token of the same session is refused too; another session is not
+    assert_401(await client.get("/me", headers=bearer(token_for(key1, session_id=sid))))
+    fine = token_for(key1, session_id=other)
+    assert (await client.get("/me", headers=bearer(fine))).status_code == 200
+    # past the moment its tokens would have expired anyway, it is forgotten
+    verifier.revocations.revoke([sid], until=datetime.now(UTC).timestamp() - 1)
+    assert (await client.get("/me", headers=bearer(token))).status_code == 401  # max() kept

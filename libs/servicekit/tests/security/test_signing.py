@@ -54,11 +54,12 @@ def test_issue_access_token() -> None:
         issuer="iss",
         audience="aud",
         ttl_seconds=60,
-        extra_claims={"sid": "s1"},
+        session_id="s1",
         now=now,
     )
     header = pyjwt.get_unverified_header(token)
     assert header["kid"] == "k1"
+    assert header["typ"] == "at+jwt"  # RFC 9068: an access token says so
     assert header["alg"] == "EdDSA"
     claims = pyjwt.decode(
         token,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -82,14 +83,21 @@ class BookingSettings(ServiceSettings):
         self.yookassa_return_url = self.yookassa_return_url or self.public_url("/booking/paid")
         return self
 
+    def secrets(self) -> Iterator[tuple[str, str | None, bool]]:
+        """booking's secrets besides the common ones (see ServiceSettings.secrets)."""
+        yield from super().secrets()
+        yield "YOOKASSA_SECRET_KEY", self.yookassa_secret_key, False  # YooKassa's format
+
     @model_validator(mode="after")
     def _refuse_sandbox_payments_in_production(self) -> BookingSettings:
-        if self.environment == "production" and (
+        if not self.is_development and (
             self.yookassa_secret_key == "sandbox-secret"
             or not self.yookassa_base_url.startswith("https://")
         ):
             raise ValueError("production needs real YooKassa credentials over https")
-        if self.environment == "production":
+        if not self.is_development and not self.yookassa_return_url.startswith("https://"):
+            raise ValueError("YOOKASSA_RETURN_URL must be https in production")
+        if not self.is_development:
             private = [
                 str(net)
                 for net in parse_networks(self.yookassa_webhook_allowlist)

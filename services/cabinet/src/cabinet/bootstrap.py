@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from contracts.cabinet.v1 import (
@@ -12,6 +13,7 @@ from contracts.cabinet.v1 import (
     EmailVerifiedV1,
     PasswordResetRequestedV1,
     RegistrationAttemptedV1,
+    SessionsRevokedV1,
     SpecialistProfileUpdatedV1,
     UserContactChangedV1,
     UserRegisteredV1,
@@ -28,6 +30,7 @@ from cabinet.api.jwks import router as jwks_router
 from cabinet.api.roles import router as roles_router
 from cabinet.api.sessions import router as sessions_router
 from cabinet.config import CabinetSettings
+from cabinet.entrypoints.timers import TIMERS
 
 definition = ServiceDefinition(
     name="cabinet",
@@ -43,12 +46,16 @@ definition = ServiceDefinition(
         PasswordResetRequestedV1,
         RegistrationAttemptedV1,
         UserRolesChangedV1,
+        SessionsRevokedV1,
         SpecialistProfileUpdatedV1,
         ConsentDocumentPublishedV1,
         ConsentGrantedV1,
         ConsentWithdrawnV1,
     ),
     consumers=(),
+    timers=TIMERS,
+    # Throttle counters are only read within their window (an hour at most): purged after a day.
+    retention=(("login_throttle", "window_started_at", timedelta(days=1)),),
     routers=(accounts_router, sessions_router, roles_router, consents_router),
     root_routers=(jwks_router,),
     port=8003,

@@ -20,7 +20,10 @@ class CabinetSettings(ServiceSettings):
     # A rotated-in key is published this long before it signs (> every verifier's
     # JWKS_MIN_REFRESH_SECONDS), so no verifier ever meets a kid it may not fetch yet.
     jwt_key_activation_seconds: float = 30.0
-    refresh_token_ttl_days: int = 30
+    # A refresh token unused this long ends its session; a session (refresh family) ends this
+    # long after its login however often it is refreshed (then the user logs in again).
+    refresh_token_ttl_days: int = Field(default=14, ge=1)
+    session_max_days: int = Field(default=30, ge=1)
     # The links in emails lead to the front end on PUBLIC_ORIGIN (it reads the token from the
     # fragment).
     email_verification_ttl_hours: int = 24
@@ -28,6 +31,12 @@ class CabinetSettings(ServiceSettings):
     verification_resends_per_hour: int = Field(default=3, ge=1)
     verification_resends_per_address_per_hour: int = Field(default=20, ge=1)
     password_reset_ttl_minutes: int = 60
+    # Registrations and reset requests per target address and per source address within an
+    # hour (429 with Retry-After past them; the same for known and unknown addresses).
+    registrations_per_target_per_hour: int = Field(default=5, ge=1)
+    registrations_per_address_per_hour: int = Field(default=20, ge=1)
+    password_resets_per_target_per_hour: int = Field(default=3, ge=1)
+    password_resets_per_address_per_hour: int = Field(default=20, ge=1)
     # Proxies whose X-Forwarded-For is believed (the gateway); anything else is the client.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"]

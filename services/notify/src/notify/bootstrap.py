@@ -65,7 +65,10 @@ def build_definition(ctx: NotifyContext) -> ServiceDefinition:
     )
 
 
-definition = build_definition(NotifyContext(NotifySettings()))
+# The description of the service (its AsyncAPI, the OpenAPI audit): the handlers bound here never
+# run (build_runtime binds its own to the real settings), so the development defaults describe it
+# without any secret being read from the environment.
+definition = build_definition(NotifyContext(NotifySettings(environment="development")))
 
 
 def build_runtime(

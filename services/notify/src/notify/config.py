@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -97,12 +98,30 @@ class NotifySettings(ServiceSettings):
         )
         return self
 
+    def secrets(self) -> Iterator[tuple[str, str | None, bool]]:
+        """notify's secrets besides the common ones (see ServiceSettings.secrets)."""
+        yield from super().secrets()
+        yield "TELEGRAM_WEBHOOK_SECRET", self.telegram_webhook_secret, True
+        yield "LINK_SIGNING_KEY", self.link_signing_key, True
+        yield "TELEGRAM_BOT_TOKEN", self.telegram_bot_token, False  # @BotFather's format
+        yield "SMTP_PASSWORD", self.smtp_password, False  # the mail provider's
+
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> NotifySettings:
-        if self.environment == "production" and (
+        if self.is_development:
+            return self
+        if (
             self.telegram_webhook_secret == DEV_WEBHOOK_SECRET
             or self.link_signing_key == DEV_LINK_KEY
             or self.telegram_bot_token == DEV_TELEGRAM_TOKEN
         ):
             raise ValueError("development notify secrets must not be used in production")
+        links = {
+            "APP_BASE_URL": self.app_base_url,
+            "PUBLIC_API_BASE_URL": self.public_api_base_url,
+            "TELEGRAM_WEBHOOK_URL": self.telegram_webhook_url,
+        }
+        plain = [name for name, url in links.items() if not url.startswith("https://")]
+        if plain:
+            raise ValueError(f"public URLs must be https in production: {', '.join(plain)}")
         return self

@@ -2,7 +2,11 @@
 
 Every service checks the signature against cabinet's public keys (a JWKS document fetched over
 HTTP with httpx, optionally preceded by a static JWKS from settings), the algorithm allow-list,
-``iss``, ``aud``, ``exp`` and the required claims, and turns the result into a :class:`Principal`.
+the header's ``typ`` (``at+jwt``, RFC 9068, so no other JWT cabinet might sign passes as an
+access token: RFC 8725 §3.11), ``iss``, ``aud``, ``exp``, the required claims (among them the
+session id ``sid``), a lifetime no longer than ``max_lifetime`` (``exp - iat``), and that the
+session was not revoked (:mod:`servicekit.security.revocation`), and turns the result into a
+:class:`Principal`.
 
 Any failure raises :class:`servicekit.http.problems.Unauthorized` (401 with
 ``WWW-Authenticate: Bearer``) with a short, non-secret ``detail``. Key rotation: the fetched JWKS
@@ -44,11 +48,13 @@ from jwt.exceptions import (
 
 from servicekit.http.i18n import Msg
 from servicekit.http.problems import Problem, Unauthorized
+from servicekit.security.revocation import RevocationList
 
 if TYPE_CHECKING:
     from servicekit.settings import ServiceSettings
 
 __all__ = [
+    "ACCESS_TOKEN_TYPE",
     "REQUIRED_CLAIMS",
     "SUPPORTED_ALGORITHMS",
     "JwksUnavailable",
@@ -59,8 +65,11 @@ __all__ = [
 
 logger = logging.getLogger("servicekit.security.jwt")
 
-#: Claims every access token must carry.
-REQUIRED_CLAIMS: tuple[str, ...] = ("sub", "exp", "iat", "iss", "aud")
+#: Claims every access token must carry (``sid``: the session, so that it can be revoked).
+REQUIRED_CLAIMS: tuple[str, ...] = ("sub", "exp", "iat", "iss", "aud", "sid")
+
+#: The ``typ`` header of an access token (RFC 9068 §2.1); ``application/at+jwt`` is accepted too.
+ACCESS_TOKEN_TYPE = "at+jwt"
 
 #: Asymmetric algorithms this verifier can be configured with, and the JWK key type each needs.
 #: Symmetric (``HS*``) and ``none`` are never accepted, whatever the configuration says.
@@ -88,12 +97,14 @@ class Principal:
     """The authenticated caller, built from a verified access token.
 
     ``user_id`` is the ``sub`` claim, ``roles`` the ``roles`` claim, ``token_id`` the ``jti``
-    claim (``None`` when absent) and ``claims`` the whole verified payload (read-only).
+    claim (``None`` when absent), ``session_id`` the ``sid`` claim and ``claims`` the whole
+    verified payload (read-only).
     """
 
     user_id: uuid.UUID
     roles: frozenset[str] = frozenset()
     token_id: str | None = None
+    session_id: str | None = None
     claims: Mapping[str, Any] = field(
         default_factory=lambda: MappingProxyType({}), compare=False, hash=False, repr=False
     )
@@ -120,6 +131,11 @@ class JwksUnavailable(Problem):
 
 _INVALID_TOKEN = Msg(ru="Недействительный токен доступа", en="Invalid access token")
 _MALFORMED = Msg(ru="Токен имеет неверный формат.", en="The token is malformed.")
+_REVOKED = Msg(
+    ru="Сеанс этого токена завершён; войдите снова.",
+    en="The session of this token has ended; log in again.",
+)
+_MAX_SID_LENGTH = 64
 
 
 def _unauthorized(detail: Msg) -> Unauthorized:
@@ -225,7 +241,10 @@ class TokenVerifier:
     fetched with ``http_client`` (or a private :class:`httpx.AsyncClient` closed by
     :meth:`aclose`), cached for ``cache_seconds``, and refetched on an unknown ``kid`` at most once
     per ``min_refresh_interval`` seconds. ``leeway`` (seconds) tolerates clock skew on
-    ``exp``/``iat``/``nbf``. ``clock`` (monotonic seconds) exists for tests.
+    ``exp``/``iat``/``nbf``. ``max_lifetime`` (seconds) caps ``exp - iat``: a token minted for
+    longer is refused, whoever signed it. ``revocations`` holds the revoked sessions (kept by
+    :class:`~servicekit.security.revocation.RevocationFeed`). ``clock`` (monotonic seconds)
+    exists for tests.
     """
 
     def __init__(
@@ -240,6 +259,8 @@ class TokenVerifier:
         cache_seconds: float = 300,
         min_refresh_interval: float = 5,
         leeway: float = 10,
+        max_lifetime: float = 900,
+        revocations: RevocationList | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not issuer:
@@ -264,6 +285,8 @@ class TokenVerifier:
         self.cache_seconds = float(cache_seconds)
         self.min_refresh_interval = float(min_refresh_interval)
         self.leeway = float(leeway)
+        self.max_lifetime = float(max_lifetime)
+        self.revocations = revocations if revocations is not None else RevocationList()
         self._clock = clock
         self._static = (
             _KeyStore.parse(jwks, algs, source="static JWKS") if jwks is not None else None
@@ -407,6 +430,17 @@ class TokenVerifier:
             )
         if len(kid) > 256:
             raise _unauthorized(_MALFORMED)
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in (
+            ACCESS_TOKEN_TYPE,
+            f"application/{ACCESS_TOKEN_TYPE}",
+        ):
+            raise _unauthorized(
+                Msg(
+                    ru="Это не токен доступа (typ должен быть at+jwt).",
+                    en="This is not an access token (typ must be at+jwt).",
+                )
+            )
         return alg, kid
 
     async def verify(self, token: str) -> Principal:
@@ -414,9 +448,10 @@ class TokenVerifier:
 
         Raises :class:`~servicekit.http.problems.Unauthorized` when the token is malformed, uses
         an algorithm outside the allow-list, names a missing or unknown ``kid``, has a bad
-        signature, a wrong ``iss`` or ``aud``, is expired or not yet valid, lacks a required
-        claim, or its ``sub`` is not a UUID. Raises :class:`JwksUnavailable` (503) only when no
-        key has ever been obtained.
+        signature, a wrong ``typ``, ``iss`` or ``aud``, is expired or not yet valid, lives longer
+        than ``max_lifetime``, lacks a required claim, its ``sub`` is not a UUID, or its session
+        was revoked. Raises :class:`JwksUnavailable` (503) only when no key has ever been
+        obtained.
         """
         hit = self._verified.get(token)
         if hit is not None:
@@ -428,17 +463,30 @@ class TokenVerifier:
                 and wall >= nbf - self.leeway
                 and not self._cache_expired()
             ):
+                self._refuse_revoked(principal)
                 return principal
             del self._verified[token]
         alg, kid = self._header(token)
         key = await self._key_for(kid, alg)
         claims = self._verify_with(token, key, alg)
         principal = self._principal(claims)
+        if float(claims["exp"]) - float(claims["iat"]) > self.max_lifetime:
+            raise _unauthorized(
+                Msg(
+                    ru="Срок действия токена длиннее допустимого.",
+                    en="The token lives longer than allowed.",
+                )
+            )
+        self._refuse_revoked(principal)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.pop(next(iter(self._verified)))  # the oldest entry
         nbf = float(claims.get("nbf", float("-inf")))
         self._verified[token] = (principal, (kid, alg, key), float(claims["exp"]), nbf)
         return principal
+
+    def _refuse_revoked(self, principal: Principal) -> None:
+        if principal.session_id is None or self.revocations.is_revoked(principal.session_id):
+            raise _unauthorized(_REVOKED)
 
     def _verify_with(self, token: str, key: jwt.PyJWK, alg: str) -> dict[str, Any]:
         """The token's claims once its signature and every claim check passed."""
@@ -538,22 +586,35 @@ class TokenVerifier:
                     en="The token 'roles' claim must be a list of strings.",
                 )
             )
+        sid = claims.get("sid")
+        if not isinstance(sid, str) or not sid or len(sid) > _MAX_SID_LENGTH:
+            raise _unauthorized(
+                Msg(
+                    ru="Поле 'sid' токена имеет неверный формат.",
+                    en="The token 'sid' claim is malformed.",
+                )
+            )
         jti = claims.get("jti")
         return Principal(
             user_id=user_id,
             roles=frozenset(raw_roles),
             token_id=jti if isinstance(jti, str) else None,
+            session_id=sid,
             claims=MappingProxyType(claims),
         )
 
 
 def verifier_from_settings(
-    settings: ServiceSettings, *, http_client: httpx.AsyncClient | None = None
+    settings: ServiceSettings,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    revocations: RevocationList | None = None,
 ) -> TokenVerifier:
     """Build the service's :class:`TokenVerifier` from its settings.
 
     Uses ``jwt_issuer``, ``jwt_audience``, ``jwt_algorithms``, ``jwks_url``,
-    ``jwt_public_jwks`` (a JWKS as JSON), ``jwks_cache_seconds`` and ``jwks_min_refresh_seconds``.
+    ``jwt_public_jwks`` (a JWKS as JSON), ``jwks_cache_seconds``, ``jwks_min_refresh_seconds``
+    and ``jwt_max_lifetime_seconds``.
     """
     static: dict[str, Any] | None = None
     if settings.jwt_public_jwks:
@@ -570,4 +631,6 @@ def verifier_from_settings(
         http_client=http_client,
         cache_seconds=settings.jwks_cache_seconds,
         min_refresh_interval=settings.jwks_min_refresh_seconds,
+        max_lifetime=settings.jwt_max_lifetime_seconds,
+        revocations=revocations,
     )

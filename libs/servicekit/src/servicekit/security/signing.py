@@ -40,7 +40,7 @@ __all__ = [
 logger = logging.getLogger("servicekit.security.signing")
 
 #: Claims set by :func:`issue_access_token`; ``extra_claims`` may not override them.
-RESERVED_CLAIMS = frozenset({"iss", "aud", "sub", "roles", "exp", "iat", "jti"})
+RESERVED_CLAIMS = frozenset({"iss", "aud", "sub", "roles", "exp", "iat", "jti", "sid"})
 
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
 # Members of the public key that define the RFC 7638 thumbprint, per key type.
@@ -125,14 +125,17 @@ def issue_access_token(
     issuer: str,
     audience: str | Sequence[str],
     ttl_seconds: int = 900,
+    session_id: uuid.UUID | str | None = None,
     extra_claims: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> str:
-    """Sign an access JWT with ``private_jwk`` (header carries its ``kid``).
+    """Sign an access JWT with ``private_jwk`` (header: its ``kid``, ``typ: at+jwt``).
 
     Claims: ``iss``, ``aud``, ``sub`` (the user id as a string), ``roles`` (sorted list),
     ``iat`` and ``exp`` (``now`` + ``ttl_seconds``, epoch seconds), ``jti`` (random uuid hex),
-    plus ``extra_claims`` (which may not override those).
+    ``sid`` (``session_id``: the session the token belongs to, revoked with it; a fresh random
+    one when omitted, i.e. a session nobody can end early), plus ``extra_claims`` (which may not
+    override those).
     """
     _require_private(private_jwk)
     if ttl_seconds <= 0:
@@ -160,9 +163,10 @@ def issue_access_token(
         "iat": int(issued.timestamp()),
         "exp": int((issued + timedelta(seconds=ttl_seconds)).timestamp()),
         "jti": uuid.uuid4().hex,
+        "sid": str(session_id or uuid.uuid4()),
     }
     return jwt.encode(
-        claims, key.key, algorithm=alg, headers={"kid": str(private_jwk["kid"]), "typ": "JWT"}
+        claims, key.key, algorithm=alg, headers={"kid": str(private_jwk["kid"]), "typ": "at+jwt"}
     )
 
 

@@ -3,7 +3,9 @@
 Health data: a client writes an intake form for their first session and reads it back; the
 specialist it is for reads it. Only the session's specialist writes and reads an outcome record
 (its client gets 403, anyone else 404). Everything is refused with 403 ``consent_required``
-while the client's health-data consent does not count.
+while the client's health-data consent does not count. A specialist reads them only while
+booking's copy of cabinet's roles says they are one: a removed role takes effect with
+``cabinet.user.roles_changed``, whatever roles the caller's token still names.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlmodel import col, or_, select
 
 from booking.adapters.tables import Appointment, IntakeForm, OutcomeRecord
 from booking.application import intake
+from booking.application.people import known_user
 
 intake_router = APIRouter(prefix="/intake-forms", tags=["intake forms"])
 outcome_router = APIRouter(prefix="/appointments", tags=["outcome records"])
@@ -123,8 +126,12 @@ async def list_intake_forms(
     cursor: CursorQuery = None,
 ) -> Page[IntakeFormSummary]:
     mine = principal.user_id
-    query = select(IntakeForm).where(
-        or_(IntakeForm.client_id == mine, IntakeForm.specialist_id == mine)
+    query = (
+        select(IntakeForm).where(
+            or_(IntakeForm.client_id == mine, IntakeForm.specialist_id == mine)
+        )
+        if await _is_specialist(uow, principal)
+        else select(IntakeForm).where(IntakeForm.client_id == mine)
     )
     rows, next_cursor = await keyset_page(
         uow.session,
@@ -147,7 +154,10 @@ async def get_intake_form(
     form_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
 ) -> IntakeFormPublic:
     form = await uow.session.get(IntakeForm, form_id)
-    if form is None or principal.user_id not in (form.client_id, form.specialist_id):
+    readers = [form.client_id] if form is not None else []
+    if form is not None and await _is_specialist(uow, principal):
+        readers.append(form.specialist_id)
+    if form is None or principal.user_id not in readers:
         raise NotFound(Msg(ru="Такой анкеты нет.", en="No such intake form."))
     await intake.require_health_consent(uow.session, form.client_id, now)
     return _public(form)
@@ -177,11 +187,20 @@ class OutcomeRecordPublic(BaseModel):
     version: int
 
 
+async def _is_specialist(uow: UowDep, principal: Principal) -> bool:
+    """The caller holds the specialist role in the token *and* in booking's copy of cabinet's
+    roles (the copy follows a removal within seconds; the token may not yet have expired)."""
+    if not principal.has_role("specialist"):
+        return False
+    user = await known_user(uow.session, principal.user_id)
+    return user is not None and "specialist" in user.roles
+
+
 async def _session_of_specialist(
     uow: UowDep, appointment_id: uuid.UUID, principal: Principal
 ) -> Appointment:
     appointment = await get_or_404(uow.session, Appointment, appointment_id, _NO_APPOINTMENT)
-    if principal.user_id == appointment.specialist_id and principal.has_role("specialist"):
+    if principal.user_id == appointment.specialist_id and await _is_specialist(uow, principal):
         return appointment
     if principal.user_id == appointment.client_id:
         raise Forbidden(

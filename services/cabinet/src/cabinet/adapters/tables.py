@@ -21,7 +21,9 @@ metadata = CabinetTable.metadata
 
 class User(CabinetTable, table=True):
     """An account. Email, name and phone are encrypted; email and phone are found by their
-    keyed blind indexes, which are also what makes them unique."""
+    keyed blind indexes. The email's index is unique; a phone's only once it is verified
+    (migration 0004's partial index ``users_verified_phone``): an unverified number reserves
+    nothing, so nobody can squat another person's number by typing it in."""
 
     __tablename__ = "users"
 
@@ -31,9 +33,8 @@ class User(CabinetTable, table=True):
     email_verified: bool = False
     name: str = Field(sa_column=Column(EncryptedString, nullable=False))
     phone: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
-    phone_index: str | None = Field(
-        default=None, sa_column=Column(String(64), nullable=True, unique=True)
-    )
+    phone_index: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    phone_verified: bool = False
     password_hash: str = Field(sa_column=Column(Text, nullable=False))
     time_zone: str
     language: str = Field(max_length=8)
@@ -59,7 +60,9 @@ class OneTimeToken(CabinetTable, table=True):
 
 class RefreshToken(CabinetTable, table=True):
     """A refresh token (SHA-256 only). Every use rotates it: the old row gets ``used_at`` and
-    ``replaced_by``; presenting a used token again revokes the whole family (theft detection)."""
+    ``replaced_by``; presenting a used token again revokes the whole family (theft detection).
+    The family is the session: its id is the access tokens' ``sid``, and it ends at
+    ``family_expires_at`` (set at login, copied to every rotation) however often it is used."""
 
     __tablename__ = "refresh_tokens"
 
@@ -69,6 +72,7 @@ class RefreshToken(CabinetTable, table=True):
     token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    family_expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     used_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )

@@ -1,7 +1,10 @@
 """Accounts: registration, email verification, ``/me``, password change and reset, admin lookup.
 
 Nothing here tells a caller whether an email is registered: registration and reset answer the
-same either way.
+same either way, after the same work (a reset request only queues a timer, for every address).
+Registration, reset and resend requests are limited per target address and per source address
+(429 with ``Retry-After``). A phone number reserves nothing until it is verified; an email
+address already taken creates nothing and its owner is told.
 """
 
 from __future__ import annotations
@@ -9,12 +12,11 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from contracts.cabinet.v1 import (
     EmailVerificationRequestedV1,
     EmailVerifiedV1,
-    PasswordResetRequestedV1,
     RegistrationAttemptedV1,
     UserContactChangedV1,
     UserRegisteredV1,
@@ -28,17 +30,21 @@ from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import require_roles
 from servicekit.security.fields import blind_index, normalize_phone
+from servicekit.timers import schedule
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 
 from cabinet.adapters import throttles
-from cabinet.adapters.credentials import digest, hash_password, new_secret, verify_password
-from cabinet.adapters.tables import OneTimeToken, RefreshToken, User
+from cabinet.adapters.credentials import digest, hash_password, verify_password
+from cabinet.adapters.tables import OneTimeToken, User
 from cabinet.api.common import CurrentAccount, SettingsDep, SourceAddress
+from cabinet.application.links import issue_link
+from cabinet.application.sessions import end_sessions
 from cabinet.config import CabinetSettings
 from cabinet.domain.registration import DEFAULT_ROLES, MAX_PASSWORD, MIN_PASSWORD, is_time_zone
 from cabinet.domain.throttle import ATTEMPT_NOTICE_POLICY, allowance
+from cabinet.entrypoints.timers import PASSWORD_RESET_REQUEST
 
 router = APIRouter(tags=["accounts"])
 _HOUR = timedelta(hours=1)
@@ -162,27 +168,13 @@ INVALID_LINK = Problem(
 )
 
 
-async def _issue_link(
-    uow: UnitOfWork,
-    user: User,
-    purpose: str,
-    ttl: timedelta,
-    settings: CabinetSettings,
-    now: datetime,
-) -> tuple[str, datetime]:
-    secret = new_secret()
-    expires = now + ttl
-    uow.session.add(
-        OneTimeToken(
-            user_id=user.id,
-            purpose=purpose,
-            token_hash=digest(secret),
-            expires_at=expires,
-            created_at=now,
-        )
-    )
-    page = "verify-email" if purpose == "verify_email" else "reset-password"
-    return f"{settings.public_url(page)}#token={secret}", expires
+async def _limit(uow: UnitOfWork, keys: dict[str, Any], now: datetime) -> None:
+    """429 when any key is locked; else count one more use of each."""
+    wait = await throttles.retry_after(uow, list(keys), now)
+    if wait is not None:
+        raise throttles.too_many_attempts(wait)
+    for key, policy in keys.items():
+        await throttles.count(uow, key, policy, now)
 
 
 async def _redeem(uow: UnitOfWork, secret: str, purpose: str, now: datetime) -> User:
@@ -207,15 +199,34 @@ async def _redeem(uow: UnitOfWork, secret: str, purpose: str, now: datetime) -> 
     "/registrations",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    summary="Register an account",
+    summary="Register an account (rate-limited)",
+    responses={429: {"description": "too_many_attempts (Retry-After)"}},
 )
 async def register(
-    body: RegistrationCreate, uow: UowDep, settings: SettingsDep, now: NowDep
+    body: RegistrationCreate,
+    uow: UowDep,
+    settings: SettingsDep,
+    address: SourceAddress,
+    now: NowDep,
 ) -> Accepted:
     """Create the account, send the verification link (through notify), publish
-    ``cabinet.user.registered``. An address or phone already in use creates nothing and answers
-    exactly the same."""
+    ``cabinet.user.registered``. An address already in use creates nothing, its owner is told
+    and the answer is exactly the same. A phone number is not reserved until verified, so one
+    already given by another account does not stop a registration."""
     email = str(body.email)
+    email_index = throttles.email_key(email)
+    await _limit(
+        uow,
+        {
+            f"register:{email_index}": allowance(settings.registrations_per_target_per_hour, _HOUR),
+            f"register-from:{address}": allowance(
+                settings.registrations_per_address_per_hour, _HOUR
+            ),
+        },
+        now,
+    )
+    await uow.commit()  # the counts stand; no row stays locked while the password is hashed
+    password_hash = await hash_password(body.password)
     user = User(
         id=uuid.uuid4(),
         email=email,
@@ -224,7 +235,8 @@ async def register(
         name=body.name,
         phone=body.phone,
         phone_index=None if body.phone is None else blind_index(body.phone, kind="phone"),
-        password_hash=hash_password(body.password),
+        phone_verified=False,
+        password_hash=password_hash,
         time_zone=body.time_zone,
         language=body.language,
         roles=list(DEFAULT_ROLES),
@@ -234,12 +246,12 @@ async def register(
         await uow.session.exec(
             insert(User)  # type: ignore[call-overload]
             .values(**user.model_dump())
-            .on_conflict_do_nothing()
+            .on_conflict_do_nothing(index_elements=["email_index"])
             .returning(User.id)
         )
     ).scalar_one_or_none()
     if created is None:
-        logger.info("registration for an address or phone already in use")
+        logger.info("registration for an address already in use")
         await _tell_owner_of_attempt(uow, user.email_index, now)
     else:
         uow.emit(
@@ -269,7 +281,7 @@ async def _tell_owner_of_attempt(uow: UnitOfWork, email_index: str, now: datetim
     mail, through notify), a couple of times an hour at most."""
     owner = (await uow.session.exec(select(User).where(User.email_index == email_index))).first()
     if owner is None:
-        return  # the phone was in use, not the address: nobody to tell by mail
+        return
     key = f"attempt:{email_index}"
     if await throttles.retry_after(uow, [key], now) is not None:
         return
@@ -288,12 +300,12 @@ async def _tell_owner_of_attempt(uow: UnitOfWork, email_index: str, now: datetim
 async def _send_verification_link(
     uow: UnitOfWork, user: User, settings: CabinetSettings, now: datetime
 ) -> None:
-    url, expires = await _issue_link(
+    url, expires = await issue_link(
         uow,
         user,
         "verify_email",
         timedelta(hours=settings.email_verification_ttl_hours),
-        settings,
+        settings.public_url("verify-email"),
         now,
     )
     uow.emit(
@@ -332,11 +344,7 @@ async def resend_verification(
             settings.verification_resends_per_address_per_hour, _HOUR
         ),
     }
-    wait = await throttles.retry_after(uow, list(keys), now)
-    if wait is not None:
-        raise throttles.too_many_attempts(wait)
-    for key, policy in keys.items():
-        await throttles.count(uow, key, policy, now)
+    await _limit(uow, keys, now)
     user = (await uow.session.exec(select(User).where(User.email_index == email_index))).first()
     if user is not None and not user.email_verified:
         await uow.session.exec(
@@ -380,49 +388,46 @@ async def verify_email(body: TokenBody, uow: UowDep, now: NowDep) -> Response:
     "/password-resets",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    summary="Ask for a password reset link",
+    summary="Ask for a password reset link (rate-limited)",
+    responses={429: {"description": "too_many_attempts (Retry-After)"}},
 )
 async def request_reset(
-    body: ResetRequest, uow: UowDep, settings: SettingsDep, now: NowDep
+    body: ResetRequest,
+    uow: UowDep,
+    settings: SettingsDep,
+    address: SourceAddress,
+    now: NowDep,
 ) -> Accepted:
-    user = (
-        await uow.session.exec(
-            select(User).where(User.email_index == blind_index(str(body.email), kind="email"))
-        )
-    ).first()
-    if user is not None:
-        url, expires = await _issue_link(
-            uow,
-            user,
-            "reset_password",
-            timedelta(minutes=settings.password_reset_ttl_minutes),
-            settings,
-            now,
-        )
-        uow.emit(
-            PasswordResetRequestedV1(
-                user_id=user.id,
-                email=user.email,
-                name=user.name,
-                language=user.language,  # type: ignore[arg-type]
-                reset_url=url,
-                expires_at=expires,
-            )
-        )
+    """Queue the request (cabinet.entrypoints.timers): the answer comes after the same work
+    whether or not the address is registered, so neither its words nor its timing tell."""
+    email_index = throttles.email_key(str(body.email))
+    await _limit(
+        uow,
+        {
+            f"reset:{email_index}": allowance(settings.password_resets_per_target_per_hour, _HOUR),
+            f"reset-from:{address}": allowance(
+                settings.password_resets_per_address_per_hour, _HOUR
+            ),
+        },
+        now,
+    )
+    await schedule(
+        uow.session,
+        kind=PASSWORD_RESET_REQUEST,
+        key=uuid.uuid4().hex,
+        due_at=now,
+        payload={
+            "email_index": email_index,
+            "page_url": settings.public_url("reset-password"),
+            "ttl_minutes": settings.password_reset_ttl_minutes,
+        },
+    )
     await uow.commit()
     return Accepted(
         detail=Msg(
             ru="Если этот адрес зарегистрирован, на него уже отправлена ссылка для смены пароля.",
             en="If the address is registered, a reset link is on its way to it.",
         )
-    )
-
-
-async def _revoke_sessions(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> None:
-    await uow.session.exec(
-        update(RefreshToken)  # type: ignore[call-overload]
-        .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=now)
     )
 
 
@@ -433,10 +438,17 @@ async def _revoke_sessions(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -
     responses=problem_responses(400),
 )
 async def confirm_reset(body: ResetConfirm, uow: UowDep, now: NowDep) -> Response:
+    password_hash = await hash_password(body.new_password)
     user = await _redeem(uow, body.token, "reset_password", now)
-    user.password_hash = hash_password(body.new_password)
+    user.password_hash = password_hash
+    if not user.email_verified:
+        # The link came to the address: whoever registered it first (maybe not its owner)
+        # loses the account to the owner, and the address counts as verified from now on.
+        user.email_verified = True
+        uow.emit(EmailVerifiedV1(user_id=user.id, email=user.email, verified_at=now))
     uow.session.add(user)
-    await _revoke_sessions(uow, user.id, now)  # every session ends with the old password
+    # Every session ends with the old password, in every service within seconds.
+    await end_sessions(uow, user.id, "password_reset", now)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -462,6 +474,7 @@ async def update_me(body: MeUpdate, user: CurrentAccount, uow: UowDep) -> UserPu
     if "phone" in body.model_fields_set and body.phone != user.phone:
         user.phone = body.phone
         user.phone_index = None if body.phone is None else blind_index(body.phone, kind="phone")
+        user.phone_verified = False  # a new number reserves nothing until it is verified
         changed.append("phone")
     if changed:
         uow.session.add(user)
@@ -479,8 +492,8 @@ async def update_me(body: MeUpdate, user: CurrentAccount, uow: UowDep) -> UserPu
         )
         try:
             await uow.commit()
-        except Exception as exc:  # the phone's blind index is unique
-            if "phone_index" in str(exc):
+        except Exception as exc:  # a verified phone's blind index is unique
+            if "users_verified_phone" in str(exc):
                 raise Problem(
                     Msg(
                         ru="Этот номер телефона использовать нельзя.",
@@ -503,16 +516,16 @@ async def update_me(body: MeUpdate, user: CurrentAccount, uow: UowDep) -> UserPu
 async def change_password(
     body: PasswordChange, user: CurrentAccount, uow: UowDep, now: NowDep
 ) -> Response:
-    if not verify_password(user.password_hash, body.current_password):
+    if not await verify_password(user.password_hash, body.current_password):
         raise Problem(
             Msg(ru="Текущий пароль указан неверно.", en="The current password is not right."),
             status=403,
             code="wrong_password",
             title=Msg(ru="Неверный пароль", en="Wrong password"),
         )
-    user.password_hash = hash_password(body.new_password)
+    user.password_hash = await hash_password(body.new_password)
     uow.session.add(user)
-    await _revoke_sessions(uow, user.id, now)
+    await end_sessions(uow, user.id, "password_changed", now)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -3,7 +3,9 @@
 cabinet is where a profile is written; booking keeps a copy (``cabinet.specialist_profile.
 updated``) beside the specialist's services, hours and zone and serves the one public catalogue
 (``GET /api/booking/specialists``). Granting the specialist role makes booking create the
-specialist; removing it deactivates them there.
+specialist; removing it deactivates them there. Removing any role also ends every session of
+the user at once (``cabinet.sessions.revoked``): tokens still naming the role stop working in
+every service within seconds, and the next login carries the roles left.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pydantic import BaseModel, Field, HttpUrl
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.problems import Conflict, Msg, NotFound
 from servicekit.http.responses import problem_responses
+from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
 from servicekit.security.jwt import Principal
 
 from cabinet.adapters.tables import SpecialistProfile, User
+from cabinet.application.sessions import end_sessions
 
 router = APIRouter(tags=["roles and specialists"])
 
@@ -65,7 +69,7 @@ class ProfilePublic(BaseModel):
 
 
 async def _change_roles(
-    uow: UowDep,
+    uow: UnitOfWork,
     user_id: uuid.UUID,
     admin: Principal,
     *,
@@ -92,6 +96,8 @@ async def _change_roles(
                 changed_by_user_id=admin.user_id,
             )
         )
+        if revoke is not None:
+            await end_sessions(uow, user.id, "roles_revoked", uow.now())
         await uow.commit()
     return RolesPublic(user_id=user.id, roles=roles)
 
@@ -114,7 +120,7 @@ async def grant_role(
 @router.delete(
     "/users/{user_id}/roles/{role}",
     response_model=RolesPublic,
-    summary="Remove a role (admin)",
+    summary="Remove a role (admin); ends the user's sessions in every service within seconds",
     responses=problem_responses(404, 409),
 )
 async def revoke_role(

@@ -7,6 +7,10 @@
   answer is 429 with ``Retry-After``.
 * A refresh token is single-use: each refresh returns a new one in the same family. Presenting a
   used one again means it was stolen (or replayed): the whole family is revoked.
+* The family is the session (``sid`` in its access tokens): it ends ``SESSION_MAX_DAYS`` after
+  the login however often it is refreshed, after ``REFRESH_TOKEN_TTL_DAYS`` unused, or when it
+  is revoked; a revocation reaches every service within seconds (cabinet.application.sessions).
+* Passwords are checked in the hashing pool, outside any database transaction.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from cabinet.adapters.credentials import access_token, digest, new_secret, verif
 from cabinet.adapters.tables import LoginThrottle, RefreshToken, User
 from cabinet.adapters.throttles import email_key
 from cabinet.api.common import SettingsDep, SourceAddress
+from cabinet.application.sessions import end_sessions
 from cabinet.config import CabinetSettings
 from cabinet.domain.throttle import ACCOUNT_POLICY, ADDRESS_POLICY
 
@@ -75,6 +80,7 @@ async def _new_refresh(
     uow: UnitOfWork,
     user_id: uuid.UUID,
     family: uuid.UUID,
+    family_expires_at: datetime,
     settings: CabinetSettings,
     now: datetime,
 ) -> tuple[RefreshToken, str]:
@@ -84,18 +90,21 @@ async def _new_refresh(
         user_id=user_id,
         token_hash=digest(secret),
         created_at=now,
-        expires_at=now + timedelta(days=settings.refresh_token_ttl_days),
+        expires_at=min(now + timedelta(days=settings.refresh_token_ttl_days), family_expires_at),
+        family_expires_at=family_expires_at,
     )
     uow.session.add(row)
     return row, secret
 
 
-def _pair(settings: CabinetSettings, user: User, refresh_secret: str) -> TokenPair:
+def _pair(settings: CabinetSettings, user: User, refresh: RefreshToken, secret: str) -> TokenPair:
     return TokenPair(
-        access_token=access_token(settings, user.id, user.roles, user.language),
+        access_token=access_token(
+            settings, user.id, user.roles, user.language, session_id=refresh.family_id
+        ),
         expires_in=settings.access_token_ttl_seconds,
-        refresh_token=refresh_secret,
-        refresh_expires_in=settings.refresh_token_ttl_days * 86400,
+        refresh_token=secret,
+        refresh_expires_in=max(0, int((refresh.expires_at - refresh.created_at).total_seconds())),
     )
 
 
@@ -122,28 +131,28 @@ async def login(
         if wait is not None:
             raise throttles.too_many_attempts(wait)
         user = (await uow.session.exec(select(User).where(User.email_index == email_index))).first()
-        if not verify_password(None if user is None else user.password_hash, body.password):
+        user_id = None if user is None else user.id
+        password_hash = None if user is None else user.password_hash
+    # No connection is held while the password is checked (in the hashing pool).
+    valid = await verify_password(password_hash, body.password)
+    async with runtime.uow() as uow:
+        if not valid:
             await throttles.count(uow, account_key, ACCOUNT_POLICY, now)
             await throttles.count(uow, address_key, ADDRESS_POLICY, now)
             await uow.commit()
             raise _invalid_credentials()
-        assert user is not None
+        user = None if user_id is None else await uow.session.get(User, user_id)
+        if user is None:
+            raise _invalid_credentials()
         await uow.session.exec(
             update(LoginThrottle)
             .where(col(LoginThrottle.key) == account_key)  # type: ignore[call-overload]
             .values(failures=0, locked_until=None)
         )
-        _, secret = await _new_refresh(uow, user.id, uuid.uuid4(), settings, now)
+        family_ends = now + timedelta(days=settings.session_max_days)
+        row, secret = await _new_refresh(uow, user.id, uuid.uuid4(), family_ends, settings, now)
         await uow.commit()
-        return _pair(settings, user, secret)
-
-
-async def _revoke_family(uow: UnitOfWork, family: uuid.UUID, now: datetime) -> None:
-    await uow.session.exec(
-        update(RefreshToken)  # type: ignore[call-overload]
-        .where(col(RefreshToken.family_id) == family, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=now)
-    )
+        return _pair(settings, user, row, secret)
 
 
 @router.post(
@@ -163,10 +172,17 @@ async def refresh(
                 .with_for_update()
             )
         ).first()
-        if row is None or row.revoked_at is not None or row.expires_at <= now:
+        if (
+            row is None
+            or row.revoked_at is not None
+            or row.expires_at <= now
+            or row.family_expires_at <= now
+        ):
             raise Unauthorized(_SESSION_ENDED, code="invalid_refresh_token")
         if row.used_at is not None:
-            await _revoke_family(uow, row.family_id, now)
+            await end_sessions(
+                uow, row.user_id, "refresh_token_reused", now, families=[row.family_id]
+            )
             await uow.commit()
             raise Unauthorized(
                 Msg(
@@ -180,17 +196,20 @@ async def refresh(
         user = await uow.session.get(User, row.user_id)
         if user is None:
             raise Unauthorized(_SESSION_ENDED, code="invalid_refresh_token")
-        new_row, secret = await _new_refresh(uow, user.id, row.family_id, settings, now)
+        new_row, secret = await _new_refresh(
+            uow, user.id, row.family_id, row.family_expires_at, settings, now
+        )
         row.used_at, row.replaced_by = now, new_row.id
         uow.session.add(row)
         await uow.commit()
-        return _pair(settings, user, secret)
+        return _pair(settings, user, new_row, secret)
 
 
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="End the session the refresh token belongs to",
+    summary="End the session the refresh token belongs to (its access tokens stop working in "
+    "every service within seconds)",
 )
 async def logout(body: RefreshRequest, uow: UowDep, now: NowDep) -> Response:
     row = (
@@ -199,6 +218,6 @@ async def logout(body: RefreshRequest, uow: UowDep, now: NowDep) -> Response:
         )
     ).first()
     if row is not None:
-        await _revoke_family(uow, row.family_id, now)
+        await end_sessions(uow, row.user_id, "logout", now, families=[row.family_id])
         await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""cabinet's use cases shared by routes and timers: sessions, one-time links."""
