@@ -15,9 +15,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Development-only secrets: fine on a laptop, refused anywhere else (see ``_refuse_dev_secrets``).
 DEV_FIELD_KEY = "ZGV2LWZpZWxkLWtleS1kby1ub3QtdXNlLWluLXByb2Q="  # base64 of 32 bytes
 DEV_BLIND_INDEX_KEY = "dev-blind-index-key-do-not-use-in-prod"
+DEV_CAPABILITY_KEY = "ZGV2LWNhcGFiaWxpdHkta2V5LW5vdC1mb3ItcHJvZCE="  # base64 of 32 bytes
 
 
-_CSV_FIELDS = ("jwt_algorithms", "field_keys")
+_CSV_FIELDS = ("jwt_algorithms", "field_keys", "capability_keys")
 
 
 def _split_csv(value: object) -> object:
@@ -74,6 +75,9 @@ class ServiceSettings(BaseSettings):
     # Field encryption of P2 data: Fernet keys, newest first, and the blind-index HMAC key.
     field_keys: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [DEV_FIELD_KEY])
     blind_index_key: str = DEV_BLIND_INDEX_KEY
+    # Fernet keys (newest first) sealing one-time links in events (servicekit.messaging.sealing):
+    # only the services that mint or deliver them (cabinet, notify) hold any; elsewhere empty.
+    capability_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -100,7 +104,11 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secrets(self) -> ServiceSettings:
-        dev_keys = DEV_FIELD_KEY in self.field_keys or self.blind_index_key == DEV_BLIND_INDEX_KEY
+        dev_keys = (
+            DEV_FIELD_KEY in self.field_keys
+            or self.blind_index_key == DEV_BLIND_INDEX_KEY
+            or DEV_CAPABILITY_KEY in self.capability_keys
+        )
         if self.environment == "production" and dev_keys:
             raise ValueError("development encryption keys must not be used in production")
         if not self.field_keys:

@@ -10,7 +10,9 @@ A service declares::
 
 and the runtime subscribes it. For every message the consumer:
 
-1. parses the envelope and validates the payload against ``contracts`` — a malformed message,
+1. opens the message's sealed parts with the service's keys
+   (:mod:`servicekit.messaging.sealing`), parses the envelope and validates the payload against
+   ``contracts`` — a malformed message, one sealed under keys this service does not hold,
    an unknown type or version, or a type nobody here handles is dead-lettered at once with the
    reason (retrying cannot fix it);
 2. opens a unit of work, records ``(queue, event_id)`` in the inbox and runs the handler in that
@@ -47,6 +49,7 @@ from servicekit.clock import utcnow
 from servicekit.correlation import correlation_scope
 from servicekit.messaging import inbox
 from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
+from servicekit.messaging.sealing import EventSealer
 from servicekit.messaging.topology import QueueSpec, queue_for
 from servicekit.metrics import ServiceMetrics
 
@@ -221,8 +224,10 @@ class MessageProcessor:
         partitions: int = 4,
         max_batch: int = 100,
         retry_delay: Callable[[int], float] = lambda n: min(2.0, 0.05 * 2**n),
+        sealer: EventSealer | None = None,
     ) -> None:
         self.consumer = consumer
+        self.sealer = sealer or uow_factory.sealer
         self.queue = consumer.queue()
         self.uow_factory = uow_factory
         self.dead_letter = dead_letter
@@ -242,7 +247,7 @@ class MessageProcessor:
     async def process(self, message: AbstractIncomingMessage) -> None:
         """Handle one message and settle it (ack, requeue or dead-letter). Never raises."""
         try:
-            envelope = parse_envelope(message.body)
+            envelope = parse_envelope(message.body, opener=self.sealer)
         except ContractError as exc:
             await self._dead(message, f"invalid_event: {exc}", message.type or "?")
             return
