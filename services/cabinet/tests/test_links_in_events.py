@@ -13,6 +13,7 @@ from contracts.errors import InvalidEvent
 from servicekit.messaging.sealing import EventSealer
 from servicekit.security.fields import Keyring
 from servicekit.settings import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY
+from servicekit.testing import wait_until
 
 from .conftest import Cabinet
 
@@ -25,8 +26,15 @@ async def _reset_links(cabinet: Cabinet, email: str, user_id: uuid.UUID, n: int)
     for _ in range(n):
         r = await cabinet.client.post("/api/cabinet/password-resets", json={"email": email})
         assert r.status_code == 202
-    events = await cabinet.events("cabinet.user.password_reset_requested", user_id=str(user_id))
-    return [e["reset_url"] for e in events]
+    found: list[str] = []
+
+    async def made() -> bool:  # a reset's link is made by a timer, after the answer
+        events = await cabinet.events("cabinet.user.password_reset_requested", user_id=str(user_id))
+        found[:] = [e["reset_url"] for e in events]
+        return len(found) >= n
+
+    await wait_until(made, timeout=20)
+    return found
 
 
 async def test_the_reset_link_travels_sealed_for_notify_only(cabinet: Cabinet) -> None:
