@@ -104,9 +104,9 @@ async def test_register_verify_login_call_booking_refresh_logout(pair: Pair) -> 
             json={"email": email, "password": "correct horse battery", "name": "Ольга"},
         )
     ).status_code == 202
-    admin_lookup = await cabinet.get(
-        "/api/cabinet/users",
-        params={"email": email},
+    admin_lookup = await cabinet.post(
+        "/api/cabinet/users/search",
+        json={"email": email},
         headers=bearer(
             issue_access_token(
                 ensure_keyset(pair.keys_file)[0],

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
+from pydantic import Field
 from servicekit.settings import ServiceSettings
 
 
@@ -28,14 +25,3 @@ class CabinetSettings(ServiceSettings):
     verification_resends_per_hour: int = Field(default=3, ge=1)
     verification_resends_per_address_per_hour: int = Field(default=20, ge=1)
     password_reset_ttl_minutes: int = 60
-    # Proxies whose X-Forwarded-For is believed (the gateway); anything else is the client.
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["127.0.0.1/32", "::1/128"]
-    )
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value

@@ -9,6 +9,8 @@ arithmetic or a JSON parser in a shape they refuse: the client gets a 422, never
   with an offset overflows on conversion, and any arithmetic near the ends overflows too.
 * :data:`Kopecks` — an amount of money in kopecks, ``0 ≤ amount ≤`` :data:`MAX_KOPECKS`
   (well inside PostgreSQL's ``bigint``).
+* :class:`EmailSearch` — the body of a look-up by address (``POST …/search``): an address never
+  goes into a URL, where access logs and browser histories keep it.
 * :func:`json_document` — a JSON body a route parses itself (webhooks), with a bounded depth: a
   deeply nested document is refused before anything recurses over it.
 """
@@ -19,7 +21,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, EmailStr, Field, StringConstraints
 
 from servicekit.http.i18n import Msg
 
@@ -65,6 +67,13 @@ MAX_KOPECKS: Final = 100_000_000_000
 
 Kopecks = Annotated[int, Field(ge=0, le=MAX_KOPECKS)]
 """A non-negative amount of money in kopecks, bounded by :data:`MAX_KOPECKS`."""
+
+
+class EmailSearch(BaseModel):
+    """Whom to look for, by address (any case)."""
+
+    email: EmailStr = Field(description="any case")
+
 
 MAX_JSON_DEPTH: Final = 32
 
