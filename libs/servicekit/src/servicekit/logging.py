@@ -62,6 +62,9 @@ def configure_logging(service: str, level: str = "INFO", *, json_lines: bool = T
     # token): servicekit.access writes the one access log (servicekit.http.edge), even when
     # uvicorn is started without --no-access-log.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every outgoing request's full URL at INFO: Telegram's carries the bot token.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # aiormq/aio-pika are chatty at INFO during reconnects; warnings still show.
     for name in ("aiormq", "aio_pika"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -107,18 +107,28 @@ _SHOWN = re.compile(
 
 
 def loggable_path(scope: Scope) -> str:
-    """The request's route with only harmless parameter values filled in (see the module)."""
+    """The request's path with only harmless parameter values in it (see the module)."""
     template = getattr(scope.get("route"), "path", None)
     if not isinstance(template, str):
         return "unmatched"
     params: dict[str, Any] = scope.get("path_params") or {}
-
-    def fill(match: re.Match[str]) -> str:
+    # The route's template may lack the prefix it was mounted under: its segments are the
+    # path's last ones, and what comes before them is the (literal) prefix.
+    kept = template.strip("/").split("/")
+    path = scope["path"].strip("/").split("/")
+    if len(path) < len(kept):
+        return "unmatched"
+    prefix = path[: len(path) - len(kept)]
+    shown = []
+    for segment in kept:
+        match = _PARAMETER.fullmatch(segment)
+        if match is None:
+            shown.append(segment)
+            continue
         value = params.get(match.group(1))
-        shown = str(value) if value is not None else ""
-        return shown if _SHOWN.fullmatch(shown) else match.group(0)
-
-    return _PARAMETER.sub(fill, template)
+        text = str(value) if value is not None else ""
+        shown.append(text if _SHOWN.fullmatch(text) else match.group(0))
+    return "/" + "/".join(prefix + shown)
 
 
 def log_access(scope: Scope, status: int, seconds: float) -> None:
