@@ -29,10 +29,11 @@ from schemathesis.specs.openapi.checks import (
 
 from ..conftest import Stack
 
-pytestmark = pytest.mark.slow
+# About 20-40 s per service on a quiet machine; the limit leaves room for a busy one.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 #: Examples per operation and caller kind together (about 80 operations in all).
-EXAMPLES = 12
+EXAMPLES = 10
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -25,7 +25,12 @@ from servicekit.testing import migrated_database, temporary_vhost, wait_until
 from .conftest import LocalStack
 from .test_paid_journey import new_user
 
-pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
+# The first test of the package starts the stack (up to three minutes on a busy machine).
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.slow,
+    pytest.mark.timeout(400),
+]
 
 
 def image_command() -> list[str]:
