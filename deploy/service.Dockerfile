@@ -67,4 +67,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['PORT'], timeout=4)"]
 # exec: uvicorn is PID 1 and gets SIGTERM for a graceful stop. `<svc>-admin migrate` is run as a
 # one-shot container of this image before the service starts (see docker-compose.yml).
-CMD ["sh", "-c", "exec uvicorn \"${SERVICE}.entrypoints.http:app\" --host 0.0.0.0 --port \"${PORT}\""]
+# The same flags as the local run (tools/devstack): who is calling is servicekit's decision
+# (TRUSTED_PROXIES), never uvicorn's; no `server` banner; the access log is servicekit's own
+# (no query strings, no capability tokens).
+CMD ["sh", "-c", "exec uvicorn \"${SERVICE}.entrypoints.http:app\" --host 0.0.0.0 --port \"${PORT}\" --no-proxy-headers --no-server-header --no-access-log"]

@@ -28,8 +28,8 @@ async def _register(stack: Stack, name: str = "Вера") -> tuple[uuid.UUID, st
         json={"email": email, "password": "correct horse battery", "name": name},
     )
     assert r.status_code == 202
-    found = await stack["cabinet"].client.get(
-        "/api/cabinet/users", params={"email": email}, headers=stack.auth("admin")
+    found = await stack["cabinet"].client.post(
+        "/api/cabinet/users/search", json={"email": email}, headers=stack.auth("admin")
     )
     return uuid.UUID(found.json()["items"][0]["id"]), email
 

@@ -119,9 +119,9 @@ async def test_register_verify_login_call_booking_refresh_logout(pair: Pair) -> 
         ).status_code == 202
         await wait_until(lambda: any(p["email"] == email for p in links), timeout=20)
     (link,) = [p for p in links if p["email"] == email]
-    admin_lookup = await cabinet.get(
-        "/api/cabinet/users",
-        params={"email": email},
+    admin_lookup = await cabinet.post(
+        "/api/cabinet/users/search",
+        json={"email": email},
         headers=bearer(
             issue_access_token(
                 ensure_keyset(pair.keys_file)[0],

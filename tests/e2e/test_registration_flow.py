@@ -31,8 +31,8 @@ def registration(email: str, **extra: object) -> dict[str, object]:
 
 
 async def find_user_id(stack: Stack, email: str) -> uuid.UUID:
-    r = await stack["cabinet"].client.get(
-        "/api/cabinet/users", params={"email": email}, headers=stack.auth("admin")
+    r = await stack["cabinet"].client.post(
+        "/api/cabinet/users/search", json={"email": email}, headers=stack.auth("admin")
     )
     assert r.status_code == 200, r.text
     (item,) = r.json()["items"]
@@ -130,11 +130,11 @@ async def test_someone_else_gets_404_and_admin_finds_by_email_in_any_case(stack:
     assert r.json()["code"] == "not_found"
     r = await stack["booking"].client.get(f"/api/booking/clients/{user_id}", headers=stranger)
     assert r.status_code == 404
-    r = await notify.get(
-        "/api/notify/recipients", params={"email": email.upper()}, headers=stack.auth("admin")
+    r = await notify.post(
+        "/api/notify/recipients/search", json={"email": email.upper()}, headers=stack.auth("admin")
     )
     assert [i["user_id"] for i in r.json()["items"]] == [str(user_id)]
-    r = await notify.get("/api/notify/recipients", params={"email": email}, headers=stranger)
+    r = await notify.post("/api/notify/recipients/search", json={"email": email}, headers=stranger)
     assert (r.status_code, r.json()["code"]) == (403, "forbidden")
     r = await notify.get(f"/api/notify/recipients/{user_id}")
     assert r.status_code == 401

@@ -1,6 +1,7 @@
 """JSON log lines with the correlation id on every line.
 
-P2 data never goes into logs: log ids, never names, emails, answers or notes.
+P2 data never goes into logs: log ids, never names, emails, answers or notes. The access log is
+servicekit's own (:mod:`servicekit.http.edge`): paths without query strings or capabilities.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def configure_logging(service: str, level: str = "INFO", *, json_lines: bool = T
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
+    # uvicorn's access line has the query string and every path segment (an unsubscribe
+    # token): servicekit.access writes the one access log (servicekit.http.edge), even when
+    # uvicorn is started without --no-access-log.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every outgoing request's full URL at INFO: Telegram's carries the bot token.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # aiormq/aio-pika are chatty at INFO during reconnects; warnings still show.
     for name in ("aiormq", "aio_pika"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -18,13 +18,15 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from servicekit.http.client_ip import parse_networks
+
 # Development-only secrets: fine on a laptop, refused anywhere else (see ``_refuse_dev_secrets``).
 DEV_FIELD_KEY = "ZGV2LWZpZWxkLWtleS1kby1ub3QtdXNlLWluLXByb2Q="  # base64 of 32 bytes
 DEV_BLIND_INDEX_KEY = "dev-blind-index-key-do-not-use-in-prod"
 DEV_CAPABILITY_KEY = "ZGV2LWNhcGFiaWxpdHkta2V5LW5vdC1mb3ItcHJvZCE="  # base64 of 32 bytes
 
 
-_CSV_FIELDS = ("jwt_algorithms", "field_keys", "capability_keys")
+_CSV_FIELDS = ("jwt_algorithms", "field_keys", "capability_keys", "trusted_proxies")
 
 #: The shortest secret production accepts (bytes of its text), for the secrets we generate.
 MIN_SECRET_BYTES = 32
@@ -50,10 +52,20 @@ class ServiceSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = "production"
     log_level: str = "INFO"
     log_json: bool = True
+    # One line per request (servicekit.http.edge: route template, no query, no capability).
+    access_log: bool = True
 
     # The one origin users reach the system at (the gateway): every link in a message, every
     # return URL is built on it, never on a service's own port (those are for debugging).
     public_origin: str = "http://127.0.0.1:8080"
+
+    # The gateways whose X-Forwarded-For is believed (servicekit.http.client_ip, the one place
+    # that decides who is calling); any other peer is the client itself. The same default in
+    # every service: nobody. The local run and docker-compose name their gateway.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The largest request body a service reads (413 problem+json beyond it), whatever the
+    # gateway in front of it allows.
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika"
     # Connections a process keeps at most (opened as needed), besides its relay's and timers'.
@@ -104,6 +116,12 @@ class ServiceSettings(BaseSettings):
                     if key in data:
                         data[key] = _split_csv(data[key])
         return data
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)  # a typo refuses to start instead of trusting nobody silently
+        return value
 
     @field_validator("public_origin")
     @classmethod

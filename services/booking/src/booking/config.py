@@ -67,13 +67,13 @@ class BookingSettings(ServiceSettings):
     yookassa_retry_base_seconds: float = 0.5
     yookassa_vat_code: int = Field(default=1, ge=1, le=12)
     payment_reconcile_minutes: int = Field(default=10, ge=1)
-    # Where notifications may come from, and which proxies' X-Forwarded-For to believe.
+    # Where notifications may come from (the caller's address is servicekit's decision, by the
+    # common TRUSTED_PROXIES setting).
     yookassa_webhook_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(YOOKASSA_NOTIFICATION_SOURCES)
     )
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("yookassa_webhook_allowlist", "trusted_proxies", mode="before")
+    @field_validator("yookassa_webhook_allowlist", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return _csv(value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import NoDecode
 from servicekit.settings import DEV_CAPABILITY_KEY, ServiceSettings
 
@@ -42,14 +42,3 @@ class CabinetSettings(ServiceSettings):
     capability_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [DEV_CAPABILITY_KEY]
     )
-    # Proxies whose X-Forwarded-For is believed (the gateway); anything else is the client.
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["127.0.0.1/32", "::1/128"]
-    )
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value

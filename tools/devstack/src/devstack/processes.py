@@ -132,8 +132,11 @@ def up(layout: StackLayout, *, timeout: float = 90) -> None:
     _spawn(layout, "sandbox", [_bin("praktika-sandbox")], sandbox_env(layout))
     for name, port in layout.services.items():
         argv = [_bin("uvicorn"), f"{name}.entrypoints.http:app", "--host", "127.0.0.1"]
-        # Who is calling is servicekit's decision (TRUSTED_PROXIES), never uvicorn's.
+        # As in the image (deploy/service.Dockerfile): who is calling is servicekit's decision
+        # (TRUSTED_PROXIES), never uvicorn's; no `server` banner; servicekit writes the access
+        # log (no query strings, no capability tokens).
         argv += ["--port", str(port), "--no-access-log", "--no-proxy-headers"]
+        argv += ["--no-server-header"]
         _spawn(layout, name, argv, service_env(layout, name))
     config = write_local_config(layout)
     nginx_argv = [NGINX, "-p", str(config.parent), "-c", str(config)]

@@ -19,11 +19,17 @@ def make_engine(database_url: str, *, pool_size: int = 20, echo: bool = False) -
 
     No ``pool_pre_ping``: it costs a round trip per transaction. A connection broken by a database
     restart fails one request, and SQLAlchemy then invalidates the whole pool.
+
+    ``hide_parameters``: statement parameters are personal data as often as not; errors and
+    echo show the statement only.
     """
     return create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=0,
+        # A failed statement's message never carries its parameters (emails, names, notes) into
+        # a log or an error report.
+        hide_parameters=True,
         pool_recycle=1800,
         echo=echo,
     )

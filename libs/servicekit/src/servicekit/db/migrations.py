@@ -66,6 +66,7 @@ def run_env(service_metadata: MetaData | Sequence[MetaData]) -> None:
             config.get_section(config.config_ini_section, {}),
             prefix="sqlalchemy.",
             poolclass=pool.NullPool,
+            hide_parameters=True,  # data migrations bind personal data too
         )
         async with engine.connect() as conn:
             await conn.run_sync(do_run)

@@ -24,6 +24,14 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.correlation import correlation_scope, sanitize
+from servicekit.http.edge import (
+    BodyTooLarge,
+    declared_too_large,
+    limited,
+    log_access,
+    secure_headers,
+    too_large,
+)
 from servicekit.http.i18n import answering, request_language
 from servicekit.http.problems import (
     install_problem_handlers,
@@ -40,11 +48,26 @@ logger = logging.getLogger("servicekit.http")
 
 
 class CorrelationAndMetricsMiddleware:
-    """Accepts (or makes) ``X-Correlation-ID``, echoes it, and counts/times every request."""
+    """Accepts (or makes) ``X-Correlation-ID``, echoes it, and counts/times every request.
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    It is also the services' own edge (:mod:`servicekit.http.edge`): a body larger than
+    ``max_body_bytes`` is answered 413 problem+json, every answer gets the security headers,
+    and with ``access_log`` one line per request records the route without its query string
+    and with its capability segments redacted.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServiceMetrics,
+        *,
+        max_body_bytes: int | None = None,
+        access_log: bool = False,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,17 +90,24 @@ class CorrelationAndMetricsMiddleware:
                     status = message["status"]
                     headers = list(message.get("headers", []))
                     headers.append((CORRELATION_HEADER.encode(), cid.encode()))
+                    secure_headers(scope, headers)
                     message = {**message, "headers": headers}
                 await send(message)
 
             try:
+                if self.max_body_bytes is not None:
+                    if declared_too_large(scope, self.max_body_bytes):
+                        raise BodyTooLarge(self.max_body_bytes)
+                    receive = limited(receive, self.max_body_bytes)
                 await self.app(scope, receive, send_with_id)
             except Exception as exc:
                 # Answered here, inside the correlation scope, so the 500 carries the id.
                 if status != 500 or started_response:
                     raise
                 language = request_language(HTTPConnection(scope))
-                if is_unavailable(exc):
+                if isinstance(exc, BodyTooLarge):
+                    answer = too_large(self.max_body_bytes or 0).response(language)
+                elif is_unavailable(exc):
                     logger.warning("dependency unavailable: %r", exc)
                     answer = service_unavailable().response(language)
                 else:
@@ -88,10 +118,11 @@ class CorrelationAndMetricsMiddleware:
                 route = scope.get("route")
                 path = getattr(route, "path", None) or "unmatched"
                 method = scope.get("method", "?")
+                elapsed = time.perf_counter() - started
                 self.metrics.http_requests.labels(method, path, str(status)).inc()
-                self.metrics.http_latency.labels(method, path).observe(
-                    time.perf_counter() - started
-                )
+                self.metrics.http_latency.labels(method, path).observe(elapsed)
+                if self.access_log:
+                    log_access(scope, status, elapsed)
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
@@ -122,7 +153,12 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.token_verifier = runtime.verifier
-    app.add_middleware(CorrelationAndMetricsMiddleware, metrics=runtime.metrics)
+    app.add_middleware(
+        CorrelationAndMetricsMiddleware,
+        metrics=runtime.metrics,
+        max_body_bytes=runtime.settings.max_request_bytes,
+        access_log=runtime.settings.access_log,
+    )
     install_problem_handlers(app)
 
     @app.get("/healthz", tags=["health"], summary="The process is alive")

@@ -1,8 +1,11 @@
 """The caller's address, honouring ``X-Forwarded-For`` only from trusted proxies.
 
-Rate limits (cabinet's login) and allow-lists (booking's YooKassa webhook) must not trust a
-client-supplied header: the forwarded chain is read right to left, skipping trusted proxies, and
-the first untrusted hop is the client.
+This is the one place that decides who is calling. Rate limits (cabinet's login), allow-lists
+(booking's YooKassa webhook) and records (a consent's ``source_ip``) must not trust a
+client-supplied header: the forwarded chain is read right to left, skipping trusted proxies
+(``TRUSTED_PROXIES``, the gateway), and the first untrusted hop is the client. uvicorn's own
+proxy-header rewriting stays off (``--no-proxy-headers``), so the peer address this module sees
+is the TCP peer's.
 """
 
 from __future__ import annotations
@@ -42,3 +45,9 @@ def client_ip(request: Request, trusted_proxies: Sequence[Network]) -> str:
             except ValueError:
                 return peer
     return hops[0] if hops else peer
+
+
+def caller_address(request: Request) -> str:
+    """The client's IP address by the service's ``TRUSTED_PROXIES`` setting."""
+    settings = request.app.state.runtime.settings
+    return client_ip(request, parse_networks(settings.trusted_proxies))

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from servicekit.http.client_ip import caller_address
 from servicekit.http.responses import raises
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.runtime import ServiceRuntime
@@ -40,6 +41,14 @@ async def request_time(runtime: RuntimeDep) -> datetime:
 
 
 NowDep = Annotated[datetime, Depends(request_time)]
+
+
+async def client_address(request: Request) -> str:
+    """The caller's IP address, as :func:`servicekit.http.client_ip.caller_address` decides."""
+    return caller_address(request)
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
 
 
 Q = TypeVar("Q", bound=BaseModel)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from servicekit.http.i18n import Language, Msg
+from servicekit.http.inputs import NO_NUL, NUL_REFUSED
 
 __all__ = ["RUSSIAN", "field_message"]
 
@@ -140,6 +141,8 @@ def field_message(error: Mapping[str, Any], language: Language) -> str:
     own = _own_text(context)
     if own is not None:
         return own.text(language)
+    if error.get("type") == "string_pattern_mismatch" and context.get("pattern") == NO_NUL:
+        return NUL_REFUSED.text(language)  # SafeText's rule, in words rather than a regex
     if language == "en":
         return str(error.get("msg", ""))
     template = RUSSIAN.get(str(error.get("type", "")))

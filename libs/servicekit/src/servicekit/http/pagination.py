@@ -23,7 +23,9 @@ from servicekit.http.problems import Msg, Problem
 T = TypeVar("T")
 
 LimitQuery = Annotated[int, Query(ge=1, le=200, description="page size (default 50, max 200)")]
-CursorQuery = Annotated[str | None, Query(description="next_cursor of the previous page")]
+CursorQuery = Annotated[
+    str | None, Query(max_length=200, description="next_cursor of the previous page")
+]
 
 
 class Page(BaseModel, Generic[T]):
@@ -45,7 +47,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, item_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
         return datetime.fromisoformat(at), uuid.UUID(item_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise Problem(
             Msg(
                 ru="Этот курсор не был выдан этим API.",

@@ -123,6 +123,9 @@ _DOES_NOT_MATCH = Msg(
 )
 
 
+_NOT_JSON = Msg(ru="Это не корректный JSON в UTF-8.", en="The body is not valid JSON in UTF-8.")
+
+
 class Problem(Exception):
     """An error answered as problem+json. ``code`` is stable snake_case clients may branch on.
 
@@ -318,6 +321,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            # FastAPI could not read the body (not UTF-8, nested too deeply): the same 422 as
+            # any other malformed JSON, not an undocumented 400.
+            language = request_language(request)
+            errors = [{"loc": ["body"], "msg": _NOT_JSON, "type": "json_invalid"}]
+            return validation_failed(errors).response(language)
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         title, detail_ru = _STATUS_TEXTS.get(exc.status_code, _OTHER_HTTP_ERROR)
         detail = (

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -41,6 +43,22 @@ def to_kopecks(value: str | int | float) -> int:
     if amount != amount.to_integral_value():
         raise ValueError(f"more than two decimals: {value!r}")
     return int(amount)
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def object_id(value: object) -> str | None:
+    """A YooKassa payment or refund id (``2d0c6a1e-000f-5000-8000-1b8e6d1a6f7c``), or ``None``
+    for anything else: ids from a notification body are checked before they go into a URL."""
+    return value if isinstance(value, str) and _OBJECT_ID.fullmatch(value) else None
+
+
+def _object_path(collection: str, value: str, *action: str) -> str:
+    checked = object_id(value)
+    if checked is None:
+        raise ValueError(f"not a YooKassa object id: {value[:64]!r}")
+    return "/".join((collection, quote(checked, safe=""), *action))
 
 
 class YooKassaError(Exception):
@@ -269,20 +287,28 @@ class YooKassaClient:
 
     async def get_payment(self, payment_id: str) -> ProviderPayment:
         """``GET /payments/{id}``: the payment's current state (what webhooks are checked by)."""
-        return ProviderPayment.from_json(await self._call("GET", f"payments/{payment_id}"))
+        return ProviderPayment.from_json(
+            await self._call("GET", _object_path("payments", payment_id))
+        )
 
     async def capture_payment(self, payment_id: str, *, idempotence_key: str) -> ProviderPayment:
         """``POST /payments/{id}/capture`` of the whole authorised amount (the receipt was sent
         with the payment); valid while ``waiting_for_capture``."""
         data = await self._call(
-            "POST", f"payments/{payment_id}/capture", body={}, idempotence_key=idempotence_key
+            "POST",
+            _object_path("payments", payment_id, "capture"),
+            body={},
+            idempotence_key=idempotence_key,
         )
         return ProviderPayment.from_json(data)
 
     async def cancel_payment(self, payment_id: str, *, idempotence_key: str) -> ProviderPayment:
         """``POST /payments/{id}/cancel`` (valid while ``waiting_for_capture``)."""
         data = await self._call(
-            "POST", f"payments/{payment_id}/cancel", body={}, idempotence_key=idempotence_key
+            "POST",
+            _object_path("payments", payment_id, "cancel"),
+            body={},
+            idempotence_key=idempotence_key,
         )
         return ProviderPayment.from_json(data)
 
@@ -308,4 +334,4 @@ class YooKassaClient:
 
     async def get_refund(self, refund_id: str) -> ProviderRefund:
         """``GET /refunds/{id}``."""
-        return ProviderRefund.from_json(await self._call("GET", f"refunds/{refund_id}"))
+        return ProviderRefund.from_json(await self._call("GET", _object_path("refunds", refund_id)))

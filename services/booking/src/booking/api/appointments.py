@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from contracts.types import UtcDateTime
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from servicekit.http.deps import NowDep, UowDep, get_runtime
+from servicekit.http.inputs import Instant, SafeText
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Forbidden, Msg, NotFound, Problem, get_or_404
 from servicekit.http.responses import problem_responses
@@ -64,7 +64,7 @@ class AppointmentCreate(BaseModel):
 
     service_id: uuid.UUID
     specialist_id: uuid.UUID
-    starts_at: UtcDateTime = Field(description="A start time from GET /slots (RFC 3339)")
+    starts_at: Instant = Field(description="A start time from GET /slots (RFC 3339)")
     duration_minutes: Annotated[int, Field(ge=5, le=720)] | None = Field(
         default=None, description="One of the service's durations; its first by default"
     )
@@ -75,7 +75,7 @@ class CancelRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, max_length=500)
+    reason: SafeText | None = Field(default=None, max_length=500)
 
 
 class RescheduleRequest(BaseModel):
@@ -83,7 +83,7 @@ class RescheduleRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: UtcDateTime
+    starts_at: Instant
 
 
 class PaymentPublic(BaseModel):
@@ -447,8 +447,8 @@ async def _page(
 
 
 StatusQuery = Annotated[list[StatusName] | None, Query(alias="status", description="repeatable")]
-FromQuery = Annotated[AwareDatetime | None, Query(alias="from", description="starts at or after")]
-ToQuery = Annotated[AwareDatetime | None, Query(alias="to", description="starts before")]
+FromQuery = Annotated[Instant | None, Query(alias="from", description="starts at or after")]
+ToQuery = Annotated[Instant | None, Query(alias="to", description="starts before")]
 
 
 @router.get(

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, Field
 from servicekit.http.deps import RuntimeDep
+from servicekit.http.inputs import Kopecks, SafeText
 from servicekit.http.problems import Forbidden, Msg, Problem, Unauthorized, validation_failed
 from servicekit.http.responses import raises
 from servicekit.security.deps import current_principal, require_roles
@@ -103,7 +104,7 @@ def durations_text(durations: list[int]) -> Msg:
 class MoneyIO(BaseModel):
     """Money on the wire: kopecks and the currency."""
 
-    amount: int = Field(ge=0, description="kopecks (1500.00 RUB is 150000)")
+    amount: Kopecks = Field(description="kopecks (1500.00 RUB is 150000)")
     currency: str = Field(default="RUB", pattern="^RUB$")
 
 
@@ -128,9 +129,10 @@ YooKassaDep = Annotated[YooKassaClient, Depends(get_yookassa)]
 
 #: The ``Idempotency-Key`` request header.
 IdempotencyKeyHeader = Annotated[
-    str | None,
+    SafeText | None,
     Header(
         alias="Idempotency-Key",
+        max_length=200,
         description="Repeat a request safely: the same key and body within 24 h replays the "
         "first answer; the same key with another body is 422 idempotency_key_reused.",
     ),

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.inputs import SafeText
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Forbidden, Msg, NotFound, get_or_404
 from servicekit.http.responses import problem_responses
@@ -33,7 +34,9 @@ intake_router = APIRouter(prefix="/intake-forms", tags=["intake forms"])
 outcome_router = APIRouter(prefix="/appointments", tags=["outcome records"])
 
 ClientPrincipal = Annotated[Principal, Depends(require_roles("client"))]
-Answer = str | int | float | bool | list[str] | None
+Answer = (
+    SafeText | int | Annotated[float, Field(allow_inf_nan=False)] | bool | list[SafeText] | None
+)
 MAX_ANSWERS_CHARS = 50_000
 _NO_APPOINTMENT = Msg(ru="Такой записи нет.", en="No such appointment.")
 
@@ -47,7 +50,7 @@ class IntakeFormCreate(BaseModel):
     appointment_id: uuid.UUID | None = Field(
         default=None, description="The upcoming appointment it is for; the next one by default"
     )
-    answers: dict[Annotated[str, Field(min_length=1, max_length=200)], Answer] = Field(
+    answers: dict[Annotated[SafeText, Field(min_length=1, max_length=200)], Answer] = Field(
         min_length=1, max_length=200
     )
 
@@ -171,7 +174,7 @@ class OutcomeRecordWrite(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    notes: str = Field(min_length=1, max_length=20_000)
+    notes: SafeText = Field(min_length=1, max_length=20_000)
 
 
 class OutcomeRecordPublic(BaseModel):

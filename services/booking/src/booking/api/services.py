@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel, Field, field_validator, model_validator
 from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.inputs import SafeText
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Msg, get_or_404
 from servicekit.http.responses import problem_responses
@@ -71,8 +72,8 @@ def _check_durations(durations: list[int] | None) -> list[int] | None:
 class ServiceFields(BaseModel):
     """Fields every write may set (``ServiceCreate`` gives defaults, ``ServiceUpdate`` none)."""
 
-    name: str = Field(min_length=1, max_length=128)
-    description: str = Field(default="", max_length=4000)
+    name: SafeText = Field(min_length=1, max_length=128)
+    description: SafeText = Field(default="", max_length=4000)
     durations_minutes: list[Duration] = Field(min_length=1, max_length=10)
     price: MoneyIO
     format: Literal["online", "in_person"]
@@ -108,8 +109,8 @@ class ServiceCreate(ServiceFields):
 class ServiceUpdate(BaseModel):
     """Changes to a service (only the fields sent change)."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=128)
-    description: str | None = Field(default=None, max_length=4000)
+    name: SafeText | None = Field(default=None, min_length=1, max_length=128)
+    description: SafeText | None = Field(default=None, max_length=4000)
     durations_minutes: list[Duration] | None = Field(default=None, min_length=1, max_length=10)
     price: MoneyIO | None = None
     format: Literal["online", "in_person"] | None = None
@@ -294,7 +295,7 @@ async def update_service(
     now: NowDep,
     response: Response,
     principal: StaffPrincipal,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: Annotated[SafeText | None, Header(max_length=100)] = None,
 ) -> ServicePublic:
     row = await load_service(uow, service_id)
     ensure_manages(principal, row.owner_specialist_id)

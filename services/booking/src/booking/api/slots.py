@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from contracts.types import UtcDateTime
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from servicekit.db.driver import read_connection
 from servicekit.http.deps import get_runtime, query_model, query_parameters
+from servicekit.http.inputs import Instant, SafeText
 from servicekit.http.problems import Msg, Problem, validation_failed
 from servicekit.http.responses import problem_responses
 
@@ -80,17 +80,22 @@ class SlotSearchParams(BaseModel):
     specialist_id: uuid.UUID | None = Field(
         default=None, description="Only this specialist (default: all who give the service)"
     )
-    window_from: UtcDateTime | None = Field(
+    window_from: Instant | None = Field(
         default=None, alias="from", description="Window start (default: now)"
     )
-    window_to: UtcDateTime | None = Field(
+    window_to: Instant | None = Field(
         default=None, alias="to", description="Window end (default: 7 days after the start)"
     )
-    tz: str | None = Field(
-        default=None, description="IANA zone to render in (default: the specialists' own)"
+    tz: SafeText | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA zone to render in (default: the specialists' own)",
     )
     duration_minutes: int | None = Field(
-        default=None, description="One of the service's durations (default: its first)"
+        default=None,
+        ge=5,
+        le=12 * 60,
+        description="One of the service's durations (default: its first)",
     )
 
 

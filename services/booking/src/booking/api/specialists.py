@@ -15,10 +15,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from contracts.types import UtcDateTime
 from fastapi import APIRouter, Header, Query, Response, status
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.inputs import Instant, SafeText
 from servicekit.http.pagination import (
     CursorQuery,
     LimitQuery,
@@ -57,8 +57,8 @@ router = APIRouter(prefix="/specialists", tags=["specialists"])
 class HoursIO(BaseModel):
     """Working time on a local day, ``"09:00"``–``"18:00"`` (``"24:00"`` ends at midnight)."""
 
-    start: str = Field(examples=["09:00"])
-    end: str = Field(examples=["18:00"])
+    start: SafeText = Field(max_length=5, examples=["09:00"])
+    end: SafeText = Field(max_length=5, examples=["18:00"])
 
     @model_validator(mode="after")
     def _ordered(self) -> HoursIO:
@@ -99,11 +99,13 @@ class SpecialistCreate(BaseModel):
     user_id: uuid.UUID = Field(
         description="The specialist's cabinet user id; they must hold the specialist role"
     )
-    display_name: str | None = Field(
+    display_name: SafeText | None = Field(
         default=None, min_length=1, max_length=200, description="Default: the user's name"
     )
-    bio: str | None = Field(default=None, max_length=4000)
-    time_zone: str = Field(default="Europe/Moscow", description="IANA zone of the schedule")
+    bio: SafeText | None = Field(default=None, max_length=4000)
+    time_zone: SafeText = Field(
+        default="Europe/Moscow", max_length=64, description="IANA zone of the schedule"
+    )
     weekly_hours: list[WeeklyHoursIO] = Field(default_factory=list, max_length=70)
     daily_cap: Annotated[int, Field(ge=1, le=50)] | None = None
     service_ids: list[uuid.UUID] = Field(default_factory=list, max_length=200)
@@ -117,9 +119,9 @@ class SpecialistCreate(BaseModel):
 class SpecialistUpdate(BaseModel):
     """Changes to a specialist (only the fields sent change; ``daily_cap: null`` removes it)."""
 
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
-    bio: str | None = Field(default=None, max_length=4000)
-    time_zone: str | None = None
+    display_name: SafeText | None = Field(default=None, min_length=1, max_length=200)
+    bio: SafeText | None = Field(default=None, max_length=4000)
+    time_zone: SafeText | None = Field(default=None, max_length=64)
     weekly_hours: list[WeeklyHoursIO] | None = Field(default=None, max_length=70)
     daily_cap: Annotated[int, Field(ge=1, le=50)] | None = None
     service_ids: list[uuid.UUID] | None = Field(default=None, max_length=200)
@@ -301,7 +303,7 @@ async def update_specialist(
     now: NowDep,
     response: Response,
     principal: StaffPrincipal,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: Annotated[SafeText | None, Header(max_length=100)] = None,
 ) -> SpecialistPublic:
     ensure_manages(principal, specialist_id)
     row = await load_specialist(uow, specialist_id)
@@ -335,7 +337,7 @@ class OverrideIO(BaseModel):
 
     hours: list[HoursIO] | None = Field(default=None, max_length=10)
     daily_cap: Annotated[int, Field(ge=0, le=50)] | None = None
-    note: str | None = Field(default=None, max_length=500)
+    note: SafeText | None = Field(default=None, max_length=500)
 
     @field_validator("hours")
     @classmethod
@@ -452,9 +454,9 @@ async def delete_override(
 class TimeOffCreate(BaseModel):
     """A span the specialist does not work."""
 
-    starts_at: UtcDateTime
-    ends_at: UtcDateTime
-    reason: str | None = Field(default=None, max_length=500, description="Private; encrypted")
+    starts_at: Instant
+    ends_at: Instant
+    reason: SafeText | None = Field(default=None, max_length=500, description="Private; encrypted")
 
     @model_validator(mode="after")
     def _ordered(self) -> TimeOffCreate:
@@ -487,7 +489,7 @@ async def list_time_off(
     specialist_id: uuid.UUID,
     uow: UowDep,
     principal: StaffPrincipal,
-    ending_after: AwareDatetime | None = Query(default=None),
+    ending_after: Instant | None = Query(default=None),
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> Page[TimeOffPublic]:

@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from contracts.types import UtcDateTime
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.db.driver import read_connection
 from servicekit.http.deps import NowDep, UowDep, get_runtime
+from servicekit.http.inputs import Instant
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Msg, NotFound
 from servicekit.http.responses import problem_responses
@@ -42,8 +42,8 @@ class WindowIO(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    starts: UtcDateTime = Field(alias="from")
-    ends: UtcDateTime = Field(alias="to")
+    starts: Instant = Field(alias="from")
+    ends: Instant = Field(alias="to")
 
     @model_validator(mode="after")
     def _ordered(self) -> WindowIO:

@@ -514,6 +514,16 @@ async def _retry_or_alert(
     )
 
 
+async def knows_provider_object(session: AsyncSession, event: str, provider_id: str) -> bool:
+    """Whether a notification's object is one booking made (a payment or a refund row carries
+    its id): only then is YooKassa asked about it."""
+    if event.startswith("payment."):
+        query = select(Payment.id).where(col(Payment.provider_payment_id) == provider_id)
+    else:
+        query = select(Refund.id).where(col(Refund.provider_refund_id) == provider_id)
+    return (await session.exec(query)).first() is not None
+
+
 async def refund_by_provider_id(session: AsyncSession, provider_refund_id: str) -> Refund | None:
     """Our refund row for a YooKassa refund id."""
     return (

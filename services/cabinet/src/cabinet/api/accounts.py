@@ -21,10 +21,11 @@ from contracts.cabinet.v1 import (
     UserContactChangedV1,
     UserRegisteredV1,
 )
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, EmailStr, Field, field_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.i18n import Text
+from servicekit.http.inputs import EmailSearch, SafeText
 from servicekit.http.problems import Msg, Problem
 from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
@@ -68,9 +69,11 @@ class RegistrationCreate(BaseModel):
 
     email: EmailStr
     password: Password
-    name: str = Field(min_length=1, max_length=200)
-    phone: str | None = Field(default=None, description="any common format; stored as E.164")
-    time_zone: str = Field(default="Europe/Moscow", description="IANA zone")
+    name: SafeText = Field(min_length=1, max_length=200)
+    phone: SafeText | None = Field(
+        default=None, max_length=40, description="any common format; stored as E.164"
+    )
+    time_zone: SafeText = Field(default="Europe/Moscow", max_length=64, description="IANA zone")
     language: Literal["ru", "en"] = "ru"
 
     _check_zone = field_validator("time_zone")(_zone)
@@ -108,9 +111,9 @@ class UserList(BaseModel):
 class MeUpdate(BaseModel):
     """Changes to one's own contacts, zone or language (only the fields sent change)."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    phone: str | None = None
-    time_zone: str | None = None
+    name: SafeText | None = Field(default=None, min_length=1, max_length=200)
+    phone: SafeText | None = Field(default=None, max_length=40)
+    time_zone: SafeText | None = Field(default=None, max_length=64)
     language: Literal["ru", "en"] | None = None
 
     _check_phone = field_validator("phone")(_phone)
@@ -124,7 +127,7 @@ class MeUpdate(BaseModel):
 class TokenBody(BaseModel):
     """A one-time token from an emailed link."""
 
-    token: str = Field(min_length=10, max_length=200)
+    token: SafeText = Field(min_length=10, max_length=200)
 
 
 class ResetRequest(BaseModel):
@@ -142,7 +145,7 @@ class ResendRequest(BaseModel):
 class ResetConfirm(BaseModel):
     """Set a new password with a reset token."""
 
-    token: str = Field(min_length=10, max_length=200)
+    token: SafeText = Field(min_length=10, max_length=200)
     new_password: Password
 
 
@@ -552,18 +555,16 @@ async def change_password(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get(
-    "/users",
+@router.post(
+    "/users/search",
     response_model=UserList,
     dependencies=[Depends(require_roles("admin"))],
     summary="Find accounts by email (admin)",
 )
-async def find_users(
-    uow: UowDep, email: Annotated[EmailStr, Query(description="any case")]
-) -> UserList:
+async def find_users(uow: UowDep, body: EmailSearch) -> UserList:
     rows = (
         await uow.session.exec(
-            select(User).where(User.email_index == blind_index(str(email), kind="email"))
+            select(User).where(User.email_index == blind_index(str(body.email), kind="email"))
         )
     ).all()
     return UserList(items=[_public(u) for u in rows])

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
-from servicekit.http.client_ip import client_ip, parse_networks
-from servicekit.http.deps import RuntimeDep, UowDep
+from fastapi import Depends
+from servicekit.http.deps import ClientAddress, RuntimeDep, UowDep
 from servicekit.http.problems import Msg, NotFound, get_or_404
 from servicekit.http.responses import raises
 from servicekit.security.deps import CurrentPrincipal
@@ -25,12 +24,8 @@ async def get_settings(runtime: RuntimeDep) -> CabinetSettings:
 SettingsDep = Annotated[CabinetSettings, Depends(get_settings)]
 
 
-async def source_address(request: Request, settings: SettingsDep) -> str:
-    """The caller's address (trusting X-Forwarded-For only from the configured proxies)."""
-    return client_ip(request, parse_networks(settings.trusted_proxies))
-
-
-SourceAddress = Annotated[str, Depends(source_address)]
+# The caller's address, as servicekit decides it (X-Forwarded-For only from TRUSTED_PROXIES).
+SourceAddress = ClientAddress
 
 
 @raises(NotFound)

@@ -19,6 +19,7 @@ from contracts.types import ConsentPurpose
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.inputs import Instant, SafeText
 from servicekit.http.problems import Conflict, Msg, get_or_404
 from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
@@ -40,9 +41,9 @@ class DocumentCreate(BaseModel):
     """A new version of a purpose's consent document."""
 
     purpose: ConsentPurpose
-    title: str = Field(min_length=1, max_length=300)
-    text: str = Field(min_length=1, max_length=100_000)
-    effective_from: datetime | None = Field(default=None, description="default: now")
+    title: SafeText = Field(min_length=1, max_length=300)
+    text: SafeText = Field(min_length=1, max_length=100_000)
+    effective_from: Instant | None = Field(default=None, description="default: now")
     requires_reconsent: bool = Field(
         default=False, description="grants of older versions stop counting once in effect"
     )

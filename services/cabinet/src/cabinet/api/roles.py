@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from contracts.cabinet.v1 import SpecialistProfileUpdatedV1, UserRolesChangedV1
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, UrlConstraints
 from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.inputs import SafeText
 from servicekit.http.problems import Conflict, Msg, NotFound
 from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
@@ -51,9 +52,11 @@ class RolesPublic(BaseModel):
 class ProfileUpdate(BaseModel):
     """A specialist's public profile (full state)."""
 
-    display_name: str = Field(min_length=1, max_length=200)
-    bio: str | None = Field(default=None, max_length=5000)
-    photo_url: HttpUrl | None = None
+    display_name: SafeText = Field(min_length=1, max_length=200)
+    bio: SafeText | None = Field(default=None, max_length=5000)
+    photo_url: Annotated[HttpUrl, UrlConstraints(max_length=1000)] | None = Field(
+        default=None, description="at most 1000 characters (the column's length)"
+    )
     active: bool = True
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from servicekit.http.deps import UowDep
+from servicekit.http.inputs import SafeText
 from servicekit.http.pagination import (
     CursorQuery,
     LimitQuery,
@@ -83,7 +84,7 @@ async def list_deliveries(
     cursor: CursorQuery = None,
     status: Annotated[StatusFilter | None, Query()] = None,
     channel: Annotated[Literal["telegram", "email"] | None, Query()] = None,
-    template: Annotated[str | None, Query(max_length=64)] = None,
+    template: Annotated[SafeText | None, Query(max_length=64)] = None,
     user_id: uuid.UUID | None = None,
     source_event_id: uuid.UUID | None = None,
 ) -> Page[DeliveryPublic]:

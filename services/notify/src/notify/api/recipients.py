@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, EmailStr
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
 from servicekit.http.deps import UowDep
+from servicekit.http.inputs import EmailSearch
 from servicekit.http.problems import Msg, get_or_404
 from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
@@ -43,20 +43,15 @@ def _public(r: Recipient) -> RecipientPublic:
     return RecipientPublic.model_validate(r, from_attributes=True)
 
 
-@router.get(
-    "",
+@router.post(
+    "/search",
     response_model=RecipientList,
     dependencies=[Depends(require_roles("admin"))],
     summary="Find recipients by email (admin)",
 )
-async def find_by_email(
-    uow: UowDep, email: Annotated[EmailStr, Query(description="any case")]
-) -> RecipientList:
-    rows = (
-        await uow.session.exec(
-            select(Recipient).where(Recipient.email_index == blind_index(email, kind="email"))
-        )
-    ).all()
+async def find_by_email(uow: UowDep, body: EmailSearch) -> RecipientList:
+    index = blind_index(str(body.email), kind="email")
+    rows = (await uow.session.exec(select(Recipient).where(Recipient.email_index == index))).all()
     return RecipientList(items=[_public(r) for r in rows])
 
 

@@ -9,7 +9,6 @@ we already committed changes nothing.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import uuid
 from typing import Annotated
@@ -18,6 +17,7 @@ from aiogram.types import Update
 from fastapi import APIRouter, Header, Request
 from pydantic import ValidationError
 from servicekit.http.deps import UowDep
+from servicekit.http.inputs import json_document
 from servicekit.http.problems import Msg, Problem, Unauthorized
 from servicekit.messaging import inbox
 
@@ -55,7 +55,8 @@ async def webhook(
     ctx = runtime.notify
     bot = ctx.bot
     try:
-        update = Update.model_validate(json.loads(await request.body()), context={"bot": bot})
+        document = json_document(await request.body())
+        update = Update.model_validate(document, context={"bot": bot})
     except (ValidationError, ValueError) as exc:
         raise Problem(
             Msg(ru="Это не обновление Telegram (Update).", en="Not a Telegram Update."),
