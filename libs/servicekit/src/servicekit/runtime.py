@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -183,7 +183,7 @@ class ServiceRuntime:
             ok = await self.consumers.ping(timeout)
             return "ok" if ok else "unavailable: not connected"
 
-        async def check(name: str, probe: Callable[[], Awaitable[str]]) -> str:
+        async def check(name: str, probe: Callable[[], Coroutine[Any, Any, str]]) -> str:
             # The probe runs as its own task and is waited for at most ``timeout``: a probe stuck
             # on a silent socket (even in its clean-up after a cancel) never holds the answer
             # up, and while one is still stuck no second one is started.
