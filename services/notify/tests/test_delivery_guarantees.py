@@ -22,7 +22,7 @@ from contracts.content.v1 import InteractiveRunCompletedV1
 from notify.bootstrap import definition
 from sandbox.testing import RunningSmtpSink, running_smtp_sink
 from servicekit.db.engine import asyncpg_dsn
-from servicekit.testing import TcpProxy, TokenMint, migrated_database
+from servicekit.testing import TcpProxy, TokenMint, migrated_database, temporary_vhost
 
 from .conftest import FakeClock, Notify, running_notify, running_telegram, wait_for
 from .test_recipients import register
@@ -32,6 +32,13 @@ from .test_telegram import linked_user
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
 OUTAGE = 2.0  # seconds the database stays away after the provider accepted
+
+
+@pytest.fixture
+async def amqp_url() -> AsyncIterator[str]:
+    """A vhost of these tests' own: the session's notify must not take their events."""
+    async with temporary_vhost() as url:
+        yield url
 
 
 @contextlib.asynccontextmanager
