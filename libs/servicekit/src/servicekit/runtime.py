@@ -38,6 +38,8 @@ from servicekit.timers import TimerHandler, TimerWorker
 
 logger = logging.getLogger("servicekit.runtime")
 
+_PROBE_GIVE_UP = 10.0  # seconds a readiness probe may run (in the background) before it is dropped
+
 
 @dataclass
 class ServiceDefinition:
@@ -117,7 +119,8 @@ class ServiceRuntime:
             partitions=settings.consumer_partitions,
         )
         self._tasks: list[asyncio.Task[Any]] = []
-        self._probes: dict[str, asyncio.Task[str]] = {}
+        self._probes: dict[str, tuple[float, asyncio.Task[str]]] = {}
+        self._fresh: set[str] = set()  # probes whose answer no call has read yet
 
     @property
     def name(self) -> str:
@@ -161,7 +164,7 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        for probe in self._probes.values():
+        for _, probe in self._probes.values():
             probe.cancel()  # a readiness probe stuck on a silent socket is not waited for
         self._probes.clear()
         with contextlib.suppress(Exception):
@@ -185,16 +188,26 @@ class ServiceRuntime:
 
         async def check(name: str, probe: Callable[[], Coroutine[Any, Any, str]]) -> str:
             # The probe runs as its own task and is waited for at most ``timeout``: a probe stuck
-            # on a silent socket (even in its clean-up after a cancel) never holds the answer
-            # up, and while one is still stuck no second one is started.
-            task = self._probes.get(name)
-            if task is None or task.done():
-                task = self._probes[name] = asyncio.create_task(probe(), name=f"readyz-{name}")
+            # on a silent socket never holds the answer up, and while one is still running no
+            # second one is started. A slow one (a busy machine) is left to finish, so the next
+            # call can use its answer; one running longer than ``_PROBE_GIVE_UP`` is abandoned.
+            loop = asyncio.get_running_loop()
+            running = self._probes.get(name)
+            stale = running is not None and loop.time() - running[0] > _PROBE_GIVE_UP
+            if running is not None and stale and not running[1].done():
+                running[1].cancel()
+            reusable = (
+                running is not None and not stale and (not running[1].done() or name in self._fresh)
+            )
+            if running is None or not reusable:
+                running = (loop.time(), asyncio.create_task(probe(), name=f"readyz-{name}"))
+                self._probes[name] = running
+            self._fresh.discard(name)
+            task = running[1]
             done, _ = await asyncio.wait({task}, timeout=timeout)
             if not done:
-                task.cancel()
+                self._fresh.add(name)  # its answer, when it comes, is for the next call
                 return "unavailable: no answer"
-            del self._probes[name]
             try:
                 return task.result()
             except asyncio.CancelledError:
