@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -39,6 +39,8 @@ from servicekit.settings import ServiceSettings
 from servicekit.timers import TimerHandler, TimerWorker
 
 logger = logging.getLogger("servicekit.runtime")
+
+_PROBE_GIVE_UP = 10.0  # seconds a readiness probe may run (in the background) before it is dropped
 
 
 @dataclass
@@ -132,6 +134,8 @@ class ServiceRuntime:
             partitions=settings.consumer_partitions,
         )
         self._tasks: list[asyncio.Task[Any]] = []
+        self._probes: dict[str, tuple[float, asyncio.Task[str]]] = {}
+        self._fresh: set[str] = set()  # probes whose answer no call has read yet
 
     @property
     def name(self) -> str:
@@ -180,24 +184,58 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        for _, probe in self._probes.values():
+            probe.cancel()  # a readiness probe stuck on a silent socket is not waited for
+        self._probes.clear()
         with contextlib.suppress(Exception):
             await self.consumers.stop()
         await self.verifier.aclose()
         await self.engine.dispose()
 
-    async def readiness(self) -> dict[str, str]:
-        """``{"database": "ok" | error, "broker": "ok" | error}``."""
-        checks: dict[str, str] = {}
-        try:
-            async with asyncio.timeout(2):
-                async with self.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"unavailable: {type(exc).__name__}"
-        try:
-            ok = self.consumers.started and await self.consumers.broker.ping(timeout=2)
-            checks["broker"] = "ok" if ok else "unavailable: not connected"
-        except Exception as exc:
-            checks["broker"] = f"unavailable: {type(exc).__name__}"
-        return checks
+    async def readiness(self, *, timeout: float = 0.8) -> dict[str, str]:
+        """``{"database": "ok" | error, "broker": "ok" | error}``, both checked at once, each
+        given ``timeout`` seconds: a database or broker that hangs (accepts, never answers) makes
+        the probe answer "unavailable" within a second, not hang with it."""
+
+        async def database() -> str:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return "ok"
+
+        async def broker() -> str:
+            ok = await self.consumers.ping(timeout)
+            return "ok" if ok else "unavailable: not connected"
+
+        async def check(name: str, probe: Callable[[], Coroutine[Any, Any, str]]) -> str:
+            # The probe runs as its own task and is waited for at most ``timeout``: a probe stuck
+            # on a silent socket never holds the answer up, and while one is still running no
+            # second one is started. A slow one (a busy machine) is left to finish, so the next
+            # call can use its answer; one running longer than ``_PROBE_GIVE_UP`` is abandoned.
+            loop = asyncio.get_running_loop()
+            running = self._probes.get(name)
+            stale = running is not None and loop.time() - running[0] > _PROBE_GIVE_UP
+            if running is not None and stale and not running[1].done():
+                running[1].cancel()
+            reusable = (
+                running is not None and not stale and (not running[1].done() or name in self._fresh)
+            )
+            if running is None or not reusable:
+                running = (loop.time(), asyncio.create_task(probe(), name=f"readyz-{name}"))
+                self._probes[name] = running
+            self._fresh.discard(name)
+            task = running[1]
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+            if not done:
+                self._fresh.add(name)  # its answer, when it comes, is for the next call
+                return "unavailable: no answer"
+            try:
+                return task.result()
+            except asyncio.CancelledError:
+                return "unavailable: no answer"
+            except Exception as exc:
+                return f"unavailable: {type(exc).__name__}"
+
+        db_state, broker_state = await asyncio.gather(
+            check("database", database), check("broker", broker)
+        )
+        return {"database": db_state, "broker": broker_state}

@@ -106,11 +106,38 @@ async def temporary_vhost() -> AsyncIterator[str]:
         await asyncio.to_thread(_ctl, "delete_vhost", vhost)
 
 
-class TcpProxy:
-    """A loopback TCP proxy a test can cut (drop every connection, refuse new ones) and restore.
+async def terminate_connections(database_url: str) -> int:
+    """``pg_terminate_backend`` every connection to a *test* database (as a restart does to
+    them); returns how many. Refuses any database not made by :func:`temporary_database`."""
+    name = database_url.rsplit("/", 1)[1].split("?", 1)[0]
+    if not name.startswith("test_"):
+        raise ValueError(f"refusing to terminate connections to {name!r}: not a test database")
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        killed = [r["pid"] for r in pids]
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", killed)
+        # Wait until they are gone, so the clients' sockets are closed when this returns.
+        for _ in range(200):
+            if not await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", killed
+            ):
+                break
+            await asyncio.sleep(0.01)
+        return len(killed)
+    finally:
+        await conn.close()
 
-    Put it between a client and RabbitMQ to make the broker "unreachable" without touching the
-    broker other tests use.
+
+class TcpProxy:
+    """A loopback TCP proxy a test can cut (drop every connection, refuse new ones), stall
+    (accept, never answer) and restore.
+
+    Put it between a client and RabbitMQ or PostgreSQL to make the broker or the database
+    "unreachable" without touching the servers other tests use.
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -120,6 +147,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stalled = False
 
     async def start(self) -> int:
         """Listen on a free loopback port (the same port again after a restore)."""
@@ -130,6 +158,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self._stalled:
+                    continue  # swallowed: the other side never hears of it
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
@@ -139,6 +169,12 @@ class TcpProxy:
                 writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._stalled:  # accept, read, never answer
+            self._writers.add(writer)
+            task = asyncio.create_task(self._swallow(reader))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
@@ -151,6 +187,16 @@ class TcpProxy:
         ):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _swallow(self, reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            while await reader.read(65536):
+                pass
+
+    def stall(self) -> None:
+        """Hang: connections stay open and new ones are accepted, but nothing passes either way
+        (a server that accepts and never answers). :meth:`cut` then :meth:`restore` ends it."""
+        self._stalled = True
 
     async def cut(self) -> None:
         """Stop listening and drop every open connection (clients see the broker vanish)."""
@@ -166,7 +212,8 @@ class TcpProxy:
         self._writers.clear()
 
     async def restore(self) -> None:
-        """Accept connections again on the same port."""
+        """Accept connections again on the same port (and pass traffic again after a stall)."""
+        self._stalled = False
         await self.start()
 
     async def close(self) -> None:

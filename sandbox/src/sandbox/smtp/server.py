@@ -137,6 +137,8 @@ class SinkHandler:
             helo=session.host_name,
             authenticated_as=login.decode("utf-8", errors="replace") if login else None,
         )
+        for hook in list(self.store.accept_hooks):
+            await hook(message)
         return f"250 2.0.0 OK queued as {message.id}"
 
 

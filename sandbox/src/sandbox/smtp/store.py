@@ -12,7 +12,7 @@ import email.policy
 import itertools
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from email.headerregistry import AddressHeader
 from email.message import EmailMessage
@@ -155,6 +155,9 @@ class MessageStore:
         self._message_ids = itertools.count(1)
         self._fault_ids = itertools.count(1)
         self._rejection_ids = itertools.count(1)
+        # Awaited after a message was accepted (stored) and before the client hears "250": tests
+        # inject a fault at that moment (the provider accepted, the sender does not know yet).
+        self.accept_hooks: list[Callable[[StoredMessage], Awaitable[None]]] = []
 
     # ------------------------------------------------------------------ messages
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +145,9 @@ class TelegramStore:
         self.faults: list[QueuedTelegramFault] = []
         self._fault_ids = itertools.count(1)
         self.rate_limits: RateLimits | None = None
+        # Awaited after a sending method (sendMessage, editMessageText, ...) succeeded and before
+        # the bot hears so: ``hook(method, result)``. Tests inject a fault at that moment.
+        self.accept_hooks: list[Callable[[str, Any], Awaitable[None]]] = []
 
     def now(self) -> int:
         """Unix time in whole seconds, as Bot API dates are."""

@@ -78,6 +78,10 @@ class NotifySettings(ServiceSettings):
     delivery_backoff_max_seconds: float = Field(default=3 * 3600.0, gt=0)
     # Extra workers that send due deliveries as soon as they are written (LISTEN/NOTIFY).
     delivery_workers: int = Field(default=4, ge=0)
+    # A delivery is committed as ``sending`` before the provider is called; if its outcome is
+    # not written within this many seconds (the process died), the "delivery guarantees" rule
+    # of docs/notify.md resolves it. Longer than any provider call (SMTP/Telegram timeouts).
+    delivery_sending_lease_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("reminder_offsets_minutes", mode="before")
     @classmethod

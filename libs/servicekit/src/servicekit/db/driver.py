@@ -34,6 +34,8 @@ from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from servicekit.db.faults import is_transient
+
 M = TypeVar("M", bound=SQLModel)
 
 _DRIVER = "servicekit.driver"  # session.info key: (the transaction, its asyncpg connection)
@@ -47,11 +49,12 @@ async def read_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connecti
     failed at the transport level is invalidated rather than put back.
     """
     raw = await engine.raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
     try:
-        driver: asyncpg.Connection = raw.driver_connection
         yield driver
-    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
-        raw.invalidate()
+    except BaseException as exc:
+        if is_transient(exc) or driver.is_closed():
+            raw.invalidate()
         raise
     finally:
         raw.close()

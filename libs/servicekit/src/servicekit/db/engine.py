@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,13 +21,16 @@ def make_engine(database_url: str, *, pool_size: int = 20, echo: bool = False) -
     searches that halved throughput and put p99 near a second (bench/booking.py). Requests
     beyond the pool wait for a connection instead.
 
-    No ``pool_pre_ping``: it costs a round trip per transaction. A connection broken by a database
-    restart fails one request, and SQLAlchemy then invalidates the whole pool.
+    No ``pool_pre_ping``: it costs a round trip per transaction. Instead a check-out looks at the
+    socket (no round trip): a connection the server closed while it sat in the pool (a restart,
+    ``pg_terminate_backend``) is discarded there and a fresh one opened, so the first request
+    after a restart does not fail on it. A connection that dies under a request fails that
+    request with a 503 (:mod:`servicekit.db.faults`) and is discarded, not pooled again.
 
     ``hide_parameters``: statement parameters are personal data as often as not; errors and
     echo show the statement only.
     """
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=0,
@@ -33,6 +40,15 @@ def make_engine(database_url: str, *, pool_size: int = 20, echo: bool = False) -
         pool_recycle=1800,
         echo=echo,
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    # The pool invalidates a connection refused here and checks out another (up to 3 times).
+    driver = record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

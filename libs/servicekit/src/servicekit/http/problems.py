@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servicekit.correlation import current_correlation_id
+from servicekit.db.faults import is_transient
 from servicekit.http.field_errors import field_message
 from servicekit.http.i18n import (
     DEFAULT_LANGUAGE,
@@ -241,20 +242,10 @@ def internal_error() -> Problem:
     )
 
 
-_UNAVAILABLE_SQLSTATES = {"53300", "57P03", "08000", "08001", "08003", "08006"}
-# too_many_connections, cannot_connect_now, connection_exception family
-
-
 def is_unavailable(exc: BaseException) -> bool:
-    """Whether an error means a dependency (the database) is out of reach for now, not a bug."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionError | TimeoutError):
-            return True
-        if getattr(seen, "sqlstate", None) in _UNAVAILABLE_SQLSTATES:
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
+    """Whether an error means a dependency (the database) is out of reach for now, not a bug
+    (:func:`servicekit.db.faults.is_transient`: every way a connection can die)."""
+    return is_transient(exc)
 
 
 def service_unavailable() -> Problem:
@@ -343,6 +334,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         ).response(request_language(request))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):
+            logger.warning("dependency unavailable: %r", exc)
+            return service_unavailable().response(request_language(request))
         logger.exception("unhandled error", exc_info=exc)
         return internal_error().response(request_language(request))
 

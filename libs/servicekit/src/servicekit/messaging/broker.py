@@ -69,6 +69,11 @@ class DeadLetterPublisher:
         copy = dead_letter_message(message, queue=queue, reason=reason, sealed_detail=sealed_detail)
         await exchange.publish(copy, routing_key=queue.name)
 
+    async def ping(self) -> None:
+        """One round trip to the broker on this connection (a passive-safe re-declare of the
+        DLX); raises when the broker cannot be reached or does not answer."""
+        await self._exchange()
+
     async def close(self) -> None:
         """Close the connection (if any)."""
         conn, self._connection, self._channel = self._connection, None, None
@@ -156,6 +161,15 @@ class ConsumerHost:
             self.started = False
             self.started_event.clear()
         await self.dead_letters.close()
+
+    async def ping(self, timeout: float) -> bool:
+        """Whether the consumers are connected and the broker answers a round trip within
+        ``timeout`` seconds (a broker that accepts and never answers is not reachable)."""
+        if not self.started or not await self.broker.ping(timeout=timeout):
+            return False
+        async with asyncio.timeout(timeout):
+            await self.dead_letters.ping()
+        return True
 
     async def dlq_depths(self) -> dict[str, int]:
         """Messages waiting in each of this service's DLQs."""

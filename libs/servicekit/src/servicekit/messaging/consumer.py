@@ -22,7 +22,11 @@ and the runtime subscribes it. For every message the consumer:
    transaction (see :class:`MessageProcessor`);
 4. on a handler error, rejects with requeue so the message is tried again, up to the queue's
    delivery limit; the last failure is dead-lettered with the error as its reason. Messages behind
-   a failing one keep flowing (prefetch > 1, handlers run concurrently).
+   a failing one keep flowing (prefetch > 1, handlers run concurrently);
+5. on a *transient* error (the database is away: :func:`servicekit.db.faults.is_transient`, the
+   classification HTTP answers 503 for) counts no attempt: the message stays unsettled, the
+   consumer pauses and probes the database with backoff, and tries it again when the database
+   answers. An outage never dead-letters a good message.
 
 Dead-lettering publishes the original body and properties to the service's DLX with headers
 ``x-error`` / ``x-error-at`` / ``x-original-*`` (publisher-confirmed), *then* acks the original:
@@ -47,6 +51,7 @@ from pydantic import BaseModel
 
 from servicekit.clock import utcnow
 from servicekit.correlation import correlation_scope
+from servicekit.db.faults import is_transient
 from servicekit.messaging import inbox
 from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
 from servicekit.messaging.sealing import EventSealer
@@ -225,6 +230,7 @@ class MessageProcessor:
         max_batch: int = 100,
         retry_delay: Callable[[int], float] = lambda n: min(2.0, 0.05 * 2**n),
         sealer: EventSealer | None = None,
+        transient_retries: int = 3,
     ) -> None:
         self.consumer = consumer
         self.sealer = sealer or uow_factory.sealer
@@ -234,6 +240,9 @@ class MessageProcessor:
         self.metrics = metrics or ServiceMetrics()
         self.retry_delay = retry_delay
         self.max_batch = max_batch
+        self.transient_retries = transient_retries
+        self.max_pause_probe = 2.0
+        self._database_gate = asyncio.Lock()
         self._partitions = [_Partition() for _ in range(max(1, partitions))]
         self._acks = _Acks()
 
@@ -288,6 +297,35 @@ class MessageProcessor:
             partition.draining = False
 
     async def _run_batch(self, batch: list[_Item]) -> None:
+        suspicious = 0  # "transient" failures while the database answered the probe
+        while True:
+            error = await self._try_batch(batch)
+            if error is None:
+                break
+            if not is_transient(error) or suspicious >= self.transient_retries:
+                if len(batch) > 1:
+                    for item in batch:  # isolate the failing message
+                        await self._run_batch([item])
+                    return
+                await self._failed(batch[0], error)
+                return
+            # The database (or a connection to it) is away: not the message's fault. It stays
+            # unsettled (no delivery counted) and is tried again once the database answers.
+            if not await self._wait_for_database(error):
+                suspicious += 1
+            else:
+                suspicious = 0
+        await self._acks.ack([item.message for item in batch])
+        for item in batch:
+            self._count(item.envelope.event_type, "handled" if item.fresh else "duplicate")
+            if not item.fresh:
+                logger.info(
+                    "duplicate event ignored",
+                    extra={"event_id": str(item.envelope.event_id), "queue": self.queue.name},
+                )
+            item.done.set_result(None)
+
+    async def _try_batch(self, batch: list[_Item]) -> Exception | None:
         try:
             async with self.uow_factory() as uow:
                 fresh = await inbox.claim_many(
@@ -306,21 +344,41 @@ class MessageProcessor:
                         item.fresh = False
                 await uow.commit()
         except Exception as exc:
-            if len(batch) > 1:
-                for item in batch:  # isolate the failing message
-                    await self._run_batch([item])
-                return
-            await self._failed(batch[0], exc)
-            return
-        await self._acks.ack([item.message for item in batch])
-        for item in batch:
-            self._count(item.envelope.event_type, "handled" if item.fresh else "duplicate")
-            if not item.fresh:
-                logger.info(
-                    "duplicate event ignored",
-                    extra={"event_id": str(item.envelope.event_id), "queue": self.queue.name},
-                )
-            item.done.set_result(None)
+            return exc
+        return None
+
+    async def _wait_for_database(self, error: Exception) -> bool:
+        """Pause until the database answers; ``True`` if it did not at first (an outage).
+
+        One probe loop per processor (``SELECT 1`` through the unit of work, backing off up to
+        ``max_pause_probe`` seconds); every partition waits behind it, so consumption pauses
+        while the database is away and resumes by itself. Messages held meanwhile stay
+        unacknowledged (bounded by the prefetch); RabbitMQ's ``consumer_timeout`` (30 min by
+        default) bounds how long an outage can be waited out before the broker redelivers them.
+        """
+        async with self._database_gate:
+            delay, away = 0.1, False
+            while True:
+                try:
+                    async with asyncio.timeout(5), self.uow_factory() as uow:
+                        await (await uow.connection()).fetchval("SELECT 1")
+                except Exception as exc:
+                    if not is_transient(exc):
+                        return away
+                    if not away:
+                        logger.warning(
+                            "database unreachable; consumer paused until it is back",
+                            extra={"queue": self.queue.name, "error": repr(error)[:500]},
+                        )
+                    away = True
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.max_pause_probe)
+                    continue
+                if away:
+                    logger.info(
+                        "database is back; consumer resumes", extra={"queue": self.queue.name}
+                    )
+                return away
 
     async def _failed(self, item: _Item, exc: Exception) -> None:
         message, envelope = item.message, item.envelope

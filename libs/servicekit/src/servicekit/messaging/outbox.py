@@ -33,6 +33,7 @@ from servicekit.clock import Clock, utcnow
 from servicekit.correlation import current_causation_id, current_correlation_id, new_correlation_id
 from servicekit.db.driver import begun_driver, insert_on, insert_row, session_connection
 from servicekit.db.engine import SessionFactory
+from servicekit.db.faults import is_transient
 from servicekit.messaging.sealing import EventSealer
 
 
@@ -156,17 +157,32 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # A connection that died under this unit (a restart, pg_terminate_backend) is discarded,
+        # not pooled again, and cleaning up after it never hides the error that ended the unit.
+        broken = exc is not None and is_transient(exc)
         try:
-            if not self.committed and self._connection is None and self._session is not None:
+            if (
+                not broken
+                and not self.committed
+                and self._connection is None
+                and self._session is not None
+            ):
                 await self._session.rollback()
+        except Exception as cleanup:
+            broken = is_transient(cleanup)
+            if exc is None:  # nothing else ended the unit: its rollback's failure is the news
+                raise
         finally:
             self._open = False
-            await self._release()  # a connection still in its transaction rolls back
+            await self._release(discard=broken)  # a connection still in its transaction rolls back
 
-    async def _release(self) -> None:
+    async def _release(self, *, discard: bool = False) -> None:
         session, connection = self._session, self._connection
         self._session = self._connection = self._driver = None
         self._inserted = []
+        if discard:
+            await _discard(session, connection)
+            return
         try:
             if session is not None:
                 await session.close()  # a joined session leaves the transaction alone
@@ -231,12 +247,33 @@ class UnitOfWork:
             raise
 
     async def rollback(self) -> None:
-        """Discard the state change and the events."""
+        """Discard the state change and the events (a dead connection is discarded with them)."""
+        self._pending = []
         if self._connection is not None:
             await self._release()
         elif self._session is not None:
-            await self._session.rollback()
-        self._pending = []
+            try:
+                await self._session.rollback()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                await self._release(discard=True)
+
+
+async def _discard(session: AsyncSession | None, connection: AsyncConnection | None) -> None:
+    """Invalidate the unit's connection (closed, never pooled again); errors of a dead one are
+    expected and ignored."""
+    with contextlib.suppress(Exception):
+        if connection is None and session is not None and session.in_transaction():
+            connection = await session.connection()
+        if connection is not None:
+            await connection.invalidate()
+    if session is not None:
+        with contextlib.suppress(Exception):
+            await session.close()
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            await connection.close()
 
 
 class UnitOfWorkFactory:

@@ -18,8 +18,10 @@ How it works, and why:
   retried after a backoff, in the same order.
 * **Wake-ups.** ``NOTIFY outbox`` from the insert trigger wakes the relay at commit; a poll every
   ``poll_seconds`` covers notifications lost while disconnected.
-* **Failures.** A broker outage is retried with exponential backoff (capped), forever; writes
-  keep succeeding meanwhile and the backlog drains in order when the broker is back.
+* **Failures.** A broker outage is noticed by a cheap probe (a connection attempt every
+  ``probe_seconds``, no rows claimed), forever; writes keep succeeding meanwhile and the backlog
+  drains in order within a second of the broker's return. A broker that answers but refuses a
+  batch is retried with exponential backoff (capped).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_seconds: float = 1.0,
         max_backoff: float = 30.0,
+        probe_seconds: float = 0.5,
         retention: timedelta = timedelta(days=7),
         inbox_retention: timedelta = timedelta(days=30),
         extra_retention: Sequence[tuple[str, str, timedelta]] = (),
@@ -101,6 +104,9 @@ class OutboxRelay:
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._failures = 0
+        self._unreachable = False  # the last failure was the broker being out of reach
+        self.probe_seconds = probe_seconds
+        self.connect_timeout = 10.0
         self._work: asyncpg.Connection | None = None
         # One statement at a time on it: the loop and a /metrics scrape (lag) both use it.
         self._work_lock = asyncio.Lock()
@@ -153,12 +159,33 @@ class OutboxRelay:
             published, failed = await self.publish_pending()
             await self._maybe_housekeep()
             if failed:
-                await asyncio.sleep(self._backoff(self._failures))
+                await self._pause_after_failure()
                 continue
             if published >= self.batch_size:
                 continue  # more may be waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def _pause_after_failure(self) -> None:
+        """Wait before trying a failed batch again. A broker that could not be reached is probed
+        (a connection attempt, no rows claimed, nothing written) every ``probe_seconds``, and the
+        backlog goes out as soon as it answers: within a second of its return, however long the
+        outage. A broker that answered but refused the batch gets the exponential backoff."""
+        loop = asyncio.get_running_loop()
+        backoff_until = loop.time() + self._backoff(self._failures)
+        outage = self._unreachable
+        while True:
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    await self._ensure_broker()
+            except Exception:  # still away
+                outage = True
+                await self._close_broker()
+                await asyncio.sleep(self.probe_seconds * (0.5 + random.random() / 2))
+                continue
+            if not outage and (left := backoff_until - loop.time()) > 0:
+                await asyncio.sleep(left)
+            return
 
     def _backoff(self, failures: int) -> float:
         base = min(self.max_backoff, 0.25 * (2 ** min(failures, 10)))
@@ -169,7 +196,7 @@ class OutboxRelay:
         if self._channel is not None and not self._channel.is_closed and self._exchanges:
             return self._exchanges
         await self._close_broker()
-        self._connection = await aio_pika.connect(self.amqp_url, timeout=10)
+        self._connection = await aio_pika.connect(self.amqp_url, timeout=self.connect_timeout)
         self._channel = await self._connection.channel(publisher_confirms=True)
         self._exchanges = {}
         for name in self.exchange_names:
@@ -224,6 +251,9 @@ class OutboxRelay:
                     "error": error[:500],
                     "failures": self._failures,
                 },
+            )
+            self._unreachable = (
+                error.startswith("connect:") or self._channel is None or self._channel.is_closed
             )
             await self._close_broker()
             return ok, True

@@ -8,6 +8,7 @@ message: it is retried, and logged as an error so someone fixes the settings.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -45,18 +46,20 @@ def build_email(
     mail_domain: str,
     unsubscribe_url: str | None = None,
     unsubscribe_mailto: str | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """A multipart/alternative message (text, then HTML) with the headers RFC 5322 wants.
 
     With ``unsubscribe_url`` (non-transactional mail) it carries RFC 8058 one-click
-    ``List-Unsubscribe`` and ``List-Unsubscribe-Post``.
+    ``List-Unsubscribe`` and ``List-Unsubscribe-Post``. ``message_id`` (see
+    :func:`message_id_for`) makes every attempt of one delivery the same message to mail systems.
     """
     msg = EmailMessage()
     msg["From"] = mail_from
     msg["To"] = Address(display_name=to_name or "", addr_spec=to_address)
     msg["Subject"] = rendered.subject
     msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = make_msgid(domain=mail_domain)
+    msg["Message-ID"] = message_id or make_msgid(domain=mail_domain)
     msg["Auto-Submitted"] = "auto-generated"
     if unsubscribe_url:
         targets = [f"<{unsubscribe_url}>"]
@@ -68,6 +71,12 @@ def build_email(
     if rendered.html:
         msg.add_alternative(rendered.html + "\n", subtype="html")
     return msg
+
+
+def message_id_for(delivery_id: uuid.UUID, mail_domain: str) -> str:
+    """The ``Message-ID`` of a delivery's mail: derived from the delivery id, so a repeat (a
+    retry, an alert sent again after a crash) is recognisably the same message."""
+    return f"<{delivery_id}@{mail_domain}>"
 
 
 def _classify_code(code: int, text: str) -> Outcome:

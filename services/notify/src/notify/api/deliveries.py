@@ -29,7 +29,7 @@ router = APIRouter(
     prefix="/deliveries", tags=["deliveries"], dependencies=[Depends(require_roles("admin"))]
 )
 
-StatusFilter = Literal["pending", "sent", "retrying", "failed", "skipped"]
+StatusFilter = Literal["pending", "sending", "sent", "retrying", "failed", "skipped", "unconfirmed"]
 
 
 class DeliveryPublic(BaseModel):

@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-Status = Literal["pending", "sent", "retrying", "failed", "skipped"]
-FINAL_STATUSES: frozenset[str] = frozenset({"sent", "failed", "skipped"})
+Status = Literal["pending", "sending", "sent", "retrying", "failed", "skipped", "unconfirmed"]
+FINAL_STATUSES: frozenset[str] = frozenset({"sent", "failed", "skipped", "unconfirmed"})
+# ``sending``: committed before the provider is called (the attempt is on record first).
+# ``unconfirmed``: the provider was called, its answer was never recorded (the sender died), and
+# the message is of a category that is not sent again (at most once, :func:`resend_after_crash`).
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,15 @@ def after_attempt(outcome: Outcome, attempts: int, policy: RetryPolicy) -> Next:
         return Next("failed", give_up=True)
     wait = outcome.retry_after if outcome.retry_after is not None else policy.delay(attempts)
     return Next("retrying", retry_in=wait)
+
+
+def resend_after_crash(category: str, *, is_edit: bool) -> bool:
+    """A delivery found ``sending`` after a crash: the provider may or may not have accepted it.
+
+    An alert (a crisis answer, a refund an admin must act on) is sent again: a duplicate is a
+    lesser harm than a specialist never learning of a crisis (at least once). An edit is sent
+    again too: the same text on the same message changes nothing the second time. Anything else
+    (a confirmation, a reminder, a bot reply, marketing) is not: a person receiving the same
+    message twice notices; the delivery is left ``unconfirmed`` in the log (at most once).
+    """
+    return category == "alert" or is_edit
