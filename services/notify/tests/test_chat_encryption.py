@@ -322,7 +322,7 @@ async def test_migration_encrypts_existing_chat_ids_and_the_service_still_finds_
         monkeypatch.setenv("BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY)
         monkeypatch.setenv("DATABASE_URL", url)
         assert await asyncio.to_thread(admin, ["migrate"]) == 0
-        assert await revision(url) == "0003"
+        assert await revision(url) == "0004"
         conn = await connect(url)
         try:
             assert await chat_columns(conn) == CHAT_COLUMNS
@@ -423,6 +423,6 @@ async def test_an_empty_database_migrates_without_reading_any_key(
         NotifySettings()
     async with temporary_database("notify_empty_migration") as url:
         await asyncio.to_thread(upgrade, definition.migrations_dir, url, "head")
-        assert await revision(url) == "0003"
+        assert await revision(url) == "0004"
         await asyncio.to_thread(downgrade, definition.migrations_dir, url, "0002")
         assert await revision(url) == "0002"

@@ -60,6 +60,8 @@ class NotifySettings(ServiceSettings):
     # Keys for unsubscribe tokens (HMAC); deep-link and button tokens are random and stored.
     link_signing_key: str = Field(default=DEV_LINK_KEY, min_length=16)
     deeplink_ttl_minutes: int = Field(default=60 * 24 * 7, ge=1)
+    # How long a chat that opened a link_account link waits for the owner's confirmation.
+    telegram_link_confirm_minutes: int = Field(default=30, ge=1)
 
     # Reminders before each confirmed appointment, in minutes (24 h and 1 h by default).
     reminder_offsets_minutes: Annotated[list[int], NoDecode] = Field(
