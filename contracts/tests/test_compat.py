@@ -132,7 +132,9 @@ def test_nullable_narrowed_is_reported() -> None:
 
 def test_nullable_widened_is_reported() -> None:
     def nullable(s: Schema) -> None:
-        _payload(s)["properties"]["name"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+        _payload(s)["properties"]["name"] = {
+            "anyOf": [{"type": "string", "x-personal-data": True}, {"type": "null"}]
+        }
 
     changes = _changed(_registered(), nullable)
     assert len(changes) == 1

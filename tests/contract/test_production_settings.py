@@ -24,6 +24,7 @@ SERVICES: list[type[ServiceSettings]] = [
 LONG = "x" * 40
 REAL = {
     "field_keys": Fernet.generate_key().decode(),
+    "capability_keys": Fernet.generate_key().decode(),
     "blind_index_key": LONG,
     "public_origin": "https://praktika.example",
     "amqp_url": f"amqp://praktika:{LONG}@rabbitmq:5672/",

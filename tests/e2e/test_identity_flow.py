@@ -7,15 +7,16 @@ does in production; signing keys rotate without logging anyone out.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-import asyncpg
+import aio_pika
 import jwt
 import pytest
 from booking.bootstrap import build_runtime as build_booking
@@ -26,11 +27,11 @@ from cabinet.bootstrap import build_runtime as build_cabinet
 from cabinet.bootstrap import definition as cabinet_definition
 from cabinet.config import CabinetSettings
 from sandbox.testing import serve_app
-from servicekit.db.engine import asyncpg_dsn
 from servicekit.security.signing import generate_signing_key, issue_access_token
 from servicekit.testing import (
     RunningService,
     TokenMint,
+    opened_message,
     running_service,
     temporary_vhost,
     wait_until,
@@ -78,17 +79,28 @@ async def pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pair]:
             yield Pair(cabinet, booking, keys_file)
 
 
-async def _outbox(url: str, event_type: str, user_id: uuid.UUID) -> dict[str, object]:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+@contextlib.asynccontextmanager
+async def _links_sent(amqp_url: str) -> AsyncIterator[list[dict[str, Any]]]:
+    """The verification events cabinet publishes meanwhile, opened as notify reads them (the
+    outbox keeps no body once published, and the link travels sealed)."""
+    found: list[dict[str, Any]] = []
+    connection = await aio_pika.connect(amqp_url)
     try:
-        rows = await conn.fetch(
-            "SELECT body FROM outbox WHERE event_type = $1 ORDER BY seq", event_type
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            "cabinet.events", aio_pika.ExchangeType.TOPIC, durable=True
         )
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, "cabinet.user.email_verification_requested.v1")
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            async with message.process():
+                found.append(opened_message(message.body)["payload"])
+
+        await queue.consume(on_message)
+        yield found
     finally:
-        await conn.close()
-    payloads = [json.loads(r["body"])["payload"] for r in rows]
-    (payload,) = [p for p in payloads if p["user_id"] == str(user_id)]
-    return dict(payload)
+        await connection.close()
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -98,12 +110,15 @@ def bearer(token: str) -> dict[str, str]:
 async def test_register_verify_login_call_booking_refresh_logout(pair: Pair) -> None:
     email = f"flow.{uuid.uuid4().hex[:8]}@example.com"
     cabinet, booking = pair.cabinet.client, pair.booking.client
-    assert (
-        await cabinet.post(
-            "/api/cabinet/registrations",
-            json={"email": email, "password": "correct horse battery", "name": "Ольга"},
-        )
-    ).status_code == 202
+    async with _links_sent(pair.cabinet.runtime.settings.amqp_url) as links:
+        assert (
+            await cabinet.post(
+                "/api/cabinet/registrations",
+                json={"email": email, "password": "correct horse battery", "name": "Ольга"},
+            )
+        ).status_code == 202
+        await wait_until(lambda: any(p["email"] == email for p in links), timeout=20)
+    (link,) = [p for p in links if p["email"] == email]
     admin_lookup = await cabinet.get(
         "/api/cabinet/users",
         params={"email": email},
@@ -118,9 +133,7 @@ async def test_register_verify_login_call_booking_refresh_logout(pair: Pair) -> 
         ),
     )
     user_id = uuid.UUID(admin_lookup.json()["items"][0]["id"])
-    link = await _outbox(
-        pair.cabinet.database_url, "cabinet.user.email_verification_requested", user_id
-    )
+    assert link["user_id"] == str(user_id)
     token = urlsplit(str(link["verification_url"])).fragment.removeprefix("token=")
     assert (
         await cabinet.post("/api/cabinet/email-verifications", json={"token": token})

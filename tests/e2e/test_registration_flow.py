@@ -97,12 +97,11 @@ async def test_registration_reaches_notify_and_booking_with_contacts_encrypted(
     # The request's correlation id is on the outbox row and the message that carried it.
     (outbox_row,) = await raw_rows(
         stack["cabinet"].database_url,
-        "SELECT event_id, correlation_id, published_at FROM outbox "
-        f"WHERE event_type = 'cabinet.user.registered' AND body->'payload'->>'user_id' = "
-        f"'{user_id}'",
+        "SELECT event_id, correlation_id, published_at, body FROM outbox "
+        "WHERE event_type = 'cabinet.user.registered' AND correlation_id = 'reg-flow-1'",
     )
-    assert outbox_row["correlation_id"] == "reg-flow-1"
     assert outbox_row["published_at"] is not None
+    assert outbox_row["body"] is None  # published: the row keeps no message
     for service in ("notify", "booking"):
         inbox_rows = await raw_rows(
             stack[service].database_url,
@@ -148,6 +147,10 @@ async def test_registering_an_address_twice_answers_the_same_and_creates_nothing
     stack: Stack,
 ) -> None:
     email = f"twice.{uuid.uuid4().hex[:8]}@example.com"
+    # The outbox keeps no body once a row is published: this test's rows are the ones after.
+    (mark,) = await raw_rows(
+        stack["cabinet"].database_url, "SELECT coalesce(max(seq), 0) AS seq FROM outbox"
+    )
     first = await stack["cabinet"].client.post(
         "/api/cabinet/registrations", json=registration(email, phone=None)
     )
@@ -156,10 +159,9 @@ async def test_registering_an_address_twice_answers_the_same_and_creates_nothing
         json=registration(email.upper(), phone=None, name="Someone Else"),
     )
     assert (first.status_code, first.json()) == (again.status_code, again.json())
-    user_id = await find_user_id(stack, email)
+    await find_user_id(stack, email)
     rows = await raw_rows(
-        stack["cabinet"].database_url,
-        f"SELECT event_type FROM outbox WHERE body->'payload'->>'user_id' = '{user_id}'",
+        stack["cabinet"].database_url, f"SELECT event_type FROM outbox WHERE seq > {mark['seq']}"
     )
     # One registration: its event and its verification link; the second attempt creates
     # nothing and only tells the address's owner.

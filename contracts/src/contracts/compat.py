@@ -15,8 +15,16 @@ wait in queues and DLQs across deployments). :func:`breaking_changes` therefore 
 * changed constraints (``format``, ``pattern``, lengths, bounds);
 * readers made intolerant (``additionalProperties: false``).
 
-A new optional property is not reported. Titles, descriptions, examples, defaults and ``x-*``
-annotations are ignored. :func:`catalogue_breaking_changes` also reports a removed
+* a field that travelled sealed and no longer does (it would reach outboxes, the broker and
+  DLQs in the clear), or one moved between sealed parts or into the ``capability`` part
+  (:mod:`contracts.sealing`: readers without the capability key could no longer read it).
+
+Sealing a field that travelled in the clear into the ``personal`` part is *not* breaking:
+every reader merges whatever sealed parts a message has back into the payload before
+validating, so which fields a producer seals is invisible to the payload model.
+
+A new optional property is not reported. Titles, descriptions, examples, defaults and the other
+``x-*`` annotations are ignored. :func:`catalogue_breaking_changes` also reports a removed
 ``(event_type, version)``; a new one is fine.
 """
 
@@ -26,6 +34,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from contracts.sealing import schema_sealing
 
 __all__ = ["breaking_changes", "catalogue_breaking_changes"]
 
@@ -64,7 +74,28 @@ def breaking_changes(old_schema: Schema, new_schema: Schema) -> list[str]:
         if key in old_schema and old_schema.get(key) != new_schema.get(key):
             ctx.report("", f"{key} changed from {old_schema[key]!r} to {new_schema.get(key)!r}")
     ctx.compare(old_schema, new_schema, "")
+    _compare_sealing(ctx, old_schema, new_schema)
     return ctx.out
+
+
+def _compare_sealing(ctx: _Context, old_schema: Schema, new_schema: Schema) -> None:
+    old, new = schema_sealing(old_schema), schema_sealing(new_schema)
+    for path, new_kind in sorted(new.items()):
+        if path not in old:
+            continue  # a new field: whatever part it travels in, nobody read it before
+        old_kind = old[path]
+        if old_kind == new_kind:
+            continue
+        if old_kind is not None and new_kind is None:
+            ctx.report(path, f"no longer sealed ({old_kind}): it would travel in the clear")
+        elif new_kind == "capability":
+            ctx.report(
+                path,
+                f"moved from {old_kind or 'the clear'} into the capability part: readers "
+                "without the capability key can no longer read the event",
+            )
+        elif old_kind is not None:
+            ctx.report(path, f"moved from the {old_kind} part to the {new_kind} part")
 
 
 def catalogue_breaking_changes(old: Mapping[str, Schema], new: Mapping[str, Schema]) -> list[str]:

@@ -1,12 +1,15 @@
 """The event envelope: what travels on the wire around every payload.
 
 ``event_id`` is also the AMQP ``message_id`` and the consumers' inbox key; ``correlation_id`` is
-also the AMQP ``correlation_id``. Build envelopes with :func:`new_envelope`, read them with
-:func:`parse_envelope`; ``envelope.model_dump_json()`` is the message body.
+also the AMQP ``correlation_id``. Build envelopes with :func:`new_envelope`; :func:`to_wire`
+makes the message body, with the personal and secret fields sealed (:mod:`contracts.sealing`);
+:func:`parse_envelope` reads it back, opening what is sealed. ``envelope.model_dump_json()`` is
+the same message in the clear: never what a service publishes.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Mapping
@@ -19,6 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from contracts.errors import ContractError, InvalidEvent, UnknownEvent
 from contracts.registry import Registry, default_registry
 from contracts.routing import exchange_for, routing_key
+from contracts.sealing import (
+    SEAL_KINDS,
+    Sealer,
+    SealError,
+    has_sealed_fields,
+    merge_sealed,
+    split_sealed,
+)
 from contracts.types import UtcDateTime
 
 __all__ = [
@@ -28,6 +39,7 @@ __all__ = [
     "UnknownEvent",
     "new_envelope",
     "parse_envelope",
+    "to_wire",
 ]
 
 P = TypeVar("P", bound=BaseModel)
@@ -138,6 +150,53 @@ def _aggregate_id(payload: BaseModel, field: str | None) -> str | None:
     return None if value is None else str(value)
 
 
+def to_wire(envelope: EventEnvelope[Any], sealer: Sealer | None) -> str:
+    """The message body of ``envelope``: JSON with its personal and secret fields sealed.
+
+    Raises :class:`~contracts.sealing.SealError` when the payload has such fields and no
+    ``sealer`` is given or the sealer has no key for a part: an event never leaves in the clear.
+    """
+    model = type(envelope.payload)
+    if not has_sealed_fields(model):
+        return envelope.model_dump_json()
+    public, parts = split_sealed(model, envelope.payload.model_dump(mode="json"))
+    if not parts:
+        return envelope.model_dump_json()
+    if sealer is None:
+        raise SealError(f"{envelope.event_type} has sealed fields and no sealer was given")
+    data = envelope.model_dump(mode="json", exclude={"payload"})
+    data["payload"] = public
+    data["sealed"] = {
+        kind: sealer.seal(
+            kind, json.dumps(parts[kind], ensure_ascii=False, separators=(",", ":")).encode()
+        )
+        for kind in SEAL_KINDS
+        if kind in parts
+    }
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _open_sealed(data: dict[str, Any], opener: Sealer | None) -> None:
+    sealed = data.pop("sealed", None)
+    if sealed is None:
+        return  # written before sealing existed, or an event with nothing to seal
+    if not isinstance(sealed, dict) or not isinstance(data.get("payload"), dict):
+        raise InvalidEvent("sealed: must be an object beside an object payload")
+    if opener is None:
+        raise InvalidEvent("the event has sealed parts and this reader holds no keys")
+    data["payload"] = copy.deepcopy(data["payload"])  # never change the caller's mapping
+    for kind, token in sealed.items():
+        if kind not in SEAL_KINDS or not isinstance(token, str):
+            raise InvalidEvent(f"sealed: unknown part {kind!r}")
+        try:
+            part = json.loads(opener.open(kind, token))
+            merge_sealed(data["payload"], part)
+        except SealError as exc:
+            raise InvalidEvent(f"sealed.{kind}: {exc}") from None
+        except (ValueError, TypeError):
+            raise InvalidEvent(f"sealed.{kind}: not a JSON object") from None
+
+
 class _Header(BaseModel):
     """Just enough of the envelope to find the payload model."""
 
@@ -149,14 +208,17 @@ def parse_envelope(
     raw: bytes | str | Mapping[str, Any],
     *,
     registry: Registry = default_registry,
+    opener: Sealer | None = None,
 ) -> EventEnvelope[BaseModel]:
     """Validate a message body (JSON bytes or text, or a decoded mapping) as an event.
 
-    The envelope is validated, then the payload against the model registered for its
-    ``(event_type, version)``; the returned envelope's ``payload`` is an instance of that model.
-    Unknown fields are ignored. Raises :class:`~contracts.errors.UnknownEvent` for an
-    unregistered type or version and :class:`~contracts.errors.InvalidEvent` for anything else
-    that is wrong (bad JSON, a missing or mistyped field), with a readable reason.
+    Sealed parts are opened with ``opener`` and merged back into the payload first (a body
+    without them, written before sealing existed, is read as it is). The envelope is validated,
+    then the payload against the model registered for its ``(event_type, version)``; the
+    returned envelope's ``payload`` is an instance of that model. Unknown fields are ignored.
+    Raises :class:`~contracts.errors.UnknownEvent` for an unregistered type or version and
+    :class:`~contracts.errors.InvalidEvent` for anything else that is wrong (bad JSON, a
+    missing or mistyped field, a sealed part this reader cannot open), with a readable reason.
     """
     data = _decode(raw)
     try:
@@ -164,6 +226,7 @@ def parse_envelope(
     except ValidationError as exc:
         raise InvalidEvent(_describe(exc), errors=_errors(exc)) from exc
     spec = registry.spec_for(header.event_type, header.version)
+    _open_sealed(data, opener)
     envelope_type = envelope_class(spec.model)
     try:
         envelope = envelope_type.model_validate(data)

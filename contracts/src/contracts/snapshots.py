@@ -4,7 +4,10 @@ Each registered ``(event_type, version)`` has ``contracts/schemas/<event_type>.v
 the JSON Schema of the *whole message*, ``EventEnvelope[<payload model>]`` (envelope fields plus
 the payload under ``$defs``), so the file describes exactly what travels on the wire. The root
 also carries ``x-event-type``, ``x-version``, ``x-producer``, ``x-exchange`` and
-``x-routing-key``. Files are JSON with sorted keys, indent 2 and a trailing newline.
+``x-routing-key``; an event with sealed fields (:mod:`contracts.sealing`) also carries
+``x-sealed`` (the payload paths in each sealed part) and the envelope's ``sealed`` property. The
+payload is described as readers see it once the sealed parts are merged back. Files are JSON
+with sorted keys, indent 2 and a trailing newline.
 
 Usage (from the repository root)::
 
@@ -30,6 +33,7 @@ from contracts.compat import breaking_changes
 from contracts.envelope import EventEnvelope
 from contracts.errors import ContractError
 from contracts.registry import EventSpec, all_specs
+from contracts.sealing import sealed_fields
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 """``contracts/schemas/`` in the source tree (the package is installed editable)."""
@@ -59,7 +63,28 @@ def schema_for(spec: EventSpec) -> dict[str, Any]:
             "x-routing-key": spec.routing_key,
         }
     )
+    sealed = sealed_fields(spec.model)
+    if sealed:
+        schema["x-sealed"] = {
+            kind: [f"payload.{p}" for p in paths] for kind, paths in sealed.items()
+        }
+        schema["properties"]["sealed"] = _SEALED_PROPERTY
     return schema
+
+
+_SEALED_PROPERTY: dict[str, Any] = {
+    "title": "Sealed",
+    "type": "object",
+    "description": (
+        "The payload fields listed in x-sealed, encrypted (Fernet) per part and left out of "
+        "'payload'; each token opens to a JSON object in the payload's shape that readers merge "
+        "back into it (docs/security.md, 'Events and outboxes')"
+    ),
+    "properties": {
+        "personal": {"type": "string", "description": "Sealed with the shared field keyring"},
+        "capability": {"type": "string", "description": "Sealed with the capability keyring"},
+    },
+}
 
 
 def render(schema: dict[str, Any]) -> str:

@@ -9,7 +9,6 @@ too: a test that moves it sets it first (``clock.set``) and reads times from it.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from servicekit.db.engine import asyncpg_dsn
 from servicekit.testing import (
     RunningService,
     TokenMint,
+    opened_message,
     running_service,
     temporary_vhost,
     wait_until,
@@ -73,7 +73,7 @@ class EventTap:
 
     async def _on(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with message.process():
-            self.events.append(json.loads(message.body))
+            self.events.append(opened_message(message.body))
 
     def of(self, event_type: str, **match: Any) -> list[dict[str, Any]]:
         """Arrived events of a type whose payload has the given field values."""

@@ -3,14 +3,14 @@ shared with the token verifier (so tokens cabinet issues are accepted by cabinet
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import asyncpg
 import httpx
 import pytest
@@ -18,7 +18,14 @@ from cabinet.bootstrap import build_runtime, definition
 from cabinet.config import CabinetSettings
 from servicekit.db.engine import asyncpg_dsn
 from servicekit.security.signing import save_keyset
-from servicekit.testing import RunningService, TokenMint, running_service, temporary_vhost
+from servicekit.testing import (
+    RunningService,
+    TokenMint,
+    opened_message,
+    running_service,
+    temporary_vhost,
+    wait_until,
+)
 
 
 class MovableClock:
@@ -39,6 +46,10 @@ class Cabinet:
     service: RunningService
     tokens: TokenMint
     clock: MovableClock
+    published: list[dict[str, Any]] = field(default_factory=list)
+    """Every message cabinet published, as a consumer reads it (a queue bound to ``#``)."""
+    wire: list[bytes] = field(default_factory=list)
+    """The same messages as they travelled: what a reader of the broker sees."""
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -52,11 +63,18 @@ class Cabinet:
             await conn.close()
 
     async def events(self, event_type: str, **payload_match: str) -> list[dict[str, Any]]:
-        """Payloads of the events cabinet committed to its outbox, oldest first."""
-        rows = await self.sql(
-            "SELECT body FROM outbox WHERE event_type = $1 ORDER BY seq", event_type
-        )
-        payloads = [json.loads(r["body"])["payload"] for r in rows]
+        """Payloads of the events cabinet committed so far, oldest first, as they arrived on
+        the broker (the outbox keeps no body once published, and a sealed one before)."""
+
+        async def all_arrived() -> bool:
+            (row,) = await self.sql(
+                "SELECT count(*) AS total, count(*) FILTER (WHERE published_at IS NULL) AS "
+                "pending FROM outbox"
+            )
+            return bool(row["pending"] == 0 and len(self.published) >= row["total"])
+
+        await wait_until(all_arrived, timeout=20)
+        payloads = [m["payload"] for m in self.published if m["event_type"] == event_type]
         return [p for p in payloads if all(p.get(k) == v for k, v in payload_match.items())]
 
     async def register(
@@ -75,11 +93,8 @@ class Cabinet:
             },
         )
         assert r.status_code == 202, r.text
-        (row,) = await self.sql(
-            "SELECT body FROM outbox WHERE event_type = "
-            "'cabinet.user.registered' ORDER BY seq DESC LIMIT 1"
-        )
-        return email, uuid.UUID(json.loads(row["body"])["payload"]["user_id"])
+        registered = await self.events("cabinet.user.registered", email=email)
+        return email, uuid.UUID(registered[-1]["user_id"])
 
     async def login(self, email: str, password: str = "correct horse battery") -> httpx.Response:
         return await self.client.post(
@@ -109,4 +124,22 @@ async def cabinet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cab
             password_resets_per_address_per_hour=100_000,
         ) as service,
     ):
-        yield Cabinet(service, tokens, clock)
+        cabinet = Cabinet(service, tokens, clock)
+        connection = await aio_pika.connect(amqp_url)
+        try:
+            channel = await connection.channel()
+            exchange = await channel.declare_exchange(
+                "cabinet.events", aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+            await queue.bind(exchange, "#")
+
+            async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                async with message.process():
+                    cabinet.wire.append(message.body)
+                    cabinet.published.append(opened_message(message.body))
+
+            await queue.consume(on_message)
+            yield cabinet
+        finally:
+            await connection.close()

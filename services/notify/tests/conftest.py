@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -26,7 +25,13 @@ from pydantic import BaseModel
 from sandbox.telegram import TelegramSandbox, running_telegram_fake
 from sandbox.testing import RunningSmtpSink, running_smtp_sink
 from servicekit.db.engine import asyncpg_dsn
-from servicekit.testing import RunningService, TokenMint, running_service, temporary_vhost
+from servicekit.testing import (
+    RunningService,
+    TokenMint,
+    opened_message,
+    running_service,
+    temporary_vhost,
+)
 
 
 class FakeClock:
@@ -118,7 +123,7 @@ async def tapping(amqp_url: str) -> AsyncIterator[EventTap]:
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             async with message.process():
-                tap.received.append(json.loads(message.body))
+                tap.received.append(opened_message(message.body))
 
         await queue.consume(on_message)
         yield tap

@@ -298,11 +298,11 @@ async def test_confirming_a_new_chat_moves_the_link_and_retires_the_old_one(
     assert await chat_owner(notify, old_chat) is None
 
 
-async def linked_before_0004(
+async def linked_before_0005(
     conn: asyncpg.Connection, user_id: uuid.UUID, action: str, chat_ref: uuid.UUID, at: datetime
 ) -> None:
     """A chat the old bot linked on opening a link of ``action`` at ``at``, with a message that
-    has buttons and an unsent Telegram message for the user (revision 0003's tables)."""
+    has buttons and an unsent Telegram message for the user (revision 0004's tables)."""
     await conn.execute(
         "INSERT INTO telegram_chats (id, chat_index, chat_id, user_id, linked_at) "
         "VALUES ($1, $2, 'ciphertext', $3, $4)",
@@ -343,7 +343,7 @@ async def linked_before_0004(
 
 async def test_upgrading_unlinks_the_chats_an_offer_link_took_over() -> None:
     """Before: an offer mail's link linked whoever opened it when the account had no chat.
-    Migration 0004 unlinks such chats (their owners link again, confirming); chats linked by
+    Migration 0005 unlinks such chats (their owners link again, confirming); chats linked by
     the owner's own link stay."""
     migrations = definition.migrations_dir
     taken_over, own = uuid.uuid4(), uuid.uuid4()  # two accounts
@@ -353,11 +353,11 @@ async def test_upgrading_unlinks_the_chats_an_offer_link_took_over() -> None:
         own: datetime(2030, 1, 6, tzinfo=UTC),
     }
     async with temporary_database("notify_link_migration") as url:
-        await asyncio.to_thread(upgrade, migrations, url, "0003")
+        await asyncio.to_thread(upgrade, migrations, url, "0004")
         conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
             for user_id, action in ((taken_over, "waitlist_offer"), (own, "link_account")):
-                await linked_before_0004(conn, user_id, action, chats[user_id], opened[user_id])
+                await linked_before_0005(conn, user_id, action, chats[user_id], opened[user_id])
         finally:
             await conn.close()
 
@@ -390,4 +390,4 @@ async def test_upgrading_unlinks_the_chats_an_offer_link_took_over() -> None:
             assert confirmed == {"waitlist_offer": None, "link_account": opened[own]}
         finally:
             await conn.close()
-        await asyncio.to_thread(downgrade, migrations, url, "0003")
+        await asyncio.to_thread(downgrade, migrations, url, "0004")

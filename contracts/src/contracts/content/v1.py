@@ -9,7 +9,7 @@ from pydantic import Field
 
 from contracts.data_rights import DataExportPart, UserDataErased
 from contracts.registry import event
-from contracts.types import HEALTH_DATA, Language, Payload, UtcDateTime
+from contracts.types import HEALTH_DATA, Language, Payload, PersonalData, UtcDateTime
 
 SeverityBand = Literal["minimal", "mild", "moderate", "moderately_severe", "severe"]
 """Published PHQ-9 bands (GAD-7 uses minimal, mild, moderate, severe)."""
@@ -72,7 +72,9 @@ class ModerationDecidedV1(Payload):
     author_id: UUID
     moderator_id: UUID
     decision: Literal["approved", "rejected", "changes_requested"]
-    reason: str | None = Field(default=None, description="Shown to the author")
+    reason: PersonalData | None = Field(
+        default=None, description="Shown to the author (free text about their post)"
+    )
 
 
 @event("content.data_export.part_ready", version=1, aggregate="export_id")

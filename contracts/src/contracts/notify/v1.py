@@ -86,7 +86,7 @@ class DeliveryFailedV1(Payload):
     channel: Literal["telegram", "email"]
     template: str = Field(min_length=1)
     recipient: PersonalData = Field(description="Email address or Telegram chat id")
-    error: str
+    error: PersonalData = Field(description="The provider's answer (it may quote the address)")
     attempts: int = Field(ge=1)
     permanent: bool = Field(description="True for e.g. SMTP 5xx or a bot blocked by the user")
     source_event_id: UUID | None = Field(default=None, description="Event that caused it")

@@ -30,6 +30,7 @@ from servicekit.messaging.broker import ConsumerHost
 from servicekit.messaging.consumer import EventConsumer
 from servicekit.messaging.outbox import UnitOfWorkFactory
 from servicekit.messaging.relay import AfterPublish, OutboxRelay
+from servicekit.messaging.sealing import EventSealer
 from servicekit.metrics import ServiceMetrics
 from servicekit.security.fields import configure_keyring, keyring_from_settings
 from servicekit.security.jwt import TokenVerifier, verifier_from_settings
@@ -82,10 +83,13 @@ class ServiceRuntime:
         self.settings = settings
         self.clock = clock
         self.metrics = ServiceMetrics()
-        configure_keyring(keyring_from_settings(settings))
+        keyring = keyring_from_settings(settings)
+        configure_keyring(keyring)
+        # Its own keys, not the process-wide keyring: in-process tests run several services.
+        self.sealer = EventSealer.from_settings(settings, keyring)
         self.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         self.sessions = make_session_factory(self.engine)
-        self.uow = UnitOfWorkFactory(self.sessions, definition.name, clock)
+        self.uow = UnitOfWorkFactory(self.sessions, definition.name, clock, self.sealer)
         self.revocations = RevocationList()
         self.verifier: TokenVerifier = verifier_from_settings(
             settings, revocations=self.revocations

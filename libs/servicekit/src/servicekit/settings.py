@@ -21,9 +21,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Development-only secrets: fine on a laptop, refused anywhere else (see ``_refuse_dev_secrets``).
 DEV_FIELD_KEY = "ZGV2LWZpZWxkLWtleS1kby1ub3QtdXNlLWluLXByb2Q="  # base64 of 32 bytes
 DEV_BLIND_INDEX_KEY = "dev-blind-index-key-do-not-use-in-prod"
+DEV_CAPABILITY_KEY = "ZGV2LWNhcGFiaWxpdHkta2V5LW5vdC1mb3ItcHJvZCE="  # base64 of 32 bytes
 
 
-_CSV_FIELDS = ("jwt_algorithms", "field_keys")
+_CSV_FIELDS = ("jwt_algorithms", "field_keys", "capability_keys")
 
 #: The shortest secret production accepts (bytes of its text), for the secrets we generate.
 MIN_SECRET_BYTES = 32
@@ -90,6 +91,9 @@ class ServiceSettings(BaseSettings):
     # Field encryption of P2 data: Fernet keys, newest first, and the blind-index HMAC key.
     field_keys: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [DEV_FIELD_KEY])
     blind_index_key: str = DEV_BLIND_INDEX_KEY
+    # Fernet keys (newest first) sealing one-time links in events (servicekit.messaging.sealing):
+    # only the services that mint or deliver them (cabinet, notify) hold any; elsewhere empty.
+    capability_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -128,6 +132,8 @@ class ServiceSettings(BaseSettings):
         """
         for key in self.field_keys:
             yield "FIELD_KEYS", key, True
+        for key in self.capability_keys:
+            yield "CAPABILITY_KEYS", key, True
         yield "BLIND_INDEX_KEY", self.blind_index_key, True
         yield "DATABASE_URL (password)", urlsplit(self.database_url).password, True
         yield "AMQP_URL (password)", urlsplit(self.amqp_url).password, True
@@ -143,12 +149,14 @@ class ServiceSettings(BaseSettings):
         ]
         if not self.is_development:
             dev_keys = (
-                DEV_FIELD_KEY in self.field_keys or self.blind_index_key == DEV_BLIND_INDEX_KEY
+                DEV_FIELD_KEY in self.field_keys
+                or self.blind_index_key == DEV_BLIND_INDEX_KEY
+                or DEV_CAPABILITY_KEY in self.capability_keys
             )
             if dev_keys:
                 problems.append(
-                    "FIELD_KEYS / BLIND_INDEX_KEY are the development keys: set real ones, or "
-                    "ENVIRONMENT=development on a laptop"
+                    "FIELD_KEYS / BLIND_INDEX_KEY / CAPABILITY_KEYS are the development keys: "
+                    "set real ones, or ENVIRONMENT=development on a laptop"
                 )
             problems += [
                 f"{name} is shorter than {MIN_SECRET_BYTES} bytes"

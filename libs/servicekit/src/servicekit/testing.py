@@ -23,14 +23,35 @@ from urllib.parse import quote
 
 import asyncpg
 import httpx
+from contracts.envelope import parse_envelope
 from fastapi import FastAPI
 
 from servicekit.clock import Clock
 from servicekit.db.migrations import upgrade
 from servicekit.http.app import create_app
+from servicekit.messaging.sealing import EventSealer, capability_keyring
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
+from servicekit.security.fields import Keyring
 from servicekit.security.signing import generate_signing_key, issue_access_token, public_jwks
-from servicekit.settings import ServiceSettings
+from servicekit.settings import (
+    DEV_BLIND_INDEX_KEY,
+    DEV_CAPABILITY_KEY,
+    DEV_FIELD_KEY,
+    ServiceSettings,
+)
+
+#: What a test reads events with: the development keys every service under test holds, the
+#: capability key included (as cabinet and notify hold it).
+TEST_SEALER = EventSealer(
+    Keyring([DEV_FIELD_KEY], DEV_BLIND_INDEX_KEY), capability_keyring([DEV_CAPABILITY_KEY])
+)
+
+
+def opened_message(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """A published message (an AMQP body, an outbox row's body) as its consumers read it: JSON
+    with the sealed parts opened and merged back into ``payload``. For tests' event taps."""
+    return dict(json.loads(parse_envelope(body, opener=TEST_SEALER).model_dump_json()))
+
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")

@@ -23,7 +23,7 @@ from servicekit.messaging.consumer import EventConsumer
 from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
 from servicekit.messaging.relay import AfterPublish, OutboxRelay
 from servicekit.metrics import ServiceMetrics
-from servicekit.testing import temporary_database, temporary_vhost
+from servicekit.testing import TEST_SEALER, temporary_database, temporary_vhost
 from sqlalchemy import BigInteger, Column, Identity, Integer, MetaData, Table, Text, func, select
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -200,12 +200,13 @@ class Kit:
 async def kit(database_url: str, amqp_url: str) -> AsyncIterator[Kit]:
     engine = make_engine(database_url, pool_size=5)
     sessions = make_session_factory(engine)
+    sealer = TEST_SEALER
     k = Kit(
         url=database_url,
         amqp_url=amqp_url,
         engine=engine,
-        producer=UnitOfWorkFactory(sessions, "cabinet"),
-        consumer_uow=UnitOfWorkFactory(sessions, "kittest"),
+        producer=UnitOfWorkFactory(sessions, "cabinet", sealer=sealer),
+        consumer_uow=UnitOfWorkFactory(sessions, "kittest", sealer=sealer),
     )
     try:
         yield k

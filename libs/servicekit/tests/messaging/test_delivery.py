@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 import aio_pika
@@ -134,7 +133,7 @@ async def test_consumer_effect_and_emitted_event_carry_the_correlation(kit: Kit)
     async with kit.engine.connect() as conn:
         row = (await conn.execute(select(outbox.c.correlation_id, outbox.c.body))).one()
     assert row.correlation_id == "req-42"
-    assert json.loads(json.dumps(row.body))["correlation_id"] == "req-42"
+    assert row.body is None  # published: the row keeps no message
 
 
 async def test_a_batched_acknowledgement_never_covers_unfinished_work(kit: Kit) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from servicekit.db.tables import outbox, timers
 from servicekit.messaging.outbox import UnitOfWork
+from servicekit.testing import opened_message
 from servicekit.timers import Timer, TimerWorker, cancel, schedule
 from sqlalchemy import select
 
@@ -148,7 +149,7 @@ async def test_failing_handler_is_retried_later_and_its_effects_roll_back(kit: K
     async with kit.engine.connect() as conn:
         assert (await conn.execute(select(timers.c.fired_at))).scalar_one() == clock.now
         bodies = [r.body for r in (await conn.execute(select(outbox))).all()]
-    assert [b["payload"]["name"] for b in bodies] == ["try2"]
+    assert [opened_message(b)["payload"]["name"] for b in bodies] == ["try2"]
 
 
 async def test_savepoint_undoes_state_and_events_but_keeps_the_rest(kit: Kit) -> None:
@@ -185,7 +186,8 @@ async def test_savepoint_undoes_state_and_events_but_keeps_the_rest(kit: Kit) ->
         await uow.commit()
     async with kit.engine.connect() as conn:
         assert (await conn.execute(select(timers))).all() == []
-        names = [r.body["payload"]["name"] for r in (await conn.execute(select(outbox))).all()]
+        rows = (await conn.execute(select(outbox))).all()
+    names = [opened_message(r.body)["payload"]["name"] for r in rows]
     assert names == ["kept"]
 
 

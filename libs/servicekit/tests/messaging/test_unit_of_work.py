@@ -14,7 +14,7 @@ from servicekit.db.driver import new_row
 from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
 from servicekit.db.tables import install_kit_schema
 from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
-from servicekit.testing import temporary_database
+from servicekit.testing import TEST_SEALER, temporary_database
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel, select
 
@@ -40,7 +40,10 @@ async def units() -> AsyncIterator[tuple[UnitOfWorkFactory, asyncpg.Connection]]
             await conn.run_sync(_Base.metadata.create_all)
         raw = await asyncpg.connect(asyncpg_dsn(url))
         try:
-            yield UnitOfWorkFactory(make_session_factory(engine), "cabinet"), raw
+            yield (
+                UnitOfWorkFactory(make_session_factory(engine), "cabinet", sealer=TEST_SEALER),
+                raw,
+            )
         finally:
             await raw.close()
             await engine.dispose()

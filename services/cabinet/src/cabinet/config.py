@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
-from servicekit.settings import ServiceSettings
+from servicekit.settings import DEV_CAPABILITY_KEY, ServiceSettings
 
 
 class CabinetSettings(ServiceSettings):
@@ -37,6 +37,11 @@ class CabinetSettings(ServiceSettings):
     registrations_per_address_per_hour: int = Field(default=20, ge=1)
     password_resets_per_target_per_hour: int = Field(default=3, ge=1)
     password_resets_per_address_per_hour: int = Field(default=20, ge=1)
+    # Seals the one-time links cabinet sends through notify (servicekit.messaging.sealing): the
+    # same keys in cabinet and notify, nowhere else; the development key is refused elsewhere.
+    capability_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [DEV_CAPABILITY_KEY]
+    )
     # Proxies whose X-Forwarded-For is believed (the gateway); anything else is the client.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"]

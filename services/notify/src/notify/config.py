@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
-from servicekit.settings import ServiceSettings
+from servicekit.settings import DEV_CAPABILITY_KEY, ServiceSettings
 
 DEV_TELEGRAM_TOKEN = "1000:sandbox-token"  # the sandbox fake's default bot
 DEV_WEBHOOK_SECRET = "dev-webhook-secret-do-not-use-in-prod"
@@ -59,6 +59,11 @@ class NotifySettings(ServiceSettings):
 
     # Keys for unsubscribe tokens (HMAC); deep-link and button tokens are random and stored.
     link_signing_key: str = Field(default=DEV_LINK_KEY, min_length=16)
+    # Seals the one-time links cabinet sends through notify (servicekit.messaging.sealing): the
+    # same keys in cabinet and notify, nowhere else; the development key is refused elsewhere.
+    capability_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [DEV_CAPABILITY_KEY]
+    )
     deeplink_ttl_minutes: int = Field(default=60 * 24 * 7, ge=1)
     # How long a chat that opened a link_account link waits for the owner's confirmation.
     telegram_link_confirm_minutes: int = Field(default=30, ge=1)

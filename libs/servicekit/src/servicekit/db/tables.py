@@ -40,7 +40,8 @@ outbox = Table(
     Column("exchange", Text, nullable=False),
     Column("routing_key", Text, nullable=False),
     Column("correlation_id", Text, nullable=False),
-    Column("body", JSONB, nullable=False),
+    # The message as published (sealed); NULL once published: nothing after it needs the body.
+    Column("body", JSONB, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("available_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True)),
@@ -98,6 +99,19 @@ def install_kit_schema(connection: Connection) -> None:
 def create_kit_tables(op: Any) -> None:
     """Create the kit's tables from an Alembic migration (each service's first revision)."""
     install_kit_schema(op.get_bind())
+
+
+def release_published_bodies(op: Any) -> None:
+    """Let a published outbox row lose its body, and drop the bodies already published (the
+    relay clears each at publish time from now on: docs/security.md, "Events and outboxes")."""
+    op.execute("ALTER TABLE outbox ALTER COLUMN body DROP NOT NULL")
+    op.execute("UPDATE outbox SET body = NULL WHERE published_at IS NOT NULL")
+
+
+def keep_published_bodies(op: Any) -> None:
+    """Undo :func:`release_published_bodies` (the dropped bodies stay gone: ``{}``)."""
+    op.execute("UPDATE outbox SET body = '{}'::jsonb WHERE body IS NULL")
+    op.execute("ALTER TABLE outbox ALTER COLUMN body SET NOT NULL")
 
 
 def drop_kit_tables(op: Any) -> None:

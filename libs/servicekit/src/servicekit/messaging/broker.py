@@ -58,13 +58,16 @@ class DeadLetterPublisher:
             )
 
     async def publish(
-        self, message: AbstractIncomingMessage, queue: QueueSpec, reason: str
+        self,
+        message: AbstractIncomingMessage,
+        queue: QueueSpec,
+        reason: str,
+        sealed_detail: str | None = None,
     ) -> None:
         """Copy ``message`` to the DLQ of ``queue`` with ``reason``, once the broker confirms."""
         exchange = await self._exchange()
-        await exchange.publish(
-            dead_letter_message(message, queue=queue, reason=reason), routing_key=queue.name
-        )
+        copy = dead_letter_message(message, queue=queue, reason=reason, sealed_detail=sealed_detail)
+        await exchange.publish(copy, routing_key=queue.name)
 
     async def close(self) -> None:
         """Close the connection (if any)."""
@@ -113,8 +116,10 @@ class ConsumerHost:
     def _subscribe(self, consumer: EventConsumer, uow_factory: UnitOfWorkFactory) -> None:
         spec = consumer.queue()
 
-        async def dead_letter(message: AbstractIncomingMessage, reason: str) -> None:
-            await self.dead_letters.publish(message, spec, reason)
+        async def dead_letter(
+            message: AbstractIncomingMessage, reason: str, sealed_detail: str | None
+        ) -> None:
+            await self.dead_letters.publish(message, spec, reason, sealed_detail)
 
         processor = MessageProcessor(
             consumer, uow_factory, dead_letter, self.metrics, partitions=self.partitions

@@ -10,7 +10,9 @@ A service declares::
 
 and the runtime subscribes it. For every message the consumer:
 
-1. parses the envelope and validates the payload against ``contracts`` — a malformed message,
+1. opens the message's sealed parts with the service's keys
+   (:mod:`servicekit.messaging.sealing`), parses the envelope and validates the payload against
+   ``contracts`` — a malformed message, one sealed under keys this service does not hold,
    an unknown type or version, or a type nobody here handles is dead-lettered at once with the
    reason (retrying cannot fix it);
 2. opens a unit of work, records ``(queue, event_id)`` in the inbox and runs the handler in that
@@ -47,6 +49,7 @@ from servicekit.clock import utcnow
 from servicekit.correlation import correlation_scope
 from servicekit.messaging import inbox
 from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
+from servicekit.messaging.sealing import EventSealer
 from servicekit.messaging.topology import QueueSpec, queue_for
 from servicekit.metrics import ServiceMetrics
 
@@ -215,14 +218,16 @@ class MessageProcessor:
         self,
         consumer: EventConsumer,
         uow_factory: UnitOfWorkFactory,
-        dead_letter: Callable[[AbstractIncomingMessage, str], Awaitable[None]],
+        dead_letter: Callable[[AbstractIncomingMessage, str, str | None], Awaitable[None]],
         metrics: ServiceMetrics | None = None,
         *,
         partitions: int = 4,
         max_batch: int = 100,
         retry_delay: Callable[[int], float] = lambda n: min(2.0, 0.05 * 2**n),
+        sealer: EventSealer | None = None,
     ) -> None:
         self.consumer = consumer
+        self.sealer = sealer or uow_factory.sealer
         self.queue = consumer.queue()
         self.uow_factory = uow_factory
         self.dead_letter = dead_letter
@@ -242,7 +247,7 @@ class MessageProcessor:
     async def process(self, message: AbstractIncomingMessage) -> None:
         """Handle one message and settle it (ack, requeue or dead-letter). Never raises."""
         try:
-            envelope = parse_envelope(message.body)
+            envelope = parse_envelope(message.body, opener=self.sealer)
         except ContractError as exc:
             await self._dead(message, f"invalid_event: {exc}", message.type or "?")
             return
@@ -325,17 +330,21 @@ class MessageProcessor:
                     await self._dead(message, f"permanent_failure: {exc}", envelope.event_type)
                     return
                 attempt = delivery_count(message) + 1
-                reason = f"handler_error after {attempt} attempts: {type(exc).__name__}: {exc}"
+                reason = f"handler_error after {attempt} attempts: {type(exc).__name__}"
                 if attempt >= self.queue.delivery_limit:
                     logger.error(
                         "event failed on its last attempt; dead-lettering",
                         extra={
                             "event_id": str(envelope.event_id),
                             "queue": self.queue.name,
-                            "error": reason,
+                            "error": f"{reason}: {exc}",
                         },
                     )
-                    await self._dead(message, reason, envelope.event_type)
+                    # An exception's text may quote what it failed on (a value, a row): in the
+                    # DLQ it travels sealed like the payload (x-error-detail), never in clear.
+                    await self._dead(
+                        message, reason, envelope.event_type, detail=f"{type(exc).__name__}: {exc}"
+                    )
                     return
                 logger.warning(
                     "event handler failed; will retry",
@@ -354,7 +363,14 @@ class MessageProcessor:
             if not item.done.done():
                 item.done.set_result(None)
 
-    async def _dead(self, message: AbstractIncomingMessage, reason: str, event_type: str) -> None:
+    async def _dead(
+        self,
+        message: AbstractIncomingMessage,
+        reason: str,
+        event_type: str,
+        *,
+        detail: str | None = None,
+    ) -> None:
         logger.error(
             "dead-lettering message",
             extra={
@@ -364,7 +380,8 @@ class MessageProcessor:
             },
         )
         try:
-            await self.dead_letter(message, reason)
+            sealed = None if detail is None else self.sealer.seal("personal", detail.encode())
+            await self.dead_letter(message, reason, sealed)
         except Exception:
             # Could not reach the DLX: leave the message in the queue to be tried again.
             logger.exception("dead-lettering failed; requeueing")
@@ -377,10 +394,17 @@ class MessageProcessor:
 
 
 def dead_letter_message(
-    message: AbstractIncomingMessage, *, queue: QueueSpec, reason: str
+    message: AbstractIncomingMessage,
+    *,
+    queue: QueueSpec,
+    reason: str,
+    sealed_detail: str | None = None,
 ) -> aio_pika.Message:
-    """The copy of ``message`` that goes to the DLQ, with why and from where."""
+    """The copy of ``message`` that goes to the DLQ, with why and from where (the body as it
+    arrived: sealed; the handler's error text, if any, sealed in ``x-error-detail``)."""
     headers: dict[str, Any] = dict(message.headers or {})
+    if sealed_detail is not None:
+        headers["x-error-detail"] = sealed_detail
     headers.update(
         {
             "x-error": reason[:4000],

@@ -31,6 +31,7 @@ from servicekit.clock import utcnow
 _ERROR_HEADERS = (
     "x-error",
     "x-error-at",
+    "x-error-detail",
     "x-death",
     "x-first-death-exchange",
     "x-first-death-queue",

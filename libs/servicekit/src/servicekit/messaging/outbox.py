@@ -4,6 +4,8 @@ A :class:`UnitOfWork` owns one database transaction. Domain code changes state t
 ``uow.session`` and records what happened with :meth:`UnitOfWork.emit`; :meth:`commit` inserts
 the outbox rows *in the same transaction* as the state change, so an event exists if and only
 if its change was committed. The relay (:mod:`servicekit.messaging.relay`) publishes the rows.
+A row's body is the message as it goes on the wire, personal and secret fields sealed
+(:mod:`servicekit.messaging.sealing`): an outbox never holds them in the clear.
 
 The correlation id is taken from the current context (HTTP request or consumed event), and an
 event emitted while handling another one gets that event's id as its ``causation_id``.
@@ -19,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 import asyncpg
-from contracts.envelope import EventEnvelope, new_envelope
+from contracts.envelope import EventEnvelope, new_envelope, to_wire
 from contracts.registry import spec_of
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,6 +33,7 @@ from servicekit.clock import Clock, utcnow
 from servicekit.correlation import current_causation_id, current_correlation_id, new_correlation_id
 from servicekit.db.driver import begun_driver, insert_on, insert_row, session_connection
 from servicekit.db.engine import SessionFactory
+from servicekit.messaging.sealing import EventSealer
 
 
 class WrongProducer(RuntimeError):
@@ -43,7 +46,7 @@ _INSERT_OUTBOX_SQL = (
 )
 
 
-def _outbox_values(envelope: EventEnvelope[Any]) -> tuple[Any, ...]:
+def _outbox_values(envelope: EventEnvelope[Any], sealer: EventSealer) -> tuple[Any, ...]:
     spec = spec_of(type(envelope.payload))
     return (
         envelope.event_id,
@@ -52,7 +55,7 @@ def _outbox_values(envelope: EventEnvelope[Any]) -> tuple[Any, ...]:
         spec.exchange,
         spec.routing_key,
         envelope.correlation_id,
-        envelope.model_dump_json(),
+        to_wire(envelope, sealer),
     )
 
 
@@ -70,10 +73,17 @@ class UnitOfWork:
     :meth:`insert` before it existed are attached to it, so both ways see one state.
     """
 
-    def __init__(self, sessions: SessionFactory, producer: str, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        producer: str,
+        clock: Clock = utcnow,
+        sealer: EventSealer | None = None,
+    ) -> None:
         self._sessions = sessions
         self.producer = producer
         self.clock = clock
+        self.sealer = sealer or EventSealer()  # default: the process keyring, no capabilities
         self._pending: list[EventEnvelope[Any]] = []
         self._session: AsyncSession | None = None
         self._connection: AsyncConnection | None = None  # only when begun without a session
@@ -189,7 +199,7 @@ class UnitOfWork:
             # On the transaction's asyncpg connection, the body serialised by pydantic in one
             # pass: a third of the ORM path's cost for the statement every change ends with.
             conn = await self.connection()
-            rows = [_outbox_values(e) for e in self._pending]
+            rows = [_outbox_values(e, self.sealer) for e in self._pending]
             if len(rows) == 1:
                 await conn.execute(_INSERT_OUTBOX_SQL, *rows[0])
             else:
@@ -232,10 +242,17 @@ class UnitOfWork:
 class UnitOfWorkFactory:
     """Makes units of work for one service (the composition root holds one)."""
 
-    def __init__(self, sessions: SessionFactory, producer: str, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        producer: str,
+        clock: Clock = utcnow,
+        sealer: EventSealer | None = None,
+    ) -> None:
         self.sessions = sessions
         self.producer = producer
         self.clock = clock
+        self.sealer = sealer or EventSealer()
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.producer, self.clock)
+        return UnitOfWork(self.sessions, self.producer, self.clock, self.sealer)

@@ -9,9 +9,9 @@ How it works, and why:
   Rows are still claimed with ``FOR UPDATE SKIP LOCKED`` so a relay that lost the lock without
   noticing can never publish the same rows concurrently with the new leader.
 * **Claim → publish → mark in one transaction.** A batch is selected in ``seq`` order and locked,
-  published, and marked ``published_at`` after the broker confirmed every message; then the
-  transaction commits. A crash between publish and mark rolls the marks back, so the batch is
-  published again: at-least-once, deduplicated by each consumer's inbox.
+  published, and marked ``published_at`` (its body dropped) after the broker confirmed every
+  message; then the transaction commits. A crash between publish and mark rolls the marks
+  back, so the batch is published again: at-least-once, deduplicated by each consumer's inbox.
 * **Pipelined confirms.** Messages of a batch are handed to one channel in order (aiormq writes
   frames under a FIFO lock) and their confirms are awaited together, so throughput is not one
   round trip per event. If any message fails, only the prefix before it is marked; the rest is
@@ -49,7 +49,9 @@ _CLAIM = """
 SELECT seq, event_id, event_type, exchange, routing_key, correlation_id, body::text AS body
 FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
 """
-_MARK = "UPDATE outbox SET published_at = $2 WHERE seq = ANY($1::bigint[])"
+# The body goes at once: a published row is kept (for retention and audit of what was sent
+# when) without the message, so the outbox never keeps even sealed personal data for long.
+_MARK = "UPDATE outbox SET published_at = $2, body = NULL WHERE seq = ANY($1::bigint[])"
 _FAIL = "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1"
 _LAG = "SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL"
 

@@ -178,17 +178,39 @@ async def _limit(uow: UnitOfWork, keys: dict[str, Any], now: datetime) -> None:
 
 
 async def _redeem(uow: UnitOfWork, secret: str, purpose: str, now: datetime) -> User:
-    token = (
+    hashed = digest(secret)
+    owner = (
         await uow.session.exec(
-            select(OneTimeToken)
-            .where(OneTimeToken.token_hash == digest(secret), OneTimeToken.purpose == purpose)
-            .with_for_update()
+            select(OneTimeToken.user_id).where(
+                OneTimeToken.token_hash == hashed, OneTimeToken.purpose == purpose
+            )
         )
     ).first()
-    if token is None or token.used_at is not None or token.expires_at <= now:
+    if owner is None:
         raise INVALID_LINK
-    token.used_at = now
-    uow.session.add(token)
+    # One redemption closes every open link of the same purpose for the user: an older link
+    # still in a mailbox (or a forwarded one) opens nothing once the owner used any of them.
+    # They are locked in one order, so two links redeemed at once never deadlock: the second
+    # finds its own link used.
+    open_links = (
+        await uow.session.exec(
+            select(OneTimeToken)
+            .where(
+                OneTimeToken.user_id == owner,
+                OneTimeToken.purpose == purpose,
+                col(OneTimeToken.used_at).is_(None),
+            )
+            .order_by(col(OneTimeToken.id))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    token = next((t for t in open_links if t.token_hash == hashed), None)
+    if token is None or token.expires_at <= now:
+        raise INVALID_LINK
+    for link in open_links:
+        link.used_at = now
+        uow.session.add(link)
     user = await uow.session.get(User, token.user_id)
     if user is None:
         raise INVALID_LINK

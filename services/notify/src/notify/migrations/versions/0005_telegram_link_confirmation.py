@@ -13,9 +13,9 @@ owner's confirmation in the app. Existing rows:
 
 The downgrade drops the column; unlinked chats stay unlinked.
 
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-03
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-10
 """
 
 from collections.abc import Sequence
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,25 @@
+"""cabinet: a published outbox row keeps no body (docs/security.md, "Events and outboxes").
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-10
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from servicekit.db.tables import keep_published_bodies, release_published_bodies
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    release_published_bodies(op)
+
+
+def downgrade() -> None:
+    keep_published_bodies(op)
