@@ -2,11 +2,12 @@
 phone, name, Telegram chat id, free text or one-time token of anybody (issue 12, points 1–2).
 
 On the stack `make run` starts: a client registers, verifies the address from the mail, asks for
-a password reset, consents, links Telegram from the bot, books and pays a session, cancels it
-with a reason in her own words. A queue bound to ``#`` on every exchange keeps every message
-published meanwhile; then every outbox row of every service's database and every message of
-every DLQ are read too — among them a real event that a consumer dead-lettered because it was
-sealed under a key the stack does not hold (a key dropped too early in a rotation).
+a password reset, consents, links Telegram (opens her link in the bot, confirms in the app),
+books and pays a session, cancels it with a reason in her own words. A queue bound to ``#`` on
+every exchange keeps every message published meanwhile; then every outbox row of every
+service's database and every message of every DLQ are read too — among them a real event that
+a consumer dead-lettered because it was sealed under a key the stack does not hold (a key
+dropped too early in a rotation).
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ async def test_no_reader_of_outboxes_broker_or_dlqs_learns_anything_personal(
             "/api/notify/deeplinks", json={"action": "link_account"}, headers=me
         )
         assert r.status_code == 201, r.text
-        deeplink = r.json()["token"]
+        deeplink, deeplink_id = r.json()["token"], r.json()["id"]
         secrets.append(deeplink)
         async with stack.sandbox("telegram") as telegram:
             r = await telegram.post(
@@ -218,6 +219,11 @@ async def test_no_reader_of_outboxes_broker_or_dlqs_learns_anything_personal(
             assert r.status_code in (200, 201), r.text
             r = await telegram.post(f"/_sandbox/users/{chat_id}/start", json={"payload": deeplink})
             assert r.status_code == 200, r.text
+        # the chat waits until she confirms it in the app
+        r = await stack.gateway.post(
+            "/api/notify/me/telegram/confirm", json={"deeplink_id": deeplink_id}, headers=me
+        )
+        assert r.status_code == 200, r.text
 
         async def linked() -> bool:
             prefs = await stack.gateway.get("/api/notify/me/preferences", headers=me)
@@ -302,7 +308,9 @@ async def test_no_reader_of_outboxes_broker_or_dlqs_learns_anything_personal(
         # A real event dead-lettered: cabinet's registration of her, its personal part sealed
         # under a key nobody in the stack holds (one dropped from FIELD_KEYS before the
         # messages sealed under it were drained), published again as a new event.
-        r = await stack.gateway.get("/api/cabinet/users", params={"email": email}, headers=admin)
+        r = await stack.gateway.post(
+            "/api/cabinet/users/search", json={"email": email}, headers=admin
+        )
         user_id = r.json()["items"][0]["id"]
         (registered,) = [
             m

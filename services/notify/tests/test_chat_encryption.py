@@ -137,7 +137,7 @@ async def test_no_table_keeps_a_chat_id_in_plaintext_after_link_send_and_tap(
         await conn.close()
 
 
-HEAD = "0004"  # the revisions after 0003 (the outbox's bodies) read no key either
+HEAD = "0005"  # the revisions after 0003 (outbox bodies, link confirmation) read no key either
 
 # -- migration 0003 --------------------------------------------------------------------------
 

@@ -45,14 +45,30 @@ async def make_link(notify: Notify, user_id: uuid.UUID, **body: Any) -> dict[str
     return created
 
 
+LINKING_REPLIES = 2  # the bot's replies while linking: "confirm in the app", then "linked"
+
+
 async def bot_messages(notify: Notify, chat_id: int, count: int) -> list[dict[str, Any]]:
     return await notify.telegram.messages(chat_id, count=count, wait=20)
+
+
+async def confirm_link(notify: Notify, user_id: uuid.UUID, deeplink_id: str) -> dict[str, Any]:
+    """The owner confirms in the app the chat that opened their link (it is linked now)."""
+    r = await notify.client.post(
+        "/api/notify/me/telegram/confirm",
+        json={"deeplink_id": deeplink_id},
+        headers=notify.tokens.auth("client", sub=user_id),
+    )
+    assert r.status_code == 200, r.text
+    confirmed: dict[str, Any] = r.json()
+    return confirmed
 
 
 async def linked_user(
     notify: Notify, *, language: str = "ru", time_zone: str = "Europe/Moscow", **extra: Any
 ) -> tuple[uuid.UUID, str, int]:
-    """A registered user whose Telegram chat is linked (the bot's reply already arrived)."""
+    """A registered user whose Telegram chat is linked: the user made a link in the app, opened it
+    in Telegram and confirmed it in the app (the bot's two replies already arrived)."""
     user_id, email = await register(notify, language=language, time_zone=time_zone, **extra)
     chat_id = new_chat_id()
     link = await make_link(notify, user_id)
@@ -60,10 +76,12 @@ async def linked_user(
     result = await notify.telegram.start(chat_id, link["token"])
     assert result["delivery"]["status_code"] == 200
     await bot_messages(notify, chat_id, 1)
+    await confirm_link(notify, user_id, link["id"])
+    await bot_messages(notify, chat_id, 2)
     return user_id, email, chat_id
 
 
-async def test_start_with_a_link_payload_links_the_chat_once(notify: Notify) -> None:
+async def test_a_link_payload_opened_then_confirmed_links_the_chat_once(notify: Notify) -> None:
     user_id, _ = await register(notify, name="Анна")
     link = await make_link(notify, user_id)
     assert link["link"] == f"https://t.me/praktika_sandbox_bot?start={link['token']}"
@@ -77,7 +95,10 @@ async def test_start_with_a_link_payload_links_the_chat_once(notify: Notify) -> 
     result = await notify.telegram.start(chat_id, link["token"])
     assert result["delivery"]["status_code"] == 200
 
-    (reply,) = await bot_messages(notify, chat_id, 1)
+    (waiting,) = await bot_messages(notify, chat_id, 1)
+    assert waiting["text"].startswith("Почти готово: подтвердите подключение этого чата")
+    await confirm_link(notify, user_id, link["id"])
+    _, reply = await bot_messages(notify, chat_id, 2)
     assert reply["text"] == (
         "Готово: Telegram подключён к вашему аккаунту, Анна. "
         "Сюда будут приходить напоминания о встречах."
@@ -96,7 +117,7 @@ async def test_start_with_a_link_payload_links_the_chat_once(notify: Notify) -> 
     await notify.telegram.create_user(intruder, first_name="Eve", language_code="en")
     for who in (chat_id, intruder):
         await notify.telegram.start(who, link["token"])
-    (again,) = [m for m in await bot_messages(notify, chat_id, 2)][1:]
+    (again,) = [m for m in await bot_messages(notify, chat_id, 3)][2:]
     assert "уже использована или устарела" in again["text"]
     (theirs,) = await bot_messages(notify, intruder, 1)
     assert theirs["text"].startswith("This link has already been used or has expired.")
@@ -151,6 +172,8 @@ async def test_wrong_or_missing_webhook_secret_is_401_and_nothing_happens(notify
     # the right secret still works afterwards
     result = await notify.telegram.start(chat_id, link["token"])
     assert result["delivery"]["status_code"] == 200
+    await bot_messages(notify, chat_id, 1)
+    await confirm_link(notify, user_id, link["id"])
     await wait_for(lambda: notify.events.of("notify.telegram.linked", user_id=user_id))
 
 
@@ -167,13 +190,13 @@ async def test_redelivered_update_is_handled_once(notify: Notify) -> None:
     )
     assert r.status_code == 200
     await bot_messages(notify, chat_id, 1)
+    await confirm_link(notify, user_id, link["id"])
     await wait_for(lambda: notify.events.of("notify.telegram.linked", user_id=user_id))
     rows = await notify.rows(
-        "SELECT template FROM deliveries WHERE recipient IS NOT NULL AND template LIKE 'bot_%' "
-        "AND user_id = $1",
-        user_id,
+        "SELECT template FROM deliveries WHERE ref = $1 ORDER BY created_at",
+        f"deeplink:{link['id']}",
     )
-    assert [r["template"] for r in rows] == ["bot_linked"]
+    assert [r["template"] for r in rows] == ["bot_link_pending", "bot_linked"]
 
 
 async def test_linked_user_gets_messages_in_telegram_in_their_language_and_zone(
@@ -191,7 +214,7 @@ async def test_linked_user_gets_messages_in_telegram_in_their_language_and_zone(
             specialist_name="Dr <Olga>",
         )
     )
-    _, confirmed = await bot_messages(notify, chat_id, 2)
+    *_, confirmed = await bot_messages(notify, chat_id, LINKING_REPLIES + 1)
     assert confirmed["text"].startswith("Booking confirmed\nTherapy (online), Dr <Olga>")
     assert "When: Friday, 15 March 2030, 13:00 (Asia/Dubai, UTC+04:00)" in confirmed["text"]
     assert confirmed["parse_mode"] == "HTML"
@@ -235,7 +258,7 @@ async def test_429_waits_retry_after_and_is_one_message_with_two_attempts(notify
         AppointmentConfirmedV1, user_id, intake_required=False, reschedule_count=0, amount_paid=None
     )
     await notify.producer.publish(env)
-    _, confirmed = await bot_messages(notify, chat_id, 2)
+    *_, confirmed = await bot_messages(notify, chat_id, LINKING_REPLIES + 1)
     assert confirmed["text"].startswith("Запись подтверждена")
 
     async def sent() -> Any:
@@ -260,7 +283,7 @@ async def test_telegram_5xx_is_retried_with_backoff(notify: Notify) -> None:
         AppointmentConfirmedV1, user_id, intake_required=False, reschedule_count=0, amount_paid=None
     )
     await notify.producer.publish(env)
-    await bot_messages(notify, chat_id, 2)
+    await bot_messages(notify, chat_id, LINKING_REPLIES + 1)
 
     async def sent() -> Any:
         rows = await notify.rows(
@@ -313,7 +336,7 @@ async def test_403_marks_the_chat_unreachable_and_falls_back_to_email(notify: No
         )
     )
     await mail_with(notify, email, "Оплатите запись")
-    assert len(await notify.telegram.messages(chat_id, count=1)) == 1  # only the linking reply
+    assert len(await notify.telegram.messages(chat_id)) == LINKING_REPLIES  # only the linking
 
 
 async def test_reminder_buttons_request_actions_and_outcomes_edit_the_message(
@@ -334,13 +357,13 @@ async def test_reminder_buttons_request_actions_and_outcomes_edit_the_message(
     from notify.domain import rules
 
     await notify.producer.publish(confirmed)
-    await bot_messages(notify, chat_id, 2)
+    await bot_messages(notify, chat_id, LINKING_REPLIES + 1)
     runtime = notify.svc.runtime
     facts = {**confirmed.payload.model_dump(mode="json")}
     async with runtime.uow() as uow:
         await plan_notice(uow, runtime.notify, rules.reminder(facts, minutes_before=60))  # type: ignore[attr-defined]
         await uow.commit()
-    reminder = (await bot_messages(notify, chat_id, 3))[2]
+    reminder = (await bot_messages(notify, chat_id, LINKING_REPLIES + 2))[-1]
     assert reminder["text"].startswith("Напоминание о встрече")
     labels = [b["text"] for b in reminder["reply_markup"]["inline_keyboard"][0]]
     assert labels == ["Приду", "Отменить запись"]
@@ -393,7 +416,7 @@ async def test_reminder_buttons_request_actions_and_outcomes_edit_the_message(
     )
 
     async def edited() -> dict[str, Any] | None:
-        messages = await notify.telegram.messages(chat_id, count=3)
+        messages = await notify.telegram.messages(chat_id, count=LINKING_REPLIES + 2)
         current = next(m for m in messages if m["message_id"] == reminder["message_id"])
         return current if current["method"] == "editMessageText" else None
 
@@ -416,7 +439,7 @@ async def test_reminder_buttons_request_actions_and_outcomes_edit_the_message(
             refund_amount={"amount": 350000, "currency": "RUB"},
         )
     )
-    last = (await bot_messages(notify, chat_id, 4))[3]
+    last = (await bot_messages(notify, chat_id, LINKING_REPLIES + 3))[-1]
     assert last["text"].startswith("Запись отменена")
     assert "Возврат 100 %: 3\u00a0500,00\u00a0₽" in last["text"]
 
@@ -444,7 +467,7 @@ async def tapped_offer(notify: Notify) -> TappedOffer:
         ends_at=STARTS + timedelta(minutes=50),
         expires_at=datetime.now(UTC) + timedelta(minutes=30),
     )
-    offer = (await bot_messages(notify, chat_id, 2))[1]
+    offer = (await bot_messages(notify, chat_id, LINKING_REPLIES + 1))[-1]
     await wait_for(lambda: message_recorded(notify, chat_id, offer["message_id"]))
     await notify.telegram.tap(chat_id, button_text="Accept")
     (request,) = await wait_for(
@@ -492,7 +515,7 @@ async def test_waitlist_accept_then_slot_taken_edits_the_offer(notify: Notify) -
     )
 
     async def edited() -> dict[str, Any] | None:
-        messages = await notify.telegram.messages(chat_id, count=2)
+        messages = await notify.telegram.messages(chat_id, count=LINKING_REPLIES + 1)
         current = next(m for m in messages if m["message_id"] == offer["message_id"])
         return current if current["method"] == "editMessageText" else None
 
@@ -514,7 +537,7 @@ async def test_accepted_offer_and_expired_offer_edit_their_messages(notify: Noti
             ends_at=STARTS + timedelta(minutes=50),
             expires_at=datetime.now(UTC) + timedelta(minutes=30),
         )
-    await bot_messages(notify, chat_id, 3)
+    await bot_messages(notify, chat_id, LINKING_REPLIES + 2)
 
     async def offer_messages() -> dict[str, int] | None:
         # Telegram has the offers before notify commits them as sent (with the message ids a
@@ -550,14 +573,17 @@ async def test_accepted_offer_and_expired_offer_edit_their_messages(notify: Noti
     )
 
     async def both_edited() -> list[dict[str, Any]] | None:
-        messages = {m["message_id"]: m for m in await notify.telegram.messages(chat_id, count=3)}
+        messages = {
+            m["message_id"]: m
+            for m in await notify.telegram.messages(chat_id, count=LINKING_REPLIES + 2)
+        }
         pair = [messages[first], messages[second]]
         return pair if all(m["method"] == "editMessageText" for m in pair) else None
 
     accepted, expired = await wait_for(both_edited)
     assert accepted["text"].startswith("Вы приняли предложение")
     assert expired["text"].startswith("Предложение истекло")
-    held = (await bot_messages(notify, chat_id, 4))[3]
+    held = (await bot_messages(notify, chat_id, LINKING_REPLIES + 3))[-1]
     assert held["text"].startswith("Время придержано")
     assert held["reply_markup"]["inline_keyboard"][0][0] == {
         "text": "Оплатить",
@@ -609,7 +635,7 @@ async def test_deeplink_api_authorization_and_validation(notify: Notify) -> None
     me = notify.tokens.auth("client", sub=client_id)
     for body, status in (
         ({"action": "attribution", "source": "ads"}, 403),
-        ({"action": "link_account", "user_id": str(uuid.uuid4())}, 404),
+        ({"action": "link_account", "user_id": str(uuid.uuid4())}, 403),
         ({"action": "start_booking"}, 403),
         ({"action": "attribution"}, 422),
         ({"action": "teleport"}, 422),

@@ -65,6 +65,8 @@ class NotifySettings(ServiceSettings):
         default_factory=lambda: [DEV_CAPABILITY_KEY]
     )
     deeplink_ttl_minutes: int = Field(default=60 * 24 * 7, ge=1)
+    # How long a chat that opened a link_account link waits for the owner's confirmation.
+    telegram_link_confirm_minutes: int = Field(default=30, ge=1)
 
     # Reminders before each confirmed appointment, in minutes (24 h and 1 h by default).
     reminder_offsets_minutes: Annotated[list[int], NoDecode] = Field(

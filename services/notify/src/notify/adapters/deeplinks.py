@@ -61,4 +61,5 @@ def link_fields(link: DeepLink) -> dict[str, Any]:
         "created_at": link.created_at,
         "expires_at": link.expires_at,
         "used_at": link.used_at,
+        "confirmed_at": link.confirmed_at,
     }

@@ -167,7 +167,11 @@ class AppointmentCopy(NotifyTable, table=True):
 
 
 class DeepLink(NotifyTable, table=True):
-    """A one-time ``/start <payload>`` token bound to an action (only its hash is stored)."""
+    """A one-time ``/start <payload>`` token bound to an action (only its hash is stored).
+
+    A ``link_account`` link opened by a chat (``used_at``, ``used_by_chat_ref``) links nothing
+    until its owner confirms that chat in the app (``confirmed_at``).
+    """
 
     __tablename__ = "deeplinks"
 
@@ -186,6 +190,7 @@ class DeepLink(NotifyTable, table=True):
     expires_at: datetime = Field(sa_column=_ts())
     used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     used_by_chat_ref: uuid.UUID | None = None  # telegram_chats.id
+    confirmed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class TelegramButton(NotifyTable, table=True):

@@ -1,10 +1,13 @@
 """``/api/notify/deeplinks``: one-time Telegram deep links bound to an action.
 
-- ``link_account``: a user links their own Telegram chat (an admin may make one for anyone);
+- ``link_account``: the signed-in user links their own Telegram chat (no one makes one for
+  someone else, admins included); the chat that opens it waits until the user confirms it with
+  ``POST /me/telegram/confirm`` (the link's ``opened_by_username`` helps them tell their chat);
 - ``attribution``: a campaign or source link (admin); opening it publishes
   ``notify.deeplink.activated`` (cabinet turns it into a lead);
 - ``start_booking``: opens booking for a service or specialist (specialist or admin);
-- ``waitlist_offer``: opens a waitlist offer (made by notify itself for offer emails; admin).
+- ``waitlist_offer``: opens a waitlist offer in its owner's linked chat (made by notify itself
+  for offer emails; admin); it never links a chat.
 
 The answer carries the token and the ``t.me`` link once; only the token's hash is stored.
 """
@@ -18,12 +21,12 @@ from typing import Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import Forbidden, Msg, NotFound, Problem
+from servicekit.http.problems import Forbidden, Msg, Problem
 from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, ensure_owner
 
 from notify.adapters.deeplinks import create_deeplink, link_fields
-from notify.adapters.tables import DeepLink
+from notify.adapters.tables import DeepLink, TelegramChat
 from notify.api.deps import ContextDep
 
 router = APIRouter(prefix="/deeplinks", tags=["deep links"])
@@ -39,7 +42,8 @@ class DeepLinkCreate(BaseModel):
 
     action: Action
     user_id: uuid.UUID | None = Field(
-        default=None, description="link_account / waitlist_offer: whose (default: the caller)"
+        default=None,
+        description="waitlist_offer: whose; link_account: only the caller (the default)",
     )
     source: str | None = Label
     campaign: str | None = Label
@@ -73,6 +77,13 @@ class DeepLinkPublic(BaseModel):
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None
+    confirmed_at: datetime | None = Field(
+        description="link_account: when the owner confirmed the chat that opened it"
+    )
+    opened_by_username: str | None = Field(
+        default=None,
+        description="link_account: the Telegram username of the chat that opened it (if any)",
+    )
 
 
 class DeepLinkCreated(DeepLinkPublic):
@@ -87,7 +98,7 @@ class DeepLinkCreated(DeepLinkPublic):
     response_model=DeepLinkCreated,
     status_code=status.HTTP_201_CREATED,
     summary="Create a one-time deep link",
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403, descriptions={403: "forbidden, own_account_only"}),
 )
 async def create(
     body: DeepLinkCreate, uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep
@@ -95,9 +106,16 @@ async def create(
     is_admin = principal.has_role("admin")
     user_id = body.user_id
     if body.action == "link_account":
+        # Whoever holds the token may link a chat to the account: only its owner makes one.
         user_id = user_id or principal.user_id
-        if user_id != principal.user_id and not is_admin:
-            raise NotFound(Msg(ru="Такого пользователя нет.", en="No such user."))
+        if user_id != principal.user_id:
+            raise Forbidden(
+                Msg(
+                    ru="Подключить Telegram к аккаунту может только его владелец.",
+                    en="Only the account's owner links a Telegram chat to it.",
+                ),
+                code="own_account_only",
+            )
     elif body.action in ("attribution", "waitlist_offer") and not is_admin:
         raise Forbidden(
             Msg(
@@ -153,4 +171,8 @@ async def get_one(
     link = await uow.session.get(DeepLink, deeplink_id)
     ensure_owner(principal, link.created_by if link else None)
     assert link is not None
-    return DeepLinkPublic(**link_fields(link))
+    opener = None
+    if link.action == "link_account" and link.used_by_chat_ref is not None:
+        chat = await uow.session.get(TelegramChat, link.used_by_chat_ref)
+        opener = chat.username if chat else None
+    return DeepLinkPublic(**link_fields(link), opened_by_username=opener)

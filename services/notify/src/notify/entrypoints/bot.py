@@ -6,7 +6,9 @@ logged, rate-limited and retried. A tap's short notice (``answerCallbackQuery``)
 the route, which answers it after the commit.
 
 - ``/start <payload>``: the one-time deep link's action, once; an unknown, used or expired
-  payload gets a friendly reply and nothing else.
+  payload gets a friendly reply and nothing else. No payload links a chat by itself: an account
+  link waits for its owner's confirmation in the app (``POST /me/telegram/confirm``), and a
+  waitlist offer from a mail opens only in the owner's linked chat.
 - a tap on an inline button: its opaque callback data must belong to the tapping chat's user;
   then ``notify.telegram.action_requested`` is published.
 """
@@ -23,12 +25,12 @@ from typing import Any
 from aiogram import Dispatcher, Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message, User
-from contracts.notify.v1 import DeeplinkActivatedV1, TelegramActionRequestedV1, TelegramLinkedV1
+from contracts.notify.v1 import DeeplinkActivatedV1, TelegramActionRequestedV1
 from servicekit.messaging.outbox import UnitOfWork
-from sqlalchemy import update
 from sqlmodel import col, select
 
-from notify.adapters.deliveries import find_chat, linked_chat, plan_chat_message
+from notify.adapters.deliveries import find_chat, plan_chat_message
+from notify.adapters.linking import deeplink_ref
 from notify.adapters.tables import DeepLink, Recipient, TelegramButton, TelegramChat, TelegramTap
 from notify.context import NotifyContext
 from notify.domain import rules
@@ -114,7 +116,11 @@ def build_dispatcher() -> Dispatcher:
 
 
 async def run_deeplink(message: Message, payload: str, uow: UnitOfWork, ctx: NotifyContext) -> None:
-    """Run the action bound to ``payload`` once; otherwise only reply that the link is spent."""
+    """Run the action bound to ``payload`` once; otherwise only reply that the link is spent.
+
+    No payload links the chat: a ``link_account`` link makes the chat wait for its owner's
+    confirmation in the app, and a waitlist offer opens only in the owner's linked chat.
+    """
     user = message.from_user
     if user is None or message.chat.type != "private":
         return
@@ -130,19 +136,23 @@ async def run_deeplink(message: Message, payload: str, uow: UnitOfWork, ctx: Not
     if link is None or link.used_at is not None or link.expires_at <= now:
         await _link_spent(uow, ctx, chat, user)
         return
-    link.used_at = now
-    link.used_by_chat_ref = chat.id
-    uow.session.add(link)
-    if link.action == "link_account":
-        await _link_account(uow, ctx, chat, link, user, now)
-    elif link.action == "waitlist_offer":
+    if link.action == "waitlist_offer":
         await _open_offer(uow, ctx, chat, link, user, now)
+        return
+    _use(link, chat, now)
+    if link.action == "link_account":
+        await _await_confirmation(uow, ctx, chat, link, user)
     else:
         await _activated(uow, ctx, chat, link, user)
 
 
+def _use(link: DeepLink, chat: TelegramChat, now: datetime) -> None:
+    link.used_at = now
+    link.used_by_chat_ref = chat.id
+
+
 async def _link_spent(uow: UnitOfWork, ctx: NotifyContext, chat: TelegramChat, user: User) -> None:
-    """The only answer to an unknown, used, expired or someone else's payload."""
+    """The only answer to an unknown, used or expired payload."""
     recipient = await uow.session.get(Recipient, chat.user_id) if chat.user_id else None
     await plan_chat_message(
         uow,
@@ -155,53 +165,23 @@ async def _link_spent(uow: UnitOfWork, ctx: NotifyContext, chat: TelegramChat, u
     )
 
 
-async def _link(
-    uow: UnitOfWork,
-    chat: TelegramChat,
-    user_id: uuid.UUID,
-    link: DeepLink,
-    user: User,
-    now: datetime,
+async def _await_confirmation(
+    uow: UnitOfWork, ctx: NotifyContext, chat: TelegramChat, link: DeepLink, user: User
 ) -> None:
-    """Link ``chat`` to ``user_id`` (unlinking the user's previous chat) and publish it."""
-    await uow.session.exec(
-        update(TelegramChat)
-        .where(col(TelegramChat.user_id) == user_id, col(TelegramChat.id) != chat.id)
-        .values(user_id=None)
-    )
-    chat.user_id = user_id
-    chat.linked_at = now
-    chat.unreachable_at = None
-    uow.session.add(chat)
-    uow.emit(
-        TelegramLinkedV1(
-            user_id=user_id,
-            telegram_chat_id=chat.chat_id,
-            telegram_username=user.username,
-            deeplink_id=link.id,
-        )
-    )
+    """An account link was opened: the chat waits until the owner confirms it in the app.
 
-
-async def _link_account(
-    uow: UnitOfWork,
-    ctx: NotifyContext,
-    chat: TelegramChat,
-    link: DeepLink,
-    user: User,
-    now: datetime,
-) -> None:
-    assert link.user_id is not None
-    await _link(uow, chat, link.user_id, link, user, now)
-    recipient = await uow.session.get(Recipient, link.user_id)
+    The reply names no one: whoever holds the token learns nothing of the account.
+    """
+    recipient = await uow.session.get(Recipient, chat.user_id) if chat.user_id else None
     await plan_chat_message(
         uow,
         ctx,
         chat_id=chat.chat_id,
-        template="bot_linked",
-        context={"name": recipient.name if recipient else None},
+        template="bot_link_pending",
+        context={"minutes": ctx.settings.telegram_link_confirm_minutes},
         language=language_of(user, recipient),
-        user_id=link.user_id,
+        user_id=chat.user_id,
+        ref=deeplink_ref(link.id),
     )
 
 
@@ -213,19 +193,31 @@ async def _open_offer(
     user: User,
     now: datetime,
 ) -> None:
-    """A waitlist offer opened from its email: the offer with its Accept button, in the bot.
+    """A waitlist offer opened from its email: in the owner's linked chat, the offer with its
+    Accept button (and the link is used up).
 
-    The link was mailed to the client only, so it also links a chat that has no account yet.
+    A mail can be forwarded: in any other chat the link links nothing, acts on nothing and is
+    not used up; the reply points to the offer's page on the site (which asks to log in).
     """
     assert link.user_id is not None and link.details is not None
-    if chat.user_id is None and await linked_chat(uow.session, link.user_id) is None:
-        await _link(uow, chat, link.user_id, link, user, now)
-    recipient = await uow.session.get(Recipient, link.user_id)
-    if chat.user_id != link.user_id:
-        await _link_spent(uow, ctx, chat, user)
-        return
-    _emit_activated(uow, chat, link, user)
     details: dict[str, Any] = json.loads(link.details)
+    if chat.user_id != link.user_id:
+        recipient = await uow.session.get(Recipient, chat.user_id) if chat.user_id else None
+        page = f"{ctx.settings.app_base_url.rstrip('/')}/waitlist/offers/{link.waitlist_offer_id}"
+        await plan_chat_message(
+            uow,
+            ctx,
+            chat_id=chat.chat_id,
+            template="bot_offer_elsewhere",
+            context={},
+            language=language_of(user, recipient),
+            user_id=chat.user_id,
+            buttons=(rules.Button("open", url=page),),
+        )
+        return
+    _use(link, chat, now)
+    _emit_activated(uow, chat, link, user)
+    recipient = await uow.session.get(Recipient, link.user_id)
     offer = rules.Button(
         "accept", action="accept_waitlist_offer", waitlist_offer_id=link.waitlist_offer_id
     )
