@@ -3,6 +3,7 @@ shared with the token verifier (so tokens cabinet issues are accepted by cabinet
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -102,10 +103,13 @@ class Cabinet:
         )
 
 
-@pytest.fixture(scope="session")
-async def cabinet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cabinet]:
+@contextlib.asynccontextmanager
+async def running_cabinet(
+    keys_dir: Path, **settings: Any
+) -> AsyncIterator[tuple[RunningService, TokenMint, MovableClock, str]]:
+    """cabinet on its own database and vhost, signing with a test key; with its clock."""
     tokens = TokenMint()
-    keys: Path = tmp_path_factory.mktemp("cabinet-keys") / "signing.json"
+    keys = keys_dir / "signing.json"
     save_keyset(keys, [tokens.signing_key])
     clock = MovableClock()
     async with (
@@ -118,12 +122,21 @@ async def cabinet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cab
             tokens=tokens,
             clock=clock,
             jwt_signing_keys_file=str(keys),
-            # Every test calls from the same address: its own limit is tested apart
-            # (test_abuse.py), with the defaults.
-            registrations_per_address_per_hour=100_000,
-            password_resets_per_address_per_hour=100_000,
+            **settings,
         ) as service,
     ):
+        yield service, tokens, clock, amqp_url
+
+
+@pytest.fixture(scope="session")
+async def cabinet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cabinet]:
+    # Every test calls from the same address: its own limit is tested apart (test_abuse.py),
+    # with the defaults.
+    async with running_cabinet(
+        tmp_path_factory.mktemp("cabinet-keys"),
+        registrations_per_address_per_hour=100_000,
+        password_resets_per_address_per_hour=100_000,
+    ) as (service, tokens, clock, amqp_url):
         cabinet = Cabinet(service, tokens, clock)
         connection = await aio_pika.connect(amqp_url)
         try:
