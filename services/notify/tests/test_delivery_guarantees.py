@@ -142,12 +142,14 @@ async def test_telegram_message_accepted_then_database_lost_is_sent_once(
 ) -> None:
     async with notify_behind_proxy(amqp_url, tokens, own_smtp) as (notify, proxy, url):
         client, _email, chat_id = await linked_user(notify, language="en")
+        # What linking said ("confirm the link in the app", "linked"): not the appointment's.
+        before = {m["message_id"] for m in await notify.telegram.messages(chat_id)}
         notify.telegram.store.accept_hooks.append(outage_once(proxy))
         await notify.producer.publish(appointment(AppointmentConfirmedV1, client))
 
         async def confirmations() -> list[dict[str, Any]]:
             messages = await notify.telegram.messages(chat_id)
-            return [m for m in messages if "onfirm" in m["text"]]
+            return [m for m in messages if m["message_id"] not in before and "onfirm" in m["text"]]
 
         await wait_for(confirmations, timeout=30)
 
