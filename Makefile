@@ -37,7 +37,7 @@ token:
 lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy contracts/src libs/servicekit/src tools/devstack/src
+	$(UV) run --frozen mypy contracts/src libs/servicekit/src tools/devstack/src sandbox/src services/*/src
 	$(UV) run --frozen lint-imports
 
 # Regenerate what CI checks is current.

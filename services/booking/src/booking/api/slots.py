@@ -113,7 +113,8 @@ async def list_slots(
     # The runtime's parts straight from it, not as four dependencies: FastAPI spent a quarter
     # of a remembered search's CPU resolving those (bench/booking.py).
     runtime = await get_runtime(request)
-    now, settings, cache = runtime.clock(), await get_settings(runtime), runtime.slot_cache
+    now, settings = runtime.clock(), await get_settings(runtime)
+    cache = getattr(runtime, "slot_cache", None)  # BookingRuntime's
     assert isinstance(cache, SlotCache), "booking runs on BookingRuntime"
     service_id, specialist_id, tz = params.service_id, params.specialist_id, params.tz
     window_from, window_to, duration_minutes = (

@@ -187,11 +187,12 @@ async def join_waitlist(
     uow.session.add(row)
     await uow.commit()
     runtime = await get_runtime(request)
-    assert isinstance(runtime.slot_cache, SlotCache), "booking runs on BookingRuntime"
+    cache = getattr(runtime, "slot_cache", None)  # BookingRuntime's
+    assert isinstance(cache, SlotCache), "booking runs on BookingRuntime"
     async with read_connection(runtime.engine) as conn:
         free = await bookable_in_windows(
             conn,
-            runtime.slot_cache,
+            cache,
             service_id=service.id,
             specialist_id=body.specialist_id,
             duration_minutes=duration,

@@ -48,7 +48,7 @@ async def count(uow: UnitOfWork, key: str, policy: ThrottlePolicy, now: datetime
         else ThrottleState(row.failures, row.window_started_at, row.locked_until)
     ).after_failure(policy, now)
     await uow.session.exec(
-        insert(LoginThrottle)  # type: ignore[call-overload]
+        insert(LoginThrottle)
         .values(
             key=key,
             failures=state.failures,

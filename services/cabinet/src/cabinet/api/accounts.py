@@ -316,7 +316,7 @@ async def _tell_owner_of_attempt(uow: UnitOfWork, email_index: str, now: datetim
             user_id=owner.id,
             email=owner.email,
             name=owner.name,
-            language=owner.language,  # type: ignore[arg-type]
+            language=owner.language,
             attempted_at=now,
         )
     )
@@ -338,7 +338,7 @@ async def _send_verification_link(
             user_id=user.id,
             email=user.email,
             name=user.name,
-            language=user.language,  # type: ignore[arg-type]
+            language=user.language,
             verification_url=url,
             expires_at=expires,
         )
@@ -373,7 +373,7 @@ async def resend_verification(
     user = (await uow.session.exec(select(User).where(User.email_index == email_index))).first()
     if user is not None and not user.email_verified:
         await uow.session.exec(
-            update(OneTimeToken)  # type: ignore[call-overload]
+            update(OneTimeToken)
             .where(
                 col(OneTimeToken.user_id) == user.id,
                 col(OneTimeToken.purpose) == "verify_email",
@@ -495,7 +495,7 @@ async def update_me(body: MeUpdate, user: CurrentAccount, uow: UowDep) -> UserPu
         value = getattr(body, field)
         if value is not None and value != getattr(user, field):
             setattr(user, field, value)
-            changed.append(field)  # type: ignore[arg-type]
+            changed.append(field)
     if "phone" in body.model_fields_set and body.phone != user.phone:
         user.phone = body.phone
         user.phone_index = None if body.phone is None else blind_index(body.phone, kind="phone")
@@ -511,7 +511,7 @@ async def update_me(body: MeUpdate, user: CurrentAccount, uow: UowDep) -> UserPu
                 name=user.name,
                 phone=user.phone,
                 time_zone=user.time_zone,
-                language=user.language,  # type: ignore[arg-type]
+                language=user.language,
                 changed_fields=changed,
             )
         )

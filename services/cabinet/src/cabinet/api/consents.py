@@ -316,7 +316,7 @@ async def grant(
         ConsentGrantedV1(
             consent_id=record.id,
             user_id=user.id,
-            purpose=doc.purpose,  # type: ignore[arg-type]
+            purpose=doc.purpose,
             document_id=doc.id,
             document_version=doc.version,
             granted_at=now,

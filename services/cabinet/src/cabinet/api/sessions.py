@@ -146,7 +146,7 @@ async def login(
             raise _invalid_credentials()
         await uow.session.exec(
             update(LoginThrottle)
-            .where(col(LoginThrottle.key) == account_key)  # type: ignore[call-overload]
+            .where(col(LoginThrottle.key) == account_key)
             .values(failures=0, locked_until=None)
         )
         family_ends = now + timedelta(days=settings.session_max_days)

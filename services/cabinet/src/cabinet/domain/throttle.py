@@ -25,7 +25,7 @@ class ThrottlePolicy:
         over = failures - self.allowed_failures - 1
         if over < 0:
             return None
-        return min(self.max_lock, self.first_lock * (2 ** min(over, 16)))
+        return min(self.max_lock, self.first_lock * (1 << min(over, 16)))
 
 
 @dataclass(frozen=True)

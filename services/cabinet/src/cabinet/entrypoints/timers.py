@@ -39,7 +39,7 @@ async def send_reset_link(uow: UnitOfWork, timer: Timer) -> None:
             user_id=user.id,
             email=user.email,
             name=user.name,
-            language=user.language,  # type: ignore[arg-type]
+            language=user.language,
             reset_url=url,
             expires_at=expires,
         )
