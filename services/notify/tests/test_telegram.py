@@ -455,8 +455,8 @@ class TappedOffer:
     request: dict[str, Any]  # the notify.telegram.action_requested event
 
 
-async def tapped_offer(notify: Notify) -> TappedOffer:
-    user_id, _, chat_id = await linked_user(notify, language="en")
+async def offer_to(notify: Notify, user_id: uuid.UUID) -> uuid.UUID:
+    """booking offers the user a freed slot (50 min of "Therapy" at STARTS, for 30 min)."""
     offer_id = uuid.uuid4()
     await notify.producer.event(
         WaitlistOfferMadeV1,
@@ -467,6 +467,12 @@ async def tapped_offer(notify: Notify) -> TappedOffer:
         ends_at=STARTS + timedelta(minutes=50),
         expires_at=datetime.now(UTC) + timedelta(minutes=30),
     )
+    return offer_id
+
+
+async def tapped_offer(notify: Notify) -> TappedOffer:
+    user_id, _, chat_id = await linked_user(notify, language="en")
+    offer_id = await offer_to(notify, user_id)
     offer = (await bot_messages(notify, chat_id, LINKING_REPLIES + 1))[-1]
     await wait_for(lambda: message_recorded(notify, chat_id, offer["message_id"]))
     await notify.telegram.tap(chat_id, button_text="Accept")

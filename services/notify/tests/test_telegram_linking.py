@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from contracts.booking.v1 import AppointmentConfirmedV1, WaitlistOfferMadeV1
+from contracts.booking.v1 import AppointmentConfirmedV1
 from notify.adapters.tables import chat_index
 from notify.bootstrap import definition
 from servicekit.db.engine import asyncpg_dsn
@@ -25,13 +25,14 @@ from servicekit.testing import temporary_database
 from .conftest import Notify, wait_for
 from .test_event_purposes import deliveries_of, handled
 from .test_recipients import register
-from .test_rules import STARTS, appointment, mail_with
+from .test_rules import appointment, mail_with
 from .test_telegram import (
     bot_messages,
     confirm_link,
     linked_user,
     make_link,
     new_chat_id,
+    offer_to,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -71,16 +72,7 @@ async def offer_mail_link(
     notify: Notify, user_id: uuid.UUID, email: str, language: str = "en"
 ) -> tuple[uuid.UUID, str]:
     """A waitlist offer to a user without a linked chat: its mail, with the bot link's payload."""
-    offer_id = uuid.uuid4()
-    await notify.producer.event(
-        WaitlistOfferMadeV1,
-        offer_id=offer_id,
-        client_id=user_id,
-        service_name="Therapy",
-        starts_at=STARTS,
-        ends_at=STARTS + timedelta(minutes=50),
-        expires_at=datetime.now(UTC) + timedelta(minutes=30),
-    )
+    offer_id = await offer_to(notify, user_id)
     subject, line = OFFER_MAIL[language]
     mail = await mail_with(notify, email, subject)
     assert mail.text is not None
