@@ -26,6 +26,7 @@ from sqlalchemy import MetaData, text
 
 from servicekit.clock import Clock, utcnow
 from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
+from servicekit.http.problems import ProblemMap
 from servicekit.messaging.broker import ConsumerHost
 from servicekit.messaging.consumer import EventConsumer
 from servicekit.messaging.outbox import UnitOfWorkFactory
@@ -60,6 +61,8 @@ class ServiceDefinition:
     # (table, timestamp column, how long to keep): purged by the relay leader with the outbox.
     retention: Sequence[tuple[str, str, timedelta]] = ()
     port: int = 8000
+    # How the service's domain errors read over HTTP (its ``api/errors.py``).
+    problems: ProblemMap | None = None
 
     def exchanges(self) -> list[str]:
         """The exchange this service publishes to (always its own, even before any event)."""

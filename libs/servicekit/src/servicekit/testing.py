@@ -17,16 +17,20 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aio_pika
+import aio_pika.abc
 import asyncpg
 import httpx
 from contracts.envelope import parse_envelope
 from fastapi import FastAPI
 
 from servicekit.clock import Clock
+from servicekit.db.engine import asyncpg_dsn
 from servicekit.db.migrations import upgrade
 from servicekit.http.app import create_app
 from servicekit.messaging.sealing import EventSealer, capability_keyring
@@ -219,6 +223,121 @@ class TcpProxy:
     async def close(self) -> None:
         """Cut for good."""
         await self.cut()
+
+
+class FakeClock:
+    """A service's clock a test drives: frozen at ``start`` (``set``/``advance`` move it), or, with
+    ``start=None``, real time shifted by an offset that ``advance`` grows.
+
+    One per test (a fixture), never shared across tests: a test's moves must not leak into the
+    next one's.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.frozen = start
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        if self.frozen is not None:
+            return self.frozen
+        return datetime.now(UTC) + self.offset
+
+    @property
+    def now(self) -> datetime:
+        return self()
+
+    def set(self, moment: datetime) -> None:
+        """Freeze at ``moment``."""
+        self.frozen = moment
+
+    def advance(self, delta: timedelta | None = None, /, **parts: float) -> datetime:
+        """Move forward by ``delta`` or ``timedelta(**parts)``; returns the new time."""
+        step = (delta or timedelta()) + timedelta(**parts)
+        if self.frozen is not None:
+            self.frozen += step
+        else:
+            self.offset += step
+        return self()
+
+
+@dataclass
+class EventTap:
+    """What producers published, as it arrived on the broker: a private queue bound to ``#`` of
+    each tapped exchange (see :func:`tapping`), every body opened as its consumers read it."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _channel: Any = None
+    _queue: Any = None
+    _flushes: set[str] = field(default_factory=set)
+
+    def of(self, event_type: str, **match: Any) -> list[dict[str, Any]]:
+        """Arrived events of a type whose payload has the given field values."""
+        return [
+            e
+            for e in self.events
+            if e["event_type"] == event_type
+            and all(str(e["payload"].get(k)) == str(v) for k, v in match.items())
+        ]
+
+    async def wait_for(
+        self, event_type: str, count: int = 1, *, timeout: float = 20.0, **match: Any
+    ) -> list[dict[str, Any]]:
+        """Wait until ``count`` such events arrived; returns them."""
+        await wait_until(lambda: len(self.of(event_type, **match)) >= count, timeout=timeout)
+        return self.of(event_type, **match)
+
+    async def flush(self, timeout: float = 20.0) -> None:
+        """Return once everything routed to the tap before this call has been received: a marker
+        goes through the same FIFO queue behind it. With the producer's outbox drained first
+        (:func:`outbox_drained`), "nothing else arrived" is then a fact, not a guess."""
+        marker = uuid.uuid4().hex
+        await self._channel.default_exchange.publish(
+            aio_pika.Message(body=b"", message_id=marker, type="tap.flush"),
+            routing_key=self._queue.name,
+        )
+        await wait_until(lambda: marker in self._flushes, timeout=timeout)
+
+    async def _on(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with message.process():
+            if message.type == "tap.flush":
+                self._flushes.add(str(message.message_id))
+            else:
+                self.events.append(opened_message(message.body))
+
+
+@contextlib.asynccontextmanager
+async def tapping(amqp_url: str, *exchanges: str) -> AsyncIterator[EventTap]:
+    """An :class:`EventTap` on ``exchanges`` (e.g. ``"booking.events"``) for the block."""
+    tap = EventTap()
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for name in exchanges:
+            exchange = await channel.declare_exchange(
+                name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            await queue.bind(exchange, routing_key="#")
+        tap._channel, tap._queue = channel, queue
+        await queue.consume(tap._on)
+        yield tap
+    finally:
+        await connection.close()
+
+
+async def outbox_drained(database_url: str, timeout: float = 20.0) -> None:
+    """Wait until the service behind ``database_url`` has published every event it recorded
+    (no outbox row is left unpublished): a definite signal, not a sleep."""
+
+    async def empty() -> bool:
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            left = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        finally:
+            await conn.close()
+        return int(left) == 0
+
+    await wait_until(empty, timeout=timeout, interval=0.05)
 
 
 async def wait_until(predicate: object, *, timeout: float = 20.0, interval: float = 0.05) -> None:

@@ -70,3 +70,29 @@ def is_transient(exc: BaseException) -> bool:
             if isinstance(linked, BaseException):
                 stack.append(linked)
     return False
+
+
+UNIQUE_VIOLATION = "23505"
+
+
+def is_unique_violation(exc: BaseException, constraint: str | None = None) -> bool:
+    """Whether ``exc`` (SQLAlchemy's ``IntegrityError``, asyncpg's own, or an error raised from
+    one) is a unique violation (SQLSTATE 23505), of ``constraint`` when it is named. By code and
+    constraint name, never by the message's words (they change with the server's language)."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) == UNIQUE_VIOLATION:
+            if constraint is None:
+                return True
+            name = getattr(current, "constraint_name", None)
+            if name is not None:  # SQLAlchemy's wrapper has the code but not the name
+                return bool(name == constraint)
+        for linked in (getattr(current, "orig", None), current.__cause__):
+            if isinstance(linked, BaseException):
+                stack.append(linked)
+    return False

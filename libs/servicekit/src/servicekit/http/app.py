@@ -159,7 +159,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         max_body_bytes=runtime.settings.max_request_bytes,
         access_log=runtime.settings.access_log,
     )
-    install_problem_handlers(app)
+    install_problem_handlers(app, definition.problems)
 
     @app.get("/healthz", tags=["health"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -1,7 +1,10 @@
 """Cursor pagination, one shape for every list: ``{"items": [...], "next_cursor": "..." | null}``.
 
 Lists are ordered by (created time, id) — stable — and the cursor is the opaque position of the
-last item returned. ``?limit=`` defaults to 50, at most 200.
+last item returned. ``?limit=`` defaults to 50, at most 200. :func:`keyset_page` is the one
+implementation: oldest first by default, newest first for logs (``newest_first=True``); the
+cursor's time is always timezone-aware (a cursor without an offset is refused, so it is never
+compared with a ``timestamptz`` column as local time).
 """
 
 from __future__ import annotations
@@ -46,7 +49,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, item_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(at), uuid.UUID(item_id)
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time carries its offset")
+        return moment, uuid.UUID(item_id)
     except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise Problem(
             Msg(
@@ -67,13 +73,18 @@ async def keyset_page(
     tiebreak: Any,
     limit: int,
     cursor: str | None,
+    newest_first: bool = False,
 ) -> tuple[list[Any], str | None]:
-    """One page of ``query`` ordered by ``(order, tiebreak)`` (a time and an id), and the cursor
-    of the next page (``None`` on the last)."""
+    """One page of ``query`` ordered by ``(order, tiebreak)`` (a time and an id), ascending or
+    (``newest_first``) descending, and the cursor of the next page (``None`` on the last)."""
     if cursor is not None:
         at, last_id = decode_cursor(cursor)
-        query = query.where(or_(order > at, (order == at) & (tiebreak > last_id)))
-    query = query.order_by(order, tiebreak).limit(limit + 1)
+        if newest_first:
+            query = query.where(or_(order < at, (order == at) & (tiebreak < last_id)))
+        else:
+            query = query.where(or_(order > at, (order == at) & (tiebreak > last_id)))
+    ordering = (order.desc(), tiebreak.desc()) if newest_first else (order, tiebreak)
+    query = query.order_by(*ordering).limit(limit + 1)
     rows = list((await session.exec(query)).all())
     more = len(rows) > limit
     rows = rows[:limit]

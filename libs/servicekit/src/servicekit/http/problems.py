@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servicekit.correlation import current_correlation_id
 from servicekit.db.faults import is_transient
+from servicekit.errors import DomainError, ErrorTable
 from servicekit.http.field_errors import field_message
 from servicekit.http.i18n import (
     DEFAULT_LANGUAGE,
@@ -49,6 +50,7 @@ __all__ = [
     "Msg",
     "NotFound",
     "Problem",
+    "ProblemMap",
     "Unauthorized",
     "get_or_404",
     "install_problem_handlers",
@@ -60,6 +62,7 @@ __all__ = [
 
 PROBLEM_JSON = "application/problem+json"
 T = TypeVar("T")
+E = TypeVar("E", bound=DomainError)
 logger = logging.getLogger("servicekit.http")
 
 _STATUS_CODES: dict[int, str] = {
@@ -296,8 +299,86 @@ def _validation_errors(exc: RequestValidationError, language: Language) -> list[
     return out
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Answer every error of ``app`` as problem+json."""
+class _Mapping(Generic[E]):
+    def __init__(
+        self,
+        status: int,
+        detail: Msg | Callable[[E], Msg],
+        title: Msg | None,
+        extra: Callable[[E], Mapping[str, Any]] | None,
+        errors: Callable[[E], Sequence[Mapping[str, Any]]] | None,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        self.status = status
+        self.detail = detail
+        self.title = title
+        self.extra = extra
+        self.errors = errors
+        self.headers = headers
+
+    def problem(self, exc: E) -> Problem:
+        detail = self.detail(exc) if callable(self.detail) else self.detail
+        title = self.title or _STATUS_TEXTS.get(self.status, _OTHER_HTTP_ERROR)[0]
+        return Problem(
+            detail,
+            status=self.status,
+            code=exc.code,
+            title=title,
+            headers=self.headers,
+            errors=self.errors(exc) if self.errors is not None else None,
+            extra=self.extra(exc) if self.extra is not None else None,
+        )
+
+
+class ProblemMap:
+    """How a service's domain errors read over HTTP: one entry per error class, with the status
+    and the bilingual text beside it (``api/errors.py`` of each service builds one)::
+
+        PROBLEMS = ProblemMap()
+        PROBLEMS.add(SlotTaken, 409, Msg(ru="Это время уже занято.", en="The time is taken."))
+        PROBLEMS.add(BadTransition, 409, lambda e: Msg(ru=..., en=str(e)))
+
+    The problem's ``code`` is the error's own; ``title`` defaults to the status's. A validation
+    refusal maps to 422 with ``errors=`` giving the pydantic-shaped entries.
+    """
+
+    def __init__(self) -> None:
+        self._table: ErrorTable[_Mapping[Any]] = ErrorTable()
+
+    def add(
+        self,
+        error: type[E],
+        status: int,
+        detail: Msg | Callable[[E], Msg],
+        *,
+        title: Msg | None = None,
+        extra: Callable[[E], Mapping[str, Any]] | None = None,
+        errors: Callable[[E], Sequence[Mapping[str, Any]]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._table.add(error, _Mapping(status, detail, title, extra, errors, headers))
+
+    def problem(self, exc: DomainError) -> Problem | None:
+        """The problem ``exc`` reads as, or ``None`` when it is not mapped."""
+        mapping = self._table.get(exc)
+        return mapping.problem(exc) if mapping is not None else None
+
+    def missing(self, errors: Sequence[type[DomainError]]) -> list[type[DomainError]]:
+        """The classes of ``errors`` this map does not cover."""
+        return self._table.missing(errors)
+
+
+def install_problem_handlers(app: FastAPI, problems: ProblemMap | None = None) -> None:
+    """Answer every error of ``app`` as problem+json; ``problems`` maps the service's domain
+    errors (an unmapped one is a bug: 500, logged)."""
+
+    async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        problem = problems.problem(exc) if problems is not None else None
+        if problem is None:
+            logger.error("unmapped domain error %s", type(exc).__qualname__, exc_info=exc)
+            problem = internal_error()
+        return problem.response(request_language(request))
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -341,6 +422,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return internal_error().response(request_language(request))
 
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
