@@ -32,7 +32,6 @@ async def test_unique_violation_by_code_and_constraint_never_transient() -> None
     assert not is_unique_violation(duplicate.value, "other_key")
     assert not is_unique_violation(missing.value)  # a NOT NULL violation is another rule
     assert not is_transient(duplicate.value)
-    try:
-        raise ValueError("taken") from duplicate.value
-    except ValueError as wrapped:
-        assert is_unique_violation(wrapped, "t_a_key")
+    wrapped = ValueError("taken")
+    wrapped.__cause__ = duplicate.value
+    assert is_unique_violation(wrapped, "t_a_key")

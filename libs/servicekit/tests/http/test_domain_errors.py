@@ -90,7 +90,7 @@ async def test_an_unmapped_domain_error_is_a_500_without_detail(client: httpx.As
 
 def test_a_table_refuses_a_second_mapping_and_lists_what_it_misses() -> None:
     table: ErrorTable[str] = ErrorTable({SlotTaken: "taken"})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mapped twice"):
         table.add(SlotTaken, "again")
     assert table.missing([SlotTaken, TooLate]) == [TooLate]
     assert table.get(WayTooLate(1)) is None
