@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import iter_route_contexts
+from servicekit.errors import DomainError
 from servicekit.http.problem_audit import audit_responses, raisable_problems
 from servicekit.http.problems import (
     PROBLEM_JSON,
@@ -17,6 +18,7 @@ from servicekit.http.problems import (
     Msg,
     NotFound,
     Problem,
+    ProblemMap,
     install_problem_handlers,
     validation_failed,
 )
@@ -205,3 +207,41 @@ def test_validation_problems_raised_by_hand_count_as_422() -> None:
     route = next(r for r in iter_route_contexts(app.routes) if r.path == "/api/test/checked")
     assert set(raisable_problems(route)) == {422}
     assert audit_responses(app)[0].startswith("GET /api/test/checked can answer 422")
+
+
+class _Taken(DomainError):
+    code = "taken"
+
+
+class _Unmapped(DomainError):
+    code = "unmapped"
+
+
+def _reserve(item_id: uuid.UUID) -> None:
+    """A use case: it raises domain errors, the app's ProblemMap gives their statuses."""
+    if item_id.int == 2:
+        raise _Taken
+    if item_id.int == 3:
+        raise _Unmapped
+
+
+def test_a_domain_error_counts_with_the_status_its_mapping_gives() -> None:
+    problems = ProblemMap()
+    problems.add(_Taken, 409, Msg(ru="Занято.", en="Taken."))
+    app = FastAPI()
+    app.state.problems = problems
+    install_problem_handlers(app, problems)
+    install_problem_openapi(app)
+
+    @app.post("/undeclared/{item_id}")
+    async def undeclared(item_id: uuid.UUID) -> None:
+        _reserve(item_id)
+
+    @app.post("/declared/{item_id}", responses=problem_responses(409))
+    async def declared(item_id: uuid.UUID) -> None:
+        _reserve(item_id)
+
+    faults = audit_responses(app)
+    assert len(faults) == 1, faults
+    assert faults[0].startswith("POST /undeclared/{item_id} can answer 409")
+    assert "_reserve" in faults[0]

@@ -159,6 +159,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         max_body_bytes=runtime.settings.max_request_bytes,
         access_log=runtime.settings.access_log,
     )
+    app.state.problems = definition.problems  # read by the OpenAPI audit too
     install_problem_handlers(app, definition.problems)
 
     @app.get("/healthz", tags=["health"], summary="The process is alive")

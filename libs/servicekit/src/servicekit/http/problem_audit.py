@@ -17,6 +17,8 @@ It is a static reading, deliberately simple, and it errs on the side of finding 
   (``x = Cls(...)``, ``x = await f(...)`` by ``f``'s return annotation) and ``self``;
 - a ``try`` whose handler catches a problem class (and does not re-raise) removes what its
   body raised of that class;
+- a :class:`~servicekit.errors.DomainError` counts with the status the app's
+  :class:`~servicekit.http.problems.ProblemMap` gives it (an unmapped one is a 500, not counted);
 - :class:`fastapi.exceptions.RequestValidationError` is 422, and so is any route whose request
   FastAPI validates (parameters or a body);
 - 500 is never counted (an unexpected error is not an answer a route declares), nor the 503
@@ -44,7 +46,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
-from servicekit.http.problems import Problem
+from servicekit.errors import DomainError
+from servicekit.http.problems import Problem, ProblemMap
 from servicekit.http.responses import validates_request
 
 __all__ = ["Raise", "RaiseFinder", "audit_responses", "raisable_problems"]
@@ -83,21 +86,24 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
         yield from _dependants(sub)
 
 
-def _problem_status(cls: type) -> int | None:
-    if isinstance(cls, type) and issubclass(cls, Problem):
-        return int(cls.status)
-    if isinstance(cls, type) and issubclass(cls, RequestValidationError):
-        return 422
-    return None
-
-
 class RaiseFinder:
-    """Reads functions of the given top-level ``packages`` for the problems they can raise."""
+    """Reads functions of the given top-level ``packages`` for the problems they can raise;
+    ``problems`` gives the statuses of the service's domain errors."""
 
-    def __init__(self, packages: Iterable[str]) -> None:
+    def __init__(self, packages: Iterable[str], problems: ProblemMap | None = None) -> None:
         self.packages = frozenset(packages) | {"servicekit"}
+        self.problems = problems
         self._raises: dict[Any, frozenset[Raise]] = {}
         self._produces: dict[Any, frozenset[Raise]] = {}
+
+    def _problem_status(self, cls: type) -> int | None:
+        if isinstance(cls, type) and issubclass(cls, Problem):
+            return int(cls.status)
+        if isinstance(cls, type) and issubclass(cls, RequestValidationError):
+            return 422
+        if isinstance(cls, type) and issubclass(cls, DomainError) and self.problems is not None:
+            return self.problems.status_of(cls)
+        return None
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -278,7 +284,7 @@ class RaiseFinder:
             found: set[Raise] = set()
             for value in self._values(expr.func, scope):
                 if isinstance(value, type):
-                    known = _problem_status(value)
+                    known = self._problem_status(value)
                     if known is not None:
                         found.add(Raise(status or known, where, value))
                 elif isinstance(value, types.FunctionType | types.MethodType):
@@ -289,7 +295,7 @@ class RaiseFinder:
         for value in self._values(expr, scope):
             if isinstance(value, Problem):
                 found.add(Raise(value.status, where, type(value)))
-            elif isinstance(value, type) and (known := _problem_status(value)) is not None:
+            elif isinstance(value, type) and (known := self._problem_status(value)) is not None:
                 found.add(Raise(known, where, value))
         if isinstance(expr, ast.Name) and expr.id in scope.assigned:
             for assigned in scope.assigned[expr.id]:
@@ -479,7 +485,9 @@ def _classes_of(hint: Any) -> list[type]:
     return []
 
 
-def raisable_problems(route: RouteContext, packages: Iterable[str] = ()) -> dict[int, list[str]]:
+def raisable_problems(
+    route: RouteContext, packages: Iterable[str] = (), problems: ProblemMap | None = None
+) -> dict[int, list[str]]:
     """The statuses ``route`` can answer with a problem (beyond 500), each with where from.
 
     ``packages`` are the top-level packages whose code is followed besides servicekit; by
@@ -489,7 +497,7 @@ def raisable_problems(route: RouteContext, packages: Iterable[str] = ()) -> dict
     assert endpoint is not None
     own = {endpoint.__module__.split(".", 1)[0], *packages}
     found: dict[int, set[str]] = {}
-    for item in RaiseFinder(own).route(route):
+    for item in RaiseFinder(own, problems).route(route):
         if item.status != 500:
             found.setdefault(item.status, set()).add(item.where)
     return {status: sorted(where) for status, where in sorted(found.items())}
@@ -502,11 +510,12 @@ def audit_responses(app: FastAPI, packages: Iterable[str] = ()) -> list[str]:
     declared but never raised. Empty when the document tells the truth.
     """
     doc = app.openapi()
+    problems = getattr(app.state, "problems", None)
     faults: list[str] = []
     for route in iter_route_contexts(app.routes):
         if not (isinstance(route.original_route, APIRoute) and route.include_in_schema):
             continue
-        raisable = raisable_problems(route, packages)
+        raisable = raisable_problems(route, packages, problems)
         for method in sorted(route.methods or ()):
             operation = doc["paths"][route.path_format][method.lower()]
             declared = {int(k) for k in operation.get("responses", {}) if k.isdigit()}

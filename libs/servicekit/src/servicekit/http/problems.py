@@ -363,6 +363,11 @@ class ProblemMap:
         mapping = self._table.get(exc)
         return mapping.problem(exc) if mapping is not None else None
 
+    def status_of(self, error: type[DomainError]) -> int | None:
+        """The status ``error`` answers with (``None``: not mapped); the OpenAPI audit reads it."""
+        mapping = self._table.get(error)
+        return mapping.status if mapping is not None else None
+
     def missing(self, errors: Sequence[type[DomainError]]) -> list[type[DomainError]]:
         """The classes of ``errors`` this map does not cover."""
         return self._table.missing(errors)
