@@ -142,6 +142,7 @@ class Kit:
         | None = None,
         *,
         delivery_limit: int = 4,
+        amqp_url: str | None = None,
     ) -> ConsumerHost:
         """Start a ``kittest.<purpose>`` consumer that records every event in ``seen``."""
         consumer = EventConsumer("kittest", purpose, delivery_limit=delivery_limit)
@@ -158,7 +159,7 @@ class Kit:
         consumer.handles(UserContactChangedV1)(record)
         host = ConsumerHost(
             service="kittest",
-            amqp_url=self.amqp_url,
+            amqp_url=amqp_url or self.amqp_url,
             consumers=[consumer],
             produces_exchanges=[],
             uow_factory=self.consumer_uow,
