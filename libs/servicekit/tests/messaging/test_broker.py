@@ -1,5 +1,5 @@
-"""What servicekit does on the wire since issue 14: the relay publishes through FastStream with
-the properties consumers rely on, and the consumers (servicekit's own, on aio-pika) stop
+"""What servicekit does on the wire (issue 14): the relay publishes with the properties consumers
+(and the AsyncAPI document) rely on, and the consumers — servicekit's own, on aio-pika — stop
 gracefully and come back by themselves after the broker connection drops."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from servicekit.testing import TcpProxy, wait_until
 from .conftest import EXCHANGE, Kit
 
 
-async def test_the_relay_publishes_through_faststream_with_the_properties_consumers_rely_on(
+async def test_the_relay_publishes_with_the_properties_consumers_rely_on(
     kit: Kit,
 ) -> None:
     connection = await aio_pika.connect(kit.amqp_url)

@@ -12,11 +12,13 @@ How it works, and why:
   published, and marked ``published_at`` (its body dropped) after the broker confirmed every
   message; then the transaction commits. A crash between publish and mark rolls the marks
   back, so the batch is published again: at-least-once, deduplicated by each consumer's inbox.
-* **Pipelined confirms, through FastStream.** A batch is published with FastStream's
-  :class:`~faststream.rabbit.RabbitBroker` (a channel with publisher confirms), handed to the
-  channel in order (aiormq writes frames under a FIFO lock), and its confirms are awaited
-  together, so throughput is not one round trip per event. If any message fails, only the
-  prefix before it is marked; the rest is retried after a backoff, in the same order.
+* **Pipelined confirms.** Messages of a batch are handed to one channel in order (aiormq writes
+  frames under a FIFO lock) and their confirms are awaited together, so throughput is not one
+  round trip per event. If any message fails, only the prefix before it is marked; the rest is
+  retried after a backoff, in the same order. The relay publishes with aio-pika itself, not
+  through FastStream's ``RabbitBroker.publish``: the same batches through FastStream cost about
+  a quarter more CPU per event and the relay a tenth of its rate (bench/faststream_publish.py;
+  docs/events.md, "FastStream and servicekit").
 * **Wake-ups.** ``NOTIFY outbox`` from the insert trigger wakes the relay at commit; a poll every
   ``poll_seconds`` covers notifications lost while disconnected.
 * **Failures.** A broker outage is noticed by a cheap probe (a connection attempt every
@@ -35,13 +37,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractRobustConnection
-from faststream.rabbit import RabbitBroker, RabbitExchange
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
 from servicekit.clock import utcnow
 from servicekit.db.tables import OUTBOX_CHANNEL
-from servicekit.messaging.broker import event_exchange, publishing_broker
 from servicekit.metrics import ServiceMetrics
 
 logger = logging.getLogger("servicekit.relay")
@@ -102,9 +103,9 @@ class OutboxRelay:
         self.after_publish = after_publish  # test seam: runs after confirms, before marking
         self.is_leader = False
         self._wake = asyncio.Event()
-        self._broker: RabbitBroker | None = None
-        self._connection: AbstractRobustConnection | None = None
-        self._exchanges: dict[str, RabbitExchange] = {}
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
         self._failures = 0
         self._unreachable = False  # the last failure was the broker being out of reach
         self.probe_seconds = probe_seconds
@@ -194,32 +195,24 @@ class OutboxRelay:
         return float(base * (0.5 + random.random() / 2))
 
     # -- broker -----------------------------------------------------------------------------
-    async def _ensure_broker(self) -> dict[str, RabbitExchange]:
-        if self._broker is not None and self._exchanges and await self._connected():
+    async def _ensure_broker(self) -> dict[str, AbstractExchange]:
+        if self._channel is not None and not self._channel.is_closed and self._exchanges:
             return self._exchanges
         await self._close_broker()
-        self._broker = publishing_broker(self.amqp_url, self.service, self.connect_timeout)
-        self._connection = await self._broker.connect()
-        exchanges = {name: event_exchange(name) for name in self.exchange_names}
-        for exchange in exchanges.values():
-            await self._broker.declare_exchange(exchange)
-        self._exchanges = exchanges
-        return exchanges
-
-    async def _connected(self) -> bool:
-        # FastStream's robust connection reconnects by itself; while it is away the relay
-        # treats the broker as unreachable (and probes) instead of waiting for it.
-        return self._broker is not None and await self._broker.ping(timeout=0.05)
+        self._connection = await aio_pika.connect(self.amqp_url, timeout=self.connect_timeout)
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        self._exchanges = {}
+        for name in self.exchange_names:
+            self._exchanges[name] = await self._channel.declare_exchange(
+                name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+        return self._exchanges
 
     async def _close_broker(self) -> None:
-        broker, self._broker, self._exchanges = self._broker, None, {}
-        connection, self._connection = self._connection, None
-        if connection is not None:  # first, so a stalled broker cannot keep it reconnecting
+        conn, self._connection, self._channel, self._exchanges = self._connection, None, None, {}
+        if conn is not None and not conn.is_closed:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.close(), 2)
-        if broker is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(broker.stop(), 2)
+                await asyncio.wait_for(conn.close(), 2)
 
     # -- one batch --------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -262,7 +255,9 @@ class OutboxRelay:
                     "failures": self._failures,
                 },
             )
-            self._unreachable = error.startswith("connect:") or not await self._connected()
+            self._unreachable = (
+                error.startswith("connect:") or self._channel is None or self._channel.is_closed
+            )
             await self._close_broker()
             return ok, True
         self._failures = 0
@@ -273,35 +268,26 @@ class OutboxRelay:
             exchanges = await self._ensure_broker()
         except Exception as exc:  # broker down, auth, timeout...
             return 0, f"connect: {exc!r}"
-        broker = self._broker
-        assert broker is not None
         tasks: list[asyncio.Future[Any]] = []
         for r in rows:
             exchange = exchanges.get(r["exchange"])
             if exchange is None:
                 # A row for an exchange this relay was not told about: a programming error.
                 return len(tasks), f"unknown exchange {r['exchange']!r}"
-            # Tasks are created in row order and each reaches the channel before its first real
-            # suspension (FastStream builds the message and finds the exchange, declared when
-            # connecting, without waiting); aiormq's FIFO channel lock keeps that order on the
-            # wire, and the broker keeps it in every queue. FastStream's channel confirms: each
-            # publish returns once the broker has the message (bench/faststream_publish.py
-            # checks the order of everything it publishes).
+            message = aio_pika.Message(
+                body=r["body"].encode(),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=str(r["event_id"]),
+                correlation_id=r["correlation_id"],
+                type=r["event_type"],
+                app_id=self.service,
+                timestamp=utcnow(),
+            )
+            # Tasks are created in row order; aiormq's FIFO channel lock keeps that order on
+            # the wire, and the broker keeps it in every queue.
             tasks.append(
-                asyncio.ensure_future(
-                    broker.publish(
-                        r["body"].encode(),
-                        exchange=exchange,
-                        routing_key=r["routing_key"],
-                        mandatory=False,
-                        persist=True,
-                        content_type="application/json",
-                        message_id=str(r["event_id"]),
-                        correlation_id=r["correlation_id"],
-                        message_type=r["event_type"],
-                        timestamp=utcnow(),
-                    )
-                )
+                asyncio.ensure_future(exchange.publish(message, r["routing_key"], mandatory=False))
             )
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for i, res in enumerate(results):
