@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import platform
 import statistics
@@ -211,7 +212,7 @@ async def start_faststream(amqp_url: str, url: str, spec: QueueSpec, probe: Prob
         amqp_url,
         default_channel=Channel(prefetch_count=PREFETCH),
         middlewares=[Inbox],
-        log_level=10,
+        log_level=logging.DEBUG,  # as servicekit ran it: no line per message at INFO
     )
 
     @broker.subscriber(
@@ -277,7 +278,9 @@ async def start_kit(
     if under_faststream:
         # How ConsumerHost ran the processor before issue 14: a FastStream subscriber with
         # manual acks whose decoder hands over the aio-pika message itself.
-        broker = RabbitBroker(amqp_url, default_channel=Channel(prefetch_count=PREFETCH))
+        broker = RabbitBroker(
+            amqp_url, default_channel=Channel(prefetch_count=PREFETCH), log_level=logging.DEBUG
+        )
 
         async def raw(message: StreamMessage[Any]) -> Any:
             return message.raw_message

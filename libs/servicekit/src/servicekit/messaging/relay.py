@@ -17,7 +17,7 @@ How it works, and why:
   round trip per event. If any message fails, only the prefix before it is marked; the rest is
   retried after a backoff, in the same order. The relay publishes with aio-pika itself, not
   through FastStream's ``RabbitBroker.publish``: the same batches through FastStream cost about
-  a quarter more CPU per event and the relay a tenth of its rate (bench/faststream_publish.py;
+  a quarter more CPU per event and the relay an eighth of its rate (bench/faststream_publish.py;
   docs/events.md, "FastStream and servicekit").
 * **Wake-ups.** ``NOTIFY outbox`` from the insert trigger wakes the relay at commit; a poll every
   ``poll_seconds`` covers notifications lost while disconnected.
