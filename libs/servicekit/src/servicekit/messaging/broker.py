@@ -73,7 +73,6 @@ class DeadLetterPublisher:
         self.amqp_url = amqp_url
         self.service = service
         self.exchange = RabbitExchange(dlx_name(service), type=ExchangeType.DIRECT, durable=True)
-        self.exchange_name = self.exchange.name
         self._broker: RabbitBroker | None = None
         self._connection: AbstractRobustConnection | None = None
         self._lock = asyncio.Lock()
