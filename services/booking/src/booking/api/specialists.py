@@ -387,7 +387,8 @@ async def list_overrides(
     if cursor is not None:
         # Overrides are keyed by date: the cursor's time part is the last date returned.
         at, _ = decode_cursor(cursor)
-        query = query.where(col(ScheduleOverride.on_date) > at.date())
+        after = at.date() if isinstance(at, datetime) else at
+        query = query.where(col(ScheduleOverride.on_date) > after)
     rows = list(
         (
             await uow.session.exec(query.order_by(col(ScheduleOverride.on_date)).limit(limit + 1))
@@ -398,7 +399,7 @@ async def list_overrides(
     next_cursor = None
     if more and rows:
         last = rows[-1].on_date
-        next_cursor = encode_cursor(datetime(last.year, last.month, last.day), specialist_id)
+        next_cursor = encode_cursor(last, specialist_id)
     return Page[OverridePublic](items=[_override_public(r) for r in rows], next_cursor=next_cursor)
 
 
