@@ -219,6 +219,7 @@ Reason = Literal[
     "bands_gap",
     "bands_overlap",
     "threshold_out_of_range",
+    "code_changed",
 ]
 
 

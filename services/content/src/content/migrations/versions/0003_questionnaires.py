@@ -7,6 +7,7 @@ Create Date: 2026-12-12
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,7 +21,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _utc(name: str, nullable: bool = False) -> sa.Column[sa.DateTime]:
+def _utc(name: str, nullable: bool = False) -> "sa.Column[datetime]":
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
