@@ -16,8 +16,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from content.domain.definitions import Band
 
-WIDTH, HEIGHT = 720, 320
-LEFT, RIGHT, TOP, BOTTOM = 48, 150, 40, 44
+WIDTH, HEIGHT = 800, 320
+LEFT, RIGHT, TOP, BOTTOM = 48, 210, 40, 44
 
 #: Band stripes, mild to severe (a calm green to a clear red), readable in print.
 COLOURS = {

@@ -98,7 +98,7 @@ REASONS: dict[Reason, Callable[[_P], Msg]] = {
 def _definition_errors(e: InvalidDefinition) -> list[dict[str, Any]]:
     def entry(p: DefinitionProblem) -> dict[str, Any]:
         return {
-            "loc": ["body", "definition", *p.loc],
+            "loc": ["body", "definition", *map(str, p.loc)],  # strings, as pydantic's
             "msg": REASONS[p.reason](p.params),
             "type": p.reason,
         }
