@@ -162,10 +162,9 @@ async def read_trend(
     response_class=Response,
     summary="The same trend for one questionnaire as an SVG chart (in the caller's language)",
     responses={
-        200: {
-            "description": "An SVG picture",
-            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
-        },
+        # No "content" entry: generated clients (openapi-python-client) understand JSON, text
+        # and octet streams only, and would drop the operation; the type is in the words.
+        200: {"description": "The chart, as `image/svg+xml`"},
         **problem_responses(403, 404),
     },
 )
