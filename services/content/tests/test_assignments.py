@@ -8,7 +8,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from servicekit.testing import outbox_drained
+from contracts.booking.v1 import AppointmentExpiredV1, AppointmentHeldV1
+from contracts.types import Money
+from servicekit.testing import outbox_drained, wait_until
 
 from .conftest import GAD7, PHQ9, Content, phq9_answers
 
@@ -153,3 +155,46 @@ async def test_a_specialist_cancels_their_own_assignment(content: Content) -> No
     # A run started now is not linked to it.
     run = await content.start(PHQ9, content.auth("client", sub=client))
     assert run["assignment_id"] is None
+
+
+async def test_a_hold_that_expired_makes_nobody_a_client(content: Content) -> None:
+    specialist, client = uuid.uuid4(), await content.consenting_client()
+    appointment = uuid.uuid4()
+    starts = datetime.now(UTC) + timedelta(days=3)
+    facts = {
+        "appointment_id": appointment,
+        "client_id": client,
+        "service_id": uuid.uuid4(),
+        "service_name": "Консультация",
+        "specialist_id": specialist,
+        "specialist_name": "Анна Петрова",
+        "format": "online",
+        "starts_at": starts,
+        "ends_at": starts + timedelta(minutes=50),
+        "specialist_time_zone": "Europe/Moscow",
+        "price": Money(amount=300000),
+    }
+    await content.publish(
+        AppointmentHeldV1(
+            **facts,
+            hold_expires_at=datetime.now(UTC) + timedelta(minutes=10),
+            prepayment_required=True,
+        )
+    )
+    await content.publish(
+        AppointmentExpiredV1(**facts, hold_expires_at=datetime.now(UTC) + timedelta(minutes=10))
+    )
+
+    async def expired() -> bool:
+        rows = await content.fetch(
+            "SELECT status, confirmed FROM appointments WHERE appointment_id = $1", appointment
+        )
+        return bool(rows) and (rows[0]["status"], rows[0]["confirmed"]) == ("expired", False)
+
+    await wait_until(expired, timeout=20)
+    r = await content.client.post(
+        "/api/content/assignments",
+        json={"client_id": str(client), "questionnaire_id": PHQ9},
+        headers=content.auth("specialist", sub=specialist),
+    )
+    assert r.status_code == 404
