@@ -32,7 +32,8 @@ T = TypeVar("T")
 
 
 def part_of(runtime: ServiceRuntime, name: str, kind: type[T]) -> T:
-    """One of the parts ``booking.bootstrap.BookingRuntime`` adds to servicekit's runtime."""
+    """A typed part of booking's runtime (``booking.bootstrap.BookingRuntime``: its settings,
+    practice, YooKassa gateway, slot searches), read straight from it on a hot route."""
     part = getattr(runtime, name, None)
     assert isinstance(part, kind), "booking runs on BookingRuntime"
     return part

@@ -172,7 +172,7 @@ def _tiers(appointment: Appointment) -> list[CancellationTier]:
 
 async def _drop_open_payment(uow: UnitOfWork, appointment_id: uuid.UUID, now: datetime) -> None:
     """The appointment no longer needs its open payment: it shows ``canceled`` at once, and a
-    timer due now makes sure YooKassa never keeps money for it."""
+    call after the commit makes sure YooKassa never keeps money for it."""
     payment = await live_payment(uow.session, appointment_id)
     if payment is None:
         return

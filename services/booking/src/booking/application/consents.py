@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from contracts.cabinet.v1 import ConsentGrantedV1, ConsentWithdrawnV1
 from servicekit.messaging.outbox import UnitOfWork
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,38 +42,34 @@ async def require_health_consent(
 
 async def record_consent(
     uow: UnitOfWork,
+    word: ConsentGrantedV1 | ConsentWithdrawnV1,
     *,
-    user_id: uuid.UUID,
-    purpose: str,
     granted: bool,
-    document_id: uuid.UUID,
-    document_version: int,
-    consent_id: uuid.UUID,
     at: datetime,
 ) -> None:
-    """A user granted or withdrew a consent at ``at``; an older word arriving late does not
-    override a newer one."""
-    consent = await uow.session.get(Consent, (user_id, purpose), with_for_update=True)
+    """cabinet says a user granted or withdrew a consent at ``at``; an older word arriving late
+    does not override a newer one."""
+    consent = await uow.session.get(Consent, (word.user_id, word.purpose), with_for_update=True)
     if consent is not None and consent.changed_at > at:
         return
     if consent is None:
         uow.session.add(
             Consent(
-                user_id=user_id,
-                purpose=purpose,
+                user_id=word.user_id,
+                purpose=word.purpose,
                 granted=granted,
-                document_id=document_id,
-                document_version=document_version,
+                document_id=word.document_id,
+                document_version=word.document_version,
                 changed_at=at,
-                consent_id=consent_id,
+                consent_id=word.consent_id,
             )
         )
         return
     consent.granted = granted
-    consent.document_id = document_id
-    consent.document_version = document_version
+    consent.document_id = word.document_id
+    consent.document_version = word.document_version
     consent.changed_at = at
-    consent.consent_id = consent_id
+    consent.consent_id = word.consent_id
 
 
 async def remember_document(

@@ -179,32 +179,12 @@ async def roles_changed(uow: UnitOfWork, event: EventEnvelope[UserRolesChangedV1
 
 async def consent_granted(uow: UnitOfWork, event: EventEnvelope[ConsentGrantedV1]) -> None:
     """A user consented to a purpose."""
-    p = event.payload
-    await consents.record_consent(
-        uow,
-        user_id=p.user_id,
-        purpose=p.purpose,
-        granted=True,
-        document_id=p.document_id,
-        document_version=p.document_version,
-        consent_id=p.consent_id,
-        at=p.granted_at,
-    )
+    await consents.record_consent(uow, event.payload, granted=True, at=event.payload.granted_at)
 
 
 async def consent_withdrawn(uow: UnitOfWork, event: EventEnvelope[ConsentWithdrawnV1]) -> None:
     """A user withdrew a consent: P2 reads and writes stop at once."""
-    p = event.payload
-    await consents.record_consent(
-        uow,
-        user_id=p.user_id,
-        purpose=p.purpose,
-        granted=False,
-        document_id=p.document_id,
-        document_version=p.document_version,
-        consent_id=p.consent_id,
-        at=p.withdrawn_at,
-    )
+    await consents.record_consent(uow, event.payload, granted=False, at=event.payload.withdrawn_at)
 
 
 async def document_published(
