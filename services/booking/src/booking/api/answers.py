@@ -183,7 +183,7 @@ async def booked(
             )
         except PaymentUnavailable:
             await guard.forget(uow.session)
-            await uow.commit()
+            await uow.commit()  # the released hold and the forgotten key, together
             raise
     result = present(appointment, payment)
     await guard.remember(201, result)

@@ -50,14 +50,13 @@ async def pay_for_hold(
     now: datetime,
 ) -> tuple[Appointment, Payment]:
     """Commit a new hold, then create its payment at YooKassa and announce the hold; the pair
-    as they stand then (the caller commits). :class:`PaymentUnavailable` when YooKassa cannot:
-    the hold is released and that is committed."""
+    as they stand then. :class:`PaymentUnavailable` when YooKassa cannot: the hold is released.
+    Either way the caller commits (with whatever else it undoes, in one transaction)."""
     await uow.commit()  # the payment's id is YooKassa's Idempotence-Key from here on
     try:
         return await open_at_provider(uow, gateway, appointment, payment, now=now)
     except (YooKassaError, YooKassaUnavailable) as exc:
         await release_unpaid_hold(uow, appointment.id, now)
-        await uow.commit()
         raise PaymentUnavailable() from exc
 
 
