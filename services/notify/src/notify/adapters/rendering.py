@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 
 from notify.domain.formatting import format_deadline, format_money, format_time, format_when
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LANGUAGES = ("ru", "en")
 _ESCAPED = "@html"
 
@@ -44,6 +44,26 @@ BUTTON_LABELS: dict[str, dict[str, str]] = {
         "book": "Book",
     },
 }
+
+
+# The short notice a tap on an inline button shows (``answerCallbackQuery``), by outcome.
+TAP_ANSWERS: dict[str, dict[str, str]] = {
+    "ru": {
+        "sent": "Запрос отправлен",
+        "pending": "Запрос уже обрабатывается",
+        "invalid": "Эта кнопка больше не действует",
+    },
+    "en": {
+        "sent": "Request sent",
+        "pending": "Already being processed",
+        "invalid": "This button no longer works",
+    },
+}
+
+
+def tap_answer(outcome: str, language: str) -> str:
+    """The text a tap's notice shows in ``language`` (Russian when it is not known)."""
+    return TAP_ANSWERS.get(language, TAP_ANSWERS["ru"])[outcome]
 
 
 @dataclass(frozen=True)
