@@ -331,11 +331,18 @@ async def _prepare_telegram(
 async def _after_telegram(
     uow: UnitOfWork, delivery: Delivery, outcome: Outcome, call: ProviderCall, now: datetime
 ) -> None:
-    """A new message's id, so later edits find it (every chat we send to has its row)."""
-    if not isinstance(outcome, Sent) or call.edit_message_id is not None:
+    """Telegram has the message: the chat's spacing counts from now too (a call that waited on a
+    busy process must not bring the next message closer than the interval), and a new
+    message's id is kept, so later edits find it (every chat we send to has its row)."""
+    if not isinstance(outcome, Sent):
         return
-    chat = await find_chat(uow.session, call.chat_id)
-    if outcome.provider_message_id and chat is not None:
+    chat = await find_chat(uow.session, call.chat_id, for_update=True)
+    if chat is None:
+        return
+    if chat.last_sent_at is None or chat.last_sent_at < now:
+        chat.last_sent_at = now
+        uow.session.add(chat)
+    if call.edit_message_id is None and outcome.provider_message_id:
         uow.session.add(
             TelegramMessage(
                 chat_ref=chat.id,
