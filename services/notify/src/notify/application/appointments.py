@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 from contracts.booking.v1 import (
     AppointmentAttendanceConfirmedV1,
@@ -40,7 +41,7 @@ from notify.domain.reminders import (
 
 REMINDER = "reminder"  # the timer kind
 
-_STATUS: dict[type[AppointmentFacts], str] = {
+_STATUS: Final[Mapping[type[AppointmentFacts], str]] = {
     AppointmentHeldV1: "held",
     AppointmentConfirmedV1: "confirmed",
     AppointmentRescheduledV1: "confirmed",

@@ -416,7 +416,7 @@ async def _record(
 
 async def _mark_unreachable(uow: UnitOfWork, delivery: Delivery, now: datetime) -> None:
     """The user blocked the bot: later messages go by email at once (the failed one follows
-    by email through ``notify.delivery.failed``, see the delivery-failures consumer)."""
+    by email through ``notify.delivery.failed``: ``notify.application.deliveries``)."""
     chat = await find_chat(uow.session, int(delivery.recipient))
     if chat is not None and chat.unreachable_at is None:
         chat.unreachable_at = now
