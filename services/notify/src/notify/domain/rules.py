@@ -9,7 +9,7 @@ JSON values: times stay UTC ISO strings and are rendered in the recipient's zone
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,6 +46,8 @@ ButtonAction = Literal["confirm_attendance", "cancel_appointment", "accept_waitl
 
 EMAIL_ONLY: tuple[Channel, ...] = ("email",)
 TELEGRAM_ONLY: tuple[Channel, ...] = ("telegram",)
+# Templates with only a Telegram part: the bot's replies and the edits of earlier messages.
+TELEGRAM_ONLY_PREFIXES = ("bot_", "edit_")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,12 @@ def appointment_ref(appointment_id: uuid.UUID) -> str:
 def offer_ref(offer_id: uuid.UUID) -> str:
     """The ``ref`` of messages about one waitlist offer."""
     return f"offer:{offer_id}"
+
+
+def has_email_form(template: str, *, is_edit: bool) -> bool:
+    """Whether a message can go by email too: not a bot reply, not an edit of a Telegram
+    message (those exist only in the chat)."""
+    return not is_edit and not template.startswith(TELEGRAM_ONLY_PREFIXES)
 
 
 def _ctx(payload: BaseModel, **extra: Any) -> dict[str, Any]:
@@ -286,6 +294,21 @@ def reminder(facts: Mapping[str, Any], *, minutes_before: int) -> Notice:
 
 
 # -- content ------------------------------------------------------------------------------
+
+
+def crisis_recipients(
+    *,
+    assigned_by: uuid.UUID | None,
+    latest_specialist: uuid.UUID | None,
+    admins: Sequence[uuid.UUID],
+) -> list[uuid.UUID]:
+    """Who hears of a crisis answer: the specialist who assigned the questionnaire, else the
+    client's specialist of their latest appointment, else every admin."""
+    if assigned_by is not None:
+        return [assigned_by]
+    if latest_specialist is not None:
+        return [latest_specialist]
+    return list(admins)
 
 
 def crisis_alert(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
@@ -22,11 +22,11 @@ from markupsafe import Markup, escape
 
 from notify.domain.formatting import format_deadline, format_money, format_time, format_when
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LANGUAGES = ("ru", "en")
 _ESCAPED = "@html"
 
-BUTTON_LABELS: dict[str, dict[str, str]] = {
+BUTTON_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
     "ru": {
         "pay": "Оплатить",
         "confirm": "Приду",
@@ -44,6 +44,26 @@ BUTTON_LABELS: dict[str, dict[str, str]] = {
         "book": "Book",
     },
 }
+
+
+# The short notice a tap on an inline button shows (``answerCallbackQuery``), by outcome.
+TAP_ANSWERS: Final[Mapping[str, Mapping[str, str]]] = {
+    "ru": {
+        "sent": "Запрос отправлен",
+        "pending": "Запрос уже обрабатывается",
+        "invalid": "Эта кнопка больше не действует",
+    },
+    "en": {
+        "sent": "Request sent",
+        "pending": "Already being processed",
+        "invalid": "This button no longer works",
+    },
+}
+
+
+def tap_answer(outcome: str, language: str) -> str:
+    """The text a tap's notice shows in ``language`` (Russian when it is not known)."""
+    return TAP_ANSWERS.get(language, TAP_ANSWERS["ru"])[outcome]
 
 
 @dataclass(frozen=True)
@@ -99,7 +119,7 @@ def _money(ctx: Context, value: Mapping[str, Any] | None) -> str:
     return format_money(int(value["amount"]), str(value.get("currency", "RUB")), ctx["_lang"])
 
 
-SESSION_FORMATS = {
+SESSION_FORMATS: Final[Mapping[str, Mapping[str, str]]] = {
     "ru": {"online": "онлайн", "in_person": "очно"},
     "en": {"online": "online", "in_person": "in person"},
 }
@@ -111,7 +131,7 @@ def _session(ctx: Context, value: str) -> str:
 
 
 # YooKassa's cancellation_details.reason of a payment, as a client reads it.
-DECLINE_REASONS = {
+DECLINE_REASONS: Final[Mapping[str, Mapping[str, str]]] = {
     "ru": {
         "insufficient_funds": "на карте недостаточно денег",
         "card_expired": "срок действия карты истёк",
@@ -147,7 +167,7 @@ DECLINE_REASONS = {
         "(your bank releases the blocked amount)",
     },
 }
-DECLINED = {
+DECLINED: Final[Mapping[str, str]] = {
     "ru": "банк или платёжная система отклонили платёж",
     "en": "the bank or the payment system declined the payment",
 }
