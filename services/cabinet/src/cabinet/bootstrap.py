@@ -1,4 +1,5 @@
-"""cabinet's composition root."""
+"""cabinet's composition root: what cabinet is made of (its definition) and the one runtime a
+process builds from it."""
 
 from __future__ import annotations
 
@@ -21,16 +22,18 @@ from contracts.cabinet.v1 import (
 )
 from servicekit.clock import Clock, utcnow
 from servicekit.messaging.relay import AfterPublish
-from servicekit.runtime import ServiceDefinition, ServiceRuntime
+from servicekit.runtime import ServiceDefinition
 
 from cabinet.adapters.tables import metadata
 from cabinet.api.accounts import router as accounts_router
 from cabinet.api.consents import router as consents_router
+from cabinet.api.errors import PROBLEMS
 from cabinet.api.jwks import router as jwks_router
 from cabinet.api.roles import router as roles_router
 from cabinet.api.sessions import router as sessions_router
 from cabinet.config import CabinetSettings
 from cabinet.entrypoints.timers import TIMERS
+from cabinet.runtime import CabinetRuntime
 
 definition = ServiceDefinition(
     name="cabinet",
@@ -59,6 +62,7 @@ definition = ServiceDefinition(
     routers=(accounts_router, sessions_router, roles_router, consents_router),
     root_routers=(jwks_router,),
     port=8003,
+    problems=PROBLEMS,
 )
 
 
@@ -67,9 +71,9 @@ def build_runtime(
     *,
     clock: Clock = utcnow,
     relay_after_publish: AfterPublish | None = None,
-) -> ServiceRuntime:
+) -> CabinetRuntime:
     """The cabinet runtime; tests pass their own settings or clock."""
-    return ServiceRuntime(
+    return CabinetRuntime(
         definition,
         settings or CabinetSettings(),
         clock=clock,
