@@ -36,6 +36,7 @@ class Passwords:
         # Verifying against this when the account does not exist costs the same time as a real
         # check, so response times do not tell whether an email is registered.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
         self.in_flight = 0
         """Hashes being computed or waiting for a thread (the pool's load, for metrics and
