@@ -86,6 +86,7 @@ async def change_password(
 ) -> None:
     """Set a new password when the current one is right (:class:`WrongPassword`); every
     session of the account ends."""
+    await uow.commit()  # no connection is held while the passwords are hashed
     if not await passwords.verify(user.password_hash, current_password):
         raise WrongPassword()
     user.password_hash = await passwords.hash(new_password)
