@@ -17,9 +17,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from cabinet.bootstrap import build_runtime, definition
+from cabinet.bootstrap import CabinetRuntime, build_runtime, definition
 from cabinet.config import CabinetSettings
-from cabinet.runtime import CabinetRuntime
 from servicekit.db.engine import asyncpg_dsn
 from servicekit.security.signing import save_keyset
 from servicekit.testing import (

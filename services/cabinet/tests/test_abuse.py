@@ -53,7 +53,7 @@ def _email() -> str:
 
 async def test_parallel_logins_do_not_stall_other_requests(own: Service) -> None:
     """argon2 on the event loop made 8 logins stall every request (JWKS included) for seconds."""
-    passwords = own.runtime.passwords
+    passwords = own.runtime.cabinet.passwords
     async with own.caller() as client:
         email = _email()
         assert (await register(client, email)).status_code == 202
@@ -181,7 +181,7 @@ async def test_a_reset_answers_in_the_same_time_for_known_and_unknown_addresses(
     (row,) = await own.sql(
         "SELECT count(*) AS n FROM one_time_tokens t JOIN users u ON u.id = t.user_id "
         "WHERE t.purpose = 'reset_password' AND u.email_index = $1",
-        own.runtime.keyring.blind_index(known, kind="email"),
+        own.runtime.cabinet.keyring.blind_index(known, kind="email"),
     )
     assert row["n"] == 40
 
@@ -198,7 +198,7 @@ async def test_a_phone_is_not_reserved_until_verified_and_a_taken_address_is_not
         assert (await register(client, owner, phone)).status_code == 202
         rows = await own.sql(
             "SELECT phone_verified FROM users WHERE phone_index = $1",
-            own.runtime.keyring.blind_index(phone, kind="phone"),
+            own.runtime.cabinet.keyring.blind_index(phone, kind="phone"),
         )
         # both accounts hold the number (the same blind index), neither has it reserved
         assert len(rows) == 2 and not any(r["phone_verified"] for r in rows)

@@ -22,7 +22,7 @@ from contracts.cabinet.v1 import (
 )
 from servicekit.clock import Clock, utcnow
 from servicekit.messaging.relay import AfterPublish
-from servicekit.runtime import ServiceDefinition
+from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
 from cabinet.adapters.tables import metadata
 from cabinet.api.accounts import router as accounts_router
@@ -31,9 +31,9 @@ from cabinet.api.errors import PROBLEMS
 from cabinet.api.jwks import router as jwks_router
 from cabinet.api.roles import router as roles_router
 from cabinet.api.sessions import router as sessions_router
+from cabinet.application.ports import CabinetPorts, build_ports
 from cabinet.config import CabinetSettings
 from cabinet.entrypoints.timers import TIMERS
-from cabinet.runtime import CabinetRuntime
 
 definition = ServiceDefinition(
     name="cabinet",
@@ -66,6 +66,30 @@ definition = ServiceDefinition(
 )
 
 
+class CabinetRuntime(ServiceRuntime):
+    """A running cabinet: servicekit's runtime (database, outbox relay, timers, token verifier)
+    with cabinet's ports (``runtime.cabinet``: settings, password hashing, blind-index keys)."""
+
+    settings: CabinetSettings
+
+    def __init__(
+        self,
+        settings: CabinetSettings,
+        *,
+        clock: Clock = utcnow,
+        relay_after_publish: AfterPublish | None = None,
+    ) -> None:
+        super().__init__(definition, settings, clock=clock, relay_after_publish=relay_after_publish)
+        self.cabinet: CabinetPorts = build_ports(settings)
+
+    async def stop(self) -> None:
+        """Stop servicekit's background work, then the password-hashing threads."""
+        try:
+            await super().stop()
+        finally:
+            self.cabinet.passwords.close()
+
+
 def build_runtime(
     settings: CabinetSettings | None = None,
     *,
@@ -74,7 +98,6 @@ def build_runtime(
 ) -> CabinetRuntime:
     """The cabinet runtime; tests pass their own settings or clock."""
     return CabinetRuntime(
-        definition,
         settings or CabinetSettings(),
         clock=clock,
         relay_after_publish=relay_after_publish,

@@ -29,7 +29,7 @@ HASH_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 class Passwords:
     """Password hashing and checking (argon2id) in a bounded pool of threads; one per runtime
-    (``cabinet.runtime``), closed with it."""
+    (``cabinet.application.ports``), closed with it."""
 
     def __init__(self, workers: int = HASH_WORKERS) -> None:
         self._hasher = PasswordHasher()

@@ -151,7 +151,7 @@ def _public(user: User) -> UserPublic:
 async def register(
     body: RegistrationCreate,
     uow: UowDep,
-    runtime: CabinetDep,
+    ports: CabinetDep,
     address: SourceAddress,
     now: NowDep,
 ) -> Accepted:
@@ -170,9 +170,9 @@ async def register(
             language=body.language,
         ),
         source=address,
-        settings=runtime.settings,
-        passwords=runtime.passwords,
-        keyring=runtime.keyring,
+        settings=ports.settings,
+        passwords=ports.passwords,
+        keyring=ports.keyring,
         now=now,
     )
     return Accepted(
@@ -193,7 +193,7 @@ async def register(
 async def resend_verification(
     body: ResendRequest,
     uow: UowDep,
-    runtime: CabinetDep,
+    ports: CabinetDep,
     address: SourceAddress,
     now: NowDep,
 ) -> Accepted:
@@ -204,8 +204,8 @@ async def resend_verification(
         uow,
         str(body.email),
         source=address,
-        settings=runtime.settings,
-        keyring=runtime.keyring,
+        settings=ports.settings,
+        keyring=ports.keyring,
         now=now,
     )
     return Accepted(
@@ -239,7 +239,7 @@ async def verify_email(body: TokenBody, uow: UowDep, now: NowDep) -> Response:
 async def request_reset(
     body: ResetRequest,
     uow: UowDep,
-    runtime: CabinetDep,
+    ports: CabinetDep,
     address: SourceAddress,
     now: NowDep,
 ) -> Accepted:
@@ -249,8 +249,8 @@ async def request_reset(
         uow,
         str(body.email),
         source=address,
-        settings=runtime.settings,
-        keyring=runtime.keyring,
+        settings=ports.settings,
+        keyring=ports.keyring,
         now=now,
     )
     return Accepted(
@@ -268,10 +268,10 @@ async def request_reset(
     responses=problem_responses(400),
 )
 async def confirm_reset(
-    body: ResetConfirm, uow: UowDep, runtime: CabinetDep, now: NowDep
+    body: ResetConfirm, uow: UowDep, ports: CabinetDep, now: NowDep
 ) -> Response:
     await password_resets.confirm_reset(
-        uow, body.token, body.new_password, passwords=runtime.passwords, now=now
+        uow, body.token, body.new_password, passwords=ports.passwords, now=now
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -288,10 +288,10 @@ async def me(user: CurrentAccount) -> UserPublic:
     responses=problem_responses(409),
 )
 async def update_me(
-    body: MeUpdate, user: CurrentAccount, uow: UowDep, runtime: CabinetDep
+    body: MeUpdate, user: CurrentAccount, uow: UowDep, ports: CabinetDep
 ) -> UserPublic:
     sent = body.model_dump(include=body.model_fields_set)
-    changed = await accounts.change_contacts(uow, user, sent, keyring=runtime.keyring)
+    changed = await accounts.change_contacts(uow, user, sent, keyring=ports.keyring)
     return _public(changed)
 
 
@@ -302,14 +302,14 @@ async def update_me(
     responses=problem_responses(403),
 )
 async def change_password(
-    body: PasswordChange, user: CurrentAccount, uow: UowDep, runtime: CabinetDep, now: NowDep
+    body: PasswordChange, user: CurrentAccount, uow: UowDep, ports: CabinetDep, now: NowDep
 ) -> Response:
     await accounts.change_password(
         uow,
         user,
         body.current_password,
         body.new_password,
-        passwords=runtime.passwords,
+        passwords=ports.passwords,
         now=now,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -321,6 +321,6 @@ async def change_password(
     dependencies=[Depends(require_roles("admin"))],
     summary="Find accounts by email (admin)",
 )
-async def find_users(uow: UowDep, body: EmailSearch, runtime: CabinetDep) -> UserList:
-    found = await accounts.find_by_email(uow, str(body.email), keyring=runtime.keyring)
+async def find_users(uow: UowDep, body: EmailSearch, ports: CabinetDep) -> UserList:
+    found = await accounts.find_by_email(uow, str(body.email), keyring=ports.keyring)
     return UserList(items=[_public(u) for u in found])

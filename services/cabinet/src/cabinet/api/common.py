@@ -1,4 +1,4 @@
-"""What cabinet's routes share: the runtime, the caller's account and address."""
+"""What cabinet's routes share: cabinet's ports, the caller's account and address."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ from servicekit.security.deps import CurrentPrincipal
 
 from cabinet.adapters.tables import User
 from cabinet.application import accounts
-from cabinet.runtime import CabinetRuntime
+from cabinet.application.ports import CabinetPorts
 
 
-async def cabinet_runtime(runtime: RuntimeDep) -> CabinetRuntime:
-    """cabinet's runtime (settings, password hashing, blind-index keys)."""
-    assert isinstance(runtime, CabinetRuntime)
-    return runtime
+async def cabinet_ports(runtime: RuntimeDep) -> CabinetPorts:
+    """cabinet's ports (settings, password hashing, blind-index keys) of the running service
+    (``cabinet.bootstrap.CabinetRuntime``)."""
+    ports = getattr(runtime, "cabinet", None)
+    if not isinstance(ports, CabinetPorts):
+        raise TypeError("the runtime is not cabinet's")
+    return ports
 
 
-CabinetDep = Annotated[CabinetRuntime, Depends(cabinet_runtime)]
+CabinetDep = Annotated[CabinetPorts, Depends(cabinet_ports)]
 
 
 # The caller's address, as servicekit decides it (X-Forwarded-For only from TRUSTED_PROXIES).

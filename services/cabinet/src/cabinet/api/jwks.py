@@ -13,7 +13,7 @@ router = APIRouter(tags=["keys"])
 
 
 @router.get("/.well-known/jwks.json", summary="Public signing keys (current and previous)")
-async def jwks(runtime: CabinetDep, response: Response) -> dict[str, Any]:
+async def jwks(ports: CabinetDep, response: Response) -> dict[str, Any]:
     # Read on every request: a rotation by the admin command is served at once, no restart.
     response.headers["Cache-Control"] = "public, max-age=60"
-    return published_keys(ensure_keyset(runtime.settings.jwt_signing_keys_file))
+    return published_keys(ensure_keyset(ports.settings.jwt_signing_keys_file))

@@ -7,7 +7,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
-from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.deps import NowDep, RuntimeDep, UowDep
 from servicekit.http.responses import problem_responses
 
 from cabinet.api.common import CabinetDep, SourceAddress
@@ -59,7 +59,11 @@ def _pair(tokens: IssuedTokens) -> TokenPair:
     },
 )
 async def login(
-    body: LoginRequest, runtime: CabinetDep, address: SourceAddress, now: NowDep
+    body: LoginRequest,
+    runtime: RuntimeDep,
+    ports: CabinetDep,
+    address: SourceAddress,
+    now: NowDep,
 ) -> TokenPair:
     """The same ``invalid_credentials`` for an unknown email and a wrong password, after the
     same time; failures are limited per account and per source address."""
@@ -68,9 +72,9 @@ async def login(
         body.email,
         body.password,
         source=address,
-        settings=runtime.settings,
-        passwords=runtime.passwords,
-        keyring=runtime.keyring,
+        settings=ports.settings,
+        passwords=ports.passwords,
+        keyring=ports.keyring,
         now=now,
     )
     return _pair(tokens)
@@ -82,8 +86,8 @@ async def login(
     summary="Trade a refresh token for new tokens (single use)",
     responses=problem_responses(401),
 )
-async def refresh(body: RefreshRequest, uow: UowDep, runtime: CabinetDep, now: NowDep) -> TokenPair:
-    tokens = await sessions.refresh(uow, body.refresh_token, settings=runtime.settings, now=now)
+async def refresh(body: RefreshRequest, uow: UowDep, ports: CabinetDep, now: NowDep) -> TokenPair:
+    tokens = await sessions.refresh(uow, body.refresh_token, settings=ports.settings, now=now)
     return _pair(tokens)
 
 
