@@ -18,7 +18,8 @@ from servicekit.testing import FakeClock, wait_until
 
 from .conftest import PASSWORD, Service, clock_of, running_cabinet
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+# A cabinet of its own (the `own` fixture): the full lane only.
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.integration]
 
 
 async def register(
