@@ -38,7 +38,7 @@ from servicekit.messaging.consumer import EventConsumer
 from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
 from servicekit.messaging.relay import OutboxRelay
 from servicekit.metrics import ServiceMetrics
-from servicekit.testing import temporary_database, temporary_vhost
+from servicekit.testing import TEST_SEALER, temporary_database, temporary_vhost
 from sqlalchemy import BigInteger, Column, Identity, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import UUID
 
@@ -165,7 +165,7 @@ async def consumer_role(url: str, amqp_url: str, n: int, purpose: str) -> dict[s
         amqp_url=amqp_url,
         consumers=[consumer],
         produces_exchanges=["cabinet.events"],
-        uow_factory=UnitOfWorkFactory(sessions, "bench"),
+        uow_factory=UnitOfWorkFactory(sessions, "bench", sealer=TEST_SEALER),
         metrics=ServiceMetrics(),
         prefetch_count=128,
     )
@@ -209,7 +209,7 @@ async def writer_role(url: str, n: int, writers: int, rate: float = 0.0) -> dict
     With ``rate`` > 0 the writers are paced to that many events per second in total.
     """
     engine = make_engine(url, pool_size=writers)
-    producer = UnitOfWorkFactory(make_session_factory(engine), "cabinet")
+    producer = UnitOfWorkFactory(make_session_factory(engine), "cabinet", sealer=TEST_SEALER)
     users = [uuid.uuid4() for _ in range(50)]
 
     interval = writers / rate if rate > 0 else 0.0
