@@ -131,7 +131,7 @@ async def test_throttle_rows_are_purged(own: Service) -> None:
             key,
             at,
         )
-    deleted = await own.runtime.relay.purge()
+    deleted = await own.runtime.housekeeping.purge()
     assert deleted["login_throttle.window_started_at"] >= 1
     keys = {r["key"] for r in await own.sql("SELECT key FROM login_throttle")}
     assert old not in keys and fresh in keys

@@ -54,7 +54,7 @@ CHAT_COLUMNS = {
     ("deeplinks", "used_by_chat_ref", "uuid"),
 }
 # The outbox is left out: published events carry telegram_chat_id by contract
-# (notify.telegram.linked, notify.deeplink.activated), and the relay deletes them after retention.
+# (notify.telegram.linked, notify.deeplink.activated); housekeeping deletes them after retention.
 NOT_SCANNED = {"outbox", "alembic_version"}
 
 
