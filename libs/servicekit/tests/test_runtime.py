@@ -49,8 +49,9 @@ async def test_each_runtime_runs_its_own_consumers_and_the_definition_stays_as_d
         assert mine is not profile_events and theirs is not profile_events and mine is not theirs
         assert mine.queue().delivery_limit == 3
         assert theirs.queue().delivery_limit == 9
-        assert mine.queue().arguments()["x-delivery-limit"] != (
-            theirs.queue().arguments()["x-delivery-limit"]
+        assert (
+            mine.queue().arguments()["x-delivery-limit"]
+            != (theirs.queue().arguments()["x-delivery-limit"])
         )
         assert first.consumers.processors[0].queue.delivery_limit == 3
         # The declaration is untouched (what another runtime, or the AsyncAPI document, reads).
