@@ -157,20 +157,28 @@ async def test_a_transaction_ended_behind_the_sessions_back_is_refused(
 async def test_an_eager_connection_is_inside_its_transaction_from_begin(
     engine: AsyncEngine,
 ) -> None:
-    eager = eager_engine(engine)
+    """make_engine's engines begin eagerly; eager_engine gives any other engine an eager variant
+    on its pool and leaves the engine itself as SQLAlchemy makes it."""
+    assert eager_engine(engine) is engine
+    plain = create_async_engine(engine.url)
+    eager = eager_engine(plain)
     assert eager_engine(eager) is eager
-    async with eager.connect() as conn:
-        await conn.begin()
-        driver = await transaction_driver(conn)
-        assert driver.is_in_transaction()
-        await driver.execute(
-            "INSERT INTO drv_note (id, text, labels) VALUES ($1, 'x', '[]')", uuid.uuid4()
-        )
-        await conn.rollback()
-        assert not driver.is_in_transaction()
-    async with engine.connect() as conn:  # the engine itself is left as SQLAlchemy makes it
-        await conn.begin()
-        assert not (await conn.get_raw_connection()).driver_connection.is_in_transaction()
+    try:
+        for eng in (engine, eager):
+            async with eng.connect() as conn:
+                await conn.begin()
+                driver = await transaction_driver(conn)
+                assert driver.is_in_transaction()
+                await driver.execute(
+                    "INSERT INTO drv_note (id, text, labels) VALUES ($1, 'x', '[]')", uuid.uuid4()
+                )
+                await conn.rollback()
+                assert not driver.is_in_transaction()
+        async with plain.connect() as conn:
+            await conn.begin()
+            assert not (await conn.get_raw_connection()).driver_connection.is_in_transaction()
+    finally:
+        await plain.dispose()
     assert await _count(engine) == 0
 
 

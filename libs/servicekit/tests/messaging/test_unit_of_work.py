@@ -24,7 +24,7 @@ from servicekit.db.tables import install_kit_schema
 from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
 from servicekit.testing import TEST_SEALER, temporary_database
 from sqlalchemy import Column, ForeignKey, Uuid
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -289,7 +289,7 @@ async def test_raw_statements_outside_a_database_transaction_fail_loudly(
     """Sessions on a plain engine (SQLAlchemy opens the transaction with its own first
     statement): the factory refuses them, and a unit made with them anyway refuses to hand out
     its connection; a transaction ended behind the unit's back is refused too."""
-    engine = make_engine(database_url, pool_size=1)
+    engine = create_async_engine(database_url)  # as SQLAlchemy makes it
     plain = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
     try:
         with pytest.raises(TypeError, match="make_session_factory"):

@@ -3,17 +3,21 @@
 Units of work mix the ORM and plain asyncpg statements in one transaction
 (:mod:`servicekit.db.driver`), so their transaction must be open *on the database* before a raw
 statement runs. SQLAlchemy's asyncpg adapter opens its transaction lazily, with the first
-statement it runs itself, and offers no public way to open it earlier. The sessions of
-:func:`make_session_factory` therefore run on :func:`eager_engine`: the same pool, with the
-adapter in DBAPI autocommit (it then never begins or ends anything itself), and
-``BEGIN``/``COMMIT``/``ROLLBACK`` sent by SQLAlchemy's public connection events
-(``begin``/``commit``/``rollback``) through the adapter's public ``run_async``. This is
-SQLAlchemy's documented recipe for drivers whose transactions it does not drive the way an
-application needs (the pysqlite ``BEGIN`` recipe), applied to asyncpg: after ``await
-conn.begin()`` (or a session's first use of its connection) the database is inside the
-transaction, which asyncpg's public ``is_in_transaction()`` confirms, and a connection that is
-not is refused loudly (:class:`TransactionNotOpen`) instead of running raw statements in
-autocommit.
+statement it runs itself, and offers no public way to open it earlier. Engines here therefore
+begin *eagerly*: the adapter runs in DBAPI autocommit (it then never begins or ends anything
+itself) and ``BEGIN``/``COMMIT``/``ROLLBACK`` are sent by listeners on SQLAlchemy's public
+connection events (``begin``/``commit``/``rollback``), through the adapter's public
+``run_async``. This is SQLAlchemy's documented recipe for a driver whose transactions it does
+not drive the way an application needs (the pysqlite ``BEGIN`` recipe), applied to asyncpg:
+after ``await conn.begin()`` (or a session's first use of its connection) the database is
+inside the transaction, which asyncpg's public ``is_in_transaction()`` confirms, and a
+connection that is not is refused loudly (:class:`TransactionNotOpen`) instead of running raw
+statements in autocommit. For everything else the engine behaves as before: the same
+transactions, begun by the same calls, with the same number of round trips.
+
+:func:`make_engine` makes such an engine; :func:`eager_engine` gives any other asyncpg engine an
+eager variant on the same pool (per check-out, so a little slower); the sessions of
+:func:`make_session_factory` always run on an eager engine.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ def make_engine(database_url: str, *, pool_size: int = 20, echo: bool = False) -
 
     ``hide_parameters``: statement parameters are personal data as often as not; errors and
     echo show the statement only.
+
+    Eager transactions (see the module's docstring): every connection is opened in the
+    adapter's autocommit mode once, so no check-out pays for switching it.
     """
     engine = create_async_engine(
         database_url,
@@ -62,7 +69,9 @@ def make_engine(database_url: str, *, pool_size: int = 20, echo: bool = False) -
         hide_parameters=True,
         pool_recycle=1800,
         echo=echo,
+        isolation_level="AUTOCOMMIT",  # the adapter's; transactions are begun by _begin
     )
+    _begin_eagerly(engine)
     event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
 
@@ -87,14 +96,19 @@ def make_session_factory(engine: AsyncEngine) -> SessionFactory:
 
 def eager_engine(engine: AsyncEngine) -> AsyncEngine:
     """``engine`` (the same pool) whose transactions begin on the database when SQLAlchemy
-    begins them, not with their first statement (see the module's docstring)."""
+    begins them, not with their first statement (see the module's docstring); an engine of
+    :func:`make_engine` is one already."""
     if is_eager(engine):
         return engine
     eager = engine.execution_options(isolation_level="AUTOCOMMIT")
-    event.listen(eager.sync_engine, "begin", _begin)
-    event.listen(eager.sync_engine, "commit", _commit)
-    event.listen(eager.sync_engine, "rollback", _rollback)
+    _begin_eagerly(eager)
     return eager
+
+
+def _begin_eagerly(engine: AsyncEngine) -> None:
+    event.listen(engine.sync_engine, "begin", _begin)
+    event.listen(engine.sync_engine, "commit", _commit)
+    event.listen(engine.sync_engine, "rollback", _rollback)
 
 
 def is_eager(engine: AsyncEngine) -> bool:
