@@ -4,8 +4,8 @@ A service describes itself with a :class:`ServiceDefinition` (its tables, migrat
 produces, consumers, timer handlers and HTTP routers); the runtime wires the database, the unit of
 work, the outbox relay, the retention purge (housekeeping), the timer worker, the consumers and
 the token verifier, and starts and stops them with the HTTP app. Tests build a runtime with other
-settings or a fake clock by parameter, never by patching. A runtime changes nothing it is given:
-the consumers it runs are its own copies of the definition's (several runtimes share a process in
+settings or a fake clock by parameter, never by patching. A runtime leaves its definition as it
+was declared: the consumers it runs are its own copies (several runtimes share a process in
 tests).
 """
 
@@ -94,6 +94,10 @@ class ServiceRuntime:
         self.clock = clock
         self.metrics = ServiceMetrics()
         keyring = keyring_from_settings(settings)
+        # The one process-wide setting a runtime makes: EncryptedString columns encrypt and
+        # decrypt with the process's keyring (a column type's processors are handed only the
+        # dialect: SQLAlchemy has no per-engine place for keys). A process runs one service in
+        # production; in-process tests run several, all with the same development field keys.
         configure_keyring(keyring)
         # Its own keys, not the process-wide keyring: in-process tests run several services.
         self.sealer = EventSealer.from_settings(settings, keyring)
