@@ -13,7 +13,7 @@ from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
 from servicekit.messaging.dlq import depths
 from servicekit.messaging.outbox import UnitOfWorkFactory
 from servicekit.messaging.relay import OutboxRelay
-from servicekit.testing import TcpProxy, wait_until
+from servicekit.testing import TEST_SEALER, TcpProxy, wait_until
 
 from .conftest import EXCHANGE, Kit
 
@@ -62,7 +62,9 @@ async def test_message_consumed_during_a_database_outage_is_handled_after_it_not
     proxy = TcpProxy("127.0.0.1", 5432)
     await proxy.start()
     proxied = make_engine(kit.url.replace(":5432/", f":{proxy.port}/"), pool_size=2)
-    kit.consumer_uow = UnitOfWorkFactory(make_session_factory(proxied), "kittest")
+    kit.consumer_uow = UnitOfWorkFactory(
+        make_session_factory(proxied), "kittest", sealer=TEST_SEALER
+    )
     try:
         host = await kit.consume("outage-db", delivery_limit=3)
         kit.start(kit.relay().run())  # the producer's side talks to the database directly
