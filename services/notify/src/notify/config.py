@@ -116,6 +116,12 @@ class NotifySettings(ServiceSettings):
             raise ValueError("reminder offsets are minutes before the start, > 0")
         return sorted(set(value), reverse=True)
 
+    @field_validator("crisis_on_duty_email", "crisis_on_duty_telegram_chat_id", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # docker-compose passes an unset variable as an empty string
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("crisis_on_duty_time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
