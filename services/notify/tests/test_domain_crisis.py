@@ -15,6 +15,7 @@ from notify.domain.crisis import (
     crisis_recipients,
     escalates,
     escalation_recipients,
+    needs_admins,
     suggests_intake,
 )
 
@@ -152,3 +153,10 @@ def test_an_intake_is_suggested_unless_the_client_is_booked_already() -> None:
     )
     assert suggests_intake(suggest_intake=True, appointments=[seen(NEXT, "held", 1)], now=NOW)
     assert not suggests_intake(suggest_intake=False, appointments=[], now=NOW)
+
+
+def test_the_admins_are_looked_up_only_when_the_alert_goes_to_them() -> None:
+    assert not needs_admins(assigned_by=ASSIGNED, appointments=[], now=NOW, on_duty=NOBODY_ON_DUTY)
+    assert not needs_admins(assigned_by=None, appointments=BOOKED, now=NOW, on_duty=NOBODY_ON_DUTY)
+    assert not needs_admins(assigned_by=None, appointments=[], now=NOW, on_duty=ON_DUTY)
+    assert needs_admins(assigned_by=None, appointments=[], now=NOW, on_duty=NOBODY_ON_DUTY)

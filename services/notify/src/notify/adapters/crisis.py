@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notify.adapters.tables import CrisisAlert, CrisisRun
 
-DEADLINE = "crisis_deadline"  # the timer kind: an alert still unsent by then escalates
+DEADLINE = "crisis_deadline"  # the timer kind (one per run): alerts still unsent then escalate
 
 
 async def claim_run(session: AsyncSession, run: CrisisRun) -> bool:
@@ -41,6 +41,21 @@ async def alert_of_delivery(session: AsyncSession, delivery_id: uuid.UUID) -> Cr
         select(CrisisAlert).where(CrisisAlert.delivery_id == delivery_id).with_for_update()
     )
     return found.first()
+
+
+async def unsent_alerts_of(session: AsyncSession, run_id: uuid.UUID) -> list[CrisisAlert]:
+    """A run's alert rows still pending and not escalated (locked)."""
+    found = await session.exec(
+        select(CrisisAlert)
+        .where(
+            CrisisAlert.run_id == run_id,
+            CrisisAlert.kind == "alert",
+            CrisisAlert.status == "pending",
+            col(CrisisAlert.escalated_at).is_(None),
+        )
+        .with_for_update()
+    )
+    return list(found.all())
 
 
 @dataclass(frozen=True)

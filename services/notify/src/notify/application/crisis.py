@@ -40,6 +40,7 @@ from notify.domain.crisis import (
     crisis_recipients,
     escalates,
     escalation_recipients,
+    needs_admins,
 )
 from notify.domain.rules import Notice
 
@@ -79,12 +80,21 @@ async def alert(
     session = uow.session
     now = notify.clock()
     appointments = await appointments_of_client(session, p.user_id)
+    on_duty = on_duty_contact(notify)
+    assigned_by = p.assigned_by_specialist_id
+    admins = (
+        await admin_ids(session)
+        if needs_admins(
+            assigned_by=assigned_by, appointments=appointments, now=now, on_duty=on_duty
+        )
+        else []
+    )
     told = crisis_recipients(
-        assigned_by=p.assigned_by_specialist_id,
+        assigned_by=assigned_by,
         appointments=appointments,
         now=now,
-        on_duty=on_duty_contact(notify),
-        admins=await admin_ids(session),
+        on_duty=on_duty,
+        admins=admins,
         admin_address=notify.settings.admin_alert_email,
     )
     run = CrisisRun(
@@ -113,18 +123,17 @@ async def alert(
         "crisis alert planned",
         extra={"run_id": str(p.run_id), "route": told.route, "rows": len(rows)},
     )
-    deadline = now + timedelta(seconds=notify.settings.crisis_escalate_after_seconds)
     for row in rows:
-        if row.status == "pending" and row.delivery_id is not None:
-            await schedule(
-                session,
-                kind=DEADLINE,
-                key=str(row.delivery_id),
-                due_at=deadline,
-                payload={"delivery_id": str(row.delivery_id)},
-            )
-        elif escalates("alert", told.route, row.status, row.error):
+        if row.status != "pending" and escalates("alert", told.route, row.status, row.error):
             await _escalate(uow, notify, row, reason=row.error or "failed")
+    if any(row.status == "pending" for row in rows):
+        await schedule(
+            session,
+            kind=DEADLINE,
+            key=str(p.run_id),
+            due_at=now + timedelta(seconds=notify.settings.crisis_escalate_after_seconds),
+            payload={"run_id": str(p.run_id)},
+        )
 
 
 def _alert_notice(
@@ -339,13 +348,12 @@ async def delivery_settled(
         await _escalate(uow, notify, row, reason=TELEGRAM_UNREACHABLE if blocked else "failed")
 
 
-async def deadline_passed(uow: UnitOfWork, notify: NotifyPorts, delivery_id: uuid.UUID) -> None:
-    """An alert's deadline: still unsent (its retries go on), it escalates now."""
-    row = await audit.alert_of_delivery(uow.session, delivery_id)
-    if row is None or row.status != "pending" or row.escalated_at is not None:
-        return
-    if escalates(row.kind, row.route, "late"):
-        await _escalate(uow, notify, row, reason="not_sent_in_time")
+async def deadline_passed(uow: UnitOfWork, notify: NotifyPorts, run_id: uuid.UUID) -> None:
+    """A run's alerts have had their time: each one still unsent (its retries go on)
+    escalates now."""
+    for row in await audit.unsent_alerts_of(uow.session, run_id):
+        if escalates(row.kind, row.route, "late"):
+            await _escalate(uow, notify, row, reason="not_sent_in_time")
 
 
 async def crisis_log(

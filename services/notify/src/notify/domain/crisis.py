@@ -106,6 +106,22 @@ def crisis_recipients(
     return escalation_recipients(admins=admins, admin_address=admin_address)
 
 
+def needs_admins(
+    *,
+    assigned_by: uuid.UUID | None,
+    appointments: Sequence[SeenAppointment],
+    now: datetime,
+    on_duty: OnDutyContact,
+) -> bool:
+    """Whether the admins are whom a crisis alert goes to (nobody before them exists): only
+    then must they be looked up."""
+    return (
+        assigned_by is None
+        and clients_specialist(appointments, now) is None
+        and not on_duty.configured
+    )
+
+
 def escalation_recipients(
     *, admins: Sequence[uuid.UUID], admin_address: str | None
 ) -> CrisisRecipients:

@@ -32,7 +32,6 @@ def build_timers(notify: NotifyPorts, kept: KeptOutcomes) -> dict[str, TimerHand
         )
 
     async def crisis_deadline(uow: UnitOfWork, timer: Timer) -> None:
-        delivery_id = uuid.UUID(str(timer.payload["delivery_id"]))
-        await crisis.deadline_passed(uow, notify, delivery_id)
+        await crisis.deadline_passed(uow, notify, uuid.UUID(str(timer.payload["run_id"])))
 
     return {DELIVER: deliver, REMINDER: reminder, DEADLINE: crisis_deadline}
