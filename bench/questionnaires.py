@@ -534,8 +534,32 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
         f"**Against the goal** (crisis alert p99 under 2 s end to end, at {k.rate:g} runs/s): "
         f"{met} — both channels p99 {both_p99:.0f} ms.",
         "",
+        limits_note(out, args.connections),
+        "",
     ]
     return "\n".join(lines)
+
+
+def limits_note(out: Outcome, connections: int) -> str:
+    """What the numbers say limits the crisis path."""
+    calm, busy = out.crises[0], out.crises[-1]
+    rate = med(out.complete, "per_s")
+    return (
+        f"**What limits it.** Completing a run is the slow step: content completes "
+        f"{rate:,.0f} runs/s at {connections} connections here (measurement 1), "
+        f"so at {busy.rate:g}/s "
+        + ("the requests queue in content" if rate < busy.rate else "content is close to its limit")
+        + f" (completion p99 {busy.answer_p99_ms:,.0f} ms) and its relay, notify's consumer "
+        f"and notify's senders share the same two cores with it: the lag builds over the "
+        f"{busy.runs} runs (completion → notify planned it, p99 "
+        f"{pct(busy.planned_ms, 0.99):,.0f} ms; → both channels sent, p99 "
+        f"{pct(busy.both_ms, 0.99):,.0f} ms). At a rate the machine carries "
+        f"({calm.rate:g}/s) the path itself takes p50 {pct(calm.both_ms, 0.5):.0f} / p99 "
+        f"{pct(calm.both_ms, 0.99):.0f} ms from completion to both channels sent, of which "
+        f"p50 {pct(calm.planned_ms, 0.5):.0f} ms to reach notify's consumer (content's relay "
+        f"woken by NOTIFY, RabbitMQ, the inbox) and the rest notify's planning, its sending "
+        f"workers (woken by NOTIFY) and the two providers."
+    )
 
 
 def write_section(text: str, path: Path) -> None:
