@@ -20,7 +20,12 @@ from contracts.booking.v1 import (
     WaitlistOfferMadeV1,
 )
 from contracts.cabinet.v1 import PasswordResetRequestedV1
-from contracts.content.v1 import InteractiveRunCompletedV1, ItemPublishedV1
+from contracts.content.v1 import (
+    AssignmentCreatedV1,
+    AssignmentOverdueV1,
+    InteractiveRunCompletedV1,
+    ItemPublishedV1,
+)
 from contracts.testing import example_payload
 from notify.domain import rules
 
@@ -153,32 +158,64 @@ def test_a_reminder_asks_to_confirm_or_cancel() -> None:
     ]
 
 
-def test_a_crisis_alert_names_the_client_not_the_answers() -> None:
+def test_a_crisis_alert_names_the_client_and_links_the_run_not_the_answers() -> None:
     specialist = uuid.uuid4()
     run = example_payload(
         InteractiveRunCompletedV1, user_id=CLIENT, crisis=True, score=21, band="severe"
     )
-    notice = rules.crisis_alert(run, specialist_id=specialist, client_name="Иван")
+    url = f"https://praktika.example/api/content/runs/{run.run_id}"
+    notice = rules.crisis_alert(run, recipient_id=specialist, client_name="Иван", run_url=url)
     assert notice is not None
     assert (notice.user_id, notice.category, notice.urgent) == (specialist, "alert", True)
     assert notice.context["client_name"] == "Иван"
-    assert not {"score", "band", "crisis_reasons"} & notice.context.keys()
+    assert notice.context["run_url"] == url
+    assert notice.context["completed_at"] == run.completed_at.isoformat()
+    assert not {"score", "band", "crisis_reasons", "max_score"} & notice.context.keys()
     calm = example_payload(InteractiveRunCompletedV1, crisis=False)
-    assert rules.crisis_alert(calm, specialist_id=specialist, client_name=None) is None
+    assert rules.crisis_alert(calm, recipient_id=specialist, client_name=None, run_url=url) is None
 
 
-def test_who_hears_of_a_crisis() -> None:
-    assigned, latest, admins = uuid.uuid4(), uuid.uuid4(), [uuid.uuid4(), uuid.uuid4()]
-    assert rules.crisis_recipients(
-        assigned_by=assigned, latest_specialist=latest, admins=admins
-    ) == [assigned]
-    assert rules.crisis_recipients(assigned_by=None, latest_specialist=latest, admins=admins) == [
-        latest
-    ]
-    assert (
-        rules.crisis_recipients(assigned_by=None, latest_specialist=None, admins=admins) == admins
+def test_an_escalation_carries_the_alerts_facts_and_why() -> None:
+    admin = uuid.uuid4()
+    facts = {"client_id": "c", "run_url": "u", "score": 21, "answers": {"q9": "x"}}
+    notice = rules.crisis_escalation(
+        facts, admin_id=admin, told_name="Анна", channel="telegram", reason="failed"
     )
-    assert rules.crisis_recipients(assigned_by=None, latest_specialist=None, admins=[]) == []
+    assert (notice.template, notice.user_id, notice.category, notice.urgent) == (
+        "crisis_escalation",
+        admin,
+        "alert",
+        True,
+    )
+    assert notice.context["run_url"] == "u" and notice.context["told_name"] == "Анна"
+    assert "score" not in notice.context and "answers" not in notice.context
+
+
+def test_an_intake_suggestion_is_a_booking_link_without_the_score() -> None:
+    run = example_payload(InteractiveRunCompletedV1, user_id=CLIENT, suggest_intake=True, score=14)
+    notice = rules.intake_suggested(run, booking_url="https://x.example/booking")
+    assert (notice.user_id, notice.category, notice.urgent) == (CLIENT, "transactional", False)
+    assert [(b.label, b.url) for b in notice.buttons] == [("book", "https://x.example/booking")]
+    assert not {"score", "band"} & notice.context.keys()
+
+
+def test_assignment_messages_go_to_the_client_and_when_overdue_the_specialist_too() -> None:
+    created = example_payload(AssignmentCreatedV1, client_id=CLIENT)
+    notice = rules.assignment_created(created, specialist_name="Анна", take_url="https://t")
+    assert (notice.template, notice.user_id) == ("assignment_created", CLIENT)
+    assert (notice.context["specialist_name"], notice.context["take_url"]) == ("Анна", "https://t")
+    assert notice.ref == f"assignment:{created.assignment_id}"
+    assert [(b.label, b.url) for b in notice.buttons] == [("take", "https://t")]
+    overdue = example_payload(AssignmentOverdueV1, client_id=CLIENT)
+    to_client, to_specialist = rules.assignment_overdue(
+        overdue, specialist_name="Анна", client_name="Иван", take_url="t", client_url="c"
+    )
+    assert (to_client.user_id, to_client.template) == (CLIENT, "assignment_overdue")
+    assert (to_specialist.user_id, to_specialist.template) == (
+        overdue.specialist_id,
+        "assignment_overdue_specialist",
+    )
+    assert to_specialist.context["client_name"] == "Иван"
 
 
 @pytest.mark.parametrize(

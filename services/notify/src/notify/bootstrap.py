@@ -28,6 +28,7 @@ from notify.adapters.mailer import Mailer, SmtpConfig
 from notify.adapters.rendering import TemplateRenderer
 from notify.adapters.tables import metadata
 from notify.adapters.telegram import RateLimiter, TelegramGateway, make_bot
+from notify.api.crisis import router as crisis_router
 from notify.api.deeplinks import router as deeplinks_router
 from notify.api.deliveries import router as deliveries_router
 from notify.api.errors import PROBLEMS
@@ -105,6 +106,7 @@ def build_definition(notify: NotifyPorts, kept: KeptOutcomes) -> ServiceDefiniti
             preferences_router,
             me_router,
             deliveries_router,
+            crisis_router,
             deeplinks_router,
             telegram_router,
             unsubscribe_router,

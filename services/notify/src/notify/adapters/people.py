@@ -20,6 +20,7 @@ from notify.adapters.tables import (
     Recipient,
     TelegramChat,
 )
+from notify.domain.crisis import SeenAppointment
 
 
 async def reach_of(
@@ -70,12 +71,13 @@ async def readers_of(session: AsyncSession, language: str, purpose: str) -> list
     return list(readers.all())
 
 
-async def latest_specialist_of(session: AsyncSession, client_id: uuid.UUID) -> uuid.UUID | None:
-    """The specialist of the client's latest appointment notify knows of."""
+async def appointments_of_client(
+    session: AsyncSession, client_id: uuid.UUID
+) -> list[SeenAppointment]:
+    """Every appointment of the client notify knows of (specialist, status, start)."""
     found = await session.exec(
-        select(AppointmentCopy.specialist_id)
-        .where(AppointmentCopy.client_id == client_id)
-        .order_by(col(AppointmentCopy.starts_at).desc())
-        .limit(1)
+        select(
+            AppointmentCopy.specialist_id, AppointmentCopy.status, AppointmentCopy.starts_at
+        ).where(AppointmentCopy.client_id == client_id)
     )
-    return found.first()
+    return [SeenAppointment(specialist, status, starts) for specialist, status, starts in found]

@@ -34,6 +34,7 @@ BUTTON_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "accept": "Принять",
         "open": "Открыть",
         "book": "Записаться",
+        "take": "Пройти опросник",
     },
     "en": {
         "pay": "Pay",
@@ -42,6 +43,7 @@ BUTTON_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "accept": "Accept",
         "open": "Open",
         "book": "Book",
+        "take": "Take it",
     },
 }
 
@@ -179,6 +181,49 @@ def _decline(ctx: Context, value: str) -> str:
     return DECLINE_REASONS[lang].get(value, DECLINED[lang])
 
 
+# How a questionnaire is named in a message: the published names of the seeded ones; any other
+# by its code (a practice's own questionnaire has no other name notify knows).
+QUESTIONNAIRE_NAMES: Final[Mapping[str, str]] = {"phq9": "PHQ-9", "gad7": "GAD-7"}
+
+
+def _questionnaire(code: str) -> str:
+    return QUESTIONNAIRE_NAMES.get(code, code.upper())
+
+
+# Why a crisis alert was escalated to the admins, as they read it.
+ESCALATION_REASONS: Final[Mapping[str, Mapping[str, str]]] = {
+    "ru": {
+        "failed": "доставка не удалась",
+        "telegram_unreachable": "чат Telegram заблокировал бота",
+        "unknown_recipient": "получатель неизвестен уведомлениям",
+        "no_channel": "у получателя нет ни одного канала связи",
+        "not_sent_in_time": "не доставлено вовремя, попытки продолжаются",
+    },
+    "en": {
+        "failed": "the delivery failed",
+        "telegram_unreachable": "the Telegram chat blocked the bot",
+        "unknown_recipient": "notify does not know the recipient",
+        "no_channel": "the recipient has no channel to reach them on",
+        "not_sent_in_time": "not delivered in time; still trying",
+    },
+}
+CHANNEL_NAMES: Final[Mapping[str, Mapping[str, str]]] = {
+    "ru": {"telegram": "Telegram", "email": "почта"},
+    "en": {"telegram": "Telegram", "email": "email"},
+}
+
+
+@pass_context
+def _escalation_reason(ctx: Context, value: str) -> str:
+    lang = ctx["_lang"] if ctx["_lang"] in ESCALATION_REASONS else "ru"
+    return ESCALATION_REASONS[lang].get(value, ESCALATION_REASONS[lang]["failed"])
+
+
+@pass_context
+def _channel(ctx: Context, value: str) -> str:
+    return CHANNEL_NAMES.get(ctx["_lang"], CHANNEL_NAMES["ru"]).get(value, value)
+
+
 _URL = re.compile(r"(https?://[^\s<>\"']+)")
 
 
@@ -212,6 +257,9 @@ class TemplateRenderer:
             money=_money,
             session=_session,
             decline=_decline,
+            questionnaire=_questionnaire,
+            escalation_reason=_escalation_reason,
+            channel=_channel,
             paragraphs=_paragraphs,
         )
         self.env.globals.update(_layout=f"_layout.j2{_ESCAPED}", **globals_)

@@ -51,6 +51,7 @@ from notify.adapters.mailer import build_email, message_id_for
 from notify.adapters.rendering import BUTTON_LABELS, Rendered
 from notify.adapters.tables import Delivery, Recipient, TelegramMessage
 from notify.adapters.telegram import InlineButton
+from notify.application import crisis
 from notify.application.planning import marketing_allowed
 from notify.application.ports import NotifyPorts
 from notify.domain.attempts import (
@@ -412,6 +413,9 @@ async def _record(
         if blocked and delivery.channel == "telegram":
             await _mark_unreachable(uow, delivery, now)
     uow.session.add(delivery)
+    if delivery.template in crisis.AUDITED_TEMPLATES:  # the crisis audit follows its messages
+        blocked = isinstance(outcome, Permanent) and outcome.blocked
+        await crisis.delivery_settled(uow, notify, delivery, blocked=blocked)
 
 
 async def _mark_unreachable(uow: UnitOfWork, delivery: Delivery, now: datetime) -> None:

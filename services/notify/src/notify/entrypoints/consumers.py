@@ -1,7 +1,7 @@
 """Events notify consumes, each handed to its use case: cabinet's (recipients, consents, account
 mail), booking's (appointment and payment messages, reminders, edits of Telegram messages, admin
-alerts), content's (crisis alerts, articles) and its own ``notify.delivery.failed`` (a Telegram
-message goes by email).
+alerts), content's (crisis alerts, intake suggestions, assigned questionnaires, articles) and
+its own ``notify.delivery.failed`` (a Telegram message goes by email).
 
 The use cases only write rows (recipients, consents, the appointments copy, deliveries, timers)
 in the consumer's transaction; nothing is sent from here. The inbox makes a redelivered event a
@@ -42,7 +42,12 @@ from contracts.cabinet.v1 import (
     UserRegisteredV1,
     UserRolesChangedV1,
 )
-from contracts.content.v1 import InteractiveRunCompletedV1, ItemPublishedV1
+from contracts.content.v1 import (
+    AssignmentCreatedV1,
+    AssignmentOverdueV1,
+    InteractiveRunCompletedV1,
+    ItemPublishedV1,
+)
 from contracts.envelope import EventEnvelope
 from contracts.notify.v1 import DeliveryFailedV1
 from pydantic import BaseModel
@@ -107,6 +112,8 @@ QUEUES: tuple[tuple[str, Sequence[tuple[type[BaseModel], UseCase]]], ...] = (
         CONTENT_EVENTS,
         (
             (InteractiveRunCompletedV1, content.run_completed),
+            (AssignmentCreatedV1, content.assignment_created),
+            (AssignmentOverdueV1, content.assignment_overdue),
             (ItemPublishedV1, content.item_published),
         ),
     ),

@@ -1,4 +1,5 @@
-"""notify's timer handlers: ``deliver`` (send one message) and ``reminder`` (plan one)."""
+"""notify's timer handlers: ``deliver`` (send one message), ``reminder`` (plan one) and
+``crisis_deadline`` (a crisis alert still unsent escalates)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import uuid
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import Timer, TimerHandler
 
+from notify.adapters.crisis import DEADLINE
 from notify.adapters.deliveries import DELIVER
+from notify.application import crisis
 from notify.application.appointments import REMINDER, remind
 from notify.application.ports import NotifyPorts
 from notify.application.sending import KeptOutcomes, send_due_delivery
@@ -28,4 +31,7 @@ def build_timers(notify: NotifyPorts, kept: KeptOutcomes) -> dict[str, TimerHand
             minutes_before=int(timer.payload["minutes_before"]),
         )
 
-    return {DELIVER: deliver, REMINDER: reminder}
+    async def crisis_deadline(uow: UnitOfWork, timer: Timer) -> None:
+        await crisis.deadline_passed(uow, notify, uuid.UUID(str(timer.payload["run_id"])))
+
+    return {DELIVER: deliver, REMINDER: reminder, DEADLINE: crisis_deadline}
