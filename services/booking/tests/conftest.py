@@ -2,17 +2,21 @@
 clock, tokens, and a small client that sets up catalog and schedules through the HTTP API.
 
 One service instance serves the whole session (start-up is the slow part), so every test makes
-its own specialists and services and never relies on another test's data. The clock is shared
-too: a test that moves it sets it first (``clock.set``) and reads times from it.
+its own specialists and services and never relies on another test's data. The service's clock
+is one object, but no test inherits another's time: before every test it is back at
+:data:`START` (:func:`clock_at_start`), so tests pass in any order. ``BOOKING_TEST_ORDER=reverse``
+(or ``random``, ``random:<seed>``) runs them so, to show it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -34,10 +38,13 @@ from sandbox.yookassa import (
 )
 from servicekit.db.engine import asyncpg_dsn
 from servicekit.testing import (
+    EventTap,
+    FakeClock,
     RunningService,
     TokenMint,
-    opened_message,
+    outbox_drained,
     running_service,
+    tapping,
     temporary_vhost,
     wait_until,
 )
@@ -48,46 +55,16 @@ START = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)  # a Monday, two weeks before Be
 WEEKDAYS_9_TO_18 = [{"weekday": d, "start": "09:00", "end": "18:00"} for d in range(1, 8)]
 
 
-class FakeClock:
-    """The service's clock; tests move it."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, when: datetime) -> None:
-        self.now = when
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-@dataclass
-class EventTap:
-    """Every event booking publishes, as it arrived on the broker (a queue bound to ``#``)."""
-
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    async def _on(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        async with message.process():
-            self.events.append(opened_message(message.body))
-
-    def of(self, event_type: str, **match: Any) -> list[dict[str, Any]]:
-        """Arrived events of a type whose payload has the given field values."""
-        return [
-            e
-            for e in self.events
-            if e["event_type"] == event_type
-            and all(str(e["payload"].get(k)) == str(v) for k, v in match.items())
-        ]
-
-    async def wait_for(self, event_type: str, count: int = 1, **match: Any) -> list[dict[str, Any]]:
-        """Wait until ``count`` such events arrived; returns them."""
-        await wait_until(lambda: len(self.of(event_type, **match)) >= count, timeout=20)
-        return self.of(event_type, **match)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``BOOKING_TEST_ORDER``: ``reverse``, ``random`` or ``random:<seed>`` reorders the tests
+    (no test may depend on another having run before it)."""
+    order = os.environ.get("BOOKING_TEST_ORDER", "")
+    if order == "reverse":
+        items.reverse()
+    elif order.startswith("random"):
+        seed = order.partition(":")[2] or str(random.randrange(10**6))
+        print(f"BOOKING_TEST_ORDER=random:{seed}")
+        random.Random(seed).shuffle(items)
 
 
 @dataclass
@@ -287,6 +264,12 @@ class Booking:
         finally:
             await conn.close()
 
+    async def settled(self) -> None:
+        """Every event booking recorded so far has been published and has reached the tap: what
+        has not arrived by now was never sent."""
+        await outbox_drained(self.svc.database_url)
+        await self.events.flush()
+
 
 @pytest.fixture(scope="session")
 def tokens() -> TokenMint:
@@ -295,7 +278,15 @@ def tokens() -> TokenMint:
 
 @pytest.fixture(scope="session")
 def clock() -> FakeClock:
+    """The service's clock (the runtime holds this one object for the session)."""
     return FakeClock(START)
+
+
+@pytest.fixture(autouse=True)
+def clock_at_start(clock: FakeClock) -> datetime:
+    """Every test starts at :data:`START`, whatever the test before it did to the clock."""
+    clock.set(START)
+    return START
 
 
 @pytest.fixture(scope="session")
@@ -332,40 +323,32 @@ async def yookassa() -> AsyncIterator[RunningYooKassa]:
 async def booking(
     amqp_url: str, tokens: TokenMint, clock: FakeClock, yookassa: RunningYooKassa
 ) -> AsyncIterator[Booking]:
-    tap = EventTap()
-    async with running_service(
-        definition,
-        build_runtime,
-        BookingSettings,
-        amqp_url=amqp_url,
-        tokens=tokens,
-        clock=clock,
-        yookassa_base_url=yookassa.api_url,
-        yookassa_shop_id=DEFAULT_SHOP_ID,
-        yookassa_secret_key=DEFAULT_SECRET_KEY,
-        yookassa_retry_base_seconds=0.05,
-        yookassa_webhook_allowlist="127.0.0.1",
-        payment_reconcile_minutes=5,
-    ) as svc:
-        connection = await aio_pika.connect(amqp_url)
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            "booking.events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        queue = await channel.declare_queue(exclusive=True)
-        await queue.bind(exchange, "#")
-        await queue.consume(tap._on)
+    async with (
+        running_service(
+            definition,
+            build_runtime,
+            BookingSettings,
+            amqp_url=amqp_url,
+            tokens=tokens,
+            clock=clock,
+            yookassa_base_url=yookassa.api_url,
+            yookassa_shop_id=DEFAULT_SHOP_ID,
+            yookassa_secret_key=DEFAULT_SECRET_KEY,
+            yookassa_retry_base_seconds=0.05,
+            yookassa_webhook_allowlist="127.0.0.1",
+            payment_reconcile_minutes=5,
+        ) as svc,
+        tapping(amqp_url, "booking.events") as tap,
         # A real port, so the fake's notifications reach the webhook over HTTP from 127.0.0.1.
-        async with serve_app(without_lifespan(svc.app)) as url:
-            yookassa.fake.notifier.set_webhook_url(f"{url}/api/booking/payments/yookassa/webhook")
-            helper = Booking(svc, tokens, clock, tap, yookassa, amqp_url)
-            yield helper
-            await helper.close()
-        await connection.close()
+        serve_app(without_lifespan(svc.app)) as url,
+    ):
+        yookassa.fake.notifier.set_webhook_url(f"{url}/api/booking/payments/yookassa/webhook")
+        helper = Booking(svc, tokens, clock, tap, yookassa, amqp_url)
+        yield helper
+        await helper.close()
 
 
 @pytest.fixture
-def now(booking: Booking) -> datetime:
-    """Resets the shared clock to the session's start for tests that assume it."""
-    booking.clock.set(START)
-    return START
+def now(booking: Booking, clock_at_start: datetime) -> datetime:
+    """The time every test starts at (:data:`START`), with the service running."""
+    return clock_at_start

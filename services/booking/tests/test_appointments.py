@@ -412,7 +412,7 @@ async def test_client_confirms_attendance_once(booking: Booking, now: datetime) 
     await booking.events.wait_for(
         "booking.appointment.attendance_confirmed", appointment_id=mine["id"]
     )
-    await asyncio.sleep(0.5)
+    await booking.settled()
     assert (
         len(
             booking.events.of("booking.appointment.attendance_confirmed", appointment_id=mine["id"])

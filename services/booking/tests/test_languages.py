@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from booking.application.refusals import ACTION_RU, STATUS_RU, transition_refused_text
+from booking.api.errors import ACTION_RU, STATUS_RU, transition_refused_text
 from booking.domain.appointments import Action, InvalidTransition, Status
 
 from .conftest import Booking

@@ -154,7 +154,7 @@ async def test_paying_confirms_once_whatever_the_notifications_do(
         "object": {**body["object"], "status": "waiting_for_capture"},
     }
     assert (await booking.client.post(WEBHOOK, json=stale)).status_code == 200
-    await asyncio.sleep(1.0)
+    await booking.settled()
     assert (
         len(booking.events.of("booking.appointment.confirmed", appointment_id=appointment["id"]))
         == 1
@@ -201,7 +201,7 @@ async def test_forged_and_foreign_notifications_change_nothing(
     assert (await booking.client.post(WEBHOOK, json=unknown)).status_code == 200
     bad = await booking.client.post(WEBHOOK, content=b"not json")
     assert bad.status_code == 400
-    await asyncio.sleep(0.5)
+    await booking.settled()
     assert await status_of(booking, appointment) == "held"
     assert booking.events.of("booking.payment.succeeded", appointment_id=appointment["id"]) == []
 
@@ -501,8 +501,11 @@ async def test_reconciliation_settles_a_payment_whose_notification_never_came(
         async with sandbox(booking) as yk:
             pid = await provider_id(booking, appointment["id"])
             assert (await yk.post(f"/_sandbox/payments/{pid}/succeed")).status_code == 200
-        await asyncio.sleep(0.3)
+        await booking.settled()
         assert await status_of(booking, appointment) == "held"
+        assert (
+            booking.events.of("booking.payment.succeeded", appointment_id=appointment["id"]) == []
+        )
         booking.clock.advance(minutes=6)  # reconciliation (5 min here) is due before expiry
         await wait_until(lambda: _confirmed(booking, appointment), timeout=20)
     finally:

@@ -1,60 +1,67 @@
-"""cabinet under test: its own database and vhost, a clock the tests can move, and a signing key
-shared with the token verifier (so tokens cabinet issues are accepted by cabinet's own routes)."""
+"""cabinet under test: its own database and vhost, a clock each test may move (and that is back at
+real time for the next one), a tap on what cabinet publishes, and a signing key shared with the
+token verifier (so tokens cabinet issues are accepted by cabinet's own routes)."""
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import secrets
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import asyncpg
 import httpx
 import pytest
-from cabinet.bootstrap import build_runtime, definition
+from cabinet.bootstrap import CabinetRuntime, build_runtime, definition
 from cabinet.config import CabinetSettings
 from servicekit.db.engine import asyncpg_dsn
 from servicekit.security.signing import save_keyset
 from servicekit.testing import (
+    EventTap,
+    FakeClock,
     RunningService,
     TokenMint,
-    opened_message,
+    outbox_drained,
     running_service,
+    tapping,
     temporary_vhost,
-    wait_until,
 )
 
-
-class MovableClock:
-    """Real time plus an offset the test can move forward."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, **kw: float) -> None:
-        self.offset += timedelta(**kw)
+PASSWORD = "correct horse battery"
 
 
 @dataclass
-class Cabinet:
+class Service:
+    """A cabinet running in this process, with what tests do with it."""
+
     service: RunningService
     tokens: TokenMint
-    clock: MovableClock
-    published: list[dict[str, Any]] = field(default_factory=list)
-    """Every message cabinet published, as a consumer reads it (a queue bound to ``#``)."""
-    wire: list[bytes] = field(default_factory=list)
-    """The same messages as they travelled: what a reader of the broker sees."""
+    clock: FakeClock
+    amqp_url: str
 
     @property
     def client(self) -> httpx.AsyncClient:
         return self.service.client
+
+    @property
+    def runtime(self) -> CabinetRuntime:
+        runtime = self.service.runtime
+        assert isinstance(runtime, CabinetRuntime)
+        return runtime
+
+    @contextlib.asynccontextmanager
+    async def caller(self) -> AsyncIterator[httpx.AsyncClient]:
+        """A client calling from an address of its own: what it is counted for (failed logins,
+        registrations, mails asked for per source address) is its own, whatever ran before."""
+        address = str(ipaddress.IPv4Address("198.18.0.0") + secrets.randbelow(1 << 17))
+        transport = httpx.ASGITransport(app=self.service.app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://cabinet") as client:
+            yield client
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(asyncpg_dsn(self.service.database_url))
@@ -63,23 +70,34 @@ class Cabinet:
         finally:
             await conn.close()
 
+    async def login(
+        self,
+        email: str,
+        password: str = PASSWORD,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> httpx.Response:
+        return await (client or self.client).post(
+            "/api/cabinet/sessions", json={"email": email, "password": password}
+        )
+
+
+@dataclass
+class Cabinet(Service):
+    """The session's cabinet, with a tap on ``cabinet.events``."""
+
+    tap: EventTap
+
     async def events(self, event_type: str, **payload_match: str) -> list[dict[str, Any]]:
         """Payloads of the events cabinet committed so far, oldest first, as they arrived on
-        the broker (the outbox keeps no body once published, and a sealed one before)."""
-
-        async def all_arrived() -> bool:
-            (row,) = await self.sql(
-                "SELECT count(*) AS total, count(*) FILTER (WHERE published_at IS NULL) AS "
-                "pending FROM outbox"
-            )
-            return bool(row["pending"] == 0 and len(self.published) >= row["total"])
-
-        await wait_until(all_arrived, timeout=20)
-        payloads = [m["payload"] for m in self.published if m["event_type"] == event_type]
-        return [p for p in payloads if all(p.get(k) == v for k, v in payload_match.items())]
+        the broker (the outbox keeps no body once published, and a sealed one before): every
+        committed event is published, and everything published before it is in the tap."""
+        await outbox_drained(self.service.database_url)
+        await self.tap.flush()
+        return [e["payload"] for e in self.tap.of(event_type, **payload_match)]
 
     async def register(
-        self, email: str | None = None, password: str = "correct horse battery", **extra: Any
+        self, email: str | None = None, password: str = PASSWORD, **extra: Any
     ) -> tuple[str, uuid.UUID]:
         email = email or f"user.{uuid.uuid4().hex[:10]}@example.com"
         r = await self.client.post(
@@ -97,21 +115,17 @@ class Cabinet:
         registered = await self.events("cabinet.user.registered", email=email)
         return email, uuid.UUID(registered[-1]["user_id"])
 
-    async def login(self, email: str, password: str = "correct horse battery") -> httpx.Response:
-        return await self.client.post(
-            "/api/cabinet/sessions", json={"email": email, "password": password}
-        )
-
 
 @contextlib.asynccontextmanager
 async def running_cabinet(
     keys_dir: Path, **settings: Any
-) -> AsyncIterator[tuple[RunningService, TokenMint, MovableClock, str]]:
-    """cabinet on its own database and vhost, signing with a test key; with its clock."""
+) -> AsyncIterator[tuple[RunningService, TokenMint, FakeClock, str]]:
+    """cabinet on its own database and vhost, signing with a test key; with its clock (real
+    time plus an offset tests move)."""
     tokens = TokenMint()
     keys = keys_dir / "signing.json"
     save_keyset(keys, [tokens.signing_key])
-    clock = MovableClock()
+    clock = FakeClock()
     async with (
         temporary_vhost() as amqp_url,
         running_service(
@@ -128,31 +142,33 @@ async def running_cabinet(
         yield service, tokens, clock, amqp_url
 
 
+def clock_of(service: Service) -> Iterator[FakeClock]:
+    """The service's clock for one test: at real time when the test starts, back at real time
+    when it ends, whatever the test did with it (a test's moves never reach the next one)."""
+    clock = service.clock
+    clock.frozen, clock.offset = None, timedelta()
+    try:
+        yield clock
+    finally:
+        clock.frozen, clock.offset = None, timedelta()
+
+
 @pytest.fixture(scope="session")
 async def cabinet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cabinet]:
-    # Every test calls from the same address: its own limit is tested apart (test_abuse.py),
-    # with the defaults.
-    async with running_cabinet(
-        tmp_path_factory.mktemp("cabinet-keys"),
-        registrations_per_address_per_hour=100_000,
-        password_resets_per_address_per_hour=100_000,
-    ) as (service, tokens, clock, amqp_url):
-        cabinet = Cabinet(service, tokens, clock)
-        connection = await aio_pika.connect(amqp_url)
-        try:
-            channel = await connection.channel()
-            exchange = await channel.declare_exchange(
-                "cabinet.events", aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-            await queue.bind(exchange, "#")
+    # Every test calls from the same address unless it takes a `caller()` of its own; the limits
+    # per source address are tested apart (test_abuse.py), with the defaults.
+    async with (
+        running_cabinet(
+            tmp_path_factory.mktemp("cabinet-keys"),
+            registrations_per_address_per_hour=100_000,
+            password_resets_per_address_per_hour=100_000,
+        ) as (service, tokens, clock, amqp_url),
+        tapping(amqp_url, "cabinet.events") as tap,
+    ):
+        yield Cabinet(service, tokens, clock, amqp_url, tap)
 
-            async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-                async with message.process():
-                    cabinet.wire.append(message.body)
-                    cabinet.published.append(opened_message(message.body))
 
-            await queue.consume(on_message)
-            yield cabinet
-        finally:
-            await connection.close()
+@pytest.fixture
+def clock(cabinet: Cabinet) -> Iterator[FakeClock]:
+    """The session cabinet's clock, for this test only."""
+    yield from clock_of(cabinet)

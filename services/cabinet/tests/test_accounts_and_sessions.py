@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from servicekit.testing import wait_until
+from servicekit.testing import FakeClock, wait_until
 
 from .conftest import Cabinet
 
@@ -84,33 +84,47 @@ async def test_a_refresh_token_used_twice_ends_the_whole_family(cabinet: Cabinet
     assert unaffected.status_code == 200
 
 
-async def test_login_failures_look_the_same_and_brute_force_is_slowed(cabinet: Cabinet) -> None:
+async def test_login_failures_look_the_same_and_brute_force_is_slowed(
+    cabinet: Cabinet, clock: FakeClock
+) -> None:
     email, _ = await cabinet.register()
-    wrong = await cabinet.login(email, "not the password")
-    unknown = await cabinet.login(f"nobody.{uuid.uuid4().hex[:8]}@example.com", "whatever")
-    for r in (wrong, unknown):
-        assert r.status_code == 401
-        body = r.json()
+    async with cabinet.caller() as client:
+        wrong = await cabinet.login(email, "not the password", client=client)
+        unknown = await cabinet.login(
+            f"nobody.{uuid.uuid4().hex[:8]}@example.com", "whatever", client=client
+        )
+        for r in (wrong, unknown):
+            assert r.status_code == 401
+            assert r.headers["www-authenticate"] == "Bearer"
+            body = r.json()
+            body.pop("correlation_id")
+            assert body == {
+                "type": "about:blank",
+                "title": "Требуется вход",
+                "status": 401,
+                "code": "invalid_credentials",
+                "detail": "Неверный адрес электронной почты или пароль.",
+            }
+
+        for _ in range(4):  # five failures are allowed in the window
+            assert (await cabinet.login(email, "still wrong", client=client)).status_code == 401
+        assert (await cabinet.login(email, "sixth wrong", client=client)).status_code == 401
+        locked = await cabinet.login(email, client=client)  # even the right password waits now
+        assert locked.status_code == 429
+        body = locked.json()
         body.pop("correlation_id")
         assert body == {
             "type": "about:blank",
-            "title": "Требуется вход",
-            "status": 401,
-            "code": "invalid_credentials",
-            "detail": "Неверный адрес электронной почты или пароль.",
+            "title": "Слишком много попыток",
+            "status": 429,
+            "code": "too_many_attempts",
+            "detail": "Слишком много попыток. Попробуйте позже.",
         }
+        wait = int(locked.headers["retry-after"])
+        assert 1 <= wait <= 60
 
-    for _ in range(4):  # five failures are allowed in the window
-        assert (await cabinet.login(email, "still wrong")).status_code == 401
-    assert (await cabinet.login(email, "sixth wrong")).status_code == 401  # and it locks
-    locked = await cabinet.login(email)  # even the right password waits now
-    assert locked.status_code == 429
-    assert locked.json()["code"] == "too_many_attempts"
-    wait = int(locked.headers["retry-after"])
-    assert 1 <= wait <= 60
-
-    cabinet.clock.advance(seconds=wait + 1)
-    assert (await cabinet.login(email)).status_code == 200
+        clock.advance(seconds=wait + 1)
+        assert (await cabinet.login(email, client=client)).status_code == 200
 
 
 async def test_registration_and_reset_do_not_reveal_who_is_registered(cabinet: Cabinet) -> None:
@@ -172,20 +186,21 @@ async def test_password_reset_by_emailed_link_ends_old_sessions(cabinet: Cabinet
     assert (reuse.status_code, reuse.json()["code"]) == (400, "invalid_token")
 
 
-async def test_expired_verification_link_is_refused(cabinet: Cabinet) -> None:
+async def test_expired_verification_link_is_refused(cabinet: Cabinet, clock: FakeClock) -> None:
     _, user_id = await cabinet.register()
     (verification,) = await cabinet.events(
         "cabinet.user.email_verification_requested", user_id=str(user_id)
     )
-    cabinet.clock.advance(hours=25)
-    try:
-        r = await cabinet.client.post(
-            "/api/cabinet/email-verifications",
-            json={"token": _token_from(verification["verification_url"])},
-        )
-    finally:
-        cabinet.clock.advance(hours=-25)
+    clock.advance(hours=25)
+    r = await cabinet.client.post(
+        "/api/cabinet/email-verifications",
+        json={"token": _token_from(verification["verification_url"])},
+    )
     assert (r.status_code, r.json()["code"]) == (400, "invalid_token")
+    assert (r.json()["title"], r.json()["detail"]) == (
+        "Недействительная ссылка",
+        "Ссылка недействительна, уже использована или устарела. Запросите новую.",
+    )
 
 
 async def test_raw_users_row_has_no_plaintext_contacts(cabinet: Cabinet) -> None:

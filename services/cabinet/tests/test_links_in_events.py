@@ -3,10 +3,14 @@ than the account's owner (cabinet's outbox, the broker, a DLQ), and using one cl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+import aio_pika
+import aio_pika.abc
 import pytest
 from contracts.envelope import parse_envelope
 from contracts.errors import InvalidEvent
@@ -37,9 +41,45 @@ async def _reset_links(cabinet: Cabinet, email: str, user_id: uuid.UUID, n: int)
     return found
 
 
+@contextlib.asynccontextmanager
+async def wire(amqp_url: str) -> AsyncIterator[list[bytes]]:
+    """The bodies cabinet publishes while the block runs, as they travel: what anyone who can
+    read the broker (or a DLQ) sees, before any key opens them."""
+    bodies: list[bytes] = []
+
+    async def keep(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with message.process():
+            bodies.append(message.body)
+
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            "cabinet.events", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, "#")
+        await queue.consume(keep)
+        yield bodies
+    finally:
+        await connection.close()
+
+
 async def test_the_reset_link_travels_sealed_for_notify_only(cabinet: Cabinet) -> None:
     email, user_id = await cabinet.register()
-    (url,) = await _reset_links(cabinet, email, user_id, 1)
+    async with wire(cabinet.amqp_url) as bodies:
+        (url,) = await _reset_links(cabinet, email, user_id, 1)
+
+        def published() -> list[bytes]:
+            return [
+                body
+                for body in bodies
+                if json.loads(body)["event_type"] == "cabinet.user.password_reset_requested"
+                and json.loads(body)["payload"]["user_id"] == str(user_id)
+            ]
+
+        await wait_until(published)  # the very message the tap opened, as it travelled
+        (raw,) = published()
     token = _token(url)
     assert len(token) >= 32
 
@@ -50,19 +90,13 @@ async def test_the_reset_link_travels_sealed_for_notify_only(cabinet: Cabinet) -
     )
     assert rows and all(r["body"] is None and r["published_at"] is not None for r in rows)
     # On the broker: neither the token, nor the address, nor the name.
-    (wire,) = [
-        body
-        for body in cabinet.wire
-        if json.loads(body)["event_type"] == "cabinet.user.password_reset_requested"
-        and json.loads(body)["payload"]["user_id"] == str(user_id)
-    ]
-    text = wire.decode()
+    text = raw.decode()
     for secret in (token, url, email, email.split("@")[0], "Анна"):
         assert secret not in text
     # A service holding only the shared field keys (booking, content) cannot open the link.
     every_service = EventSealer(Keyring([DEV_FIELD_KEY], DEV_BLIND_INDEX_KEY))
     with pytest.raises(InvalidEvent, match=r"sealed\.capability"):
-        parse_envelope(wire, opener=every_service)
+        parse_envelope(raw, opener=every_service)
 
 
 async def test_using_one_reset_link_closes_the_others(cabinet: Cabinet) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
+from servicekit.db.engine import asyncpg_dsn
+from servicekit.testing import wait_until
 
 from .conftest import Cabinet
 
@@ -168,3 +172,83 @@ async def test_a_new_required_version_makes_old_grants_outdated(cabinet: Cabinet
     assert fresh.json()["status"] == "granted"
     (doc_event,) = await cabinet.events("cabinet.consent_document.published", document_id=v2["id"])
     assert doc_event["requires_reconsent"] is True
+
+
+async def test_the_consent_history_comes_in_pages_oldest_first(cabinet: Cabinet) -> None:
+    _, user_id = await cabinet.register()
+    me = cabinet.tokens.auth("client", sub=user_id)
+    doc = await _publish(cabinet, "marketing_messages")
+    for action in ("grant", "withdraw", "grant"):
+        r = (
+            await cabinet.client.post(
+                "/api/cabinet/me/consents", headers=me, json={"document_id": doc["id"]}
+            )
+            if action == "grant"
+            else await cabinet.client.post(
+                "/api/cabinet/me/consents/marketing_messages/withdraw", headers=me
+            )
+        )
+        assert r.status_code in (200, 201), r.text
+
+    history = "/api/cabinet/me/consents/history"
+    first = (await cabinet.client.get(history, headers=me, params={"limit": 2})).json()
+    assert [h["action"] for h in first["items"]] == ["granted", "withdrawn"]
+    assert first["next_cursor"]
+    rest = (
+        await cabinet.client.get(
+            history, headers=me, params={"limit": 2, "cursor": first["next_cursor"]}
+        )
+    ).json()
+    assert ([h["action"] for h in rest["items"]], rest["next_cursor"]) == (["granted"], None)
+    whole = (await cabinet.client.get(history, headers=me)).json()
+    assert [h["id"] for h in whole["items"]] == [h["id"] for h in first["items"] + rest["items"]]
+
+    forged = await cabinet.client.get(history, headers=me, params={"cursor": "not-a-cursor"})
+    assert (forged.status_code, forged.json()["code"]) == (422, "invalid_cursor")
+
+
+async def test_two_admins_publishing_at_once_one_is_asked_to_try_again(cabinet: Cabinet) -> None:
+    """Both read the same latest version; the database's unique (purpose, version) lets one
+    through and the other is a 409, not a 500."""
+    purpose = "transfer_to_specialist"
+    blocker = await asyncpg.connect(asyncpg_dsn(cabinet.service.database_url))
+    try:
+        # Reads go on, writes wait: both publishes read the latest version, then queue up.
+        lock = blocker.transaction()
+        await lock.start()
+        await blocker.execute("LOCK TABLE consent_documents IN EXCLUSIVE MODE")
+        publishes = [
+            asyncio.create_task(
+                cabinet.client.post(
+                    "/api/cabinet/consent-documents",
+                    headers={**cabinet.tokens.auth("admin"), "Accept-Language": "en"},
+                    json={"purpose": purpose, "title": f"Согласие {n}", "text": "Текст"},
+                )
+            )
+            for n in range(2)
+        ]
+
+        async def both_waiting() -> bool:  # pg_locks is live (pg_stat_activity is not, here)
+            waiting = await blocker.fetchval(
+                "SELECT count(*) FROM pg_locks "
+                "WHERE relation = 'consent_documents'::regclass AND NOT granted"
+            )
+            return int(waiting) == 2
+
+        await wait_until(both_waiting)
+        await lock.commit()
+        answers = await asyncio.gather(*publishes)
+    finally:
+        await blocker.close()
+    assert sorted(r.status_code for r in answers) == [201, 409]
+    (refused,) = [r.json() for r in answers if r.status_code == 409]
+    assert (refused["code"], refused["title"], refused["detail"]) == (
+        "version_conflict",
+        "Conflict",
+        "Another version was published just now; try again.",
+    )
+    (published,) = [r.json() for r in answers if r.status_code == 201]
+    (latest,) = await cabinet.sql(
+        "SELECT max(version) AS version FROM consent_documents WHERE purpose = $1", purpose
+    )
+    assert latest["version"] == published["version"]

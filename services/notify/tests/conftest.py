@@ -8,8 +8,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
@@ -26,34 +25,15 @@ from sandbox.telegram import TelegramSandbox, running_telegram_fake
 from sandbox.testing import RunningSmtpSink, running_smtp_sink
 from servicekit.db.engine import asyncpg_dsn
 from servicekit.testing import (
+    EventTap,
+    FakeClock,
     RunningService,
     TokenMint,
-    opened_message,
+    outbox_drained,
     running_service,
+    tapping,
     temporary_vhost,
 )
-
-
-class FakeClock:
-    """Real time shifted by an offset a test can move; or frozen at a fixed moment."""
-
-    def __init__(self, frozen: datetime | None = None) -> None:
-        self.offset = timedelta()
-        self.frozen = frozen
-
-    def __call__(self) -> datetime:
-        if self.frozen is not None:
-            return self.frozen
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, delta: timedelta) -> None:
-        if self.frozen is not None:
-            self.frozen += delta
-        else:
-            self.offset += delta
-
-    def set(self, moment: datetime) -> None:
-        self.frozen = moment
 
 
 class Producer:
@@ -92,43 +72,6 @@ class Producer:
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
-
-
-@dataclass
-class EventTap:
-    """Collects what notify publishes on ``notify.events``."""
-
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-    def of(self, event_type: str, **match: Any) -> list[dict[str, Any]]:
-        return [
-            e
-            for e in self.received
-            if e["event_type"] == event_type
-            and all(str(e["payload"].get(k)) == str(v) for k, v in match.items())
-        ]
-
-
-@contextlib.asynccontextmanager
-async def tapping(amqp_url: str) -> AsyncIterator[EventTap]:
-    tap = EventTap()
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            "notify.events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange, routing_key="#")
-
-        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            async with message.process():
-                tap.received.append(opened_message(message.body))
-
-        await queue.consume(on_message)
-        yield tap
-    finally:
-        await connection.close()
 
 
 class LateASGITransport(httpx.AsyncBaseTransport):
@@ -176,6 +119,13 @@ class Notify:
     @property
     def client(self) -> Any:
         return self.svc.client
+
+    async def all_published(self) -> None:
+        """Return once every event notify recorded so far has reached ``events``: its outbox is
+        drained, then a marker passes through the tap's queue behind them. After this, "no such
+        event" is a fact, not a guess."""
+        await outbox_drained(self.svc.database_url)
+        await self.events.flush()
 
     async def rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(asyncpg_dsn(self.svc.database_url))
@@ -246,15 +196,15 @@ async def running_notify(
             database_url=database_url,
             **notify_settings(smtp, **extra, **settings),
         ) as svc,
-        tapping(amqp_url) as events,
+        tapping(amqp_url, "notify.events") as events,
     ):
         producer = Producer(amqp_url)
         tg = None
         if telegram is not None:
             tg, transport = telegram
             transport.app = svc.app
-            ctx = svc.runtime.notify  # type: ignore[attr-defined]
-            await ctx.bot.set_webhook(WEBHOOK_URL, secret_token=WEBHOOK_SECRET)  # as the CLI does
+            bot = svc.runtime.notify.telegram.bot  # type: ignore[attr-defined]
+            await bot.set_webhook(WEBHOOK_URL, secret_token=WEBHOOK_SECRET)  # as the CLI does
         try:
             yield Notify(svc, producer, smtp, tokens, events, clock, amqp_url, tg)
         finally:

@@ -54,7 +54,7 @@ CHAT_COLUMNS = {
     ("deeplinks", "used_by_chat_ref", "uuid"),
 }
 # The outbox is left out: published events carry telegram_chat_id by contract
-# (notify.telegram.linked, notify.deeplink.activated), and the relay deletes them after retention.
+# (notify.telegram.linked, notify.deeplink.activated); housekeeping deletes them after retention.
 NOT_SCANNED = {"outbox", "alembic_version"}
 
 
@@ -137,7 +137,8 @@ async def test_no_table_keeps_a_chat_id_in_plaintext_after_link_send_and_tap(
         await conn.close()
 
 
-HEAD = "0005"  # the revisions after 0003 (outbox bodies, link confirmation) read no key either
+# the revisions after 0003 (outbox bodies, link confirmation, the crisis audit) read no key either
+HEAD = "0006"
 
 # -- migration 0003 --------------------------------------------------------------------------
 

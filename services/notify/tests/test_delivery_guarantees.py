@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -22,9 +21,9 @@ from contracts.content.v1 import InteractiveRunCompletedV1
 from notify.bootstrap import definition
 from sandbox.testing import RunningSmtpSink, running_smtp_sink
 from servicekit.db.engine import asyncpg_dsn
-from servicekit.testing import TcpProxy, TokenMint, migrated_database, temporary_vhost
+from servicekit.testing import FakeClock, TcpProxy, TokenMint, migrated_database, temporary_vhost
 
-from .conftest import FakeClock, Notify, running_notify, running_telegram, wait_for
+from .conftest import Notify, running_notify, running_telegram, wait_for
 from .test_recipients import register
 from .test_rules import STARTS, appointment
 from .test_telegram import linked_user
@@ -74,6 +73,19 @@ async def direct_rows(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         await conn.close()
 
 
+async def sent_and_done(url: str, delivery_id: Any) -> bool:
+    """The delivery is ``sent`` and nothing can send it again: no ``deliver`` timer of it is
+    left unfired (a retry, or the recovery of an attempt whose outcome was never written)."""
+    (row,) = await direct_rows(
+        url,
+        "SELECT d.status, (SELECT count(*) FROM timers t WHERE t.kind = 'deliver'"
+        " AND t.fired_at IS NULL AND t.payload->>'delivery_id' = d.id::text) AS due"
+        " FROM deliveries d WHERE d.id = $1",
+        delivery_id,
+    )
+    return bool(row["status"] == "sent" and row["due"] == 0)
+
+
 def outage_once(proxy: TcpProxy) -> Any:
     """An accept hook: the first time, the database goes away for OUTAGE seconds."""
     fired: list[bool] = []
@@ -119,13 +131,9 @@ async def test_mail_accepted_then_database_lost_is_sent_once_and_recorded_sent(
             timeout=30,
         )
         (row,) = rows
-
-        async def settled() -> bool:
-            (r,) = await direct_rows(url, "SELECT status FROM deliveries WHERE id = $1", row["id"])
-            return bool(r["status"] == "sent")
-
-        await wait_for(settled, timeout=30)
-        await asyncio.sleep(OUTAGE + 3)  # past the retry a rolled-back attempt would get
+        # Its outcome written once the database is back, and nothing left that could send it
+        # again (a rolled-back outcome would have left a retry): the mail went once.
+        await wait_for(lambda: sent_and_done(url, row["id"]), timeout=30)
         assert len(await confirmed()) == 1
         assert mail.message_id == f"<{row['id']}@{notify.svc.runtime.settings.mail_domain}>"  # type: ignore[attr-defined]
         (final,) = await direct_rows(
@@ -152,18 +160,16 @@ async def test_telegram_message_accepted_then_database_lost_is_sent_once(
             return [m for m in messages if m["message_id"] not in before and "onfirm" in m["text"]]
 
         await wait_for(confirmations, timeout=30)
-
-        async def settled() -> bool:
-            rows = await direct_rows(
-                url,
-                "SELECT status FROM deliveries WHERE user_id = $1"
-                " AND template = 'appointment_confirmed'",
-                client,
-            )
-            return [r["status"] for r in rows] == ["sent"]
-
-        await wait_for(settled, timeout=30)
-        await asyncio.sleep(OUTAGE + 3)
+        (row,) = await direct_rows(
+            url,
+            "SELECT id FROM deliveries WHERE user_id = $1 AND template = 'appointment_confirmed'",
+            client,
+        )
+        await wait_for(lambda: sent_and_done(url, row["id"]), timeout=30)
+        (final,) = await direct_rows(
+            url, "SELECT attempts FROM deliveries WHERE id = $1", row["id"]
+        )
+        assert final["attempts"] == 1
         assert len(await confirmations()) == 1
         # Its id was kept: later edits (the buttons retired) find the message.
         rows = await direct_rows(url, "SELECT count(*) AS n FROM telegram_messages")
@@ -185,8 +191,8 @@ async def test_interrupted_sends_alert_again_but_not_a_confirmation(
     # The first notify "dies" (is stopped) well within the lease; the second one starts as if
     # the lease had run out meanwhile (its clock is ahead).
     settings = {"delivery_sending_lease_seconds": 60.0}
-    later = FakeClock()
-    later.advance(timedelta(seconds=61))
+    later = FakeClock()  # real time, shifted past the lease
+    later.advance(seconds=61)
     async with migrated_database("notify", definition.migrations_dir) as url:
         async with (
             running_telegram() as telegram,

@@ -124,7 +124,7 @@ async def test_intake_form_tells_the_specialist_not_the_answers(notify: Notify) 
     client, client_email = await register(notify, name="Иван Клиентов")
     appointment_id = await confirmed(notify, client, specialist_id=specialist)
     form_id = uuid.uuid4()
-    await notify.producer.event(
+    env = await notify.producer.event(
         IntakeSubmittedV1,
         intake_form_id=form_id,
         client_id=client,
@@ -137,6 +137,11 @@ async def test_intake_form_tells_the_specialist_not_the_answers(notify: Notify) 
     assert "Client Иван Клиентов filled in the intake form." in mail.text
     assert "Session: Friday, 15 March 2030, 10:00 (Europe/Berlin, UTC+01:00)" in mail.text
     assert f"/specialist/intake-forms/{form_id}" in mail.text
+    # the event's messages were planned together: the specialist's is the only one
+    rows = await notify.rows(
+        "SELECT user_id FROM deliveries WHERE source_event_id = $1", env.event_id
+    )
+    assert [r["user_id"] for r in rows] == [specialist]
     assert not [s for s in subjects(notify, client_email) if "анкет" in s.lower()]
 
 
@@ -311,7 +316,7 @@ async def test_a_telegram_message_that_fails_for_good_goes_by_email_once(notify:
     telegram, by_email = await wait_for(lambda: _when_sent(deliveries_of(notify, env), count=2))
     assert (telegram["channel"], telegram["status"]) == ("telegram", "failed")
     assert by_email["channel"] == "email" and by_email["fallback_of"] == telegram["id"]
-    (failed,) = notify.events.of("notify.delivery.failed", delivery_id=telegram["id"])
+    (failed,) = await notify.events.wait_for("notify.delivery.failed", delivery_id=telegram["id"])
     await handled(notify, failed["event_id"], "delivery-failures")
     assert len(await deliveries_of(notify, env)) == 2
     assert len([s for s in subjects(notify, email) if "подтверждена" in s]) == 1

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from notify.adapters.mailer import Mailer, SmtpConfig, build_email
-from notify.adapters.templates import Rendered
+from notify.adapters.rendering import Rendered
 from notify.domain.attempts import Permanent, Sent, Transient
 from sandbox.serving import bind_socket
 from sandbox.smtp.server import serve_smtp

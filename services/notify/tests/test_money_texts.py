@@ -17,7 +17,7 @@ from contracts.booking.v1 import (
     AppointmentNoShowV1,
 )
 from contracts.testing import example_payload
-from notify.adapters.templates import Rendered, TemplateRenderer
+from notify.adapters.rendering import Rendered, TemplateRenderer
 from notify.domain import rules
 
 STARTS = datetime(2030, 3, 15, 9, 0, tzinfo=UTC)

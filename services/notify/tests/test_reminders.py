@@ -17,13 +17,12 @@ from contracts.booking.v1 import (
     AppointmentRescheduledV1,
 )
 from contracts.envelope import EventEnvelope
-from notify.bootstrap import build_runtime
-from notify.runtime import NotifyRuntime
+from notify.bootstrap import NotifyRuntime, build_runtime
 from sandbox.testing import RunningSmtpSink
-from servicekit.testing import TokenMint, temporary_vhost
+from servicekit.testing import FakeClock, TokenMint, temporary_vhost
 from servicekit.timers import TimerWorker
 
-from .conftest import FakeClock, Notify, running_notify, wait_for
+from .conftest import Notify, running_notify, wait_for
 from .test_recipients import register
 from .test_rules import appointment
 
@@ -33,18 +32,18 @@ T0 = datetime(2030, 3, 10, 9, 0, tzinfo=UTC)
 STARTS = datetime(2030, 3, 15, 9, 0, tzinfo=UTC)  # 12:00 in Moscow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def frozen(tokens: TokenMint, smtp: RunningSmtpSink) -> AsyncIterator[Notify]:
-    """notify whose clock stands still until a test moves it; timers fire only when told.
-
-    Its own vhost: another notify on the same queues would take half of the events."""
+    """notify whose clock stands still at T0 until the test moves it; timers fire only when
+    told. One per test (its own clock, database and timers: no test sees another's), on its own
+    vhost (another notify on the same queues would take half of the events)."""
     async with (
         temporary_vhost() as amqp_url,
         running_notify(
             amqp_url=amqp_url,
             tokens=tokens,
             smtp=smtp,
-            clock=FakeClock(frozen=T0),
+            clock=FakeClock(T0),
             run_timers=False,
         ) as n,
     ):
@@ -92,7 +91,6 @@ async def test_reminders_fire_move_with_a_reschedule_and_never_after_a_cancellat
     frozen: Notify,
 ) -> None:
     notify = frozen
-    notify.clock.set(T0)
     client, email = await register(notify)
     appointment_id, _ = await confirmed_appointment(notify, client)
     due = await notify.rows(
@@ -163,7 +161,6 @@ async def test_reminders_fire_move_with_a_reschedule_and_never_after_a_cancellat
 
 async def test_a_reminder_planned_just_before_a_cancellation_is_not_sent(frozen: Notify) -> None:
     notify = frozen
-    notify.clock.set(T0)
     client, email = await register(notify)
     appointment_id, _ = await confirmed_appointment(notify, client)
     await at(notify, T0 + timedelta(minutes=1))  # the confirmation goes out
@@ -208,7 +205,6 @@ async def test_a_reminder_planned_just_before_a_cancellation_is_not_sent(frozen:
 
 async def test_two_timer_workers_send_each_reminder_once(frozen: Notify) -> None:
     notify = frozen
-    notify.clock.set(T0)
     client, email = await register(notify)
     await confirmed_appointment(notify, client)
     await at(notify, T0 + timedelta(minutes=1))

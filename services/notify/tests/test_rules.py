@@ -230,12 +230,13 @@ async def test_crisis_alerts_the_clients_specialist_at_once(notify: Notify) -> N
         crisis_reasons=["phq9_item9"],
         score=21,
         band="severe",
+        suggest_intake=False,
         assigned_by_specialist_id=specialist,
         completed_at=STARTS,
     )
     mail = await mail_with(notify, specialist_email, "Urgent")
     assert mail.subject == "Urgent: crisis answer from client Иван Клиентов"
-    assert mail.text is not None and "PHQ9" in mail.text
+    assert mail.text is not None and "PHQ-9" in mail.text
     assert "Friday, 15 March 2030, 10:00 (Europe/Berlin, UTC+01:00)" in mail.text
     # No health detail in mail: not the score (as a number of its own; ids may hold "21")...
     assert re.search(r"\b21\b", mail.text) is None and "severe" not in mail.text
@@ -268,7 +269,7 @@ async def test_crisis_without_an_assigning_specialist_goes_to_the_one_booked(
         questionnaire_code="phq9",
     )
     mail = await mail_with(notify, specialist_email, "Срочно")
-    assert mail.text is not None and "PHQ9" in mail.text
+    assert mail.text is not None and "PHQ-9" in mail.text
 
 
 async def _email_of(notify: Notify, user_id: uuid.UUID) -> str:

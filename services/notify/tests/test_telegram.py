@@ -121,6 +121,7 @@ async def test_a_link_payload_opened_then_confirmed_links_the_chat_once(notify: 
     assert "уже использована или устарела" in again["text"]
     (theirs,) = await bot_messages(notify, intruder, 1)
     assert theirs["text"].startswith("This link has already been used or has expired.")
+    await notify.all_published()
     assert len(notify.events.of("notify.telegram.linked", user_id=user_id)) == 1
     (chat,) = await notify.rows(
         "SELECT user_id FROM telegram_chats WHERE chat_index = $1", chat_index(intruder)
@@ -142,6 +143,7 @@ async def test_unknown_or_expired_payloads_get_a_friendly_reply_only(notify: Not
     await notify.telegram.start(chat_id, "x" * 64)
     replies = await bot_messages(notify, chat_id, 3)
     assert all("уже использована или устарела" in m["text"] for m in replies)
+    await notify.all_published()
     assert not notify.events.of("notify.telegram.linked", user_id=user_id)
     (row,) = await notify.rows("SELECT used_at FROM deeplinks WHERE id = $1", uuid.UUID(link["id"]))
     assert row["used_at"] is None
@@ -353,7 +355,7 @@ async def test_reminder_buttons_request_actions_and_outcomes_edit_the_message(
         amount_paid=None,
     )
     # the reminder the timer would send, planned now
-    from notify.adapters.deliveries import plan_notice
+    from notify.application.planning import plan_notice
     from notify.domain import rules
 
     await notify.producer.publish(confirmed)
@@ -391,6 +393,7 @@ async def test_reminder_buttons_request_actions_and_outcomes_edit_the_message(
         headers={"X-Telegram-Bot-Api-Secret-Token": "test-webhook-secret_0123456789"},
     )
     assert r.status_code == 200
+    await notify.all_published()
     assert not notify.events.of("notify.telegram.action_requested", user_id=stranger_id)
 
     tapped = await notify.telegram.tap(chat_id, button_text="Приду")
@@ -508,6 +511,7 @@ async def test_waitlist_accept_then_slot_taken_edits_the_offer(notify: Notify) -
         next(a for a in answers if a["id"] == second["callback_query_id"])["answer"]["text"]
         == "Already being processed"
     )
+    await notify.all_published()
     assert len(notify.events.of("notify.telegram.action_requested", user_id=user_id)) == 1
 
     await notify.producer.event(

@@ -97,6 +97,7 @@ async def test_a_forwarded_offer_link_links_no_chat_and_acts_on_nothing(notify: 
 
     assert await chat_owner(notify, eve) is None
     assert not await telegram_linked(notify, owner)
+    await notify.all_published()
     assert not notify.events.of("notify.telegram.linked", user_id=owner)
     assert not notify.events.of("notify.deeplink.activated", user_id=owner)
     assert not await notify.rows(
@@ -195,6 +196,7 @@ async def test_an_opened_link_waits_for_the_owner_and_gets_nothing_until_confirm
     # pending: not linked, and a message for the owner goes by email, not to the chat
     assert await chat_owner(notify, chat_id) is None
     assert not await telegram_linked(notify, owner)
+    await notify.all_published()
     assert not notify.events.of("notify.telegram.linked", user_id=owner)
     before = appointment(
         AppointmentConfirmedV1, owner, intake_required=False, reschedule_count=0, amount_paid=None
@@ -254,6 +256,7 @@ async def test_no_one_else_confirms_my_pending_link(notify: Notify) -> None:
     assert (await notify.client.post(CONFIRM, json={"deeplink_id": link["id"]})).status_code == 401
     assert await chat_owner(notify, chat_id) is None
     assert not await telegram_linked(notify, mallory)
+    await notify.all_published()
     assert not notify.events.of("notify.telegram.linked", user_id=mallory)
 
     # the owner still can, within the confirmation window only

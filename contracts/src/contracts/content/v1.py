@@ -63,6 +63,40 @@ class InteractiveRunCompletedV1(Payload):
     completed_at: UtcDateTime
 
 
+@event("content.assignment.created", version=1, aggregate="assignment_id")
+class AssignmentCreatedV1(Payload):
+    """A specialist asked one of their clients to take a questionnaire by ``due_at``, once or
+    every ``repeat_every_days`` after each completion. Ids and times only: the client's name
+    and contacts are the consumer's own copy. Consumers: notify (tells the client, with a link
+    to take it).
+    """
+
+    assignment_id: UUID
+    client_id: UUID
+    specialist_id: UUID
+    questionnaire_id: UUID
+    questionnaire_code: str = Field(min_length=1, examples=["phq9", "gad7"])
+    due_at: UtcDateTime
+    repeat_every_days: int | None = Field(default=None, ge=1)
+    created_at: UtcDateTime
+
+
+@event("content.assignment.overdue", version=1, aggregate="assignment_id")
+class AssignmentOverdueV1(Payload):
+    """An assigned questionnaire was not taken by its due date (``occurrence`` counts the due
+    dates of a repeating assignment, the first is 1). Consumers: notify (reminds the client,
+    tells the specialist).
+    """
+
+    assignment_id: UUID
+    client_id: UUID
+    specialist_id: UUID
+    questionnaire_id: UUID
+    questionnaire_code: str = Field(min_length=1, examples=["phq9", "gad7"])
+    due_at: UtcDateTime
+    occurrence: int = Field(ge=1)
+
+
 @event("content.moderation.decided", version=1, aggregate="item_id")
 class ModerationDecidedV1(Payload):
     """A moderator decided on a user-generated item. Consumers: notify (tells the author)."""

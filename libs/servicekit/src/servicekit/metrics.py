@@ -42,6 +42,17 @@ class ServiceMetrics:
         self.relay_leader = Gauge(
             "outbox_relay_leader", "1 when this replica's relay holds the leader lock", registry=r
         )
+        self.housekeeping_leader = Gauge(
+            "housekeeping_leader",
+            "1 when this replica's housekeeping (retention purge) holds the leader lock",
+            registry=r,
+        )
+        self.retention_deleted = Counter(
+            "retention_deleted_rows_total",
+            "Rows deleted past their retention, per rule (table.column)",
+            ["rule"],
+            registry=r,
+        )
         self.consumed = Counter(
             "events_consumed_total",
             "Events handled",

@@ -2,9 +2,11 @@
 
 A service describes itself with a :class:`ServiceDefinition` (its tables, migrations, events it
 produces, consumers, timer handlers and HTTP routers); the runtime wires the database, the unit of
-work, the outbox relay, the timer worker, the consumers and the token verifier, and starts and
-stops them with the HTTP app. Tests build a runtime with other settings or a fake clock by
-parameter, never by patching.
+work, the outbox relay, the retention purge (housekeeping), the timer worker, the consumers and
+the token verifier, and starts and stops them with the HTTP app. Tests build a runtime with other
+settings or a fake clock by parameter, never by patching. A runtime leaves its definition as it
+was declared: the consumers it runs are its own copies (several runtimes share a process in
+tests).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy import MetaData, text
 
 from servicekit.clock import Clock, utcnow
 from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
+from servicekit.housekeeping import Housekeeping
 from servicekit.http.problems import ProblemMap
 from servicekit.messaging.broker import ConsumerHost
 from servicekit.messaging.consumer import EventConsumer
@@ -58,7 +61,8 @@ class ServiceDefinition:
     timers: Mapping[str, TimerHandler] = field(default_factory=dict)
     routers: Sequence[APIRouter] = ()  # mounted under /api/<name>/
     root_routers: Sequence[APIRouter] = ()  # mounted at the root (e.g. /.well-known/...)
-    # (table, timestamp column, how long to keep): purged by the relay leader with the outbox.
+    # (table, timestamp column, how long to keep): purged with the outbox, inbox and timers by
+    # the housekeeping leader (servicekit.housekeeping).
     retention: Sequence[tuple[str, str, timedelta]] = ()
     port: int = 8000
     # How the service's domain errors read over HTTP (its ``api/errors.py``).
@@ -74,7 +78,8 @@ class ServiceDefinition:
 
 
 class ServiceRuntime:
-    """A running service: database, outbox relay, timers, consumers, token verifier."""
+    """A running service: database, outbox relay, housekeeping, timers, consumers, token
+    verifier."""
 
     def __init__(
         self,
@@ -89,6 +94,10 @@ class ServiceRuntime:
         self.clock = clock
         self.metrics = ServiceMetrics()
         keyring = keyring_from_settings(settings)
+        # The one process-wide setting a runtime makes: EncryptedString columns encrypt and
+        # decrypt with the process's keyring (a column type's processors are handed only the
+        # dialect: SQLAlchemy has no per-engine place for keys). A process runs one service in
+        # production; in-process tests run several, all with the same development field keys.
         configure_keyring(keyring)
         # Its own keys, not the process-wide keyring: in-process tests run several services.
         self.sealer = EventSealer.from_settings(settings, keyring)
@@ -115,6 +124,12 @@ class ServiceRuntime:
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
             after_publish=relay_after_publish,
+        )
+        self.housekeeping = Housekeeping(
+            service=definition.name,
+            dsn=asyncpg_dsn(settings.database_url),
+            metrics=self.metrics,
+            interval_seconds=settings.housekeeping_seconds,
             extra_retention=definition.retention,
         )
         self.timers = TimerWorker(
@@ -124,12 +139,16 @@ class ServiceRuntime:
             poll_seconds=settings.timers_poll_seconds,
             metrics=self.metrics,
         )
-        for consumer in definition.consumers:
-            consumer.delivery_limit = settings.delivery_limit
+        # The runtime's own consumers, built from the definitions (module-level objects a
+        # service shares between runtimes, never changed here) with this runtime's settings.
+        consumers = [
+            consumer.for_runtime(delivery_limit=settings.delivery_limit)
+            for consumer in definition.consumers
+        ]
         self.consumers = ConsumerHost(
             service=definition.name,
             amqp_url=settings.amqp_url,
-            consumers=definition.consumers if settings.run_consumers else (),
+            consumers=consumers if settings.run_consumers else (),
             produces_exchanges=definition.exchanges(),
             uow_factory=self.uow,
             metrics=self.metrics,
@@ -153,6 +172,8 @@ class ServiceRuntime:
         )
         if self.settings.run_relay:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.settings.run_housekeeping:
+            self._tasks.append(asyncio.create_task(self.housekeeping.run(), name="housekeeping"))
         if self.settings.run_timers and self.definition.timers:
             self._tasks.append(asyncio.create_task(self.timers.run(), name="timers"))
 

@@ -80,6 +80,9 @@ class ServiceSettings(BaseSettings):
     run_relay: bool = True
     run_consumers: bool = True
     run_timers: bool = True
+    # Retention purge (servicekit.housekeeping): one leader per database, every this many seconds.
+    run_housekeeping: bool = True
+    housekeeping_seconds: float = Field(default=600.0, gt=0)
     relay_batch_size: int = 200
     relay_poll_seconds: float = 1.0
     timers_poll_seconds: float = 1.0

@@ -29,6 +29,18 @@ class Unmapped(DomainError):
     code = "unmapped"
 
 
+class Busy(DomainError):
+    code = "busy"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
+class NoEntry(DomainError):
+    code = "no_entry"
+
+
 def make_app() -> FastAPI:
     problems = ProblemMap()
     problems.add(SlotTaken, 409, Msg(ru="Время занято.", en="The time is taken."))
@@ -38,6 +50,15 @@ def make_app() -> FastAPI:
         lambda e: Msg(ru=f"Опоздание на {e.minutes} мин.", en=f"{e.minutes} minutes late."),
         extra=lambda e: {"minutes": e.minutes},
     )
+    problems.add(
+        Busy,
+        429,
+        Msg(ru="Подождите.", en="Wait."),
+        headers=lambda e: {"Retry-After": str(e.retry_after)},
+    )
+    problems.add(
+        NoEntry, 401, Msg(ru="Войдите.", en="Log in."), headers={"WWW-Authenticate": "Bearer"}
+    )
     app = FastAPI()
     install_problem_handlers(app, problems)
     errors: dict[str, DomainError] = {
@@ -45,6 +66,8 @@ def make_app() -> FastAPI:
         "late": TooLate(5),
         "very-late": WayTooLate(90),
         "unmapped": Unmapped(),
+        "busy": Busy(42),
+        "no-entry": NoEntry(),
     }
 
     @app.get("/{which}")
@@ -79,6 +102,14 @@ async def test_text_and_extra_fields_come_from_the_errors_attributes_and_subclas
     assert (late["code"], late["detail"], late["minutes"]) == ("too_late", "5 minutes late.", 5)
     very = (await client.get("/very-late", headers={"Accept-Language": "en"})).json()
     assert (very["code"], very["minutes"]) == ("way_too_late", 90)
+
+
+async def test_headers_are_fixed_or_read_from_the_error(client: httpx.AsyncClient) -> None:
+    busy = await client.get("/busy")
+    assert (busy.status_code, busy.headers["retry-after"]) == (429, "42")
+    assert busy.json()["code"] == "busy"
+    no_entry = await client.get("/no-entry")
+    assert (no_entry.status_code, no_entry.headers["www-authenticate"]) == (401, "Bearer")
 
 
 async def test_an_unmapped_domain_error_is_a_500_without_detail(client: httpx.AsyncClient) -> None:

@@ -189,31 +189,3 @@ async def test_savepoint_undoes_state_and_events_but_keeps_the_rest(kit: Kit) ->
         rows = (await conn.execute(select(outbox))).all()
     names = [opened_message(r.body)["payload"]["name"] for r in rows]
     assert names == ["kept"]
-
-
-async def test_relay_leader_purges_what_is_past_retention(kit: Kit) -> None:
-    import uuid
-
-    from servicekit.db.tables import inbox
-
-    old, recent = datetime.now(UTC) - timedelta(days=40), datetime.now(UTC) - timedelta(hours=1)
-    async with kit.engine.begin() as conn:
-        for when, key in ((old, "old"), (recent, "recent")):
-            await conn.execute(
-                timers.insert().values(kind="k", key=key, due_at=when, fired_at=when)
-            )
-            await conn.execute(
-                inbox.insert().values(
-                    consumer="c", event_id=uuid.uuid4(), event_type="t", received_at=when
-                )
-            )
-        await conn.execute(timers.insert().values(kind="k", key="pending", due_at=old))
-    relay = kit.relay()
-    deleted = await relay.purge()
-    assert deleted["timers.fired_at"] == 1 and deleted["inbox.received_at"] == 1
-    async with kit.engine.connect() as conn:
-        keys = sorted(r.key for r in (await conn.execute(select(timers.c.key))).all())
-        inbox_left = (await conn.execute(select(inbox.c.received_at))).all()
-    assert keys == ["pending", "recent"]  # an unfired timer is never purged, however old
-    assert len(inbox_left) == 1
-    await relay._close_work()

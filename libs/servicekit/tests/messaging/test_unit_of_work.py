@@ -1,5 +1,8 @@
-"""The unit of work begun on a plain connection: one transaction with a session that joins it
-later, events and rows committed together or not at all, the connection back in the pool."""
+"""The unit of work: state and outbox rows in one database transaction, whichever of the ORM or
+plain asyncpg goes first; a session that joins later; events and rows committed together or not
+at all (a COMMIT the database refuses leaves neither); the connection back in the pool; and a
+loud refusal, never a silent autocommit, when raw statements would run outside the transaction.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +14,20 @@ import pytest
 from contracts.cabinet.v1 import UserContactChangedV1
 from contracts.testing import example_payload
 from servicekit.db.driver import new_row
-from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
+from servicekit.db.engine import (
+    TransactionNotOpen,
+    asyncpg_dsn,
+    make_engine,
+    make_session_factory,
+)
 from servicekit.db.tables import install_kit_schema
 from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
 from servicekit.testing import TEST_SEALER, temporary_database
+from sqlalchemy import Column, ForeignKey, Uuid
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 
 class _Base(SQLModel, registry=registry()):
@@ -29,24 +40,39 @@ class Note(_Base, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     text: str
     version: int = 1
+    # Checked at COMMIT: a dangling parent makes the database refuse the whole transaction
+    # after every statement of it (ORM and raw) has run.
+    parent_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(
+            Uuid, ForeignKey("uow_note.id", deferrable=True, initially="DEFERRED"), nullable=True
+        ),
+    )
 
 
 @pytest.fixture
-async def units() -> AsyncIterator[tuple[UnitOfWorkFactory, asyncpg.Connection]]:
+async def database_url() -> AsyncIterator[str]:
     async with temporary_database("uow") as url:
-        engine = make_engine(url, pool_size=1)  # one connection: a leak would hang the next unit
+        engine = make_engine(url, pool_size=1)
         async with engine.begin() as conn:
             await conn.run_sync(install_kit_schema)
             await conn.run_sync(_Base.metadata.create_all)
-        raw = await asyncpg.connect(asyncpg_dsn(url))
-        try:
-            yield (
-                UnitOfWorkFactory(make_session_factory(engine), "cabinet", sealer=TEST_SEALER),
-                raw,
-            )
-        finally:
-            await raw.close()
-            await engine.dispose()
+        await engine.dispose()
+        yield url
+
+
+@pytest.fixture
+async def units(database_url: str) -> AsyncIterator[tuple[UnitOfWorkFactory, asyncpg.Connection]]:
+    engine = make_engine(database_url, pool_size=1)  # one connection: a leak would hang the next
+    raw = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        yield (
+            UnitOfWorkFactory(make_session_factory(engine), "cabinet", sealer=TEST_SEALER),
+            raw,
+        )
+    finally:
+        await raw.close()
+        await engine.dispose()
 
 
 def _event(uow: UnitOfWork) -> uuid.UUID:
@@ -188,3 +214,105 @@ async def test_a_savepoint_after_the_connection_undoes_only_its_block(
         await uow.commit()
     assert await _state(raw) == (["after", "before"], 1)
     assert await raw.fetchval("SELECT event_id FROM outbox") == kept
+
+
+async def test_a_refused_commit_leaves_neither_the_state_nor_the_outbox_row(
+    units: tuple[UnitOfWorkFactory, asyncpg.Connection],
+) -> None:
+    """The database refuses the COMMIT (a deferred foreign key) after the state change and the
+    raw outbox INSERT both ran: if the raw statements had run outside the transaction (no BEGIN
+    on the database), the outbox row would be there without its change."""
+    factory, raw = units
+    dangling = uuid.uuid4()
+
+    async def orm_first() -> None:
+        async with factory() as uow:
+            uow.session.add(Note(text="orm", parent_id=dangling))
+            await uow.session.flush()
+            _event(uow)
+            await uow.commit()
+
+    async def raw_first() -> None:
+        async with factory() as uow:
+            _event(uow)
+            await uow.insert(new_row(Note, text="raw", parent_id=dangling))
+            uow.session.add(Note(text="orm, joined"))
+            await uow.commit()
+
+    async def events_first() -> None:  # the raw outbox INSERT is the transaction's first write
+        async with factory() as uow:
+            _event(uow)
+            await (await uow.connection()).execute(
+                "INSERT INTO uow_note (id, text, version, parent_id) VALUES ($1, 'raw', 1, $2)",
+                uuid.uuid4(),
+                dangling,
+            )
+            await uow.commit()
+
+    for attempt in (orm_first, raw_first, events_first):
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await attempt()
+        assert await _state(raw) == ([], 0), attempt.__name__
+    async with factory() as uow:  # the one pooled connection is healthy and out of any transaction
+        await uow.insert(new_row(Note, text="after"))
+        _event(uow)
+        await uow.commit()
+    assert await _state(raw) == (["after"], 1)
+
+
+async def test_a_rollback_undoes_the_orm_write_and_the_raw_write(
+    units: tuple[UnitOfWorkFactory, asyncpg.Connection],
+) -> None:
+    """ORM first, then plain asyncpg in the same unit (the session's own transaction): a rollback
+    undoes both; so does leaving the block without a commit."""
+    factory, raw = units
+    async with factory() as uow:
+        uow.session.add(Note(text="orm"))
+        conn = await uow.connection()  # flushes the ORM row into the transaction
+        assert conn.is_in_transaction()
+        await uow.insert(new_row(Note, text="raw"))
+        assert await conn.fetchval("SELECT count(*) FROM uow_note") == 2
+        assert await raw.fetchval("SELECT count(*) FROM uow_note") == 0
+        await uow.rollback()
+    async with factory() as uow:
+        _event(uow)
+        uow.session.add(Note(text="orm, left"))
+        await (await uow.connection()).execute(
+            "INSERT INTO uow_note (id, text, version) VALUES ($1, 'raw, left', 1)", uuid.uuid4()
+        )
+    assert await _state(raw) == ([], 0)
+
+
+async def test_raw_statements_outside_a_database_transaction_fail_loudly(
+    database_url: str, units: tuple[UnitOfWorkFactory, asyncpg.Connection]
+) -> None:
+    """Sessions on a plain engine (SQLAlchemy opens the transaction with its own first
+    statement): the factory refuses them, and a unit made with them anyway refuses to hand out
+    its connection; a transaction ended behind the unit's back is refused too."""
+    engine = create_async_engine(database_url)  # as SQLAlchemy makes it
+    plain = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    try:
+        with pytest.raises(TypeError, match="make_session_factory"):
+            UnitOfWorkFactory(plain, "cabinet", sealer=TEST_SEALER)
+        async with UnitOfWork(plain, "cabinet", sealer=TEST_SEALER) as uow:
+            _event(uow)
+            with pytest.raises(TransactionNotOpen):
+                await uow.connection()
+            with pytest.raises(TransactionNotOpen):
+                await uow.commit()
+    finally:
+        await engine.dispose()
+    factory, raw = units
+    async with factory() as uow:
+        conn = await uow.connection()
+        await conn.execute("COMMIT")  # someone ends it early
+        with pytest.raises(TransactionNotOpen):
+            await uow.connection()
+    async with factory() as uow:
+        uow.session.add(Note(text="orm"))
+        conn = await uow.connection()
+        await conn.execute("ROLLBACK")
+        _event(uow)
+        with pytest.raises(TransactionNotOpen):
+            await uow.commit()
+    assert await _state(raw) == ([], 0)

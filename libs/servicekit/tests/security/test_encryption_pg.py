@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 from servicekit.db.driver import insert_row, new_row
+from servicekit.db.engine import eager_engine
 from servicekit.security.fields import (
     EncryptedString,
     Keyring,
@@ -137,7 +138,7 @@ async def test_insert_row_on_plain_asyncpg_encrypts_and_attaches(
 ) -> None:
     """The ORM-free insert binds values as the ORM does: health data is ciphertext at rest, and
     the object is then persistent in the session (a later change is an UPDATE)."""
-    async with AsyncSession(engine) as session:
+    async with AsyncSession(eager_engine(engine)) as session:  # raw statements join its BEGIN
         person = Person(
             email="bob@example.com",
             email_index=blind_index("bob@example.com", kind="email"),
@@ -170,7 +171,7 @@ async def test_new_row_is_what_the_constructor_builds_and_inserts_alike(
     with pytest.raises(TypeError, match="email_index"):
         new_row(Person, email="x")
 
-    async with AsyncSession(engine) as session:
+    async with AsyncSession(eager_engine(engine)) as session:
         await insert_row(session, fast)
         pid = fast.id
         fast.note = "кошмары"

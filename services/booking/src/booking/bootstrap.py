@@ -1,8 +1,10 @@
 """booking's composition root: the service definition and its runtime.
 
-:class:`BookingRuntime` is servicekit's runtime plus what booking talks to outside its database
-(the YooKassa client); its timer handlers are closures over that client and the clock, so tests
-swap both by parameter.
+:class:`BookingRuntime` is servicekit's runtime plus booking's own parts, built here from the
+settings and passed to whatever needs them: the practice's rules (:class:`Practice`), YooKassa
+as booking uses it (:class:`PaymentGateway`) and the remembered slot searches. Its consumers and
+timer handlers are closures over those parts and the clock, made for this runtime alone, so
+tests swap them by parameter.
 """
 
 from __future__ import annotations
@@ -38,16 +40,18 @@ from booking.adapters.yookassa import YooKassaClient
 from booking.api.appointments import calendar_router
 from booking.api.appointments import router as appointments_router
 from booking.api.clients import router as clients_router
+from booking.api.errors import PROBLEMS
 from booking.api.payments import router as payments_router
 from booking.api.records import intake_router, outcome_router
 from booking.api.services import router as services_router
 from booking.api.slots import router as slots_router
 from booking.api.specialists import router as specialists_router
 from booking.api.waitlist import router as waitlist_router
-from booking.application.practice import configure as configure_practice
+from booking.application.payments import PaymentGateway
+from booking.application.practice import Practice
 from booking.application.slot_search import SlotCache
 from booking.config import BookingSettings
-from booking.entrypoints.consumers import consent_events, telegram_actions, user_events
+from booking.entrypoints.consumers import booking_consumers
 from booking.entrypoints.timers import timer_handlers
 
 definition = ServiceDefinition(
@@ -77,7 +81,8 @@ definition = ServiceDefinition(
         WaitlistOfferExpiredV1,
         ActionRejectedV1,
     ),
-    consumers=(user_events, consent_events, telegram_actions),
+    # What the consumers are (queues, events); a runtime makes its own, wired to its settings.
+    consumers=booking_consumers(Practice()),
     routers=(
         clients_router,
         services_router,
@@ -93,6 +98,7 @@ definition = ServiceDefinition(
     port=8001,
     # An Idempotency-Key answers replays for 24 h; keep a margin, then forget it.
     retention=(("idempotency_keys", "created_at", timedelta(hours=48)),),
+    problems=PROBLEMS,
 )
 
 
@@ -109,9 +115,18 @@ def yookassa_client(settings: BookingSettings) -> YooKassaClient:
     )
 
 
+def practice_of(settings: BookingSettings) -> Practice:
+    """The practice's rules the settings give."""
+    return Practice(
+        hold_for=timedelta(minutes=settings.hold_minutes),
+        offer_for=timedelta(minutes=settings.waitlist_offer_minutes),
+        parallel_offers=settings.waitlist_parallel_offers,
+    )
+
+
 class BookingRuntime(ServiceRuntime):
-    """booking's runtime: servicekit's, plus the YooKassa client and remembered slot
-    searches."""
+    """booking's runtime: servicekit's, plus the practice's rules, YooKassa as booking uses it
+    and the remembered slot searches."""
 
     settings: BookingSettings
 
@@ -123,15 +138,16 @@ class BookingRuntime(ServiceRuntime):
         relay_after_publish: AfterPublish | None = None,
         yookassa: YooKassaClient | None = None,
     ) -> None:
-        self.yookassa = yookassa or yookassa_client(settings)
-        configure_practice(
-            clock=clock,
-            hold_for=timedelta(minutes=settings.hold_minutes),
-            offer_for=timedelta(minutes=settings.waitlist_offer_minutes),
-            parallel_offers=settings.waitlist_parallel_offers,
+        self.practice = practice_of(settings)
+        self.gateway = PaymentGateway(
+            client=yookassa or yookassa_client(settings),
+            return_url=settings.yookassa_return_url,
+            reconcile_after=timedelta(minutes=settings.payment_reconcile_minutes),
         )
         wired = dataclasses.replace(
-            definition, timers=timer_handlers(self.yookassa, settings, clock)
+            definition,
+            consumers=booking_consumers(self.practice),
+            timers=timer_handlers(self.practice, self.gateway, clock),
         )
         super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)
         self.slot_cache = SlotCache(
@@ -143,7 +159,7 @@ class BookingRuntime(ServiceRuntime):
     async def stop(self) -> None:
         """Stop background work, then close the YooKassa connection pool."""
         await super().stop()
-        await self.yookassa.aclose()
+        await self.gateway.client.aclose()
 
 
 def build_runtime(

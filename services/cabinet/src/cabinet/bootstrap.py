@@ -1,4 +1,5 @@
-"""cabinet's composition root."""
+"""cabinet's composition root: what cabinet is made of (its definition) and the one runtime a
+process builds from it."""
 
 from __future__ import annotations
 
@@ -26,9 +27,11 @@ from servicekit.runtime import ServiceDefinition, ServiceRuntime
 from cabinet.adapters.tables import metadata
 from cabinet.api.accounts import router as accounts_router
 from cabinet.api.consents import router as consents_router
+from cabinet.api.errors import PROBLEMS
 from cabinet.api.jwks import router as jwks_router
 from cabinet.api.roles import router as roles_router
 from cabinet.api.sessions import router as sessions_router
+from cabinet.application.ports import CabinetPorts, build_ports
 from cabinet.config import CabinetSettings
 from cabinet.entrypoints.timers import TIMERS
 
@@ -59,7 +62,32 @@ definition = ServiceDefinition(
     routers=(accounts_router, sessions_router, roles_router, consents_router),
     root_routers=(jwks_router,),
     port=8003,
+    problems=PROBLEMS,
 )
+
+
+class CabinetRuntime(ServiceRuntime):
+    """A running cabinet: servicekit's runtime (database, outbox relay, timers, token verifier)
+    with cabinet's ports (``runtime.cabinet``: settings, password hashing, blind-index keys)."""
+
+    settings: CabinetSettings
+
+    def __init__(
+        self,
+        settings: CabinetSettings,
+        *,
+        clock: Clock = utcnow,
+        relay_after_publish: AfterPublish | None = None,
+    ) -> None:
+        super().__init__(definition, settings, clock=clock, relay_after_publish=relay_after_publish)
+        self.cabinet: CabinetPorts = build_ports(settings)
+
+    async def stop(self) -> None:
+        """Stop servicekit's background work, then the password-hashing threads."""
+        try:
+            await super().stop()
+        finally:
+            self.cabinet.passwords.close()
 
 
 def build_runtime(
@@ -67,10 +95,9 @@ def build_runtime(
     *,
     clock: Clock = utcnow,
     relay_after_publish: AfterPublish | None = None,
-) -> ServiceRuntime:
+) -> CabinetRuntime:
     """The cabinet runtime; tests pass their own settings or clock."""
-    return ServiceRuntime(
-        definition,
+    return CabinetRuntime(
         settings or CabinetSettings(),
         clock=clock,
         relay_after_publish=relay_after_publish,

@@ -1,30 +1,67 @@
-"""content's composition root."""
+"""content's composition root: the service definition and its runtime."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from contracts.content.v1 import (
+    AssignmentCreatedV1,
+    AssignmentOverdueV1,
+    InteractiveRunCompletedV1,
+)
 from servicekit.clock import Clock, utcnow
 from servicekit.messaging.relay import AfterPublish
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
 from content.adapters.tables import metadata
+from content.api.assignments import router as assignments_router
+from content.api.errors import PROBLEMS
+from content.api.questionnaires import drafts_router
+from content.api.questionnaires import router as questionnaires_router
+from content.api.runs import router as runs_router
+from content.api.trends import router as trends_router
 from content.config import ContentSettings
+from content.entrypoints.consumers import booking_events, consent_events
+from content.entrypoints.timers import timer_handlers
 
 definition = ServiceDefinition(
     name="content",
     title="Praktika content",
     description=(
         "Articles and resources with their publishing workflow, questionnaires (PHQ-9, GAD-7) "
-        "and their runs, user-generated items and moderation."
+        "and their runs, assignments and score trends, user-generated items and moderation."
     ),
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    produces=(),
-    consumers=(),
-    routers=(),
+    produces=(InteractiveRunCompletedV1, AssignmentCreatedV1, AssignmentOverdueV1),
+    consumers=(consent_events, booking_events),
+    routers=(
+        questionnaires_router,
+        drafts_router,
+        runs_router,
+        assignments_router,
+        trends_router,
+    ),
     port=8002,
+    problems=PROBLEMS,
 )
+
+
+class ContentRuntime(ServiceRuntime):
+    """content's runtime: servicekit's, with content's settings and timers."""
+
+    settings: ContentSettings
+
+    def __init__(
+        self,
+        settings: ContentSettings,
+        *,
+        clock: Clock = utcnow,
+        relay_after_publish: AfterPublish | None = None,
+    ) -> None:
+        wired = dataclasses.replace(definition, timers=timer_handlers())
+        super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)
 
 
 def build_runtime(
@@ -32,11 +69,8 @@ def build_runtime(
     *,
     clock: Clock = utcnow,
     relay_after_publish: AfterPublish | None = None,
-) -> ServiceRuntime:
+) -> ContentRuntime:
     """The content runtime; tests pass their own settings or clock."""
-    return ServiceRuntime(
-        definition,
-        settings or ContentSettings(),
-        clock=clock,
-        relay_after_publish=relay_after_publish,
+    return ContentRuntime(
+        settings or ContentSettings(), clock=clock, relay_after_publish=relay_after_publish
     )

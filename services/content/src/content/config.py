@@ -1,8 +1,66 @@
-"""content's settings."""
+"""content's settings (environment variables; see servicekit.settings for the common ones)."""
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
 from servicekit.settings import ServiceSettings
+
+
+class Bilingual(BaseModel):
+    """A text in Russian and English."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ru: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class CrisisLine(BaseModel):
+    """A help line shown to a person whose answers raise a crisis flag."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: Bilingual
+    phone: str = Field(min_length=1)
+    hours: Bilingual | None = None
+
+
+class PracticeContact(BaseModel):
+    """How to reach the practice itself (shown with the help lines)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: Bilingual
+    phone: str | None = None
+    email: str | None = None
+
+
+_ROUND_THE_CLOCK = Bilingual(ru="круглосуточно", en="24/7")
+
+#: Russia's published lines; a practice elsewhere sets CRISIS_LINES (a JSON list).
+DEFAULT_CRISIS_LINES = [
+    CrisisLine(
+        name=Bilingual(ru="Экстренные службы", en="Emergency services"),
+        phone="112",
+        hours=_ROUND_THE_CLOCK,
+    ),
+    CrisisLine(
+        name=Bilingual(
+            ru="Телефон экстренной психологической помощи МЧС России",
+            en="EMERCOM of Russia psychological emergency line",
+        ),
+        phone="+7 495 989-50-50",
+        hours=_ROUND_THE_CLOCK,
+    ),
+    CrisisLine(
+        name=Bilingual(
+            ru="Телефон доверия для детей, подростков и их родителей (бесплатно)",
+            en="Helpline for children, teenagers and their parents (free)",
+        ),
+        phone="8-800-2000-122",
+        hours=_ROUND_THE_CLOCK,
+    ),
+]
 
 
 class ContentSettings(ServiceSettings):
@@ -10,3 +68,21 @@ class ContentSettings(ServiceSettings):
 
     service_name: str = "content"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika_content"
+
+    # What a person sees at once when their answers raise a crisis flag (the practice's own).
+    crisis_message: Bilingual = Bilingual(
+        ru="Похоже, сейчас Вам очень тяжело. Вы не одни: если есть мысли причинить себе вред, "
+        "пожалуйста, прямо сейчас позвоните по одному из этих номеров.",
+        en="It sounds like things are very hard right now. You are not alone: if you are "
+        "thinking of hurting yourself, please call one of these numbers now.",
+    )
+    crisis_lines: list[CrisisLine] = Field(default_factory=lambda: list(DEFAULT_CRISIS_LINES))
+    practice_contact: PracticeContact | None = Field(
+        default=None, description="The practice's own contact, shown with the help lines"
+    )
+    assignment_due_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Days until an assignment is due when the specialist does not say",
+    )

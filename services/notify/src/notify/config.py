@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
@@ -36,7 +37,23 @@ class NotifySettings(ServiceSettings):
     admin_alert_email: str | None = Field(
         default=None,
         description="Admin alerts (a refund that keeps failing) go to the users cabinet names "
-        "admins; this address gets them only while notify knows no admin user",
+        "admins; this address gets them only while notify knows no admin user. A crisis alert "
+        "that could not be delivered is escalated to the admins and to this address too",
+    )
+
+    # The crisis path (docs/notify.md, "Crisis alerts"): whom a crisis answer reaches when no
+    # specialist of the client is known, and how long an undelivered alert waits before the
+    # admins are told. The on-duty contact is an address and/or a Telegram chat: a person's
+    # private chat with the bot (its id is their Telegram user id) or a group the bot is in.
+    crisis_on_duty_email: str | None = None
+    crisis_on_duty_telegram_chat_id: int | None = None
+    crisis_on_duty_language: Literal["ru", "en"] = "ru"
+    crisis_on_duty_time_zone: str = "Europe/Moscow"
+    crisis_escalate_after_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="An alert not sent this long after it was planned (retries still going) "
+        "escalates to the admins; one that fails for good escalates at once",
     )
 
     # Where links in messages lead: the front end, and notify's public API (one-click
@@ -98,6 +115,21 @@ class NotifySettings(ServiceSettings):
         if any(v <= 0 for v in value):
             raise ValueError("reminder offsets are minutes before the start, > 0")
         return sorted(set(value), reverse=True)
+
+    @field_validator("crisis_on_duty_email", "crisis_on_duty_telegram_chat_id", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # docker-compose passes an unset variable as an empty string
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("crisis_on_duty_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone: {value!r}") from exc
+        return value
 
     @model_validator(mode="after")
     def _links_on_the_public_origin(self) -> NotifySettings:

@@ -13,6 +13,10 @@ decode to Python objects), so there is one pool and one set of settings:
 * :func:`session_connection` returns the connection of a unit of work's session, inside its
   transaction, after flushing what the session holds, so raw statements see the session's own
   writes and commit or roll back with it;
+* :func:`transaction_driver` returns the connection under a SQLAlchemy connection after checking
+  (public APIs only) that the database is inside that connection's transaction: a connection
+  that is not raises :class:`~servicekit.db.engine.TransactionNotOpen` instead of letting raw
+  statements commit one by one;
 * :func:`insert_row` inserts a table model's row there and attaches it to the session;
 * :func:`new_row` builds the table model's instance for it the way the ORM builds a loaded one
   (no per-attribute change events: a tenth of the constructor's CPU).
@@ -23,7 +27,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import Enum
 from typing import Any, TypeVar, cast
+from uuid import UUID
+from weakref import WeakKeyDictionary
 
 import asyncpg
 from pydantic.fields import FieldInfo
@@ -34,6 +43,7 @@ from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from servicekit.db.engine import TransactionNotOpen
 from servicekit.db.faults import is_transient
 
 M = TypeVar("M", bound=SQLModel)
@@ -63,9 +73,12 @@ async def read_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connecti
 async def session_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection of ``session``, inside the session's transaction.
 
-    Pending ORM changes are flushed first (a raw statement does not autoflush). SQLAlchemy's
-    asyncpg adapter opens its transaction lazily, on its first statement; if the session has
-    not run one yet, the transaction is begun here, so the raw statements are part of it.
+    Pending ORM changes are flushed first (a raw statement does not autoflush). The session must
+    come from :func:`servicekit.db.engine.make_session_factory` (or be bound to a connection of
+    an :func:`~servicekit.db.engine.eager_engine`): its transaction is then open on the database
+    from the start. Otherwise — or if anything ended the transaction early — this raises
+    :class:`~servicekit.db.engine.TransactionNotOpen` rather than let raw statements commit on
+    their own.
     """
     if session.new or session.dirty or session.deleted:
         await session.flush()
@@ -73,25 +86,33 @@ async def session_connection(session: AsyncSession) -> asyncpg.Connection:
     cached = session.info.get(_DRIVER)
     if cached is not None and transaction is not None and cached[0] is transaction:
         driver_conn: asyncpg.Connection = cached[1]
-        return driver_conn  # the same transaction: its connection and BEGIN are settled
-    driver = await begun_driver(await session.connection())
+        if not driver_conn.is_in_transaction():
+            raise TransactionNotOpen("the session's transaction ended on the database")
+        return driver_conn  # the same transaction: its connection is settled
+    driver = await transaction_driver(await session.connection())
     session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
     return driver
 
 
-async def begun_driver(conn: AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under ``conn`` (in a transaction SQLAlchemy has begun), with the
-    transaction begun on the database now, so raw statements run inside it.
+async def transaction_driver(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under ``conn``, checked to be inside ``conn``'s transaction.
 
-    SQLAlchemy's asyncpg adapter opens its transaction lazily, on its first statement; this
-    begins it the adapter's own (private) way, so the adapter then owns it as if its first
-    statement had begun it, and commits or rolls it back with the connection or session.
+    Only public APIs: SQLAlchemy's ``in_transaction()`` and ``get_raw_connection()``, asyncpg's
+    ``is_in_transaction()``. On an :func:`~servicekit.db.engine.eager_engine` the database
+    transaction opens with ``await conn.begin()``; on any other engine SQLAlchemy's asyncpg
+    adapter opens it only with its own first statement, and raw statements before that would
+    each commit on their own: that is refused here with
+    :class:`~servicekit.db.engine.TransactionNotOpen`.
     """
+    if not conn.in_transaction():
+        raise TransactionNotOpen("begin the connection's transaction before raw statements")
     raw = await conn.get_raw_connection()
-    adapter: Any = raw.dbapi_connection
-    if getattr(adapter, "_transaction", True) is None:
-        await adapter._start_transaction()
     driver: asyncpg.Connection = raw.driver_connection
+    if not driver.is_in_transaction():
+        raise TransactionNotOpen(
+            "the database is not inside the connection's transaction: raw statements would"
+            " commit one by one (use an eager engine: servicekit.db.engine.make_session_factory)"
+        )
     return driver
 
 
@@ -102,14 +123,15 @@ def new_row(model: type[M], **values: Any) -> M:
     instance state, then the values placed in its ``__dict__``), not through ``__init__``: a
     table model's constructor validates nothing either, but it sends every attribute through
     SQLModel's and SQLAlchemy's instrumented ``__setattr__`` (175 µs for the 25 columns of an
-    appointment, against 11 µs here). Fields not given take their defaults; an unknown
-    or a missing required field is a ``TypeError``. The values must already be what the columns
-    hold (the caller's own, typed code builds them).
+    appointment, against 11 µs here). Fields not given take their defaults, each row its own
+    copy of a mutable one (as pydantic's constructor gives); an unknown or a missing required
+    field is a ``TypeError``. The values must already be what the columns hold (the caller's own,
+    typed code builds them).
     """
     defaults = _DEFAULTS.get(model)
     if defaults is None:
         defaults = _DEFAULTS[model] = tuple(
-            (name, field if field.default_factory is not None else None, field.default)
+            (name, field if _per_row(field) else None, field.default)
             for name, field in model.model_fields.items()
         )
     mapper = inspect(model)
@@ -117,11 +139,11 @@ def new_row(model: type[M], **values: Any) -> M:
         configure_mappers()
     row: M = mapper.class_manager.new_instance()
     state = row.__dict__
-    for name, factory, default in defaults:
+    for name, field, default in defaults:
         if name in values:
             state[name] = values[name]
-        elif factory is not None:
-            state[name] = factory.get_default(call_default_factory=True, validated_data=state)
+        elif field is not None:  # a factory's value, or a copy of a mutable default
+            state[name] = field.get_default(call_default_factory=True, validated_data=state)
         elif default is PydanticUndefined:
             raise TypeError(f"{model.__name__} needs a value for {name!r}")
         else:
@@ -133,7 +155,28 @@ def new_row(model: type[M], **values: Any) -> M:
     return row
 
 
-_DEFAULTS: dict[type[SQLModel], tuple[tuple[str, FieldInfo | None, Any], ...]] = {}
+# Defaults that rows may share as they are: nothing can change them in place.
+_IMMUTABLE = (type(None), bool, int, float, str, bytes, Decimal, UUID, datetime, date, time, Enum)
+
+
+def _per_row(field: FieldInfo) -> bool:
+    """Whether each row needs the default made anew (a factory, or a mutable default value,
+    which pydantic's ``get_default`` deep-copies)."""
+    if field.default_factory is not None:
+        return True
+    default = field.default
+    if default is PydanticUndefined or isinstance(default, _IMMUTABLE):
+        return False
+    return not (
+        isinstance(default, tuple | frozenset)
+        and all(isinstance(item, _IMMUTABLE) for item in default)
+    )
+
+
+# Derived once per model class and table, by identity (two services' tables may share a name).
+_DEFAULTS: WeakKeyDictionary[type[SQLModel], tuple[tuple[str, FieldInfo | None, Any], ...]] = (
+    WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -142,7 +185,7 @@ class _Insert:
     columns: tuple[tuple[str, Callable[[Any], Any] | None], ...]
 
 
-_INSERTS: dict[tuple[str, str], _Insert] = {}
+_INSERTS: WeakKeyDictionary[Table, dict[str, _Insert]] = WeakKeyDictionary()
 
 
 async def insert_row(session: AsyncSession, row: SQLModel) -> None:
@@ -162,20 +205,29 @@ async def insert_on(conn: asyncpg.Connection, dialect: Dialect, row: SQLModel) -
     """INSERT ``row`` (a table model) on ``conn``, its values bound as ``dialect``'s ORM binds
     them; the statement is built once per table."""
     table = cast(Table, row.__table__)  # type: ignore[attr-defined]
-    plan = _INSERTS.get((table.name, dialect.name))
+    plans = _INSERTS.get(table)
+    if plans is None:
+        plans = _INSERTS[table] = {}
+    plan = plans.get(dialect.name)
     if plan is None:
-        names = [c.name for c in table.columns]
-        marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-        plan = _Insert(
-            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
-            tuple((c.key, c.type.bind_processor(dialect)) for c in table.columns),
-        )
-        _INSERTS[(table.name, dialect.name)] = plan
+        plan = plans[dialect.name] = _insert_plan(table, dialect)
     values = []
     for key, process in plan.columns:
         value = getattr(row, key)
         values.append(process(value) if process is not None and value is not None else value)
     await conn.execute(plan.sql, *values)
+
+
+def _insert_plan(table: Table, dialect: Dialect) -> _Insert:
+    """The INSERT of every column of ``table``, quoted and schema-qualified as ``dialect`` writes
+    it, with each column's bind processor."""
+    preparer = dialect.identifier_preparer
+    names = [preparer.quote(c.name) for c in table.columns]
+    marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    return _Insert(
+        f"INSERT INTO {preparer.format_table(table)} ({', '.join(names)}) VALUES ({marks})",
+        tuple((c.key, c.type.bind_processor(dialect)) for c in table.columns),
+    )
 
 
 def attach(session: AsyncSession, row: SQLModel) -> None:

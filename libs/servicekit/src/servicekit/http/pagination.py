@@ -4,7 +4,8 @@ Lists are ordered by (created time, id) — stable — and the cursor is the opa
 last item returned. ``?limit=`` defaults to 50, at most 200. :func:`keyset_page` is the one
 implementation: oldest first by default, newest first for logs (``newest_first=True``); the
 cursor's time is always timezone-aware (a cursor without an offset is refused, so it is never
-compared with a ``timestamptz`` column as local time).
+compared with a ``timestamptz`` column as local time), or a calendar date for a list ordered by
+one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -38,17 +39,19 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-def encode_cursor(at: datetime, item_id: uuid.UUID) -> str:
+def encode_cursor(at: datetime | date, item_id: uuid.UUID) -> str:
     """The cursor after the item created ``at`` with ``item_id``."""
     raw = json.dumps([at.isoformat(), str(item_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(cursor: str) -> tuple[datetime | date, uuid.UUID]:
     """Inverse of :func:`encode_cursor`; a malformed cursor is a 422 ``invalid_cursor``."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, item_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if len(at) == len("2026-05-01"):  # a list ordered by a calendar date
+            return date.fromisoformat(at), uuid.UUID(item_id)
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise ValueError("a cursor's time carries its offset")

@@ -307,7 +307,7 @@ class _Mapping(Generic[E]):
         title: Msg | None,
         extra: Callable[[E], Mapping[str, Any]] | None,
         errors: Callable[[E], Sequence[Mapping[str, Any]]] | None,
-        headers: Mapping[str, str] | None,
+        headers: Mapping[str, str] | Callable[[E], Mapping[str, str]] | None,
     ) -> None:
         self.status = status
         self.detail = detail
@@ -324,7 +324,7 @@ class _Mapping(Generic[E]):
             status=self.status,
             code=exc.code,
             title=title,
-            headers=self.headers,
+            headers=self.headers(exc) if callable(self.headers) else self.headers,
             errors=self.errors(exc) if self.errors is not None else None,
             extra=self.extra(exc) if self.extra is not None else None,
         )
@@ -339,7 +339,8 @@ class ProblemMap:
         PROBLEMS.add(BadTransition, 409, lambda e: Msg(ru=..., en=str(e)))
 
     The problem's ``code`` is the error's own; ``title`` defaults to the status's. A validation
-    refusal maps to 422 with ``errors=`` giving the pydantic-shaped entries.
+    refusal maps to 422 with ``errors=`` giving the pydantic-shaped entries. ``headers`` are
+    fixed, or read from the error (``lambda e: {"Retry-After": str(e.retry_after)}``).
     """
 
     def __init__(self) -> None:
@@ -354,7 +355,7 @@ class ProblemMap:
         title: Msg | None = None,
         extra: Callable[[E], Mapping[str, Any]] | None = None,
         errors: Callable[[E], Sequence[Mapping[str, Any]]] | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | Callable[[E], Mapping[str, str]] | None = None,
     ) -> None:
         self._table.add(error, _Mapping(status, detail, title, extra, errors, headers))
 

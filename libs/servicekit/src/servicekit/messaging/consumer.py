@@ -40,7 +40,7 @@ import contextlib
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aio_pika
@@ -69,7 +69,13 @@ class PermanentFailure(Exception):
 
 @dataclass
 class EventConsumer:
-    """Handlers of one queue, ``<service>.<purpose>``."""
+    """Handlers of one queue, ``<service>.<purpose>``.
+
+    A service declares it once (often at module level) and registers its handlers at import;
+    after that it is a definition nobody changes. A runtime runs its own copy
+    (:meth:`for_runtime`) with the runtime's settings, so two runtimes in one process (tests)
+    never share a consumer's state.
+    """
 
     service: str
     purpose: str
@@ -95,6 +101,15 @@ class EventConsumer:
     def queue_name(self) -> str:
         """``<service>.<purpose>``."""
         return f"{self.service}.{self.purpose}"
+
+    def for_runtime(self, *, delivery_limit: int) -> EventConsumer:
+        """A copy of this definition with one runtime's settings (its own handler table)."""
+        return replace(
+            self,
+            delivery_limit=delivery_limit,
+            handlers=dict(self.handlers),
+            models=list(self.models),
+        )
 
     def queue(self) -> QueueSpec:
         """The queue spec (bindings follow the registered handlers)."""

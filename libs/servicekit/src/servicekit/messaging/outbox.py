@@ -31,8 +31,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servicekit.clock import Clock, utcnow
 from servicekit.correlation import current_causation_id, current_correlation_id, new_correlation_id
-from servicekit.db.driver import begun_driver, insert_on, insert_row, session_connection
-from servicekit.db.engine import SessionFactory
+from servicekit.db.driver import insert_on, insert_row, session_connection, transaction_driver
+from servicekit.db.engine import SessionFactory, TransactionNotOpen, is_eager
 from servicekit.db.faults import is_transient
 from servicekit.messaging.sealing import EventSealer
 
@@ -67,7 +67,11 @@ class UnitOfWork:
     without :meth:`commit` rolls everything back, events included.
 
     The transaction begins with whichever comes first: ``uow.session`` (the ORM) or
-    :meth:`connection` (plain asyncpg for hot paths). A unit that only ever asks for the
+    :meth:`connection` (plain asyncpg for hot paths). Either way it is open on the database
+    before a raw statement runs (the session factory's engine begins eagerly:
+    :func:`servicekit.db.engine.eager_engine`), and a raw statement never runs outside it:
+    :meth:`connection` checks, with asyncpg's ``is_in_transaction()``, and raises
+    :class:`~servicekit.db.engine.TransactionNotOpen` otherwise. A unit that only ever asks for the
     connection never builds a session: it runs on a pooled connection, at about half the CPU
     per transaction (a session's set-up, begin, commit and close cost ~0.25 ms; measured). A
     session asked for after the connection joins that same transaction, and rows put in with
@@ -126,12 +130,14 @@ class UnitOfWork:
         if self._driver is None:
             connection = await self._engine.connect()
             try:
-                await connection.begin()
-                self._driver = await begun_driver(connection)
+                await connection.begin()  # an eager engine: BEGIN is sent here
+                self._driver = await transaction_driver(connection)
             except BaseException:
                 await connection.close()  # back to the pool (invalidated if it broke)
                 raise
             self._connection = connection
+        elif not self._driver.is_in_transaction():
+            raise TransactionNotOpen("the unit of work's transaction ended on the database")
         return self._driver
 
     async def insert(self, row: SQLModel) -> None:
@@ -286,6 +292,12 @@ class UnitOfWorkFactory:
         clock: Clock = utcnow,
         sealer: EventSealer | None = None,
     ) -> None:
+        bind = sessions.kw.get("bind")
+        if not isinstance(bind, AsyncEngine) or not is_eager(bind):
+            raise TypeError(
+                "a unit of work needs sessions from servicekit.db.engine.make_session_factory"
+                " (an eager engine), or its raw statements could not join the transaction"
+            )
         self.sessions = sessions
         self.producer = producer
         self.clock = clock

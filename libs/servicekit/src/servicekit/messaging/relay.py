@@ -25,6 +25,9 @@ How it works, and why:
   ``probe_seconds``, no rows claimed), forever; writes keep succeeding meanwhile and the backlog
   drains in order within a second of the broker's return. A broker that answers but refuses a
   batch is retried with exponential backoff (capped).
+
+Published rows are deleted after their retention by :mod:`servicekit.housekeeping`, a task of
+its own: the relay only publishes (and keeps the lag gauges current).
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import timedelta
 from typing import Any
 
 import aio_pika
@@ -84,9 +86,6 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         max_backoff: float = 30.0,
         probe_seconds: float = 0.5,
-        retention: timedelta = timedelta(days=7),
-        inbox_retention: timedelta = timedelta(days=30),
-        extra_retention: Sequence[tuple[str, str, timedelta]] = (),
         after_publish: AfterPublish | None = None,
     ) -> None:
         self.service = service
@@ -97,9 +96,6 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.max_backoff = max_backoff
-        self.retention = retention
-        self.inbox_retention = inbox_retention
-        self.extra_retention = list(extra_retention)
         self.after_publish = after_publish  # test seam: runs after confirms, before marking
         self.is_leader = False
         self._wake = asyncio.Event()
@@ -114,7 +110,6 @@ class OutboxRelay:
         # One statement at a time on it: the loop and a /metrics scrape (lag) both use it.
         self._work_lock = asyncio.Lock()
         self._last_lag_check = 0.0
-        self._last_purge = 0.0
 
     # -- leadership and wake-ups ------------------------------------------------------------
     async def run(self) -> None:
@@ -160,7 +155,7 @@ class OutboxRelay:
                 raise asyncpg.InterfaceError("listen connection closed")
             self._wake.clear()
             published, failed = await self.publish_pending()
-            await self._maybe_housekeep()
+            await self._maybe_update_lag()
             if failed:
                 await self._pause_after_failure()
                 continue
@@ -295,34 +290,10 @@ class OutboxRelay:
                 return i, repr(res)
         return len(results), None
 
-    # -- metrics and retention ----------------------------------------------------------------
-    async def _maybe_housekeep(self) -> None:
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._last_lag_check >= 1.0:
+    # -- metrics ------------------------------------------------------------------------------
+    async def _maybe_update_lag(self) -> None:
+        if asyncio.get_running_loop().time() - self._last_lag_check >= 1.0:
             await self._update_lag()
-        if loop.time() - self._last_purge >= 600:
-            self._last_purge = loop.time()
-            await self.purge()
-
-    async def purge(self) -> dict[str, int]:
-        """Delete what is past its retention (the leader does it, so replicas never race):
-        published outbox rows, inbox rows (older than any redelivery could be), fired timers and
-        the service's own ``extra_retention`` rules. Returns rows deleted per rule."""
-        now = utcnow()
-        rules = [
-            ("outbox", "published_at", self.retention),
-            ("inbox", "received_at", self.inbox_retention),
-            ("timers", "fired_at", self.retention),
-            *self.extra_retention,
-        ]
-        deleted: dict[str, int] = {}
-        async with self._working() as conn:
-            for table, column, keep in rules:
-                status = await conn.execute(
-                    f'DELETE FROM "{table}" WHERE "{column}" < $1', now - keep
-                )
-                deleted[f"{table}.{column}"] = int(status.split()[-1])
-        return deleted
 
     async def _update_lag(self) -> tuple[int, float]:
         self._last_lag_check = asyncio.get_running_loop().time()

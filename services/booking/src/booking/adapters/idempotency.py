@@ -1,28 +1,24 @@
-"""``Idempotency-Key`` for POSTs that create or charge: the first answer is kept for 24 h.
+"""``Idempotency-Key`` storage: the first answer to a POST that creates or charges, kept 24 h.
 
 The key is claimed in the request's own transaction (``INSERT … ON CONFLICT DO NOTHING``): a
 concurrent request with the same key waits for the first to commit, then replays its answer; if
-the first rolled back, the second runs. The same key with another body is 422
-``idempotency_key_reused``. A key older than the TTL counts as new.
+the first rolled back, the second runs. What a repeat gets is the domain's rule
+(:mod:`booking.domain.idempotency`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from servicekit.http.problems import Conflict, Msg, Problem, validation_failed
 from servicekit.messaging.outbox import UnitOfWork
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking.adapters.tables import IdempotencyKey
-
-MAX_KEY_LENGTH = 255
+from booking.domain.idempotency import EarlierRequest, Replay, replay_of
 
 # On the session's asyncpg connection: these two run on every keyed POST.
 CLAIM_SQL = """
@@ -33,39 +29,6 @@ REMEMBER_SQL = """
 UPDATE idempotency_keys SET status_code = $3, response = $4::jsonb
 WHERE user_id = $1 AND key = $2
 """
-
-
-@dataclass(frozen=True)
-class Replay:
-    """The answer an earlier request with the same key got."""
-
-    status_code: int
-    body: dict[str, Any]
-
-
-def fingerprint(operation: str, body: Any) -> str:
-    """A digest of what was asked (operation and body), to tell a replay from a reuse."""
-    canonical = json.dumps([operation, body], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def check_key(key: str) -> str:
-    """422 for a key that is empty, too long or not printable ASCII."""
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise validation_failed(
-            [
-                {
-                    "loc": ["header", "Idempotency-Key"],
-                    "msg": Msg(ru="неверный ключ", en="invalid key"),
-                    "type": "value_error",
-                }
-            ],
-            Msg(
-                ru="Idempotency-Key должен состоять из 1–255 печатных символов ASCII.",
-                en="Idempotency-Key must be 1–255 printable ASCII characters.",
-            ),
-        )
-    return key
 
 
 async def claim(
@@ -90,30 +53,14 @@ async def claim(
             .with_for_update()
         )
     ).one()
-    if row.created_at <= now - ttl:
+    earlier = EarlierRequest(
+        row.operation, row.fingerprint, row.created_at, row.status_code, row.response
+    )
+    replay = replay_of(earlier, operation=operation, digest=digest, now=now, ttl=ttl)
+    if replay is None:  # expired: the key is this request's now
         row.operation, row.fingerprint, row.created_at = operation, digest, now
         row.status_code, row.response = None, None
-        return None
-    if row.operation != operation or row.fingerprint != digest:
-        raise Problem(
-            Msg(
-                ru="Этот Idempotency-Key уже использован для другого запроса; возьмите новый ключ.",
-                en="This Idempotency-Key was used for another request; use a new key.",
-            ),
-            status=422,
-            code="idempotency_key_reused",
-            title=Msg(ru="Ключ идемпотентности уже использован", en="Idempotency key reused"),
-        )
-    if row.status_code is None or row.response is None:
-        raise Conflict(
-            Msg(
-                ru="Запрос с этим Idempotency-Key ещё обрабатывается; "
-                "повторите попытку чуть позже.",
-                en="A request with this Idempotency-Key is still being processed; retry shortly.",
-            ),
-            code="request_in_progress",
-        )
-    return Replay(row.status_code, row.response)
+    return replay
 
 
 async def remember(

@@ -16,7 +16,12 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
+from servicekit.http.pagination import keyset_page
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from booking.adapters.appointments import intake_required_sql
+from booking.adapters.tables import ScheduleOverride
 from booking.domain.appointments import OCCUPYING
 from booking.domain.schedule import DayOverride, Schedule, WallInterval, parse_wall_time, zone_named
 from booking.domain.slots import Booked, SlotPolicy
@@ -332,7 +337,8 @@ class BookingContext:
     ``service`` is ``None`` when there is no active such service, ``specialist`` when that
     specialist does not (actively) give it. ``offers_near``: open waitlist offers of the
     specialist within a day of the start (the booking then withdraws the overlapping ones).
-    ``intake_required``: the client's first session with the specialist and no form yet.
+    ``intake_required``: the client's first session with the specialist and no form yet
+    (:func:`booking.adapters.appointments.intake_required_sql`).
     ``client_verified``: cabinet told booking the client's email is verified.
     """
 
@@ -344,7 +350,6 @@ class BookingContext:
     client_verified: bool = False
 
 
-_SEEN = ", ".join(f"'{s}'" for s in ("completed", "confirmed", "no_show"))
 _SERVICE_TERMS, _SPECIALIST_TERMS = len(fields(ServiceTerms)), len(fields(SpecialistTerms))
 BOOKING_CONTEXT_SQL = f"""
 SELECT {columns(ServiceTerms, "s")}, {columns(SpecialistTerms, "sp")},
@@ -354,12 +359,7 @@ SELECT {columns(ServiceTerms, "s")}, {columns(SpecialistTerms, "sp")},
                 AND w.starts_at < $4::timestamptz + interval '1 day'
                 AND w.ends_at > $4::timestamptz - interval '1 day')
          AS offers_near,
-       NOT EXISTS(SELECT 1 FROM appointments a
-                  WHERE a.client_id = $3 AND a.specialist_id = sp.user_id
-                    AND a.status IN ({_SEEN}))
-         AND NOT EXISTS(SELECT 1 FROM intake_forms f
-                        WHERE f.client_id = $3 AND f.specialist_id = sp.user_id)
-         AS intake_required,
+       {intake_required_sql("$3", "sp.user_id")} AS intake_required,
        COALESCE((SELECT c.email_verified FROM clients c WHERE c.user_id = $3), false)
          AS client_verified
 FROM services s
@@ -403,4 +403,30 @@ async def read_booking_context(
         bool(row["offers_near"]),
         bool(row["intake_required"]),
         verified,
+    )
+
+
+async def overrides_page(
+    session: AsyncSession,
+    specialist_id: uuid.UUID,
+    *,
+    first: date | None,
+    last: date | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[ScheduleOverride], str | None]:
+    """A page of a specialist's date overrides between ``first`` and ``last`` (both
+    included), by date (servicekit's one keyset pagination; the cursor holds the last date)."""
+    query = select(ScheduleOverride).where(ScheduleOverride.specialist_id == specialist_id)
+    if first is not None:
+        query = query.where(col(ScheduleOverride.on_date) >= first)
+    if last is not None:
+        query = query.where(col(ScheduleOverride.on_date) <= last)
+    return await keyset_page(
+        session,
+        query,
+        order=col(ScheduleOverride.on_date),
+        tiebreak=col(ScheduleOverride.specialist_id),  # one specialist: the date decides
+        limit=limit,
+        cursor=cursor,
     )

@@ -7,53 +7,54 @@ existence never leaks. ``complete`` and ``no-show`` are the specialist's (a clie
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from servicekit.http.deps import NowDep, UowDep, get_runtime
 from servicekit.http.inputs import Instant, SafeText
-from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
-from servicekit.http.problems import Forbidden, Msg, NotFound, Problem, get_or_404
+from servicekit.http.pagination import CursorQuery, LimitQuery, Page
+from servicekit.http.problems import Forbidden, Msg, NotFound, get_or_404
 from servicekit.http.responses import problem_responses
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking.adapters import idempotency
-from booking.adapters.tables import Appointment, Client, Payment
-from booking.adapters.yookassa import (
-    ProviderPayment,
-    YooKassaClient,
-    YooKassaError,
-    YooKassaUnavailable,
+from booking.adapters.appointments import appointments_page, client_names
+from booking.adapters.tables import Appointment
+from booking.api.answers import (
+    AppointmentPublic,
+    CalendarEntry,
+    StatusName,
+    answer,
+    booked,
+    created,
+    present,
+    presented,
+    presented_page,
 )
 from booking.api.common import (
+    GatewayDep,
     IdempotencyKeyHeader,
-    MoneyIO,
+    IdempotentRequest,
+    PracticeDep,
     SettingsDep,
     StaffPrincipal,
-    YooKassaDep,
     ensure_manages,
-    get_settings,
-    get_yookassa,
-    money,
+    part_of,
 )
 from booking.application import appointments as usecases
-from booking.application.payments import announce_hold, create_at_provider, release_unpaid_hold
+from booking.application import bookings, checkout
+from booking.application.payments import PaymentGateway
+from booking.application.practice import Practice
 from booking.config import BookingSettings
-from booking.domain.schedule import zone_named
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
 calendar_router = APIRouter(prefix="/specialists", tags=["appointments"])
 
 ClientPrincipal = Annotated[Principal, Depends(require_roles("client"))]
-StatusName = Literal["held", "confirmed", "completed", "no_show", "expired", "cancelled"]
+_NO_APPOINTMENT = Msg(ru="Такой записи нет.", en="No such appointment.")
 
 
 class AppointmentCreate(BaseModel):
@@ -86,230 +87,6 @@ class RescheduleRequest(BaseModel):
     starts_at: Instant
 
 
-class PaymentPublic(BaseModel):
-    """The appointment's payment: pay at ``confirmation_url`` while it is pending."""
-
-    id: uuid.UUID
-    status: str
-    amount: MoneyIO
-    refunded: MoneyIO
-    confirmation_url: str | None
-    paid_at: datetime | None
-
-
-class CancellationPublic(BaseModel):
-    """Who cancelled, when, why, and the refund share."""
-
-    cancelled_at: datetime
-    cancelled_by: str
-    cancelled_by_user_id: uuid.UUID | None
-    reason: str | None
-    refund_percent: int | None
-    late_cancellation: bool | None
-
-
-class AppointmentPublic(BaseModel):
-    """An appointment as its client, its specialist or an admin sees it."""
-
-    id: uuid.UUID
-    status: StatusName
-    client_id: uuid.UUID
-    specialist_id: uuid.UUID
-    specialist_name: str
-    specialist_time_zone: str
-    service_id: uuid.UUID
-    service_name: str
-    format: str
-    duration_minutes: int
-    price: MoneyIO
-    starts_at: datetime
-    ends_at: datetime
-    local_starts_at: datetime = Field(description="starts_at in the specialist's zone")
-    hold_expires_at: datetime | None
-    prepayment_required: bool
-    payment: PaymentPublic | None
-    reschedule_count: int
-    max_reschedules: int
-    cancellation: CancellationPublic | None
-    attendance_confirmed_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
-
-
-class CalendarEntry(AppointmentPublic):
-    """An appointment in the specialist's calendar, with the client's name."""
-
-    client_name: str | None
-
-
-def present(appointment: Appointment, payment: Payment | None) -> AppointmentPublic:
-    """The public view of an appointment and its latest payment."""
-    cancellation = None
-    if appointment.cancelled_at is not None and appointment.cancelled_by is not None:
-        cancellation = CancellationPublic(
-            cancelled_at=appointment.cancelled_at,
-            cancelled_by=appointment.cancelled_by,
-            cancelled_by_user_id=appointment.cancelled_by_user_id,
-            reason=appointment.cancel_reason,
-            refund_percent=appointment.refund_percent,
-            late_cancellation=appointment.late_cancellation,
-        )
-    return AppointmentPublic(
-        id=appointment.id,
-        status=appointment.status,
-        client_id=appointment.client_id,
-        specialist_id=appointment.specialist_id,
-        specialist_name=appointment.specialist_name,
-        specialist_time_zone=appointment.specialist_time_zone,
-        service_id=appointment.service_id,
-        service_name=appointment.service_name,
-        format=appointment.format,
-        duration_minutes=appointment.duration_minutes,
-        price=money(appointment.price_amount),
-        starts_at=appointment.starts_at,
-        ends_at=appointment.ends_at,
-        local_starts_at=appointment.starts_at.astimezone(
-            zone_named(appointment.specialist_time_zone)
-        ),
-        hold_expires_at=appointment.hold_expires_at,
-        prepayment_required=appointment.prepayment_required,
-        payment=None
-        if payment is None
-        else PaymentPublic(
-            id=payment.id,
-            status=payment.status,
-            amount=money(payment.amount),
-            refunded=money(payment.refunded_amount),
-            confirmation_url=payment.confirmation_url,
-            paid_at=payment.paid_at,
-        ),
-        reschedule_count=appointment.reschedule_count,
-        max_reschedules=int(appointment.policy.get("max_reschedules", 0)),
-        cancellation=cancellation,
-        attendance_confirmed_at=appointment.attendance_confirmed_at,
-        created_at=appointment.created_at,
-        updated_at=appointment.updated_at,
-        version=appointment.version,
-    )
-
-
-async def latest_payments(
-    session: AsyncSession, appointment_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Payment]:
-    """Each appointment's latest payment (of two made in the same instant, the one still
-    alive: a payment made again after a declined one)."""
-    if not appointment_ids:
-        return {}
-    rows = (
-        await session.exec(
-            select(Payment).where(col(Payment.appointment_id).in_(list(appointment_ids)))
-        )
-    ).all()
-    ordered = sorted(rows, key=lambda r: (r.created_at, _PAYMENT_LIFE.get(r.status, 0)))
-    return {row.appointment_id: row for row in ordered}
-
-
-_PAYMENT_LIFE = {
-    "not_created": 0,
-    "canceled": 1,
-    "new": 2,
-    "pending": 2,
-    "waiting_for_capture": 2,
-    "succeeded": 3,
-}
-
-
-async def presented(session: AsyncSession, appointment: Appointment) -> AppointmentPublic:
-    """:func:`present` with the payment looked up."""
-    payments = await latest_payments(session, [appointment.id])
-    return present(appointment, payments.get(appointment.id))
-
-
-class IdempotentRequest:
-    """The ``Idempotency-Key`` handling of one POST."""
-
-    def __init__(
-        self,
-        uow: UnitOfWork,
-        principal: Principal,
-        key: str | None,
-        operation: str,
-        body: BaseModel | dict[str, Any],
-        settings: BookingSettings,
-        now: datetime,
-    ) -> None:
-        self.uow, self.user_id, self.operation = uow, principal.user_id, operation
-        self.key = None if key is None else idempotency.check_key(key)
-        self.digest = ""  # what was asked, to tell a replay from a reuse: only with a key
-        if self.key is not None:
-            asked = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-            self.digest = idempotency.fingerprint(operation, asked)
-        self.ttl = timedelta(hours=settings.idempotency_hours)
-        self.now = now
-
-    async def replay(self) -> JSONResponse | None:
-        if self.key is None:
-            return None
-        earlier = await idempotency.claim(
-            self.uow,
-            user_id=self.user_id,
-            key=self.key,
-            operation=self.operation,
-            digest=self.digest,
-            now=self.now,
-            ttl=self.ttl,
-        )
-        if earlier is None:
-            return None
-        return JSONResponse(
-            earlier.body, status_code=earlier.status_code, headers={"Idempotent-Replay": "true"}
-        )
-
-    async def remember(self, status_code: int, result: BaseModel) -> None:
-        """Keep the answer for replays (with a key only)."""
-        if self.key is not None:
-            await idempotency.remember(
-                self.uow,
-                user_id=self.user_id,
-                key=self.key,
-                status_code=status_code,
-                body=result.model_dump(mode="json"),
-            )
-
-    async def forget(self, session: AsyncSession) -> None:
-        if self.key is not None:
-            await idempotency.forget(session, user_id=self.user_id, key=self.key)
-
-
-def _answer(result: BaseModel, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
-    """``result`` as JSON, serialised by pydantic in one pass (no dict, no ``json.dumps``)."""
-    return Response(
-        result.model_dump_json(),
-        status_code=status_code,
-        media_type="application/json",
-        headers=headers or None,
-    )
-
-
-def _payment_unavailable() -> Problem:
-    return Problem(
-        Msg(
-            ru="Платёжный сервис сейчас недоступен; пожалуйста, попробуйте ещё раз.",
-            en="The payment service is not available right now; please try again.",
-        ),
-        status=503,
-        code="payment_unavailable",
-        title=Msg(ru="Оплата недоступна", en="Payment unavailable"),
-    )
-
-
-def _created(result: AppointmentPublic) -> Response:
-    return _answer(
-        result, status.HTTP_201_CREATED, Location=f"/api/booking/appointments/{result.id}"
-    )
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -335,115 +112,27 @@ async def create_appointment(
     # dependencies: FastAPI's resolution of those cost a tenth of a booking's CPU
     # (bench/booking.py). The unit of work rolls back on any exception, as the dependency did.
     runtime = await get_runtime(request)
-    now, settings, yookassa = (
-        runtime.clock(),
-        await get_settings(runtime),
-        await get_yookassa(runtime),
-    )
+    now = runtime.clock()
+    settings = part_of(runtime, "settings", BookingSettings)
+    practice = part_of(runtime, "practice", Practice)
+    gateway = part_of(runtime, "gateway", PaymentGateway)
     async with runtime.uow() as uow:
         guard = IdempotentRequest(
             uow, principal, idempotency_key, "appointments.create", body, settings, now
         )
         if (replay := await guard.replay()) is not None:
             return replay
-        appointment, payment = await usecases.book(
+        appointment, payment = await bookings.book(
             uow,
+            practice,
             client_id=principal.user_id,
             service_id=body.service_id,
             specialist_id=body.specialist_id,
             starts_at=body.starts_at,
             duration_minutes=body.duration_minutes,
             now=now,
-            hold_for=timedelta(minutes=settings.hold_minutes),
         )
-        return await finish_booking(
-            uow, guard, appointment, payment, yookassa=yookassa, settings=settings, now=now
-        )
-
-
-async def finish_booking(
-    uow: UnitOfWork,
-    guard: IdempotentRequest,
-    appointment: Appointment,
-    payment: Payment | None,
-    *,
-    yookassa: YooKassaClient,
-    settings: BookingSettings,
-    now: datetime,
-) -> Response:
-    """Commit a new booking; with prepayment, create the YooKassa payment after the hold is
-    committed (the slot stays ours while YooKassa answers) and announce the hold."""
-    if payment is None:
-        result = present(appointment, None)
-        await guard.remember(201, result)
-        await uow.commit()
-        return _created(result)
-    await uow.commit()
-    try:
-        provider = await create_at_provider(
-            yookassa, uow.session, appointment, payment, return_url=settings.yookassa_return_url
-        )
-    except (YooKassaError, YooKassaUnavailable) as exc:
-        await release_unpaid_hold(uow, appointment.id, now)
-        await guard.forget(uow.session)
-        await uow.commit()
-        raise _payment_unavailable() from exc
-    result = await _announced(uow, appointment.id, payment.id, provider, settings, now)
-    await guard.remember(201, result)
-    await uow.commit()
-    return _created(result)
-
-
-async def _announced(
-    uow: UnitOfWork,
-    appointment_id: uuid.UUID,
-    payment_id: uuid.UUID,
-    provider: ProviderPayment,
-    settings: BookingSettings,
-    now: datetime,
-) -> AppointmentPublic:
-    """YooKassa made the payment (after the hold's commit): lock the pair again, record the
-    payment and announce the hold; the appointment as the client sees it now."""
-    held = await usecases.lock(uow.session, appointment_id)
-    paying = await uow.session.get(
-        Payment, payment_id, with_for_update=True, populate_existing=True
-    )
-    assert held is not None and paying is not None
-    await announce_hold(
-        uow,
-        held,
-        paying,
-        provider,
-        now=now,
-        reconcile_after=timedelta(minutes=settings.payment_reconcile_minutes),
-    )
-    return present(held, paying)
-
-
-def _period_filters(
-    query: Any, statuses: list[StatusName] | None, start: datetime | None, end: datetime | None
-) -> Any:
-    if statuses:
-        query = query.where(col(Appointment.status).in_(statuses))
-    if start is not None:
-        query = query.where(col(Appointment.starts_at) >= start)
-    if end is not None:
-        query = query.where(col(Appointment.starts_at) < end)
-    return query
-
-
-async def _page(
-    session: AsyncSession, query: Any, limit: int, cursor: str | None
-) -> tuple[list[Appointment], str | None]:
-    # Ordered by start (then id): a calendar reads in time order, and the order is stable.
-    return await keyset_page(
-        session,
-        query,
-        order=col(Appointment.starts_at),
-        tiebreak=col(Appointment.id),
-        limit=limit,
-        cursor=cursor,
-    )
+        return await booked(uow, gateway, guard, appointment, payment, now=now)
 
 
 StatusQuery = Annotated[list[StatusName] | None, Query(alias="status", description="repeatable")]
@@ -477,13 +166,17 @@ async def my_appointments(
                 )
             )
         owner = client_id
-    query = _period_filters(
-        select(Appointment).where(Appointment.client_id == owner), statuses, start, end
+    rows, next_cursor = await appointments_page(
+        uow.session,
+        client_id=owner,
+        statuses=statuses,
+        start=start,
+        end=end,
+        limit=limit,
+        cursor=cursor,
     )
-    rows, next_cursor = await _page(uow.session, query, limit, cursor)
-    payments = await latest_payments(uow.session, [r.id for r in rows])
     return Page[AppointmentPublic](
-        items=[present(r, payments.get(r.id)) for r in rows], next_cursor=next_cursor
+        items=await presented_page(uow.session, rows), next_cursor=next_cursor
     )
 
 
@@ -503,31 +196,20 @@ async def specialist_calendar(
     cursor: CursorQuery = None,
 ) -> Page[CalendarEntry]:
     ensure_manages(principal, specialist_id)
-    query = _period_filters(
-        select(Appointment).where(Appointment.specialist_id == specialist_id),
-        statuses,
-        start,
-        end,
+    rows, next_cursor = await appointments_page(
+        uow.session,
+        specialist_id=specialist_id,
+        statuses=statuses,
+        start=start,
+        end=end,
+        limit=limit,
+        cursor=cursor,
     )
-    rows, next_cursor = await _page(uow.session, query, limit, cursor)
-    payments = await latest_payments(uow.session, [r.id for r in rows])
-    clients = {
-        c.user_id: c
-        for c in (
-            await uow.session.exec(
-                select(Client).where(col(Client.user_id).in_({r.client_id for r in rows}))
-            )
-        ).all()
-    }
-    items = []
-    for row in rows:
-        client = clients.get(row.client_id)
-        items.append(
-            CalendarEntry(
-                **present(row, payments.get(row.id)).model_dump(),
-                client_name=client.name if client else None,
-            )
-        )
+    names = await client_names(uow.session, {r.client_id for r in rows})
+    items = [
+        CalendarEntry(**entry.model_dump(), client_name=names.get(entry.client_id))
+        for entry in await presented_page(uow.session, rows)
+    ]
     return Page[CalendarEntry](items=items, next_cursor=next_cursor)
 
 
@@ -542,15 +224,13 @@ def _actor(principal: Principal, appointment: Appointment) -> usecases.Actor:
         return usecases.Actor("specialist", principal.user_id)
     if principal.has_role("admin"):
         return usecases.Actor("admin", principal.user_id)
-    raise NotFound(Msg(ru="Такой записи нет.", en="No such appointment."))
+    raise NotFound(_NO_APPOINTMENT)
 
 
 async def _locked_for(
     uow: UnitOfWork, appointment_id: uuid.UUID, principal: Principal
 ) -> tuple[Appointment, usecases.Actor]:
-    appointment = await usecases.lock(uow.session, appointment_id)
-    if appointment is None:
-        raise NotFound(Msg(ru="Такой записи нет.", en="No such appointment."))
+    appointment = await usecases.locked(uow, appointment_id)
     return appointment, _actor(principal, appointment)
 
 
@@ -563,12 +243,7 @@ async def _locked_for(
 async def get_appointment(
     appointment_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> AppointmentPublic:
-    appointment = await get_or_404(
-        uow.session,
-        Appointment,
-        appointment_id,
-        Msg(ru="Такой записи нет.", en="No such appointment."),
-    )
+    appointment = await get_or_404(uow.session, Appointment, appointment_id, _NO_APPOINTMENT)
     _actor(principal, appointment)
     return await presented(uow.session, appointment)
 
@@ -585,6 +260,7 @@ async def cancel_appointment(
     uow: UowDep,
     now: NowDep,
     settings: SettingsDep,
+    practice: PracticeDep,
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
@@ -600,11 +276,11 @@ async def cancel_appointment(
     if (replay := await guard.replay()) is not None:
         return replay
     appointment, actor = await _locked_for(uow, appointment_id, principal)
-    await usecases.cancel(uow, appointment, actor=actor, reason=body.reason, now=now)
+    await usecases.cancel(uow, practice, appointment, actor=actor, reason=body.reason, now=now)
     result = await presented(uow.session, appointment)
     await guard.remember(200, result)
     await uow.commit()
-    return _answer(result)
+    return answer(result)
 
 
 @router.post(
@@ -620,28 +296,16 @@ async def pay_again(
     appointment_id: uuid.UUID,
     uow: UowDep,
     now: NowDep,
-    settings: SettingsDep,
-    yookassa: YooKassaDep,
+    gateway: GatewayDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    appointment = await usecases.lock(uow.session, appointment_id)
-    if appointment is None or appointment.client_id != principal.user_id:
-        raise NotFound(Msg(ru="Такой записи нет.", en="No such appointment."))
-    payment = await usecases.pay_again(uow, appointment, now)
-    await uow.commit()  # the payment's id is YooKassa's Idempotence-Key from here on
-    try:
-        provider = await create_at_provider(
-            yookassa, uow.session, appointment, payment, return_url=settings.yookassa_return_url
-        )
-    except (YooKassaError, YooKassaUnavailable) as exc:
-        failed = await uow.session.get(Payment, payment.id, with_for_update=True)
-        assert failed is not None
-        failed.status = "not_created"  # the hold stays; the client may try again
-        await uow.commit()
-        raise _payment_unavailable() from exc
-    result = await _announced(uow, appointment.id, payment.id, provider, settings, now)
+    appointment = await usecases.locked(uow, appointment_id)
+    if appointment.client_id != principal.user_id:
+        raise NotFound(_NO_APPOINTMENT)
+    appointment, payment = await checkout.pay_again(uow, gateway, appointment, now=now)
+    result = present(appointment, payment)
     await uow.commit()
-    return _created(result)
+    return created(result)
 
 
 @router.post(
@@ -655,10 +319,13 @@ async def reschedule_appointment(
     body: RescheduleRequest,
     uow: UowDep,
     now: NowDep,
+    practice: PracticeDep,
     principal: CurrentPrincipal,
 ) -> AppointmentPublic:
     appointment, actor = await _locked_for(uow, appointment_id, principal)
-    await usecases.reschedule(uow, appointment, starts_at=body.starts_at, actor=actor, now=now)
+    await usecases.reschedule(
+        uow, practice, appointment, starts_at=body.starts_at, actor=actor, now=now
+    )
     result = await presented(uow.session, appointment)
     await uow.commit()
     return result
@@ -721,7 +388,7 @@ async def confirm_attendance(
 ) -> AppointmentPublic:
     appointment, actor = await _locked_for(uow, appointment_id, principal)
     if actor.role != "client":
-        raise NotFound(Msg(ru="Такой записи нет.", en="No such appointment."))
+        raise NotFound(_NO_APPOINTMENT)
     await usecases.confirm_attendance(uow, appointment, via="web", now=now)
     result = await presented(uow.session, appointment)
     await uow.commit()

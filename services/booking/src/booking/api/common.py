@@ -1,22 +1,42 @@
-"""What booking's routes share: settings, an optional caller, who may manage what, versions."""
+"""What booking's routes share: the runtime's parts, an optional caller, who may manage what,
+versions (``If-Match``), money on the wire and ``Idempotency-Key`` replays."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from servicekit.http.deps import RuntimeDep
 from servicekit.http.inputs import Kopecks, SafeText
-from servicekit.http.problems import Forbidden, Msg, Problem, Unauthorized, validation_failed
+from servicekit.http.problems import Forbidden, Msg, Problem, Unauthorized
 from servicekit.http.responses import raises
+from servicekit.messaging.outbox import UnitOfWork
+from servicekit.runtime import ServiceRuntime
 from servicekit.security.deps import current_principal, require_roles
 from servicekit.security.jwt import JwksUnavailable, Principal
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking.adapters.yookassa import YooKassaClient
+from booking.adapters import idempotency
+from booking.application.payments import PaymentGateway
+from booking.application.practice import Practice
+from booking.application.slot_search import SlotCache
 from booking.config import BookingSettings
+from booking.domain.idempotency import check_key, fingerprint
+
+T = TypeVar("T")
+
+
+def part_of(runtime: ServiceRuntime, name: str, kind: type[T]) -> T:
+    """A typed part of booking's runtime (``booking.bootstrap.BookingRuntime``: its settings,
+    practice, YooKassa gateway, slot searches), read straight from it on a hot route."""
+    part = getattr(runtime, name, None)
+    assert isinstance(part, kind), "booking runs on BookingRuntime"
+    return part
 
 
 async def get_settings(runtime: RuntimeDep) -> BookingSettings:
@@ -27,6 +47,30 @@ async def get_settings(runtime: RuntimeDep) -> BookingSettings:
 
 
 SettingsDep = Annotated[BookingSettings, Depends(get_settings)]
+
+
+async def get_practice(runtime: RuntimeDep) -> Practice:
+    """The practice's rules."""
+    return part_of(runtime, "practice", Practice)
+
+
+PracticeDep = Annotated[Practice, Depends(get_practice)]
+
+
+async def get_gateway(runtime: RuntimeDep) -> PaymentGateway:
+    """YooKassa as booking uses it."""
+    return part_of(runtime, "gateway", PaymentGateway)
+
+
+GatewayDep = Annotated[PaymentGateway, Depends(get_gateway)]
+
+
+async def get_slot_cache(runtime: RuntimeDep) -> SlotCache:
+    """The remembered slot searches."""
+    return part_of(runtime, "slot_cache", SlotCache)
+
+
+SlotCacheDep = Annotated[SlotCache, Depends(get_slot_cache)]
 
 
 @raises(Unauthorized, JwksUnavailable)
@@ -87,20 +131,6 @@ def etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
 
 
-def invalid(field: str, message: Msg, *, kind: str = "value_error") -> Problem:
-    """A 422 ``validation_failed`` about one body field (rules pydantic cannot see)."""
-    return validation_failed([{"loc": ["body", field], "msg": message, "type": kind}])
-
-
-def durations_text(durations: list[int]) -> Msg:
-    """ "The service lasts one of ..." for a 422 about ``duration_minutes``."""
-    listed = ", ".join(map(str, durations))
-    return Msg(
-        ru=f"продолжительность этой услуги в минутах: {listed}",
-        en=f"the service lasts one of {durations}",
-    )
-
-
 class MoneyIO(BaseModel):
     """Money on the wire: kopecks and the currency."""
 
@@ -118,15 +148,6 @@ def dump_changes(update: BaseModel, exclude: Sequence[str] = ()) -> dict[str, An
     return update.model_dump(exclude_unset=True, exclude=set(exclude))
 
 
-async def get_yookassa(runtime: RuntimeDep) -> YooKassaClient:
-    """The runtime's YooKassa client (see ``booking.bootstrap.BookingRuntime``)."""
-    client = getattr(runtime, "yookassa", None)
-    assert isinstance(client, YooKassaClient), "booking runs on BookingRuntime"
-    return client
-
-
-YooKassaDep = Annotated[YooKassaClient, Depends(get_yookassa)]
-
 #: The ``Idempotency-Key`` request header.
 IdempotencyKeyHeader = Annotated[
     SafeText | None,
@@ -137,3 +158,62 @@ IdempotencyKeyHeader = Annotated[
         "first answer; the same key with another body is 422 idempotency_key_reused.",
     ),
 ]
+
+
+class IdempotentRequest:
+    """The ``Idempotency-Key`` handling of one POST: a repeat with the same key and body gets
+    the first answer again (:mod:`booking.domain.idempotency`)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        key: str | None,
+        operation: str,
+        body: BaseModel | dict[str, Any],
+        settings: BookingSettings,
+        now: datetime,
+    ) -> None:
+        self.uow, self.user_id, self.operation = uow, principal.user_id, operation
+        self.key = None if key is None else check_key(key)
+        self.digest = ""  # what was asked, to tell a replay from a reuse: only with a key
+        if self.key is not None:
+            asked = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+            self.digest = fingerprint(operation, asked)
+        self.ttl = timedelta(hours=settings.idempotency_hours)
+        self.now = now
+
+    async def replay(self) -> JSONResponse | None:
+        """The first answer again, when this repeats a request that got one."""
+        if self.key is None:
+            return None
+        earlier = await idempotency.claim(
+            self.uow,
+            user_id=self.user_id,
+            key=self.key,
+            operation=self.operation,
+            digest=self.digest,
+            now=self.now,
+            ttl=self.ttl,
+        )
+        if earlier is None:
+            return None
+        return JSONResponse(
+            earlier.body, status_code=earlier.status_code, headers={"Idempotent-Replay": "true"}
+        )
+
+    async def remember(self, status_code: int, result: BaseModel) -> None:
+        """Keep the answer for replays (with a key only)."""
+        if self.key is not None:
+            await idempotency.remember(
+                self.uow,
+                user_id=self.user_id,
+                key=self.key,
+                status_code=status_code,
+                body=result.model_dump(mode="json"),
+            )
+
+    async def forget(self, session: AsyncSession) -> None:
+        """Release the key of a request that failed after an earlier commit (a retry runs)."""
+        if self.key is not None:
+            await idempotency.forget(session, user_id=self.user_id, key=self.key)

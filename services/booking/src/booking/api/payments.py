@@ -22,14 +22,8 @@ from servicekit.http.inputs import json_document
 from servicekit.http.problems import Forbidden, Msg, Problem
 from servicekit.http.responses import problem_responses
 
-from booking.adapters.yookassa import YooKassaError, YooKassaUnavailable, object_id
-from booking.api.common import SettingsDep, YooKassaDep
-from booking.application.payments import (
-    apply_refund,
-    knows_provider_object,
-    refund_by_provider_id,
-    settle_payment,
-)
+from booking.api.common import GatewayDep, SettingsDep
+from booking.application.payments import apply_notification
 
 router = APIRouter(prefix="/payments", tags=["payments"])
 logger = logging.getLogger("booking.webhook")
@@ -54,7 +48,7 @@ async def yookassa_webhook(
     uow: UowDep,
     now: NowDep,
     settings: SettingsDep,
-    yookassa: YooKassaDep,
+    gateway: GatewayDep,
 ) -> JSONResponse:
     source = caller_address(request)
     if not _allowed(source, settings.yookassa_webhook_allowlist):
@@ -75,37 +69,6 @@ async def yookassa_webhook(
             status=400,
             code="bad_notification",
         ) from None
-    if not event.startswith(("payment.", "refund.")):
-        logger.info("YooKassa event not used by booking", extra={"event": event[:64]})
-        return JSONResponse({"status": "ok"})
-    provider_id = object_id(given_id)
-    if provider_id is None or not await knows_provider_object(uow.session, event, provider_id):
-        # Malformed, forged or another shop's: nothing to ask YooKassa about.
-        logger.warning("notification names no object of ours", extra={"event": event[:64]})
-        return JSONResponse({"status": "ignored"})
-    try:
-        if event.startswith("payment."):
-            provider = await yookassa.get_payment(provider_id)
-            await settle_payment(uow, yookassa, provider, now=now)
-        elif event.startswith("refund."):
-            provider_refund = await yookassa.get_refund(provider_id)
-            refund = await refund_by_provider_id(uow.session, provider_refund.id)
-            if refund is not None:
-                await apply_refund(uow, refund, provider_refund, now=now)
-    except YooKassaError as exc:
-        if exc.status == 404:  # not a real object: forged or from another shop
-            logger.warning("notification names an unknown object", extra={"event": event})
-            return JSONResponse({"status": "ignored"})
-        raise
-    except YooKassaUnavailable:
-        # Not 200, so YooKassa delivers it again later.
-        raise Problem(
-            Msg(
-                ru="ЮKassa не ответила; повторите попытку позже.",
-                en="YooKassa did not answer; retry later.",
-            ),
-            status=503,
-            code="unavailable",
-        ) from None
+    outcome = await apply_notification(uow, gateway, event=event, object_id_given=given_id, now=now)
     await uow.commit()
-    return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": outcome})

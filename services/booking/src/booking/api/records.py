@@ -26,9 +26,9 @@ from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, or_, select
 
-from booking.adapters.tables import Appointment, IntakeForm, OutcomeRecord
+from booking.adapters.tables import Appointment, IntakeForm
 from booking.application import intake
-from booking.application.people import known_user
+from booking.application.people import is_specialist_now
 
 intake_router = APIRouter(prefix="/intake-forms", tags=["intake forms"])
 outcome_router = APIRouter(prefix="/appointments", tags=["outcome records"])
@@ -156,13 +156,13 @@ async def list_intake_forms(
 async def get_intake_form(
     form_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
 ) -> IntakeFormPublic:
-    form = await uow.session.get(IntakeForm, form_id)
-    readers = [form.client_id] if form is not None else []
-    if form is not None and await _is_specialist(uow, principal):
-        readers.append(form.specialist_id)
-    if form is None or principal.user_id not in readers:
-        raise NotFound(Msg(ru="Такой анкеты нет.", en="No such intake form."))
-    await intake.require_health_consent(uow.session, form.client_id, now)
+    form = await intake.intake_form_for(
+        uow.session,
+        form_id,
+        reader_id=principal.user_id,
+        as_specialist=await _is_specialist(uow, principal),
+        now=now,
+    )
     return _public(form)
 
 
@@ -193,10 +193,9 @@ class OutcomeRecordPublic(BaseModel):
 async def _is_specialist(uow: UowDep, principal: Principal) -> bool:
     """The caller holds the specialist role in the token *and* in booking's copy of cabinet's
     roles (the copy follows a removal within seconds; the token may not yet have expired)."""
-    if not principal.has_role("specialist"):
-        return False
-    user = await known_user(uow.session, principal.user_id)
-    return user is not None and "specialist" in user.roles
+    return principal.has_role("specialist") and await is_specialist_now(
+        uow.session, principal.user_id
+    )
 
 
 async def _session_of_specialist(
@@ -245,14 +244,5 @@ async def get_outcome_record(
     appointment_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
 ) -> OutcomeRecordPublic:
     appointment = await _session_of_specialist(uow, appointment_id, principal)
-    await intake.require_health_consent(uow.session, appointment.client_id, now)
-    record = (
-        await uow.session.exec(
-            select(OutcomeRecord).where(OutcomeRecord.appointment_id == appointment.id)
-        )
-    ).first()
-    if record is None:
-        raise NotFound(
-            Msg(ru="Итогов этой сессии пока нет.", en="No outcome record for this session yet.")
-        )
+    record = await intake.outcome_of(uow.session, appointment, now)
     return OutcomeRecordPublic.model_validate(record, from_attributes=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -25,10 +25,11 @@ from booking.api.common import (
     dump_changes,
     ensure_manages,
     etag,
-    invalid,
     is_admin,
     money,
 )
+from booking.application import catalog
+from booking.domain.catalog import PrepaymentOfFreeService, check_prepayment
 from booking.domain.policies import DEFAULT_TIERS, CancellationTier, check_tiers
 
 router = APIRouter(prefix="/services", tags=["catalog"])
@@ -101,8 +102,12 @@ class ServiceCreate(ServiceFields):
 
     @model_validator(mode="after")
     def _prepayment_needs_price(self) -> ServiceCreate:
-        if self.prepayment_required and self.price.amount == 0:
-            raise ValueError("a free service cannot require prepayment")
+        try:
+            check_prepayment(
+                price_amount=self.price.amount, prepayment_required=self.prepayment_required
+            )
+        except PrepaymentOfFreeService as exc:
+            raise ValueError(str(exc)) from None
         return self
 
 
@@ -165,16 +170,16 @@ def to_public(row: ServiceOffering) -> ServicePublic:
     )
 
 
-def _apply(row: ServiceOffering, fields: dict[str, object]) -> None:
-    for name, value in fields.items():
-        if name == "durations_minutes":
-            row.durations = list(value)  # type: ignore[call-overload]
-        elif name == "price":
-            row.price_amount = value["amount"]  # type: ignore[index]
-        elif name == "cancellation_tiers":
-            row.cancellation_tiers = list(value)  # type: ignore[call-overload]
-        else:
-            setattr(row, name, value)
+def _columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """A request's fields as the columns of a service (durations, price in kopecks)."""
+    columns = dict(fields)
+    if "durations_minutes" in columns:
+        columns["durations"] = list(columns.pop("durations_minutes"))
+    if "price" in columns:
+        columns["price_amount"] = columns.pop("price")["amount"]
+    if "cancellation_tiers" in columns:
+        columns["cancellation_tiers"] = list(columns["cancellation_tiers"])
+    return columns
 
 
 async def load_service(uow: UowDep, service_id: uuid.UUID) -> ServiceOffering:
@@ -246,36 +251,13 @@ async def create_service(
     response: Response,
     principal: StaffPrincipal,
 ) -> ServicePublic:
-    owner = None if principal.has_role("admin") else principal.user_id
-    row = ServiceOffering(
-        id=uuid.uuid4(),
-        name=body.name,
-        description=body.description,
-        durations=[],
-        price_amount=0,
-        format=body.format,
-        buffer_before_minutes=0,
-        buffer_after_minutes=0,
-        min_notice_minutes=0,
-        horizon_days=1,
-        prepayment_required=False,
-        cancellation_tiers=[],
-        reschedule_min_notice_minutes=0,
-        max_reschedules=0,
-        active=True,
-        owner_specialist_id=owner,
-        created_at=now,
-        updated_at=now,
-        version=1,
+    row = await catalog.create_service(
+        uow,
+        _columns(body.model_dump()),
+        created_by=principal.user_id,
+        by_admin=principal.has_role("admin"),
+        now=now,
     )
-    _apply(row, body.model_dump())
-    uow.session.add(row)
-    if owner is not None:
-        specialist = await uow.session.get(Specialist, owner)
-        if specialist is not None and row.id not in specialist.service_ids:
-            specialist.service_ids = [*specialist.service_ids, row.id]
-            specialist.version += 1
-            specialist.updated_at = now
     await uow.commit()
     response.headers.update(etag(row.version))
     response.headers["Location"] = f"/api/booking/services/{row.id}"
@@ -303,17 +285,7 @@ async def update_service(
     changes = dump_changes(body)
     nullable = {"slot_step_minutes"}
     changes = {k: v for k, v in changes.items() if v is not None or k in nullable}
-    _apply(row, changes)
-    if row.prepayment_required and row.price_amount == 0:
-        raise invalid(
-            "prepayment_required",
-            Msg(
-                ru="Бесплатная услуга не может требовать предоплаты.",
-                en="a free service cannot require prepayment",
-            ),
-        )
-    row.version += 1
-    row.updated_at = now
+    await catalog.update_service(uow, row, _columns(changes), now=now)
     await uow.commit()
     response.headers.update(etag(row.version))
     return to_public(row)

@@ -17,15 +17,9 @@ from servicekit.http.inputs import Instant, SafeText
 from servicekit.http.problems import Msg, Problem, validation_failed
 from servicekit.http.responses import problem_responses
 
-from booking.api.common import durations_text as _durations_text
-from booking.api.common import get_settings
-from booking.application.slot_search import (
-    DurationNotOffered,
-    OpenSlots,
-    SlotCache,
-    SlotQuery,
-    search_open_slots,
-)
+from booking.api.common import part_of
+from booking.application.slot_search import OpenSlots, SlotCache, SlotQuery, search_open_slots
+from booking.config import BookingSettings
 from booking.domain.schedule import zone_named
 
 router = APIRouter(prefix="/slots", tags=["slots"])
@@ -113,9 +107,9 @@ async def list_slots(
     # The runtime's parts straight from it, not as four dependencies: FastAPI spent a quarter
     # of a remembered search's CPU resolving those (bench/booking.py).
     runtime = await get_runtime(request)
-    now, settings = runtime.clock(), await get_settings(runtime)
-    cache = getattr(runtime, "slot_cache", None)  # BookingRuntime's
-    assert isinstance(cache, SlotCache), "booking runs on BookingRuntime"
+    now = runtime.clock()
+    settings = part_of(runtime, "settings", BookingSettings)
+    cache = part_of(runtime, "slot_cache", SlotCache)
     service_id, specialist_id, tz = params.service_id, params.specialist_id, params.tz
     window_from, window_to, duration_minutes = (
         params.window_from,
@@ -145,12 +139,9 @@ async def list_slots(
             ) from None
     query = SlotQuery(service_id, specialist_id, start, end, duration_minutes)
     async with read_connection(runtime.engine) as conn:
-        try:
-            found = await search_open_slots(
-                conn, cache, query, now=now, remember=window_from is not None
-            )
-        except DurationNotOffered as exc:
-            raise _bad_query("duration_minutes", _durations_text(exc.durations)) from None
+        found = await search_open_slots(
+            conn, cache, query, now=now, remember=window_from is not None
+        )
     if zone is None:
         zone = zone_named(next(iter(found.zones)) if len(found.zones) == 1 else "UTC")
     lo, hi = found.bookable(now)

@@ -19,19 +19,13 @@ from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel, Field, field_validator, model_validator
 from servicekit.http.deps import NowDep, UowDep
 from servicekit.http.inputs import Instant, SafeText
-from servicekit.http.pagination import (
-    CursorQuery,
-    LimitQuery,
-    Page,
-    decode_cursor,
-    encode_cursor,
-    keyset_page,
-)
-from servicekit.http.problems import Conflict, Msg, NotFound, get_or_404
+from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
+from servicekit.http.problems import Msg, NotFound, get_or_404
 from servicekit.http.responses import problem_responses
 from sqlmodel import col, select
 
-from booking.adapters.tables import Client, ScheduleOverride, Specialist, TimeOff
+from booking.adapters.schedules import overrides_page
+from booking.adapters.tables import ScheduleOverride, Specialist, TimeOff
 from booking.api.common import (
     AdminPrincipal,
     OptionalPrincipal,
@@ -40,10 +34,9 @@ from booking.api.common import (
     dump_changes,
     ensure_manages,
     etag,
-    invalid,
     is_admin,
 )
-from booking.application import people
+from booking.application import catalog, schedules
 from booking.domain.schedule import (
     WallInterval,
     check_disjoint,
@@ -245,40 +238,20 @@ async def create_specialist(
     response: Response,
     _admin: AdminPrincipal,
 ) -> SpecialistPublic:
-    if await uow.session.get(Specialist, body.user_id) is not None:
-        raise Conflict(
-            Msg(
-                ru="У этого пользователя уже есть профиль специалиста.",
-                en="This user already has a specialist record.",
-            ),
-            code="specialist_exists",
-        )
-    await people.require_specialist_user(uow.session, body.user_id)
-    await people.check_services_given(uow.session, body.user_id, body.service_ids)
-    user = await uow.session.get(Client, body.user_id)
-    display_name = body.display_name or (user.name if user is not None else "")
-    if not display_name:
-        raise invalid(
-            "display_name",
-            Msg(
-                ru="Имя пользователя ещё не известно записи: укажите его.",
-                en="booking does not know the user's name yet: send one",
-            ),
-        )
-    row = Specialist(
+    row = await catalog.create_specialist(
+        uow,
         user_id=body.user_id,
-        display_name=display_name,
-        bio=body.bio,
-        time_zone=body.time_zone,
-        weekly_hours=_hours_json(body.weekly_hours),
-        daily_cap=body.daily_cap,
+        display_name=body.display_name,
         service_ids=body.service_ids,
-        active=body.active,
-        created_at=now,
-        updated_at=now,
-        version=1,
+        fields={
+            "bio": body.bio,
+            "time_zone": body.time_zone,
+            "weekly_hours": _hours_json(body.weekly_hours),
+            "daily_cap": body.daily_cap,
+            "active": body.active,
+        },
+        now=now,
     )
-    uow.session.add(row)
     await uow.commit()
     response.headers.update(etag(row.version))
     response.headers["Location"] = f"/api/booking/specialists/{row.user_id}"
@@ -309,21 +282,9 @@ async def update_specialist(
     row = await load_specialist(uow, specialist_id)
     check_if_match(if_match, row.version)
     changes = dump_changes(body)
-    for name, value in changes.items():
-        if value is None and name not in {"bio", "daily_cap"}:
-            continue
-        if name == "weekly_hours":
-            row.weekly_hours = _hours_json(body.weekly_hours or [])
-        elif name == "service_ids":
-            await people.check_services_given(uow.session, specialist_id, body.service_ids or [])
-            row.service_ids = body.service_ids or []
-        elif name == "active" and value and not row.active:
-            await people.require_specialist_user(uow.session, specialist_id)
-            row.active = True
-        else:
-            setattr(row, name, value)
-    row.version += 1
-    row.updated_at = now
+    if body.weekly_hours is not None:
+        changes["weekly_hours"] = _hours_json(body.weekly_hours)
+    await catalog.update_specialist(uow, row, changes, now=now)
     await uow.commit()
     response.headers.update(etag(row.version))
     return to_public(row)
@@ -379,26 +340,9 @@ async def list_overrides(
     cursor: CursorQuery = None,
 ) -> Page[OverridePublic]:
     await load_specialist(uow, specialist_id)
-    query = select(ScheduleOverride).where(ScheduleOverride.specialist_id == specialist_id)
-    if from_date is not None:
-        query = query.where(col(ScheduleOverride.on_date) >= from_date)
-    if to_date is not None:
-        query = query.where(col(ScheduleOverride.on_date) <= to_date)
-    if cursor is not None:
-        # Overrides are keyed by date: the cursor's time part is the last date returned.
-        at, _ = decode_cursor(cursor)
-        query = query.where(col(ScheduleOverride.on_date) > at.date())
-    rows = list(
-        (
-            await uow.session.exec(query.order_by(col(ScheduleOverride.on_date)).limit(limit + 1))
-        ).all()
+    rows, next_cursor = await overrides_page(
+        uow.session, specialist_id, first=from_date, last=to_date, limit=limit, cursor=cursor
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if more and rows:
-        last = rows[-1].on_date
-        next_cursor = encode_cursor(datetime(last.year, last.month, last.day), specialist_id)
     return Page[OverridePublic](items=[_override_public(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -417,13 +361,14 @@ async def put_override(
 ) -> OverridePublic:
     ensure_manages(principal, specialist_id)
     await load_specialist(uow, specialist_id)
-    row = await uow.session.get(ScheduleOverride, (specialist_id, on_date))
-    if row is None:
-        row = ScheduleOverride(specialist_id=specialist_id, on_date=on_date)
-        uow.session.add(row)
-    row.hours = None if body.hours is None else [h.model_dump() for h in body.hours]
-    row.daily_cap = body.daily_cap
-    row.note = body.note
+    row = await schedules.set_override(
+        uow,
+        specialist_id,
+        on_date,
+        hours=None if body.hours is None else [h.model_dump() for h in body.hours],
+        daily_cap=body.daily_cap,
+        note=body.note,
+    )
     await uow.commit()
     return _override_public(row)
 
@@ -438,12 +383,7 @@ async def delete_override(
     specialist_id: uuid.UUID, on_date: date, uow: UowDep, principal: StaffPrincipal
 ) -> Response:
     ensure_manages(principal, specialist_id)
-    row = await uow.session.get(ScheduleOverride, (specialist_id, on_date))
-    if row is None:
-        raise NotFound(
-            Msg(ru="На эту дату особого расписания нет.", en="No override on that date.")
-        )
-    await uow.session.delete(row)
+    await schedules.remove_override(uow, specialist_id, on_date)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -524,15 +464,14 @@ async def add_time_off(
 ) -> TimeOffPublic:
     ensure_manages(principal, specialist_id)
     await load_specialist(uow, specialist_id)
-    row = TimeOff(
-        id=uuid.uuid4(),
-        specialist_id=specialist_id,
+    row = await schedules.add_time_off(
+        uow,
+        specialist_id,
         starts_at=body.starts_at,
         ends_at=body.ends_at,
         reason=body.reason,
-        created_at=now,
+        now=now,
     )
-    uow.session.add(row)
     await uow.commit()
     return _time_off_public(row)
 
@@ -547,9 +486,6 @@ async def delete_time_off(
     specialist_id: uuid.UUID, time_off_id: uuid.UUID, uow: UowDep, principal: StaffPrincipal
 ) -> Response:
     ensure_manages(principal, specialist_id)
-    row = await uow.session.get(TimeOff, time_off_id)
-    if row is None or row.specialist_id != specialist_id:
-        raise NotFound(Msg(ru="Такого периода отсутствия нет.", en="No such time off."))
-    await uow.session.delete(row)
+    await schedules.remove_time_off(uow, specialist_id, time_off_id)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.db.driver import read_connection
-from servicekit.http.deps import NowDep, UowDep, get_runtime
+from servicekit.http.deps import NowDep, RuntimeDep, UowDep
 from servicekit.http.inputs import Instant
 from servicekit.http.pagination import CursorQuery, LimitQuery, Page, keyset_page
 from servicekit.http.problems import Msg, NotFound
@@ -18,17 +18,18 @@ from servicekit.security.deps import CurrentPrincipal, require_roles
 from servicekit.security.jwt import Principal
 from sqlmodel import col, select
 
-from booking.adapters.tables import ServiceOffering, Specialist, WaitlistEntry, WaitlistOffer
-from booking.api.appointments import AppointmentPublic, IdempotentRequest, finish_booking
+from booking.adapters.tables import WaitlistEntry, WaitlistOffer
+from booking.api.answers import AppointmentPublic, booked
 from booking.api.common import (
+    GatewayDep,
     IdempotencyKeyHeader,
+    IdempotentRequest,
+    PracticeDep,
     SettingsDep,
-    YooKassaDep,
-    durations_text,
-    invalid,
+    SlotCacheDep,
 )
-from booking.application import waitlist
-from booking.application.slot_search import SlotCache, bookable_in_windows
+from booking.application import bookings, waitlist
+from booking.application.slot_search import bookable_in_windows
 
 router = APIRouter(prefix="/waitlist", tags=["waitlist"])
 
@@ -147,55 +148,31 @@ def _offer(row: WaitlistOffer) -> OfferPublic:
     responses=problem_responses(404),
 )
 async def join_waitlist(
-    request: Request,
     body: WaitlistEntryCreate,
     uow: UowDep,
     now: NowDep,
     settings: SettingsDep,
+    runtime: RuntimeDep,
+    cache: SlotCacheDep,
     principal: ClientPrincipal,
 ) -> WaitlistEntryJoined:
-    service = await uow.session.get(ServiceOffering, body.service_id)
-    if service is None or not service.active:
-        raise NotFound(Msg(ru="Такой услуги нет.", en="No such service."))
-    if body.specialist_id is not None:
-        specialist = await uow.session.get(Specialist, body.specialist_id)
-        if specialist is None or not specialist.active or service.id not in specialist.service_ids:
-            raise NotFound(
-                Msg(
-                    ru="Такой специалист эту услугу не оказывает.",
-                    en="No such specialist gives this service.",
-                )
-            )
-    duration = body.duration_minutes or service.durations[0]
-    if duration not in service.durations:
-        raise invalid("duration_minutes", durations_text(service.durations))
-    if all(w.ends <= now for w in body.windows):
-        raise invalid(
-            "windows", Msg(ru="Все окна уже в прошлом.", en="every window is in the past")
-        )
-    row = WaitlistEntry(
-        id=uuid.uuid4(),
+    row = await waitlist.join(
+        uow,
         client_id=principal.user_id,
-        service_id=service.id,
+        service_id=body.service_id,
         specialist_id=body.specialist_id,
-        duration_minutes=duration,
-        windows=[[w.starts.isoformat(), w.ends.isoformat()] for w in body.windows],
-        status="waiting",
-        created_at=now,
-        updated_at=now,
+        windows=[(w.starts, w.ends) for w in body.windows],
+        duration_minutes=body.duration_minutes,
+        now=now,
     )
-    uow.session.add(row)
     await uow.commit()
-    runtime = await get_runtime(request)
-    cache = getattr(runtime, "slot_cache", None)  # BookingRuntime's
-    assert isinstance(cache, SlotCache), "booking runs on BookingRuntime"
     async with read_connection(runtime.engine) as conn:
         free = await bookable_in_windows(
             conn,
             cache,
-            service_id=service.id,
-            specialist_id=body.specialist_id,
-            duration_minutes=duration,
+            service_id=row.service_id,
+            specialist_id=row.specialist_id,
+            duration_minutes=row.duration_minutes,
             windows=[(w.starts, w.ends) for w in body.windows],
             now=now,
             max_window=timedelta(days=settings.max_slot_window_days),
@@ -257,7 +234,8 @@ async def accept_offer(
     uow: UowDep,
     now: NowDep,
     settings: SettingsDep,
-    yookassa: YooKassaDep,
+    practice: PracticeDep,
+    gateway: GatewayDep,
     principal: ClientPrincipal,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
@@ -266,16 +244,10 @@ async def accept_offer(
     )
     if (replay := await guard.replay()) is not None:
         return replay
-    appointment, payment = await waitlist.accept(
-        uow,
-        offer_id,
-        client_id=principal.user_id,
-        now=now,
-        hold_for=timedelta(minutes=settings.hold_minutes),
+    appointment, payment = await bookings.accept_offer(
+        uow, practice, offer_id, client_id=principal.user_id, now=now
     )
-    return await finish_booking(
-        uow, guard, appointment, payment, yookassa=yookassa, settings=settings, now=now
-    )
+    return await booked(uow, gateway, guard, appointment, payment, now=now)
 
 
 @router.get(
@@ -300,11 +272,15 @@ async def get_entry(
     responses=problem_responses(404),
 )
 async def leave_waitlist(
-    entry_id: uuid.UUID, uow: UowDep, now: NowDep, principal: CurrentPrincipal
+    entry_id: uuid.UUID,
+    uow: UowDep,
+    now: NowDep,
+    practice: PracticeDep,
+    principal: CurrentPrincipal,
 ) -> Response:
     row = await uow.session.get(WaitlistEntry, entry_id, with_for_update=True)
     if row is None or row.client_id != principal.user_id:
         raise NotFound(_NO_ENTRY)
-    await waitlist.leave(uow, row, now)
+    await waitlist.leave(uow, practice, row, now)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,8 +1,8 @@
 """P2 records: intake forms and outcome records, gated on the client's health-data consent.
 
 Both are health data: encrypted at rest, written and read only while the client's consent for
-``health_data_processing`` counts (booking's copy, from cabinet's events). Without it the answer
-is 403 ``consent_required``.
+``health_data_processing`` counts (booking's copy, from cabinet's events); without it every use
+case here refuses with :class:`~booking.domain.consents.ConsentRequired`.
 """
 
 from __future__ import annotations
@@ -13,66 +13,55 @@ from datetime import datetime
 from typing import Any
 
 from contracts.booking.v1 import IntakeSubmittedV1
-from servicekit.http.problems import Conflict, Msg, Problem
+from servicekit.db.faults import is_unique_violation
+from servicekit.errors import DomainError
 from servicekit.messaging.outbox import UnitOfWork
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking.adapters.tables import (
-    Appointment,
-    Consent,
-    ConsentDocument,
-    IntakeForm,
-    OutcomeRecord,
-)
+from booking.adapters.tables import Appointment, IntakeForm, OutcomeRecord
+from booking.application.consents import require_health_consent
 from booking.application.people import require_verified_email
 from booking.domain.appointments import Status
-from booking.domain.consents import HEALTH_DATA, DocumentVersion, consent_counts
 
-_INTAKE_EXISTS = Msg(
-    ru="Этот специалист уже получил вашу анкету.",
-    en="This specialist already has your intake form.",
-)
+#: One intake form per client and specialist (migration 0005).
+ONE_FORM_PER_PAIR = "intake_forms_one_per_pair"
 
 
-async def has_health_consent(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> bool:
-    """Whether the user's health-data consent counts now."""
-    consent = await session.get(Consent, (user_id, HEALTH_DATA))
-    if consent is None or not consent.granted:
-        return False
-    documents = (
-        await session.exec(select(ConsentDocument).where(ConsentDocument.purpose == HEALTH_DATA))
-    ).all()
-    return consent_counts(
-        consent.document_version,
-        [DocumentVersion(d.version, d.effective_from, d.requires_reconsent) for d in documents],
-        now,
-    )
+class NoUpcomingAppointment(DomainError):
+    """An intake form goes with an upcoming appointment with its specialist."""
+
+    code = "no_upcoming_appointment"
 
 
-async def require_health_consent(
-    session: AsyncSession, client_id: uuid.UUID, now: datetime
-) -> None:
-    """403 ``consent_required`` unless the client's health-data consent counts."""
-    if not await has_health_consent(session, client_id, now):
-        raise Problem(
-            Msg(
-                ru="Клиент не дал (или отозвал) согласие на обработку данных о здоровье; анкеты "
-                "и записи о сессиях недоступны, пока согласие не будет дано.",
-                en="The client has not given (or has withdrawn) consent to the processing of "
-                "health data; intake forms and session records are unavailable until they do.",
-            ),
-            status=403,
-            code="consent_required",
-            title=Msg(ru="Нужно согласие", en="Consent required"),
-        )
+class IntakeExists(DomainError):
+    """The specialist already has the client's intake form."""
+
+    code = "intake_exists"
 
 
-async def has_intake_form(
+class IntakeFormNotFound(DomainError):
+    """No such intake form (or not one the caller may read)."""
+
+    code = "not_found"
+
+
+class SessionNotCompleted(DomainError):
+    """An outcome record is written once the session is marked completed."""
+
+    code = "session_not_completed"
+
+
+class OutcomeRecordNotFound(DomainError):
+    """The session has no outcome record yet."""
+
+    code = "not_found"
+
+
+async def _has_intake_form(
     session: AsyncSession, client_id: uuid.UUID, specialist_id: uuid.UUID
 ) -> bool:
-    """Whether the client already gave this specialist an intake form."""
     found = (
         await session.exec(
             select(IntakeForm.id).where(
@@ -107,16 +96,9 @@ async def submit_intake(
         query = query.where(Appointment.id == appointment_id)
     upcoming = (await session.exec(query.order_by(col(Appointment.starts_at)))).first()
     if upcoming is None:
-        raise Conflict(
-            Msg(
-                ru="Анкету можно отправить, только если у вас есть предстоящая запись к этому "
-                "специалисту.",
-                en="An intake form goes with an upcoming appointment with this specialist.",
-            ),
-            code="no_upcoming_appointment",
-        )
-    if await has_intake_form(session, client_id, specialist_id):
-        raise Conflict(_INTAKE_EXISTS, code="intake_exists")
+        raise NoUpcomingAppointment()
+    if await _has_intake_form(session, client_id, specialist_id):
+        raise IntakeExists()
     form = IntakeForm(
         id=uuid.uuid4(),
         client_id=client_id,
@@ -128,8 +110,10 @@ async def submit_intake(
     session.add(form)
     try:
         await session.flush()
-    except IntegrityError:
-        raise Conflict(_INTAKE_EXISTS, code="intake_exists") from None
+    except IntegrityError as exc:
+        if is_unique_violation(exc, ONE_FORM_PER_PAIR):  # a concurrent submission won
+            raise IntakeExists() from None
+        raise
     uow.emit(
         IntakeSubmittedV1(
             intake_form_id=form.id,
@@ -142,19 +126,33 @@ async def submit_intake(
     return form
 
 
+async def intake_form_for(
+    session: AsyncSession,
+    form_id: uuid.UUID,
+    *,
+    reader_id: uuid.UUID,
+    as_specialist: bool,
+    now: datetime,
+) -> IntakeForm:
+    """An intake form its client reads, or its specialist (``as_specialist``: the reader is
+    one now); while the client's health-data consent counts."""
+    form = await session.get(IntakeForm, form_id)
+    readers = [] if form is None else [form.client_id]
+    if form is not None and as_specialist:
+        readers.append(form.specialist_id)
+    if form is None or reader_id not in readers:
+        raise IntakeFormNotFound()
+    await require_health_consent(session, form.client_id, now)
+    return form
+
+
 async def write_outcome(
     uow: UnitOfWork, appointment: Appointment, *, notes: str, now: datetime
 ) -> OutcomeRecord:
     """Create or replace the outcome record of a completed session."""
     session = uow.session
     if appointment.status != Status.COMPLETED:
-        raise Conflict(
-            Msg(
-                ru="Итоги сессии записываются после того, как сессия отмечена как состоявшаяся.",
-                en="An outcome record is written after the session is marked completed.",
-            ),
-            code="session_not_completed",
-        )
+        raise SessionNotCompleted()
     await require_health_consent(session, appointment.client_id, now)
     record = (
         await session.exec(
@@ -179,4 +177,19 @@ async def write_outcome(
         record.notes = notes
         record.updated_at = now
         record.version += 1
+    return record
+
+
+async def outcome_of(
+    session: AsyncSession, appointment: Appointment, now: datetime
+) -> OutcomeRecord:
+    """The session's outcome record, while the client's health-data consent counts."""
+    await require_health_consent(session, appointment.client_id, now)
+    record = (
+        await session.exec(
+            select(OutcomeRecord).where(OutcomeRecord.appointment_id == appointment.id)
+        )
+    ).first()
+    if record is None:
+        raise OutcomeRecordNotFound()
     return record

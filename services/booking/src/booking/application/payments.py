@@ -10,14 +10,19 @@ notifications cause at most one transition and one event.
 * ``succeeded`` after the hold ended (expired or cancelled) → a *late* payment: refunded in full
   (``payment.succeeded`` with ``late``, then ``refund.succeeded``), never kept.
 * ``canceled`` → ``payment.failed`` (unless booking itself asked for the cancellation).
+
+The use cases at the end run when a :class:`~booking.application.money.ProviderCall` is due
+(``booking.entrypoints.timers``); each locks its row, asks YooKassa and applies the answer.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from contracts.booking.v1 import (
@@ -28,47 +33,85 @@ from contracts.booking.v1 import (
     RefundFailedV1,
     RefundSucceededV1,
 )
+from servicekit.errors import DomainError
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel as cancel_timer
-from servicekit.timers import schedule
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from booking.adapters.appointments import (
+    intake_required,
+    live_payment,
+    lock_appointment,
+    lock_with_payment,
+)
 from booking.adapters.clients import receipt_customer
+from booking.adapters.payments import (
+    find_payment,
+    knows_provider_object,
+    lock_refund,
+    refund_by_provider_id,
+)
 from booking.adapters.tables import Appointment, Payment, Refund
 from booking.adapters.yookassa import (
     ProviderPayment,
     ProviderRefund,
     YooKassaClient,
     YooKassaError,
+    YooKassaUnavailable,
+    object_id,
 )
-from booking.application.appointments import HOLD_EXPIRY, lock, needs_intake
+from booking.application import appointments
+from booking.application.appointments import HOLD_EXPIRY
 from booking.application.facts import appointment_facts, rub
-from booking.application.money import OPEN_PAYMENT, drop_payment, start_refund, watch_unwanted
+from booking.application.money import (
+    ProviderCall,
+    call_after_commit,
+    drop_payment,
+    schedule_reconcile,
+    start_refund,
+    watch_unwanted,
+)
+from booking.application.practice import Practice
 from booking.domain.appointments import Status
+from booking.domain.payments import FINAL_PAYMENT, OPEN_PAYMENT
 from booking.domain.schedule import zone_named
 
 logger = logging.getLogger("booking.payments")
 
-PAYMENT_RECONCILE = "payment_reconcile"
-REFUND_RECONCILE = "refund_reconcile"
-FINAL = ("succeeded", "canceled", "not_created")
 #: Tries of one refund YooKassa keeps cancelling, the first included; the n-th retry waits n
 #: times REFUND_RETRY_AFTER (a closed card or a bank's refusal rarely passes within minutes).
 REFUND_ATTEMPTS = 3
 REFUND_RETRY_AFTER = timedelta(minutes=30)
+#: How many times a payment whose hold ended is looked at while YooKassa still has it pending
+#: (growing to every 6 reconcile periods; YooKassa drops an unpaid payment within hours).
+UNWANTED_CHECKS = 30
 
 
-PAYMENT_CREATE = "payment_create"
+@dataclass(frozen=True)
+class PaymentGateway:
+    """YooKassa as booking uses it (one per runtime, from the settings): the client, the page
+    a client comes back to after paying, and how long booking waits for a notification before
+    it asks YooKassa itself."""
+
+    client: YooKassaClient
+    return_url: str
+    reconcile_after: timedelta
+
+    def check_after(self, attempt: int) -> timedelta:
+        """The wait before the ``attempt``-th look at an object YooKassa has not settled yet:
+        longer each time, up to six reconcile periods."""
+        return self.reconcile_after * min(attempt, 6)
+
+
+class ProviderUnavailable(DomainError):
+    """YooKassa did not answer (its notification is delivered again later)."""
+
+    code = "unavailable"
 
 
 async def create_at_provider(
-    yookassa: YooKassaClient,
-    session: AsyncSession,
-    appointment: Appointment,
-    payment: Payment,
-    *,
-    return_url: str,
+    gateway: PaymentGateway, session: AsyncSession, appointment: Appointment, payment: Payment
 ) -> ProviderPayment:
     """Create the payment at YooKassa (our payment id is the Idempotence-Key, so a repeat of
     this call never makes a second payment). Called after the hold is committed."""
@@ -76,29 +119,13 @@ async def create_at_provider(
     if customer is None:
         raise ValueError("a prepaid hold without the client's receipt contact")
     local = appointment.starts_at.astimezone(zone_named(appointment.specialist_time_zone))
-    return await yookassa.create_payment(
+    return await gateway.client.create_payment(
         idempotence_key=str(payment.id),
         amount=payment.amount,
         description=f"{appointment.service_name}, {local:%d.%m.%Y %H:%M}",
-        return_url=return_url_for(return_url, appointment.id),
+        return_url=return_url_for(gateway.return_url, appointment.id),
         metadata={"appointment_id": str(appointment.id), "payment_id": str(payment.id)},
         customer=customer,
-    )
-
-
-async def schedule_reconcile(
-    session: AsyncSession, payment: Payment, *, due_at: datetime, attempt: int
-) -> None:
-    """Ask YooKassa about a payment at ``due_at`` unless a notification settles it first.
-
-    Each check is its own timer key: a firing timer cannot move itself.
-    """
-    await schedule(
-        session,
-        kind=PAYMENT_RECONCILE,
-        key=f"{payment.id}:{attempt}",
-        due_at=due_at,
-        payload={"payment_id": str(payment.id), "attempt": attempt},
     )
 
 
@@ -151,7 +178,7 @@ def return_url_for(base: str, appointment_id: uuid.UUID) -> str:
 async def release_unpaid_hold(uow: UnitOfWork, appointment_id: uuid.UUID, now: datetime) -> None:
     """YooKassa could not create the payment: give the slot back quietly (nobody was told of
     the hold yet; the client gets the error in the response)."""
-    appointment = await lock(uow.session, appointment_id)
+    appointment = await lock_appointment(uow.session, appointment_id)
     if appointment is None or appointment.status != Status.HELD:
         return
     appointment.status = Status.CANCELLED
@@ -171,38 +198,6 @@ async def release_unpaid_hold(uow: UnitOfWork, appointment_id: uuid.UUID, now: d
     await cancel_timer(uow.session, kind=HOLD_EXPIRY, key=str(appointment_id))
 
 
-async def find_payment(session: AsyncSession, provider: ProviderPayment) -> Payment | None:
-    """Our payment row for a YooKassa payment (by its id, else by the metadata we sent)."""
-    payment = (
-        await session.exec(select(Payment).where(Payment.provider_payment_id == provider.id))
-    ).first()
-    if payment is not None:
-        return payment
-    try:
-        ours = uuid.UUID(str(provider.metadata.get("payment_id", "")))
-    except ValueError:
-        return None
-    payment = await session.get(Payment, ours)
-    if payment is not None and payment.provider_payment_id in (None, provider.id):
-        return payment
-    return None
-
-
-async def _lock_pair(session: AsyncSession, payment: Payment) -> tuple[Appointment, Payment]:
-    # Appointment first, then payment: the order every other path (expiry, cancellation) uses.
-    appointment = await lock(session, payment.appointment_id)
-    assert appointment is not None
-    locked = (
-        await session.exec(
-            select(Payment)
-            .where(Payment.id == payment.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).one()
-    return appointment, locked
-
-
 class NextCall(StrEnum):
     """What YooKassa must be asked next to settle a payment (see :func:`settle_payment`)."""
 
@@ -219,10 +214,11 @@ async def apply_payment(
     """
     session = uow.session
     found = await find_payment(session, provider)
-    if found is None:
+    pair = None if found is None else await lock_with_payment(session, found.id)
+    if pair is None:
         logger.warning("YooKassa payment is not one of ours", extra={"provider_id": provider.id})
         return None
-    appointment, payment = await _lock_pair(session, found)
+    appointment, payment = pair
     payment.provider_payment_id = provider.id
     if provider.amount != payment.amount:
         logger.error(
@@ -239,7 +235,7 @@ async def apply_payment(
     if provider.status == "waiting_for_capture" and appointment.status == Status.HELD:
         payment.status = "waiting_for_capture"
         return NextCall.CAPTURE  # again after a failed capture, too
-    if payment.status in FINAL or payment.status == provider.status:
+    if payment.status in FINAL_PAYMENT or payment.status == provider.status:
         return None
     payment.updated_at = now
     if provider.status == "pending":
@@ -283,7 +279,7 @@ async def apply_payment(
             **appointment_facts(appointment),
             payment_id=payment.id,
             amount_paid=rub(payment.amount),
-            intake_required=await needs_intake(session, appointment),
+            intake_required=await intake_required(await uow.connection(), appointment),
             reschedule_count=appointment.reschedule_count,
             waitlist_offer_id=appointment.waitlist_offer_id,
         )
@@ -398,11 +394,12 @@ async def _refund_late(
 
 
 async def settle_payment(
-    uow: UnitOfWork, yookassa: YooKassaClient, provider: ProviderPayment, *, now: datetime
+    uow: UnitOfWork, gateway: PaymentGateway, provider: ProviderPayment, *, now: datetime
 ) -> ProviderPayment:
     """Apply YooKassa's payment, then capture or void it as :func:`apply_payment` says, and
     apply the answer; returns YooKassa's last word. Keys are per payment and step, so a repeat
     (a redelivered notification, a retried timer) never captures or voids twice."""
+    yookassa = gateway.client
     for _ in range(3):
         step = await apply_payment(uow, provider, now=now)
         if step is None:
@@ -514,22 +511,189 @@ async def _retry_or_alert(
     )
 
 
-async def knows_provider_object(session: AsyncSession, event: str, provider_id: str) -> bool:
-    """Whether a notification's object is one booking made (a payment or a refund row carries
-    its id): only then is YooKassa asked about it."""
-    if event.startswith("payment."):
-        query = select(Payment.id).where(col(Payment.provider_payment_id) == provider_id)
-    else:
-        query = select(Refund.id).where(col(Refund.provider_refund_id) == provider_id)
-    return (await session.exec(query)).first() is not None
+async def open_at_provider(
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    appointment: Appointment,
+    payment: Payment,
+    *,
+    now: datetime,
+) -> tuple[Appointment, Payment]:
+    """Create a held appointment's payment at YooKassa (after the commit that holds the slot),
+    then record it and announce the hold; the pair as they stand now. YooKassa's refusal or
+    silence propagates (:class:`YooKassaError`, :class:`YooKassaUnavailable`)."""
+    provider = await create_at_provider(gateway, uow.session, appointment, payment)
+    pair = await lock_with_payment(uow.session, payment.id)
+    assert pair is not None
+    held, paying = pair
+    await announce_hold(
+        uow, held, paying, provider, now=now, reconcile_after=gateway.reconcile_after
+    )
+    return held, paying
 
 
-async def refund_by_provider_id(session: AsyncSession, provider_refund_id: str) -> Refund | None:
-    """Our refund row for a YooKassa refund id."""
-    return (
-        await session.exec(
-            select(Refund)
-            .where(col(Refund.provider_refund_id) == provider_refund_id)
-            .with_for_update()
+async def apply_notification(
+    uow: UnitOfWork, gateway: PaymentGateway, *, event: str, object_id_given: Any, now: datetime
+) -> Literal["ok", "ignored"]:
+    """A YooKassa notification (unsigned, so nothing in it is believed): the object it names is
+    fetched from YooKassa, only when it is one booking made, and what YooKassa says is applied.
+    ``ignored``: a malformed id, an object booking never made, one YooKassa does not know."""
+    if not event.startswith(("payment.", "refund.")):
+        logger.info("YooKassa event not used by booking", extra={"event": event[:64]})
+        return "ok"
+    provider_id = object_id(object_id_given)
+    if provider_id is None or not await knows_provider_object(uow.session, event, provider_id):
+        # Malformed, forged or another shop's: nothing to ask YooKassa about.
+        logger.warning("notification names no object of ours", extra={"event": event[:64]})
+        return "ignored"
+    try:
+        if event.startswith("payment."):
+            provider = await gateway.client.get_payment(provider_id)
+            await settle_payment(uow, gateway, provider, now=now)
+        else:
+            provider_refund = await gateway.client.get_refund(provider_id)
+            refund = await refund_by_provider_id(uow.session, provider_refund.id)
+            if refund is not None:
+                await apply_refund(uow, refund, provider_refund, now=now)
+    except YooKassaError as exc:
+        if exc.status == 404:  # not a real object: forged or from another shop
+            logger.warning("notification names an unknown object", extra={"event": event})
+            return "ignored"
+        raise
+    except YooKassaUnavailable:
+        raise ProviderUnavailable() from None
+    return "ok"
+
+
+# -- what a due timer asks YooKassa -----------------------------------------------------------
+
+
+async def expire_hold(
+    uow: UnitOfWork,
+    practice: Practice,
+    gateway: PaymentGateway,
+    appointment_id: uuid.UUID,
+    *,
+    now: datetime,
+) -> None:
+    """A hold's time is up. A paid hold is never lost to a late notification: YooKassa is
+    asked first, and a payment authorised or taken in time confirms the hold instead."""
+    appointment = await lock_appointment(uow.session, appointment_id)
+    if appointment is None or appointment.status != Status.HELD:
+        return
+    payment = await live_payment(uow.session, appointment.id)
+    if payment is not None and payment.provider_payment_id is not None:
+        try:
+            provider = await gateway.client.get_payment(payment.provider_payment_id)
+        except YooKassaError:  # unknown there: nothing was paid (unreachable: retried)
+            provider = None
+        if provider is not None and provider.status in ("waiting_for_capture", "succeeded"):
+            await settle_payment(uow, gateway, provider, now=now)
+            if appointment.status != Status.HELD:
+                return
+    await appointments.expire(uow, practice, appointment, now)
+
+
+async def create_payment(
+    uow: UnitOfWork, gateway: PaymentGateway, payment_id: uuid.UUID, *, attempt: int, now: datetime
+) -> None:
+    """A hold made outside an HTTP request (a waitlist offer accepted in Telegram): create its
+    payment at YooKassa, unless the hold ended meanwhile."""
+    pair = await lock_with_payment(uow.session, payment_id)
+    if pair is None or pair[1].status != "new":
+        return
+    appointment, payment = pair
+    if appointment.status != Status.HELD:
+        payment.status = "not_created"  # its link was never shown: nobody can pay it
+        return
+    await open_at_provider(uow, gateway, appointment, payment, now=now)
+
+
+async def settle_unwanted(
+    uow: UnitOfWork, gateway: PaymentGateway, payment_id: uuid.UUID, *, attempt: int, now: datetime
+) -> None:
+    """The hold ended: make YooKassa agree (void an authorisation, refund money taken), and
+    look again while the payment is still open there (a shop cannot cancel a pending one)."""
+    pair = await lock_with_payment(uow.session, payment_id)
+    if pair is None:
+        return
+    _, payment = pair
+    if payment.provider_payment_id is None or not payment.cancel_wanted:
+        return
+    provider = await gateway.client.get_payment(payment.provider_payment_id)
+    provider = await settle_payment(uow, gateway, provider, now=now)
+    if provider.status == "pending" and attempt < UNWANTED_CHECKS:
+        await watch_unwanted(
+            uow.session, payment, due_at=now + gateway.check_after(attempt), attempt=attempt + 1
         )
-    ).first()
+
+
+async def reconcile_payment(
+    uow: UnitOfWork, gateway: PaymentGateway, payment_id: uuid.UUID, *, attempt: int, now: datetime
+) -> None:
+    """No notification settled the payment in time: ask YooKassa, and again later while it is
+    open there."""
+    pair = await lock_with_payment(uow.session, payment_id)
+    if pair is None:
+        return
+    _, payment = pair
+    if (
+        payment.status in FINAL_PAYMENT
+        or payment.provider_payment_id is None
+        or payment.cancel_wanted  # watched by its own timer
+    ):
+        return
+    provider = await gateway.client.get_payment(payment.provider_payment_id)
+    await settle_payment(uow, gateway, provider, now=now)
+    if payment.status not in FINAL_PAYMENT and not payment.cancel_wanted:
+        await schedule_reconcile(
+            uow.session, payment, due_at=now + gateway.check_after(attempt + 1), attempt=attempt + 1
+        )
+
+
+async def submit_refund(
+    uow: UnitOfWork, gateway: PaymentGateway, refund_id: uuid.UUID, *, attempt: int, now: datetime
+) -> None:
+    """Send a requested refund to YooKassa (the refund's id is the Idempotence-Key)."""
+    refund = await lock_refund(uow.session, refund_id)
+    if refund is None or refund.status != "requested":
+        return
+    payment = await uow.session.get(Payment, refund.payment_id)
+    appointment = await uow.session.get(Appointment, refund.appointment_id)
+    assert payment is not None and payment.provider_payment_id is not None
+    assert appointment is not None
+    provider = await gateway.client.create_refund(
+        idempotence_key=str(refund.id),
+        payment_id=payment.provider_payment_id,
+        amount=refund.amount,
+        description=f"Возврат: {appointment.service_name}",
+        customer=await receipt_customer(uow.session, refund.client_id),
+    )
+    await apply_refund(uow, refund, provider, now=now)
+    if refund.status == "pending":
+        await _check_refund_later(uow, gateway, refund, 1, now)
+
+
+async def reconcile_refund(
+    uow: UnitOfWork, gateway: PaymentGateway, refund_id: uuid.UUID, *, attempt: int, now: datetime
+) -> None:
+    """A refund YooKassa had pending: ask again, and again later while it stays so."""
+    refund = await lock_refund(uow.session, refund_id)
+    if refund is None or refund.status != "pending" or refund.provider_refund_id is None:
+        return
+    provider = await gateway.client.get_refund(refund.provider_refund_id)
+    await apply_refund(uow, refund, provider, now=now)
+    if refund.status == "pending":
+        await _check_refund_later(uow, gateway, refund, attempt + 1, now)
+
+
+async def _check_refund_later(
+    uow: UnitOfWork, gateway: PaymentGateway, refund: Refund, attempt: int, now: datetime
+) -> None:
+    await call_after_commit(
+        uow.session,
+        ProviderCall.RECONCILE_REFUND,
+        refund.id,
+        due_at=now + gateway.check_after(attempt),
+        attempt=attempt,
+    )

@@ -12,83 +12,16 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from servicekit.http.problems import Msg, Problem, validation_failed
 from servicekit.messaging.outbox import UnitOfWork
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking.adapters.tables import Client, ServiceOffering, Specialist
-from booking.domain.people import (
-    KnownUser,
-    NotSpecialist,
-    foreign_services,
-    role_change,
-    specialist_refusal,
-)
+from booking.domain import people as rules
+from booking.domain.people import EmailNotVerified, KnownUser, role_change
 
 #: booking's zone for a user it has not heard the zone of yet.
 DEFAULT_ZONE = "Europe/Moscow"
-
-
-def email_not_verified() -> Problem:
-    """403 ``email_not_verified``: what the caller must do to go on."""
-    return Problem(
-        Msg(
-            ru="Подтвердите адрес электронной почты: откройте ссылку из письма, которое мы "
-            "отправили при регистрации. Письма нет или ссылка устарела? Запросите новую: "
-            "POST /api/cabinet/email-verifications/resend. Если вы уже подтвердили адрес, "
-            "повторите попытку через минуту.",
-            en="Confirm your email address first: open the link in the message we sent when "
-            "you registered. No message, or the link expired? Ask for a new one: "
-            "POST /api/cabinet/email-verifications/resend. If you have just confirmed it, "
-            "try again in a moment.",
-        ),
-        status=403,
-        code="email_not_verified",
-        title=Msg(ru="Адрес не подтверждён", en="Email not verified"),
-    )
-
-
-def own_slot() -> Problem:
-    """409 ``own_slot``: a specialist booking their own time."""
-    return Problem(
-        Msg(
-            ru="Нельзя записаться к самому себе: это ваше рабочее время как специалиста.",
-            en="You cannot book yourself: this is your own time as a specialist.",
-        ),
-        status=409,
-        code="own_slot",
-        title=Msg(ru="Это ваше время", en="Your own slot"),
-    )
-
-
-_NOT_SPECIALIST = {
-    NotSpecialist.UNKNOWN_USER: Msg(
-        ru="Такого пользователя сервис записи не знает. Специалист — это пользователь "
-        "кабинета с ролью specialist; если он только что зарегистрировался, повторите "
-        "попытку через минуту.",
-        en="booking knows no such user. A specialist is a cabinet user with the specialist "
-        "role; if they have just registered, try again in a moment.",
-    ),
-    NotSpecialist.NOT_A_SPECIALIST: Msg(
-        ru="У этого пользователя нет роли specialist. Выдайте её в кабинете "
-        "(POST /api/cabinet/users/{id}/roles); через несколько секунд она дойдёт до сервиса "
-        "записи.",
-        en="This user does not hold the specialist role. Grant it in cabinet "
-        "(POST /api/cabinet/users/{id}/roles); it reaches booking within seconds.",
-    ),
-}
-
-
-def cannot_be_specialist(reason: NotSpecialist) -> Problem:
-    """422 ``unknown_user`` / ``not_a_specialist``."""
-    return Problem(
-        _NOT_SPECIALIST[reason],
-        status=422,
-        code=reason.value,
-        title=Msg(ru="Не специалист", en="Not a specialist"),
-        errors=[{"loc": ["body", "user_id"], "msg": reason.value, "type": "value_error"}],
-    )
 
 
 async def known_user(session: AsyncSession, user_id: uuid.UUID) -> KnownUser | None:
@@ -100,26 +33,30 @@ async def known_user(session: AsyncSession, user_id: uuid.UUID) -> KnownUser | N
 
 
 async def require_verified_email(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """403 ``email_not_verified`` unless cabinet said the user's email is verified."""
+    """:class:`EmailNotVerified` unless cabinet said the user's email is verified."""
     user = await known_user(session, user_id)
     if user is None or not user.email_verified:
-        raise email_not_verified()
+        raise EmailNotVerified()
 
 
 async def require_specialist_user(session: AsyncSession, user_id: uuid.UUID) -> KnownUser:
-    """The user, who must hold the specialist role (422 otherwise)."""
+    """The user, who must hold the specialist role (:func:`booking.domain.people.
+    ensure_specialist`)."""
+    return rules.ensure_specialist(await known_user(session, user_id))
+
+
+async def is_specialist_now(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Whether booking's copy of cabinet's roles says the user is a specialist (it follows a
+    removal within seconds, while a token naming the role may not have expired yet)."""
     user = await known_user(session, user_id)
-    reason = specialist_refusal(user)
-    if reason is not None:
-        raise cannot_be_specialist(reason)
-    assert user is not None
-    return user
+    return user is not None and user.is_specialist
 
 
 async def check_services_given(
     session: AsyncSession, specialist_id: uuid.UUID, service_ids: Sequence[uuid.UUID]
 ) -> None:
-    """422 unless every service exists and is the specialist's own or shared."""
+    """Every service exists and is the specialist's own or shared
+    (:func:`booking.domain.people.check_services_given`)."""
     if not service_ids:
         return
     owners = {
@@ -132,40 +69,7 @@ async def check_services_given(
             )
         ).all()
     }
-    missing = [str(s) for s in service_ids if s not in owners]
-    if missing:
-        raise validation_failed(
-            [
-                {
-                    "loc": ["body", "service_ids"],
-                    "msg": Msg(
-                        ru=f"таких услуг нет: {', '.join(missing)}",
-                        en=f"unknown services: {', '.join(missing)}",
-                    ),
-                    "type": "value_error",
-                }
-            ]
-        )
-    foreign = [str(s) for s in foreign_services(specialist_id, service_ids, owners)]
-    if foreign:
-        raise Problem(
-            Msg(
-                ru="Специалист может оказывать только свои услуги и общие услуги практики, "
-                "но не услуги другого специалиста.",
-                en="A specialist gives only their own services and the practice's shared "
-                "ones, never another specialist's.",
-            ),
-            status=422,
-            code="foreign_service",
-            title=Msg(ru="Чужая услуга", en="Another specialist's service"),
-            errors=[
-                {
-                    "loc": ["body", "service_ids"],
-                    "msg": f"services of another specialist: {', '.join(foreign)}",
-                    "type": "value_error",
-                }
-            ],
-        )
+    rules.check_services_given(specialist_id, service_ids, owners)
 
 
 # -- the copy, kept from cabinet's events ---------------------------------------------------
@@ -225,3 +129,46 @@ async def _apply_roles(uow: UnitOfWork, row: Client, roles: Sequence[str]) -> No
     specialist.active = change.activates
     specialist.updated_at = uow.now()
     specialist.version += 1
+
+
+async def remember_specialist_profile(
+    uow: UnitOfWork,
+    specialist_id: uuid.UUID,
+    *,
+    display_name: str,
+    bio: str | None,
+    photo_url: str | None,
+    time_zone: str,
+    active: bool,
+) -> Specialist:
+    """cabinet owns a specialist's public profile (name, bio, photo, active); booking keeps it
+    beside what it owns itself: the services given, the hours and the schedule's zone.
+
+    The first profile creates the specialist (cabinet writes one only for a user holding the
+    role), in the profile's zone, with no working hours (no slots) and no services until they
+    or an admin set them. Later profiles never move the schedule's zone, and the profile's
+    ``service_ids`` are not booking's to take: services are attached in booking, where who
+    owns them is known. A user without the role stays inactive.
+    """
+    now = uow.now()
+    user = await known_user(uow.session, specialist_id)
+    specialist = await uow.session.get(Specialist, specialist_id, with_for_update=True)
+    if specialist is None:
+        specialist = Specialist(
+            user_id=specialist_id,
+            display_name=display_name,
+            time_zone=time_zone,
+            weekly_hours=[],
+            service_ids=[],
+            active=active,
+            created_at=now,
+            updated_at=now,
+            version=0,
+        )
+        uow.session.add(specialist)
+    specialist.display_name, specialist.bio = display_name, bio
+    specialist.photo_url = photo_url
+    specialist.active = active and (user is None or user.is_specialist)
+    specialist.updated_at = now
+    specialist.version += 1
+    return specialist

@@ -1,8 +1,8 @@
 """The practice-wide rules the use cases run by.
 
-HTTP routes get settings through dependencies; consumers and timers have no request, so the
-composition root configures this one object at start-up. (The clock is the unit of work's:
-``uow.now()``; ``clock`` here stays for the use cases that have no unit of work at hand.)
+One :class:`Practice` per runtime, built from the settings in the composition root
+(``booking.bootstrap``) and passed to every use case that needs it: HTTP routes take it as a
+dependency, consumers and timers are closures over it.
 """
 
 from __future__ import annotations
@@ -10,27 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from servicekit.clock import Clock, utcnow
 
-
-@dataclass
+@dataclass(frozen=True)
 class Practice:
-    """Rules that are the practice's rather than a service's."""
+    """Rules that are the practice's rather than a service's. The defaults are the settings'
+    (``BookingSettings``): a runtime uses its own settings' values."""
 
-    clock: Clock = utcnow
+    #: How long an unpaid hold keeps its slot.
     hold_for: timedelta = timedelta(minutes=10)
+    #: How long a waitlist offer waits for its client.
     offer_for: timedelta = timedelta(minutes=30)
+    #: How many waiting clients one freed slot is offered to at once.
     parallel_offers: int = 3
-
-
-practice = Practice()
-
-
-def configure(
-    *, clock: Clock, hold_for: timedelta, offer_for: timedelta, parallel_offers: int
-) -> None:
-    """Set the rules (once per process, from the settings)."""
-    practice.clock = clock
-    practice.hold_for = hold_for
-    practice.offer_for = offer_for
-    practice.parallel_offers = parallel_offers

@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter
-from servicekit.http.problems import Msg, NotFound
 
 from booking.adapters.schedules import (
     Fingerprint,
@@ -34,6 +33,8 @@ from booking.adapters.schedules import (
     read_slot_versions,
     slot_policy,
 )
+from booking.application.catalog import ServiceNotFound, SpecialistNotGiving
+from booking.domain.catalog import DurationNotOffered, session_length
 from booking.domain.slots import SlotPolicy, open_starts
 
 
@@ -49,12 +50,8 @@ class SlotQuery:
     duration_minutes: int | None
 
 
-class DurationNotOffered(Exception):
-    """The service does not last the asked duration."""
-
-    def __init__(self, durations: list[int]) -> None:
-        super().__init__(f"the service lasts one of {durations}")
-        self.durations = durations
+class SearchDurationNotOffered(DurationNotOffered):
+    """A search asked for a session length the service does not offer."""
 
 
 @dataclass
@@ -162,8 +159,9 @@ async def search_open_slots(
     from and the time allows, else computed (and remembered, unless ``remember`` is false: a
     window that starts now is never asked again).
 
-    Raises :class:`NotFound` (no such active service, or the asked specialist does not give it)
-    and :class:`DurationNotOffered`.
+    Raises :class:`~booking.application.catalog.ServiceNotFound` (no such active service),
+    :class:`~booking.application.catalog.SpecialistNotGiving` (the asked specialist does not
+    give it) and :class:`SearchDurationNotOffered`.
     """
     known = cache.get(query)
     if known is not None:
@@ -188,18 +186,13 @@ async def _compute(conn: asyncpg.Connection, query: SlotQuery, *, now: datetime)
         conn, query.service_id, query.specialist_id, window_from, window_to, now=now
     )
     if inputs is None:
-        raise NotFound(Msg(ru="Такой услуги нет.", en="No such service."))
+        raise ServiceNotFound()
     service = inputs.service
-    duration = query.duration_minutes or service.durations[0]
-    if duration not in service.durations:
-        raise DurationNotOffered(service.durations)
+    duration = session_length(service.durations, query.duration_minutes)
+    if duration is None:
+        raise SearchDurationNotOffered(service.durations)
     if query.specialist_id is not None and not inputs.specialists:
-        raise NotFound(
-            Msg(
-                ru="Такой специалист эту услугу не оказывает.",
-                en="No such specialist gives this service.",
-            )
-        )
+        raise SpecialistNotGiving()
     policy = slot_policy(service, duration)
     starts: list[tuple[datetime, uuid.UUID]] = []
     for specialist, taken in inputs.specialists:

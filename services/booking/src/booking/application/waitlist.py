@@ -6,7 +6,8 @@ specialist, start and length — is offered to the first waiting clients whose s
 The first acceptance books the slot through the same path as any booking (the exclusion
 constraint decides a race); the other open offers for that time are withdrawn as ``taken``. An
 offer that times out moves the slot on to the next waiting client. A client is never offered the
-same slot twice.
+same slot twice. How long an offer waits and how many go out at once are the practice's
+(:class:`~booking.application.practice.Practice`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from contracts.booking.v1 import WaitlistOfferExpiredV1, WaitlistOfferMadeV1
-from servicekit.http.problems import Conflict, Msg, NotFound
+from servicekit.errors import DomainError
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel as cancel_timer
 from servicekit.timers import schedule as schedule_timer
@@ -26,20 +27,47 @@ from sqlmodel import col, select
 from booking.adapters.schedules import read_occupancy, slot_policy
 from booking.adapters.tables import (
     Appointment,
-    Payment,
     ServiceOffering,
     Specialist,
     WaitlistEntry,
     WaitlistOffer,
 )
+from booking.application.catalog import ServiceNotFound, SpecialistNotGiving
 from booking.application.facts import rub
-from booking.application.practice import practice
+from booking.application.practice import Practice
+from booking.domain.catalog import DurationNotOffered, session_length
 from booking.domain.slots import check_slot
 
 OFFER_EXPIRY = "waitlist_offer_expiry"
-#: Offers this close to one another may compete for the same time (buffers are at most 4 h).
-NEAR = timedelta(hours=4, minutes=1)
 Gone = Literal["timed_out", "taken", "slot_unavailable"]
+
+
+class WaitlistDurationNotOffered(DurationNotOffered):
+    """A waitlist entry asked for a session length the service does not offer."""
+
+
+class WindowsOver(DomainError):
+    """Every window of a new waitlist entry has ended already."""
+
+    code = "validation_failed"
+
+
+class OfferNotFound(DomainError):
+    """No such offer (or not the caller's)."""
+
+    code = "not_found"
+
+
+class OfferAccepted(DomainError):
+    """The client accepted this offer already."""
+
+    code = "offer_accepted"
+
+
+class OfferExpired(DomainError):
+    """The offer timed out or was withdrawn."""
+
+    code = "offer_expired"
 
 
 def windows_contain(windows: list[list[str]], start: datetime, end: datetime) -> bool:
@@ -79,10 +107,13 @@ async def _withdraw(uow: UnitOfWork, offer: WaitlistOffer, reason: Gone, now: da
         await cancel_timer(uow.session, kind=OFFER_EXPIRY, key=str(offer.id))
 
 
-async def slot_freed(uow: UnitOfWork, appointment: Appointment, now: datetime) -> None:
+async def slot_freed(
+    uow: UnitOfWork, practice: Practice, appointment: Appointment, now: datetime
+) -> None:
     """An appointment stopped occupying its time (cancelled or expired)."""
     await time_freed(
         uow,
+        practice,
         specialist_id=appointment.specialist_id,
         service_id=appointment.service_id,
         starts_at=appointment.starts_at,
@@ -93,6 +124,7 @@ async def slot_freed(uow: UnitOfWork, appointment: Appointment, now: datetime) -
 
 async def time_freed(
     uow: UnitOfWork,
+    practice: Practice,
     *,
     specialist_id: uuid.UUID,
     service_id: uuid.UUID,
@@ -118,11 +150,12 @@ async def time_freed(
     taken = (await read_occupancy(conn, [specialist], *occupied, now=now))[specialist.user_id]
     if check_slot(taken.schedule, policy, taken.booked, now=now, start=starts_at) is not None:
         return
-    await _offer(uow, service, specialist, starts_at, duration_minutes, now)
+    await _offer(uow, practice, service, specialist, starts_at, duration_minutes, now)
 
 
 async def _offer(
     uow: UnitOfWork,
+    practice: Practice,
     service: ServiceOffering,
     specialist: Specialist,
     starts_at: datetime,
@@ -251,7 +284,9 @@ async def time_taken(
         await _withdraw(uow, offer, "taken" if same_slot else "slot_unavailable", now)
 
 
-async def offer_timed_out(uow: UnitOfWork, offer_id: uuid.UUID, now: datetime) -> None:
+async def offer_timed_out(
+    uow: UnitOfWork, practice: Practice, offer_id: uuid.UUID, now: datetime
+) -> None:
     """An offer's time ran out: tell its client, and move the slot on to the next one."""
     offer = (
         await uow.session.exec(
@@ -264,6 +299,7 @@ async def offer_timed_out(uow: UnitOfWork, offer_id: uuid.UUID, now: datetime) -
     await uow.session.flush()
     await time_freed(
         uow,
+        practice,
         specialist_id=offer.specialist_id,
         service_id=offer.service_id,
         starts_at=offer.starts_at,
@@ -272,72 +308,7 @@ async def offer_timed_out(uow: UnitOfWork, offer_id: uuid.UUID, now: datetime) -
     )
 
 
-async def accept(
-    uow: UnitOfWork,
-    offer_id: uuid.UUID,
-    *,
-    client_id: uuid.UUID,
-    now: datetime,
-    hold_for: timedelta,
-) -> tuple[Appointment, Payment | None]:
-    """The client takes the offered slot: it becomes their hold (or appointment) atomically."""
-    from booking.application import appointments  # appointments frees slots through here
-
-    session = uow.session
-    offer = await session.get(WaitlistOffer, offer_id)
-    if offer is None or offer.client_id != client_id:
-        raise NotFound(Msg(ru="Такого предложения нет.", en="No such offer."))
-    # Acceptances of one slot (and of slots overlapping it) take turns: lock every offer near
-    # it, in id order, before anything else. The winner withdraws the others; the next in turn
-    # then finds its own offer gone.
-    await session.exec(
-        select(WaitlistOffer.id)
-        .where(
-            WaitlistOffer.specialist_id == offer.specialist_id,
-            col(WaitlistOffer.starts_at) < offer.ends_at + NEAR,
-            col(WaitlistOffer.ends_at) > offer.starts_at - NEAR,
-        )
-        .order_by(col(WaitlistOffer.id))
-        .with_for_update()
-    )
-    offer = (
-        await session.exec(
-            select(WaitlistOffer)
-            .where(WaitlistOffer.id == offer_id)
-            .execution_options(populate_existing=True)
-        )
-    ).one()
-    if offer.status == "accepted":
-        raise Conflict(
-            Msg(ru="Вы уже приняли это предложение.", en="You already accepted this offer."),
-            code="offer_accepted",
-        )
-    if offer.status != "open" or offer.expires_at <= now:
-        raise Conflict(
-            Msg(ru="Это предложение больше не действует.", en="This offer is no longer available."),
-            code="offer_expired",
-        )
-    offer.status, offer.updated_at = "accepted", now
-    appointment, payment = await appointments.book(
-        uow,
-        client_id=client_id,
-        service_id=offer.service_id,
-        specialist_id=offer.specialist_id,
-        starts_at=offer.starts_at,
-        duration_minutes=offer.duration_minutes,
-        now=now,
-        hold_for=hold_for,
-        waitlist_offer_id=offer.id,
-    )
-    offer.appointment_id = appointment.id
-    entry = await uow.session.get(WaitlistEntry, offer.entry_id, with_for_update=True)
-    if entry is not None:
-        entry.status, entry.updated_at = "booked", now
-    await cancel_timer(uow.session, kind=OFFER_EXPIRY, key=str(offer.id))
-    return appointment, payment
-
-
-async def leave(uow: UnitOfWork, entry: WaitlistEntry, now: datetime) -> None:
+async def leave(uow: UnitOfWork, practice: Practice, entry: WaitlistEntry, now: datetime) -> None:
     """The client leaves the waitlist: their open offers go to the next waiting clients."""
     entry.status, entry.updated_at = "left", now
     offers = (
@@ -353,9 +324,50 @@ async def leave(uow: UnitOfWork, entry: WaitlistEntry, now: datetime) -> None:
     for offer in offers:
         await time_freed(
             uow,
+            practice,
             specialist_id=offer.specialist_id,
             service_id=offer.service_id,
             starts_at=offer.starts_at,
             duration_minutes=offer.duration_minutes,
             now=now,
         )
+
+
+async def join(
+    uow: UnitOfWork,
+    *,
+    client_id: uuid.UUID,
+    service_id: uuid.UUID,
+    specialist_id: uuid.UUID | None,
+    windows: list[tuple[datetime, datetime]],
+    duration_minutes: int | None,
+    now: datetime,
+) -> WaitlistEntry:
+    """The client waits for an active service (with one specialist who gives it, or any)
+    within ``windows``; at least one window must still be ahead."""
+    session = uow.session
+    service = await session.get(ServiceOffering, service_id)
+    if service is None or not service.active:
+        raise ServiceNotFound()
+    if specialist_id is not None:
+        specialist = await session.get(Specialist, specialist_id)
+        if specialist is None or not specialist.active or service.id not in specialist.service_ids:
+            raise SpecialistNotGiving()
+    duration = session_length(service.durations, duration_minutes)
+    if duration is None:
+        raise WaitlistDurationNotOffered(service.durations)
+    if all(end <= now for _, end in windows):
+        raise WindowsOver()
+    entry = WaitlistEntry(
+        id=uuid.uuid4(),
+        client_id=client_id,
+        service_id=service.id,
+        specialist_id=specialist_id,
+        duration_minutes=duration,
+        windows=[[start.isoformat(), end.isoformat()] for start, end in windows],
+        status="waiting",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(entry)
+    return entry

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from servicekit.errors import DomainError
+
 
 class Status(StrEnum):
     """Where an appointment is in its life."""
@@ -50,8 +52,10 @@ _ALLOWED: dict[Action, frozenset[Status]] = {
 }
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(DomainError):
     """The appointment's status does not allow the action."""
+
+    code = "invalid_transition"
 
     def __init__(self, action: Action, status: Status) -> None:
         super().__init__(f"cannot {action.value} an appointment that is {status.value}")
@@ -64,3 +68,11 @@ def ensure_allowed(action: Action, status: Status | str) -> None:
     current = Status(status)
     if current not in _ALLOWED[action]:
         raise InvalidTransition(action, current)
+
+
+#: Statuses of an appointment that make it a session the client has (or had) with the
+#: specialist: a client owes an intake form before their first session with a specialist, that
+#: is while no other appointment of theirs with the specialist is in one of these (and they
+#: have given the specialist no form yet). The one rule behind ``intake_required`` in
+#: ``booking.adapters.intake``.
+SESSIONS: frozenset[Status] = frozenset({Status.CONFIRMED, Status.COMPLETED, Status.NO_SHOW})

@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from contracts.consents import minimum_valid_version
+from servicekit.errors import DomainError
 
 HEALTH_DATA = "health_data_processing"
+
+
+class ConsentRequired(DomainError):
+    """Health data (intake forms, outcome records) is written and read only while the client's
+    health-data consent counts."""
+
+    code = "consent_required"
 
 
 @dataclass(frozen=True)

@@ -10,19 +10,13 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from servicekit.errors import DomainError
+
 SPECIALIST = "specialist"
-
-
-class NotSpecialist(enum.StrEnum):
-    """Why a user cannot have a specialist record (the problem ``code`` says it too)."""
-
-    UNKNOWN_USER = "unknown_user"
-    NOT_A_SPECIALIST = "not_a_specialist"
 
 
 @dataclass(frozen=True)
@@ -39,13 +33,58 @@ class KnownUser:
         return SPECIALIST in self.roles
 
 
-def specialist_refusal(user: KnownUser | None) -> NotSpecialist | None:
-    """Why ``user`` (None: booking has not heard of them) cannot be a specialist, if so."""
+class EmailNotVerified(DomainError):
+    """Only a user whose email cabinet says is verified books or submits an intake form."""
+
+    code = "email_not_verified"
+
+
+class OwnSlot(DomainError):
+    """A specialist tried to book their own time."""
+
+    code = "own_slot"
+
+
+class UnknownUser(DomainError):
+    """A user may not have a specialist record: cabinet has not told booking of them (yet)."""
+
+    code = "unknown_user"
+
+
+class NotASpecialist(DomainError):
+    """A user may not have a specialist record: they do not hold the specialist role."""
+
+    code = "not_a_specialist"
+
+
+class UnknownServices(DomainError):
+    """A specialist was given services that do not exist."""
+
+    code = "validation_failed"
+
+    def __init__(self, missing: Sequence[uuid.UUID]) -> None:
+        super().__init__(f"unknown services: {', '.join(map(str, missing))}")
+        self.missing = list(missing)
+
+
+class ForeignService(DomainError):
+    """A specialist was given another specialist's services."""
+
+    code = "foreign_service"
+
+    def __init__(self, foreign: Sequence[uuid.UUID]) -> None:
+        super().__init__(f"services of another specialist: {', '.join(map(str, foreign))}")
+        self.foreign = list(foreign)
+
+
+def ensure_specialist(user: KnownUser | None) -> KnownUser:
+    """``user``, who may have a specialist record; :class:`UnknownUser` or
+    :class:`NotASpecialist` otherwise."""
     if user is None:
-        return NotSpecialist.UNKNOWN_USER
+        raise UnknownUser()
     if not user.is_specialist:
-        return NotSpecialist.NOT_A_SPECIALIST
-    return None
+        raise NotASpecialist()
+    return user
 
 
 @dataclass(frozen=True)
@@ -74,3 +113,17 @@ def foreign_services(
     return [
         s for s in wanted if s in owners and owners[s] is not None and owners[s] != specialist_id
     ]
+
+
+def check_services_given(
+    specialist_id: uuid.UUID,
+    wanted: Sequence[uuid.UUID],
+    owners: Mapping[uuid.UUID, uuid.UUID | None],
+) -> None:
+    """Every service of ``wanted`` exists (is in ``owners``) and the specialist may give it."""
+    missing = [s for s in wanted if s not in owners]
+    if missing:
+        raise UnknownServices(missing)
+    foreign = foreign_services(specialist_id, wanted, owners)
+    if foreign:
+        raise ForeignService(foreign)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from servicekit.errors import DomainError
+
 
 @dataclass(frozen=True)
 class CancellationTier:
@@ -74,3 +76,29 @@ def check_reschedule(
     if notice < min_notice:
         return RescheduleRefused.TOO_LATE
     return None
+
+
+class RescheduleLimitReached(DomainError):
+    """A client may not move this appointment: moved as often as the service allows."""
+
+    code = "reschedule_limit_reached"
+
+
+class RescheduleTooLate(DomainError):
+    """A client may not move this appointment: less notice left than the service asks."""
+
+    code = "reschedule_too_late"
+
+
+def ensure_reschedulable(
+    *, notice: timedelta, count: int, min_notice: timedelta, max_count: int, by_client: bool
+) -> None:
+    """:func:`check_reschedule`, raising :class:`RescheduleLimitReached` or
+    :class:`RescheduleTooLate` when the move is refused."""
+    refused = check_reschedule(
+        notice=notice, count=count, min_notice=min_notice, max_count=max_count, by_client=by_client
+    )
+    if refused is RescheduleRefused.TOO_MANY:
+        raise RescheduleLimitReached()
+    if refused is RescheduleRefused.TOO_LATE:
+        raise RescheduleTooLate()

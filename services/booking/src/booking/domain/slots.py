@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
+from servicekit.errors import DomainError
+
 from booking.domain.schedule import Schedule
 
 
@@ -266,3 +268,66 @@ def check_slot(
     if start > now + policy.horizon:
         return Unavailable.BEYOND_HORIZON
     return Unavailable.OUTSIDE_WORKING_HOURS
+
+
+class NoticeTooShort(DomainError):
+    """The start is closer than the service's notice."""
+
+    code = "notice_too_short"
+
+
+class BeyondHorizon(DomainError):
+    """The start is further ahead than the service's horizon."""
+
+    code = "beyond_horizon"
+
+
+class OutsideWorkingHours(DomainError):
+    """The specialist does not offer this start."""
+
+    code = "outside_working_hours"
+
+
+class DuringTimeOff(DomainError):
+    """The specialist is off then."""
+
+    code = "time_off"
+
+
+class DayFull(DomainError):
+    """The specialist's day has reached its cap."""
+
+    code = "day_full"
+
+
+class SlotTaken(DomainError):
+    """Another appointment occupies the time."""
+
+    code = "slot_taken"
+
+
+def ensure_bookable(
+    schedule: Schedule,
+    policy: SlotPolicy,
+    booked: Sequence[Booked],
+    *,
+    now: datetime,
+    start: datetime,
+) -> None:
+    """:func:`check_slot`, raising the refusal of a start that may not be booked (one error
+    class per :class:`Unavailable` reason)."""
+    match check_slot(schedule, policy, booked, now=now, start=start):
+        case None:
+            return
+        case Unavailable.NOTICE_TOO_SHORT:
+            raise NoticeTooShort()
+        case Unavailable.BEYOND_HORIZON:
+            raise BeyondHorizon()
+        case Unavailable.OUTSIDE_WORKING_HOURS:
+            raise OutsideWorkingHours()
+        case Unavailable.TIME_OFF:
+            raise DuringTimeOff()
+        case Unavailable.DAY_FULL:
+            raise DayFull()
+        case Unavailable.SLOT_TAKEN:
+            raise SlotTaken()

@@ -1,13 +1,29 @@
-"""booking's HTTP app: ``uvicorn booking.entrypoints.http:app``."""
+"""booking's HTTP app: ``uvicorn booking.entrypoints.http:app``.
+
+The app is built when uvicorn asks for ``app`` (a module ``__getattr__``), not when the module is
+imported: reading settings, configuring logs and building the runtime are start-up, and importing
+the module (as ``servicekit.errors.domain_errors_of`` does, to list booking's errors) starts
+nothing and keeps nothing at module level.
+"""
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from servicekit.http.app import create_app
 from servicekit.logging import configure_logging
 
 from booking.bootstrap import build_runtime
 from booking.config import BookingSettings
 
-settings = BookingSettings()
-configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
-app = create_app(build_runtime(settings))
+
+def build_app() -> FastAPI:
+    """booking's app on the settings the environment gives."""
+    settings = BookingSettings()
+    configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
+    return create_app(build_runtime(settings))
+
+
+def __getattr__(name: str) -> FastAPI:
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,8 +7,9 @@ import hashlib
 import os
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,35 +18,56 @@ from servicekit.security.signing import issue_access_token
 from cabinet.adapters.keys import ensure_keyset, signing_key
 from cabinet.config import CabinetSettings
 
-_hasher = PasswordHasher()
-# Verifying against this when the account does not exist costs the same time as a real check,
-# so response times do not tell whether an email is registered.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+T = TypeVar("T")
 
-#: argon2 runs here, never on the event loop (a hash is ~0.1-0.3 s of CPU and 64 MiB: eight
-#: logins on the loop stalled every request, the JWKS included, for seconds). argon2-cffi
-#: releases the GIL, so the loop keeps serving; the pool's size bounds the CPU and memory
-#: hashing may take, and further logins wait their turn in its queue.
+#: argon2 runs in a pool of this many threads, never on the event loop (a hash is ~0.1-0.3 s of
+#: CPU and 64 MiB: eight logins on the loop stalled every request, the JWKS included, for
+#: seconds). argon2-cffi releases the GIL, so the loop keeps serving; the pool's size bounds the
+#: CPU and memory hashing may take, and further logins wait their turn in its queue.
 HASH_WORKERS = max(1, min(4, os.cpu_count() or 1))
-_pool = ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix="argon2")
 
 
-def _verify(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+class Passwords:
+    """Password hashing and checking (argon2id) in a bounded pool of threads; one per runtime
+    (``cabinet.application.ports``), closed with it."""
 
+    def __init__(self, workers: int = HASH_WORKERS) -> None:
+        self._hasher = PasswordHasher()
+        # Verifying against this when the account does not exist costs the same time as a real
+        # check, so response times do not tell whether an email is registered.
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self.in_flight = 0
+        """Hashes being computed or waiting for a thread (the pool's load, for metrics and
+        tests)."""
 
-async def hash_password(password: str) -> str:
-    """argon2id hash of a password (computed in the bounded hashing pool)."""
-    return await asyncio.get_running_loop().run_in_executor(_pool, _hasher.hash, password)
+    def _verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            matches = self._hasher.verify(password_hash or self._dummy_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        return matches and password_hash is not None
 
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        self.in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+        finally:
+            self.in_flight -= 1
 
-async def verify_password(password_hash: str | None, password: str) -> bool:
-    """Whether ``password`` matches; always does the same work, even without a hash (computed
-    in the bounded hashing pool)."""
-    return await asyncio.get_running_loop().run_in_executor(_pool, _verify, password_hash, password)
+    async def hash(self, password: str) -> str:
+        """argon2id hash of a password."""
+        return await self._run(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Whether ``password`` matches ``password_hash``; always does the same work, even
+        without a hash (no account)."""
+        return await self._run(self._verify, password_hash, password)
+
+    def close(self) -> None:
+        """Stop the threads (hashes not started yet are dropped)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def new_secret() -> str:

@@ -1,4 +1,4 @@
-"""What cabinet's routes share: the caller's account, client address, settings."""
+"""What cabinet's routes share: cabinet's ports, the caller's account and address."""
 
 from __future__ import annotations
 
@@ -6,38 +6,34 @@ from typing import Annotated
 
 from fastapi import Depends
 from servicekit.http.deps import ClientAddress, RuntimeDep, UowDep
-from servicekit.http.problems import Msg, NotFound, get_or_404
 from servicekit.http.responses import raises
 from servicekit.security.deps import CurrentPrincipal
 
 from cabinet.adapters.tables import User
-from cabinet.config import CabinetSettings
+from cabinet.application import accounts
+from cabinet.application.ports import CabinetPorts
 
 
-async def get_settings(runtime: RuntimeDep) -> CabinetSettings:
-    """cabinet's settings."""
-    settings = runtime.settings
-    assert isinstance(settings, CabinetSettings)
-    return settings
+async def cabinet_ports(runtime: RuntimeDep) -> CabinetPorts:
+    """cabinet's ports (settings, password hashing, blind-index keys) of the running service
+    (``cabinet.bootstrap.CabinetRuntime``)."""
+    ports = getattr(runtime, "cabinet", None)
+    if not isinstance(ports, CabinetPorts):
+        raise TypeError("the runtime is not cabinet's")
+    return ports
 
 
-SettingsDep = Annotated[CabinetSettings, Depends(get_settings)]
+CabinetDep = Annotated[CabinetPorts, Depends(cabinet_ports)]
 
 
 # The caller's address, as servicekit decides it (X-Forwarded-For only from TRUSTED_PROXIES).
 SourceAddress = ClientAddress
 
 
-@raises(NotFound)
+@raises(404)
 async def current_account(principal: CurrentPrincipal, uow: UowDep) -> User:
     """The caller's account row (404 if the token's user no longer exists)."""
-    user = await get_or_404(
-        uow.session,
-        User,
-        principal.user_id,
-        Msg(ru="Для этого токена нет учётной записи.", en="No account for this token."),
-    )
-    return user
+    return await accounts.account_of(uow, principal.user_id)
 
 
 CurrentAccount = Annotated[User, Depends(current_account)]

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
 DEFAULT_ROLES = ("client",)
-_ZONES = available_timezones()
+_ZONES = frozenset(available_timezones())
 
 
 def is_time_zone(name: str) -> bool:

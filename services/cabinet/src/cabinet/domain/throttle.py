@@ -1,14 +1,28 @@
-"""Login throttling: how long a key (an account or a source address) must wait.
+"""Throttling: how long a key (an account, a source address, a target address) must wait.
 
-Failures count within a window; past the allowance each further failure locks the key for an
-exponentially growing time, capped. A success clears the account's counter (not the address's:
-an address trying many accounts stays slowed down).
+Uses (failed logins, registrations, mails asked for) count within a window; past the allowance
+each further use locks the key for an exponentially growing time, capped. A successful login
+clears the account's counter (not the address's: an address trying many accounts stays slowed
+down). While any key of a request is locked, the request is refused (:class:`TooManyAttempts`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from servicekit.errors import DomainError
+
+
+class TooManyAttempts(DomainError):
+    """A key of the request is locked for ``retry_after`` more seconds."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"locked for {retry_after} s")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,25 @@ class ThrottleState:
             failures, started = self.failures + 1, self.window_started_at
         lock = policy.lock_after(failures)
         return ThrottleState(failures, started, None if lock is None else now + lock)
+
+
+def first_use(policy: ThrottlePolicy, now: datetime) -> ThrottleState:
+    """The state of a key counted for the first time."""
+    return ThrottleState(0, now, None).after_failure(policy, now)
+
+
+def longest_wait(states: Iterable[ThrottleState | None], now: datetime) -> int | None:
+    """Seconds until every one of ``states`` (None: a key never counted) is unlocked; None when
+    none is locked."""
+    waits = [s.retry_after(now) for s in states if s is not None]
+    return max((w for w in waits if w is not None), default=None)
+
+
+def ensure_unlocked(states: Iterable[ThrottleState | None], now: datetime) -> None:
+    """Refuse while any of ``states`` is locked."""
+    wait = longest_wait(states, now)
+    if wait is not None:
+        raise TooManyAttempts(wait)
 
 
 ACCOUNT_POLICY = ThrottlePolicy(allowed_failures=5, window=timedelta(minutes=15))

@@ -1,1 +1,1 @@
-"""cabinet's entrypoints: HTTP app and admin command line."""
+"""cabinet's entrypoints: the HTTP app, the timers and the admin command line."""

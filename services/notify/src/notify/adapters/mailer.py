@@ -16,7 +16,7 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from notify.adapters.templates import Rendered
+from notify.adapters.rendering import Rendered
 from notify.domain.attempts import Outcome, Permanent, Sent, Transient
 
 logger = logging.getLogger("notify.mailer")

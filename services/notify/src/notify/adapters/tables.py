@@ -239,3 +239,45 @@ class TelegramTap(NotifyTable, table=True):
     waitlist_offer_id: uuid.UUID | None = Field(default=None, index=True)
     created_at: datetime = Field(sa_column=_ts())
     outcome: str | None = Field(default=None, max_length=32)
+
+
+class CrisisRun(NotifyTable, table=True):
+    """A questionnaire run whose crisis answer notify alerted about: one row per run, so a
+    redelivered event (or the same run published again) alerts nobody twice."""
+
+    __tablename__ = "crisis_runs"
+
+    run_id: uuid.UUID = Field(primary_key=True)
+    client_id: uuid.UUID = Field(index=True)
+    questionnaire_code: str = Field(max_length=64)
+    completed_at: datetime = Field(sa_column=_ts())
+    received_at: datetime = Field(sa_column=_ts())
+    route: str = Field(max_length=32)  # why its recipients were chosen (domain.crisis.Route)
+    source_event_id: uuid.UUID
+
+
+class CrisisAlert(NotifyTable, table=True):
+    """The crisis audit: one row per recipient and channel of an alert (or of its escalation to
+    the admins), with what became of it and when. Admins read it
+    (``GET /api/notify/crisis-alerts``); the message itself is the ``delivery_id``'s."""
+
+    __tablename__ = "crisis_alerts"
+    __table_args__ = (Index("ix_crisis_alerts_created_at", "created_at", "id"),)  # keyset pages
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    run_id: uuid.UUID = Field(index=True)
+    client_id: uuid.UUID
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+    kind: str = Field(max_length=16)  # alert | escalation
+    route: str = Field(max_length=32)
+    recipient_user_id: uuid.UUID | None = None
+    channel: str = Field(max_length=16)
+    recipient: str = Field(sa_column=Column(EncryptedString, nullable=False))  # address, chat
+    delivery_id: uuid.UUID | None = Field(default=None, unique=True, index=True)
+    status: str = Field(max_length=16)  # pending | sent | failed | skipped
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    failed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    escalated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    escalation_of: uuid.UUID | None = None  # the alert row whose failure this one reports

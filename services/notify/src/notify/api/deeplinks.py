@@ -15,23 +15,22 @@ The answer carries the token and the ``t.me`` link once; only the token's hash i
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import Forbidden, Msg, Problem
 from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, ensure_owner
 
-from notify.adapters.deeplinks import create_deeplink, link_fields
-from notify.adapters.tables import DeepLink, TelegramChat
-from notify.api.deps import ContextDep
+from notify.adapters.tables import DeepLink
+from notify.api.deps import NotifyDep
+from notify.application import deeplinks
+from notify.domain.deeplinks import Action
 
 router = APIRouter(prefix="/deeplinks", tags=["deep links"])
 
-Action = Literal["link_account", "attribution", "waitlist_offer", "start_booking"]
 Label = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
@@ -93,6 +92,24 @@ class DeepLinkCreated(DeepLinkPublic):
     link: str = Field(examples=["https://t.me/praktika_bot?start=..."])
 
 
+def _fields(link: DeepLink) -> dict[str, Any]:
+    """What the API shows of a deep link (never the token after creation)."""
+    return {
+        "id": link.id,
+        "action": link.action,
+        "user_id": link.user_id,
+        "source": link.source,
+        "campaign": link.campaign,
+        "waitlist_offer_id": link.waitlist_offer_id,
+        "service_id": link.service_id,
+        "specialist_id": link.specialist_id,
+        "created_at": link.created_at,
+        "expires_at": link.expires_at,
+        "used_at": link.used_at,
+        "confirmed_at": link.confirmed_at,
+    }
+
+
 @router.post(
     "",
     response_model=DeepLinkCreated,
@@ -101,62 +118,13 @@ class DeepLinkCreated(DeepLinkPublic):
     responses=problem_responses(403, descriptions={403: "forbidden, own_account_only"}),
 )
 async def create(
-    body: DeepLinkCreate, uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep
+    body: DeepLinkCreate, uow: UowDep, principal: CurrentPrincipal, notify: NotifyDep
 ) -> DeepLinkCreated:
-    is_admin = principal.has_role("admin")
-    user_id = body.user_id
-    if body.action == "link_account":
-        # Whoever holds the token may link a chat to the account: only its owner makes one.
-        user_id = user_id or principal.user_id
-        if user_id != principal.user_id:
-            raise Forbidden(
-                Msg(
-                    ru="Подключить Telegram к аккаунту может только его владелец.",
-                    en="Only the account's owner links a Telegram chat to it.",
-                ),
-                code="own_account_only",
-            )
-    elif body.action in ("attribution", "waitlist_offer") and not is_admin:
-        raise Forbidden(
-            Msg(
-                ru="Такие ссылки создают только администраторы.",
-                en="Only admins create this kind of link.",
-            )
-        )
-    elif body.action == "start_booking" and not principal.has_role("admin", "specialist"):
-        raise Forbidden(
-            Msg(
-                ru="Ссылки на запись создают только специалисты и администраторы.",
-                en="Only specialists and admins create booking links.",
-            )
-        )
-    own_calendar = body.specialist_id in (None, principal.user_id)
-    if body.action == "start_booking" and not is_admin and not own_calendar:
-        raise Problem(
-            Msg(
-                ru="Специалист может давать ссылку только на свой календарь.",
-                en="A specialist links to their own calendar.",
-            ),
-            status=422,
-            code="not_own_specialist",
-        )
-    now = ctx.clock()
-    ttl = timedelta(minutes=body.ttl_minutes or ctx.settings.deeplink_ttl_minutes)
-    link, token = await create_deeplink(
-        uow.session,
-        action=body.action,
-        now=now,
-        expires_at=now + ttl,
-        user_id=user_id if body.action in ("link_account", "waitlist_offer") else None,
-        source=body.source,
-        campaign=body.campaign,
-        waitlist_offer_id=body.waitlist_offer_id,
-        service_id=body.service_id,
-        specialist_id=body.specialist_id,
-        created_by=principal.user_id,
+    request = deeplinks.DeepLinkRequest(**body.model_dump())
+    created = await deeplinks.create_deeplink(
+        uow, notify, request, caller=principal.user_id, caller_roles=principal.roles
     )
-    await uow.commit()
-    return DeepLinkCreated(**link_fields(link), token=token, link=ctx.deeplink(token))
+    return DeepLinkCreated(**_fields(created.link), token=created.token, link=created.url)
 
 
 @router.get(
@@ -168,11 +136,8 @@ async def create(
 async def get_one(
     deeplink_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> DeepLinkPublic:
-    link = await uow.session.get(DeepLink, deeplink_id)
+    link = await deeplinks.deeplink(uow, deeplink_id)
     ensure_owner(principal, link.created_by if link else None)
     assert link is not None
-    opener = None
-    if link.action == "link_account" and link.used_by_chat_ref is not None:
-        chat = await uow.session.get(TelegramChat, link.used_by_chat_ref)
-        opener = chat.username if chat else None
-    return DeepLinkPublic(**link_fields(link), opened_by_username=opener)
+    opener = await deeplinks.opened_by(uow, link)
+    return DeepLinkPublic(**_fields(link), opened_by_username=opener)

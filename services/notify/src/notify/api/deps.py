@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import Depends
 from servicekit.http.deps import RuntimeDep
 
-from notify.context import NotifyContext
-from notify.runtime import NotifyRuntime
+from notify.application.ports import NotifyPorts
 
 
-async def get_notify_runtime(runtime: RuntimeDep) -> NotifyRuntime:
-    """The runtime, as notify's."""
-    return cast(NotifyRuntime, runtime)
+async def get_ports(runtime: RuntimeDep) -> NotifyPorts:
+    """notify's ports (settings, clock, templates, channels) of the running service."""
+    ports = getattr(runtime, "notify", None)
+    if not isinstance(ports, NotifyPorts):
+        raise TypeError("the runtime is not notify's")
+    return ports
 
 
-async def get_context(runtime: RuntimeDep) -> NotifyContext:
-    """notify's context (settings, clock, renderer, channels)."""
-    return cast(NotifyRuntime, runtime).notify
-
-
-NotifyRuntimeDep = Annotated[NotifyRuntime, Depends(get_notify_runtime)]
-ContextDep = Annotated[NotifyContext, Depends(get_context)]
+NotifyDep = Annotated[NotifyPorts, Depends(get_ports)]

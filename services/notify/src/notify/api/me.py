@@ -15,23 +15,12 @@ from datetime import datetime
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import Msg, NotFound
 from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal
-from sqlalchemy import update
-from sqlmodel import col, select
 
-from notify.adapters.deliveries import move_pending_to_email
-from notify.adapters.linking import confirm_link
-from notify.adapters.tables import Recipient, TelegramChat, TelegramMessage
-from notify.api.deps import ContextDep
-from notify.api.preferences import (
-    PreferencesPublic,
-    PreferencesUpdate,
-    change_preferences,
-    preferences_of,
-    recipient_or_404,
-)
+from notify.api.deps import NotifyDep
+from notify.api.preferences import PreferencesPublic, PreferencesUpdate
+from notify.application import linking, preferences
 
 router = APIRouter(prefix="/me", tags=["me"])
 
@@ -43,7 +32,7 @@ router = APIRouter(prefix="/me", tags=["me"])
     responses=problem_responses(404),
 )
 async def get_my_preferences(uow: UowDep, principal: CurrentPrincipal) -> PreferencesPublic:
-    return await preferences_of(uow, await recipient_or_404(uow, principal.user_id))
+    return PreferencesPublic.of(await preferences.preferences(uow, principal.user_id))
 
 
 @router.patch(
@@ -53,10 +42,10 @@ async def get_my_preferences(uow: UowDep, principal: CurrentPrincipal) -> Prefer
     responses=problem_responses(404),
 )
 async def update_my_preferences(
-    body: PreferencesUpdate, uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep
+    body: PreferencesUpdate, uow: UowDep, principal: CurrentPrincipal, notify: NotifyDep
 ) -> PreferencesPublic:
-    recipient = await recipient_or_404(uow, principal.user_id)
-    return await change_preferences(uow, ctx, recipient, body)
+    view = await preferences.change_preferences(uow, notify, principal.user_id, body.change())
+    return PreferencesPublic.of(view)
 
 
 class TelegramLinkConfirm(BaseModel):
@@ -82,22 +71,12 @@ class TelegramLinkPublic(BaseModel):
     responses=problem_responses(404, descriptions={404: "telegram_link_not_pending"}),
 )
 async def confirm_my_telegram(
-    body: TelegramLinkConfirm, uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep
+    body: TelegramLinkConfirm, uow: UowDep, principal: CurrentPrincipal, notify: NotifyDep
 ) -> TelegramLinkPublic:
-    confirmed = await confirm_link(uow, ctx, owner=principal.user_id, deeplink_id=body.deeplink_id)
-    if confirmed is None:
-        raise NotFound(
-            Msg(
-                ru="Нет открытой в Telegram ссылки, ждущей вашего подтверждения. "
-                "Создайте новую и откройте её в Telegram.",
-                en="No link of yours was opened in Telegram and waits for your confirmation. "
-                "Make a new one and open it in Telegram.",
-            ),
-            code="telegram_link_not_pending",
-        )
-    link, chat = confirmed
+    link, chat = await linking.confirm_link(
+        uow, notify, owner=principal.user_id, deeplink_id=body.deeplink_id
+    )
     assert chat.linked_at is not None
-    await uow.commit()
     return TelegramLinkPublic(
         deeplink_id=link.id, telegram_username=chat.username, linked_at=chat.linked_at
     )
@@ -109,31 +88,8 @@ async def confirm_my_telegram(
     summary="Unlink my Telegram chat",
     responses=problem_responses(404, descriptions={404: "telegram_not_linked"}),
 )
-async def unlink_my_telegram(uow: UowDep, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
-    chat = (
-        await uow.session.exec(
-            select(TelegramChat).where(TelegramChat.user_id == principal.user_id).with_for_update()
-        )
-    ).first()
-    if chat is None:
-        raise NotFound(
-            Msg(
-                ru="Telegram к вашему профилю не подключён.",
-                en="No Telegram chat is linked to you.",
-            ),
-            code="telegram_not_linked",
-        )
-    chat.user_id = None
-    chat.linked_at = None
-    uow.session.add(chat)
-    # Its old buttons stop working (a tap needs a linked chat) and later events no longer edit
-    # messages in a chat the user took back.
-    await uow.session.exec(
-        update(TelegramMessage)
-        .where(col(TelegramMessage.chat_ref) == chat.id)
-        .values(has_buttons=False)
-    )
-    recipient = await uow.session.get(Recipient, principal.user_id)
-    await move_pending_to_email(uow, ctx, principal.user_id, recipient.email if recipient else None)
-    await uow.commit()
+async def unlink_my_telegram(
+    uow: UowDep, principal: CurrentPrincipal, notify: NotifyDep
+) -> Response:
+    await linking.unlink(uow, notify, principal.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -12,16 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import Msg, get_or_404
 from servicekit.http.responses import problem_responses
-from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.deps import CurrentPrincipal, ensure_owner
 
-from notify.adapters.deliveries import MARKETING_CONSENT, channels_of, linked_chat
-from notify.adapters.tables import Consent, Preference, Recipient
-from notify.api.deps import ContextDep
-from notify.context import NotifyContext
-from notify.domain.preferences import DEFAULT_CHANNELS, Channel
+from notify.api.deps import NotifyDep
+from notify.application import preferences
+from notify.domain.preferences import Channel, QuietHours
 
 router = APIRouter(prefix="/preferences", tags=["preferences"])
 
@@ -60,6 +56,22 @@ class PreferencesPublic(BaseModel):
     marketing_consent: bool = Field(description="From cabinet's consents (read only here)")
     news_unsubscribed: bool = Field(description="One-click unsubscribe from non-essential mail")
 
+    @classmethod
+    def of(cls, view: preferences.PreferencesView) -> PreferencesPublic:
+        """The API's form of a user's preferences."""
+        quiet = view.quiet_hours
+        return cls(
+            user_id=view.user_id,
+            channels=view.channels,
+            quiet_hours=QuietHoursModel(start=quiet.start, end=quiet.end) if quiet else None,
+            time_zone=view.time_zone,
+            language=view.language,
+            telegram_linked=view.telegram_linked,
+            telegram_reachable=view.telegram_reachable,
+            marketing_consent=view.marketing_consent,
+            news_unsubscribed=view.news_unsubscribed,
+        )
+
 
 class PreferencesUpdate(BaseModel):
     """Only the fields sent change; ``quiet_hours: null`` removes the quiet hours."""
@@ -76,41 +88,15 @@ class PreferencesUpdate(BaseModel):
             raise ValueError("channels must not repeat")
         return self
 
-
-async def recipient_or_404(uow: UnitOfWork, user_id: uuid.UUID) -> Recipient:
-    """notify's copy of a user (404 while cabinet's registration has not arrived)."""
-    recipient = await get_or_404(
-        uow.session, Recipient, user_id, Msg(ru="Такого пользователя нет.", en="No such user.")
-    )
-    return recipient
-
-
-async def _load(uow: UnitOfWork, principal: CurrentPrincipal, user_id: uuid.UUID) -> Recipient:
-    ensure_owner(principal, user_id)
-    return await recipient_or_404(uow, user_id)
-
-
-async def preferences_of(uow: UnitOfWork, recipient: Recipient) -> PreferencesPublic:
-    """A user's preferences as the API shows them."""
-    prefs = await uow.session.get(Preference, recipient.user_id)
-    chat = await linked_chat(uow.session, recipient.user_id)
-    consent = await uow.session.get(Consent, (recipient.user_id, MARKETING_CONSENT))
-    quiet = (
-        QuietHoursModel(start=prefs.quiet_start, end=prefs.quiet_end)
-        if prefs and prefs.quiet_start is not None and prefs.quiet_end is not None
-        else None
-    )
-    return PreferencesPublic(
-        user_id=recipient.user_id,
-        channels=channels_of(prefs),
-        quiet_hours=quiet,
-        time_zone=recipient.time_zone,
-        language=recipient.language,
-        telegram_linked=chat is not None,
-        telegram_reachable=chat is not None and chat.unreachable_at is None,
-        marketing_consent=bool(consent and consent.granted),
-        news_unsubscribed=bool(prefs and prefs.unsubscribed_at),
-    )
+    def change(self) -> preferences.PreferencesChange:
+        """What the request changes."""
+        quiet = self.quiet_hours
+        return preferences.PreferencesChange(
+            channels=self.channels,
+            set_quiet_hours="quiet_hours" in self.model_fields_set,
+            quiet_hours=QuietHours(quiet.start, quiet.end) if quiet else None,
+            news_unsubscribed=self.news_unsubscribed,
+        )
 
 
 @router.get(
@@ -122,7 +108,8 @@ async def preferences_of(uow: UnitOfWork, recipient: Recipient) -> PreferencesPu
 async def get_preferences(
     user_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> PreferencesPublic:
-    return await preferences_of(uow, await _load(uow, principal, user_id))
+    ensure_owner(principal, user_id)
+    return PreferencesPublic.of(await preferences.preferences(uow, user_id))
 
 
 @router.patch(
@@ -136,29 +123,8 @@ async def update_preferences(
     body: PreferencesUpdate,
     uow: UowDep,
     principal: CurrentPrincipal,
-    ctx: ContextDep,
+    notify: NotifyDep,
 ) -> PreferencesPublic:
-    recipient = await _load(uow, principal, user_id)
-    return await change_preferences(uow, ctx, recipient, body)
-
-
-async def change_preferences(
-    uow: UnitOfWork, ctx: NotifyContext, recipient: Recipient, body: PreferencesUpdate
-) -> PreferencesPublic:
-    """Apply ``body`` to a user's preferences, commit, and return them."""
-    user_id = recipient.user_id
-    now = ctx.clock()
-    prefs = await uow.session.get(Preference, user_id, with_for_update=True)
-    if prefs is None:
-        prefs = Preference(user_id=user_id, channels=list(DEFAULT_CHANNELS), updated_at=now)
-    if body.channels is not None:
-        prefs.channels = list(body.channels)
-    if "quiet_hours" in body.model_fields_set:
-        prefs.quiet_start = body.quiet_hours.start if body.quiet_hours else None
-        prefs.quiet_end = body.quiet_hours.end if body.quiet_hours else None
-    if body.news_unsubscribed is not None:
-        prefs.unsubscribed_at = now if body.news_unsubscribed else None
-    prefs.updated_at = now
-    uow.session.add(prefs)
-    await uow.commit()
-    return await preferences_of(uow, recipient)
+    ensure_owner(principal, user_id)
+    view = await preferences.change_preferences(uow, notify, user_id, body.change())
+    return PreferencesPublic.of(view)

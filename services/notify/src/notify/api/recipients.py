@@ -9,13 +9,11 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from servicekit.http.deps import UowDep
 from servicekit.http.inputs import EmailSearch
-from servicekit.http.problems import Msg, get_or_404
 from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal, ensure_owner, require_roles
-from servicekit.security.fields import blind_index
-from sqlmodel import select
 
 from notify.adapters.tables import Recipient
+from notify.application import recipients
 
 router = APIRouter(prefix="/recipients", tags=["recipients"])
 
@@ -50,9 +48,8 @@ def _public(r: Recipient) -> RecipientPublic:
     summary="Find recipients by email (admin)",
 )
 async def find_by_email(uow: UowDep, body: EmailSearch) -> RecipientList:
-    index = blind_index(str(body.email), kind="email")
-    rows = (await uow.session.exec(select(Recipient).where(Recipient.email_index == index))).all()
-    return RecipientList(items=[_public(r) for r in rows])
+    found = await recipients.recipients_with_email(uow, str(body.email))
+    return RecipientList(items=[_public(r) for r in found])
 
 
 @router.get(
@@ -65,7 +62,4 @@ async def get_recipient(
     user_id: uuid.UUID, uow: UowDep, principal: CurrentPrincipal
 ) -> RecipientPublic:
     ensure_owner(principal, user_id)
-    recipient = await get_or_404(
-        uow.session, Recipient, user_id, Msg(ru="Такого получателя нет.", en="No such recipient.")
-    )
-    return _public(recipient)
+    return _public(await recipients.recipient(uow, user_id))

@@ -9,17 +9,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from servicekit.http.deps import UowDep
-from servicekit.http.problems import Msg, NotFound
 from servicekit.http.responses import problem_responses
 
-from notify.adapters.tables import Preference, Recipient
-from notify.api.deps import ContextDep
-from notify.domain.preferences import DEFAULT_CHANNELS
-from notify.domain.tokens import read_unsubscribe_token
+from notify.api.deps import NotifyDep
+from notify.application import preferences
 
 router = APIRouter(prefix="/unsubscribe", tags=["unsubscribe"])
-
-_UNKNOWN_LINK = Msg(ru="Неизвестная ссылка для отписки.", en="Unknown unsubscribe link.")
 
 _PAGE = """<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">
 <title>Отписка / Unsubscribe</title></head><body>
@@ -38,9 +33,8 @@ _DONE = """<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">
     summary="Unsubscribe page",
     responses=problem_responses(404),
 )
-async def page(token: str, ctx: ContextDep) -> HTMLResponse:
-    if read_unsubscribe_token(token, ctx.settings.link_signing_key) is None:
-        raise NotFound(_UNKNOWN_LINK)
+async def page(token: str, notify: NotifyDep) -> HTMLResponse:
+    preferences.unsubscribe_link_user(notify, token)  # a link notify did not make is 404
     return HTMLResponse(_PAGE)
 
 
@@ -50,16 +44,6 @@ async def page(token: str, ctx: ContextDep) -> HTMLResponse:
     summary="One-click unsubscribe (RFC 8058)",
     responses=problem_responses(404),
 )
-async def unsubscribe(token: str, uow: UowDep, ctx: ContextDep) -> HTMLResponse:
-    user_id = read_unsubscribe_token(token, ctx.settings.link_signing_key)
-    if user_id is None or await uow.session.get(Recipient, user_id) is None:
-        raise NotFound(_UNKNOWN_LINK)
-    now = ctx.clock()
-    prefs = await uow.session.get(Preference, user_id, with_for_update=True)
-    if prefs is None:
-        prefs = Preference(user_id=user_id, channels=list(DEFAULT_CHANNELS), updated_at=now)
-    prefs.unsubscribed_at = prefs.unsubscribed_at or now
-    prefs.updated_at = now
-    uow.session.add(prefs)
-    await uow.commit()
+async def unsubscribe(token: str, uow: UowDep, notify: NotifyDep) -> HTMLResponse:
+    await preferences.unsubscribe(uow, notify, token)
     return HTMLResponse(_DONE)

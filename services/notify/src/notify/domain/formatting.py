@@ -73,3 +73,11 @@ def format_money(kopecks: int, currency: str, language: str) -> str:
     grouped = f"{rubles:,}".replace(",", "\u00a0")
     symbol = "₽" if currency == "RUB" else currency
     return f"{grouped},{kop:02d}\u00a0{symbol}"
+
+
+def language_for(account_language: str | None, telegram_language: str | None) -> str:
+    """The language to talk to someone in: their account's, else their Telegram client's
+    (English or Russian), else Russian."""
+    if account_language is not None:
+        return account_language
+    return "en" if (telegram_language or "").startswith("en") else "ru"

@@ -31,3 +31,20 @@ def awaits_confirmation(
         and confirmed_at is None
         and now < used_at + window
     )
+
+
+def button_works_here(
+    *,
+    button_owner: uuid.UUID | None,
+    chat_owner: uuid.UUID | None,
+    pressed_in_chat: int | None,
+    chat_id: int | None,
+) -> bool:
+    """An inline button acts only for its own user, pressed in that user's linked chat: the
+    chat the tap came from is linked to the button's user, and the tapped message is in it."""
+    return (
+        button_owner is not None
+        and chat_owner == button_owner
+        and chat_id is not None
+        and pressed_in_chat == chat_id
+    )

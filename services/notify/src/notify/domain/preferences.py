@@ -12,6 +12,7 @@ from notify.domain.formatting import zone_of
 Channel = Literal["telegram", "email"]
 CHANNELS: tuple[Channel, ...] = ("telegram", "email")
 DEFAULT_CHANNELS: tuple[Channel, ...] = ("telegram", "email")
+MARKETING_CONSENT = "marketing_messages"  # cabinet's consent purpose for non-essential messages
 
 Category = Literal["transactional", "marketing", "alert"]
 """transactional: essential (about the user's own bookings and account); marketing:
@@ -37,6 +38,20 @@ class QuietHours:
         if self.start < self.end:
             return self.start <= local < self.end
         return local >= self.start or local < self.end
+
+
+def quiet_hours_between(start: time | None, end: time | None) -> QuietHours | None:
+    """Stored quiet hours (both ends, or none)."""
+    if start is None or end is None:
+        return None
+    return QuietHours(start, end)
+
+
+def channel_order(stored: Sequence[str] | None) -> list[Channel]:
+    """A user's channel order as stored (unknown names dropped); the default when they set none."""
+    if stored is None:
+        return list(DEFAULT_CHANNELS)
+    return [channel for name in stored for channel in CHANNELS if channel == name]
 
 
 def send_after_quiet_hours(now: datetime, quiet: QuietHours | None, zone: str) -> datetime:

@@ -37,7 +37,12 @@ from contracts.cabinet.v1 import (
     RegistrationAttemptedV1,
     UserRegisteredV1,
 )
-from contracts.content.v1 import InteractiveRunCompletedV1, ItemPublishedV1
+from contracts.content.v1 import (
+    AssignmentCreatedV1,
+    AssignmentOverdueV1,
+    InteractiveRunCompletedV1,
+    ItemPublishedV1,
+)
 from pydantic import BaseModel
 
 from notify.domain.preferences import Category, Channel
@@ -46,13 +51,15 @@ ButtonAction = Literal["confirm_attendance", "cancel_appointment", "accept_waitl
 
 EMAIL_ONLY: tuple[Channel, ...] = ("email",)
 TELEGRAM_ONLY: tuple[Channel, ...] = ("telegram",)
+# Templates with only a Telegram part: the bot's replies and the edits of earlier messages.
+TELEGRAM_ONLY_PREFIXES = ("bot_", "edit_")
 
 
 @dataclass(frozen=True)
 class Button:
     """An inline button: a link (``url``) or an action bound to one appointment or offer."""
 
-    label: str  # a key of the button labels: pay, confirm, cancel, accept, open
+    label: str  # a key of the button labels: pay, confirm, cancel, accept, open, book, take
     url: str | None = None
     action: ButtonAction | None = None
     appointment_id: uuid.UUID | None = None
@@ -93,6 +100,12 @@ def appointment_ref(appointment_id: uuid.UUID) -> str:
 def offer_ref(offer_id: uuid.UUID) -> str:
     """The ``ref`` of messages about one waitlist offer."""
     return f"offer:{offer_id}"
+
+
+def has_email_form(template: str, *, is_edit: bool) -> bool:
+    """Whether a message can go by email too: not a bot reply, not an edit of a Telegram
+    message (those exist only in the chat)."""
+    return not is_edit and not template.startswith(TELEGRAM_ONLY_PREFIXES)
 
 
 def _ctx(payload: BaseModel, **extra: Any) -> dict[str, Any]:
@@ -289,26 +302,125 @@ def reminder(facts: Mapping[str, Any], *, minutes_before: int) -> Notice:
 
 
 def crisis_alert(
-    p: InteractiveRunCompletedV1, *, specialist_id: uuid.UUID, client_name: str | None
+    p: InteractiveRunCompletedV1,
+    *,
+    recipient_id: uuid.UUID | None,
+    client_name: str | None,
+    run_url: str,
 ) -> Notice | None:
-    """A positive crisis item: the client's specialist is alerted at once, on every channel.
+    """A positive crisis item: the client's specialist (or whoever stands in) is alerted at
+    once, on every channel.
 
-    The alert names the client and the questionnaire, not the answers or the score.
+    The alert names the client and the questionnaire and links to the run; never the answers,
+    the score or the band. ``completed_at`` is said, because a claimed anonymous run can come
+    late. ``recipient_id`` is ``None`` for an address that is no user (the on-duty contact).
     """
     if not p.crisis:
         return None
     return Notice(
         "crisis_alert",
-        specialist_id,
+        recipient_id or uuid.UUID(int=0),
         {
             "client_id": str(p.user_id),
             "client_name": client_name,
             "questionnaire_code": p.questionnaire_code,
             "run_id": str(p.run_id),
+            "run_url": run_url,
             "completed_at": p.completed_at.isoformat(),
         },
         category="alert",
         urgent=True,
+    )
+
+
+def crisis_escalation(
+    alert_context: Mapping[str, Any],
+    *,
+    admin_id: uuid.UUID | None,
+    told_name: str | None,
+    channel: str,
+    reason: str,
+) -> Notice:
+    """A crisis alert could not be delivered (``reason``): an admin must reach the client or
+    the specialist. At once, on every channel; the same facts as the alert, nothing more."""
+    keep = (
+        "client_id",
+        "client_name",
+        "questionnaire_code",
+        "run_id",
+        "run_url",
+        "audit_url",
+        "completed_at",
+    )
+    return Notice(
+        "crisis_escalation",
+        admin_id or uuid.UUID(int=0),
+        {
+            **{k: alert_context.get(k) for k in keep},
+            "told_name": told_name,
+            "channel": channel,
+            "reason": reason,
+        },
+        category="alert",
+        urgent=True,
+    )
+
+
+def intake_suggested(p: InteractiveRunCompletedV1, *, booking_url: str) -> Notice:
+    """The score suggests an intake session: the client gets a booking link (not urgent; no
+    score, no band: only that talking to a specialist may help)."""
+    return Notice(
+        "intake_suggested",
+        p.user_id,
+        {"questionnaire_code": p.questionnaire_code, "booking_url": booking_url},
+        ref=f"run:{p.run_id}",
+        buttons=(Button("book", url=booking_url),),
+    )
+
+
+def assignment_ref(assignment_id: uuid.UUID) -> str:
+    """The ``ref`` of messages about one assignment."""
+    return f"assignment:{assignment_id}"
+
+
+def assignment_created(
+    p: AssignmentCreatedV1, *, specialist_name: str | None, take_url: str
+) -> Notice:
+    """A specialist asked the client to take a questionnaire: what, by when, the link."""
+    return Notice(
+        "assignment_created",
+        p.client_id,
+        _ctx(p, specialist_name=specialist_name, take_url=take_url),
+        ref=assignment_ref(p.assignment_id),
+        buttons=(Button("take", url=take_url),),
+    )
+
+
+def assignment_overdue(
+    p: AssignmentOverdueV1,
+    *,
+    specialist_name: str | None,
+    client_name: str | None,
+    take_url: str,
+    client_url: str,
+) -> tuple[Notice, Notice]:
+    """An assigned questionnaire was not taken by its due date: the client is reminded (with
+    the link), the specialist is told."""
+    ref = assignment_ref(p.assignment_id)
+    return (
+        Notice(
+            "assignment_overdue",
+            p.client_id,
+            _ctx(p, specialist_name=specialist_name, take_url=take_url),
+            ref=ref,
+            buttons=(Button("take", url=take_url),),
+        ),
+        Notice(
+            "assignment_overdue_specialist",
+            p.specialist_id,
+            _ctx(p, client_name=client_name, client_url=client_url),
+            ref=ref,
+        ),
     )
 
 

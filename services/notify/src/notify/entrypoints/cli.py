@@ -8,9 +8,9 @@ import asyncio
 from servicekit.cli import run_cli
 from servicekit.settings import ServiceSettings
 
+from notify.adapters.telegram import make_bot
 from notify.bootstrap import definition
 from notify.config import NotifySettings
-from notify.context import NotifyContext
 
 
 def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,8 +21,9 @@ def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _webhook(args: argparse.Namespace, settings: NotifySettings) -> int:
-    ctx = NotifyContext(settings)
-    bot = ctx.bot
+    bot = make_bot(
+        settings.telegram_bot_token, settings.telegram_api_base, settings.telegram_timeout_seconds
+    )
     try:
         if args.action == "set":
             url = args.url or settings.telegram_webhook_url
@@ -40,7 +41,7 @@ async def _webhook(args: argparse.Namespace, settings: NotifySettings) -> int:
             info = await bot.get_webhook_info()
             print(info.model_dump_json(indent=2))
     finally:
-        await ctx.close()
+        await bot.session.close()
     return 0
 
 

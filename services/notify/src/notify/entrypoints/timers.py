@@ -1,38 +1,37 @@
-"""notify's timer handlers: ``deliver`` (send one message) and ``reminder`` (plan one)."""
+"""notify's timer handlers: ``deliver`` (send one message), ``reminder`` (plan one) and
+``crisis_deadline`` (a crisis alert still unsent escalates)."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import timedelta
 
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import Timer, TimerHandler
 
-from notify.adapters.deliveries import DELIVER, plan_notice
-from notify.adapters.tables import AppointmentCopy
-from notify.context import NotifyContext
-from notify.domain import rules
-from notify.entrypoints.consumers import REMINDER
-from notify.entrypoints.sending import DeliverySender
+from notify.adapters.crisis import DEADLINE
+from notify.adapters.deliveries import DELIVER
+from notify.application import crisis
+from notify.application.appointments import REMINDER, remind
+from notify.application.ports import NotifyPorts
+from notify.application.sending import KeptOutcomes, send_due_delivery
 
 
-def build_timers(ctx: NotifyContext) -> dict[str, TimerHandler]:
-    """Timer handlers bound to ``ctx``."""
+def build_timers(notify: NotifyPorts, kept: KeptOutcomes) -> dict[str, TimerHandler]:
+    """Timer handlers bound to ``notify`` (and the runtime's kept provider answers)."""
 
-    async def remind(uow: UnitOfWork, timer: Timer) -> None:
-        """A reminder is due: plan it, unless the appointment is no longer confirmed, is over, or
-        a closer reminder is due as well (after an outage, one reminder rather than two)."""
-        appointment_id = uuid.UUID(str(timer.payload["appointment_id"]))
-        minutes = int(timer.payload["minutes_before"])
-        copy = await uow.session.get(AppointmentCopy, appointment_id)
-        now = ctx.clock()
-        if copy is None or copy.status != "confirmed" or copy.starts_at <= now:
-            return
-        closer = [m for m in ctx.settings.reminder_offsets_minutes if m < minutes]
-        if any(copy.starts_at - timedelta(minutes=m) <= now for m in closer):
-            return
-        notice = rules.reminder(json.loads(copy.facts), minutes_before=minutes)
-        await plan_notice(uow, ctx, notice)
+    async def deliver(uow: UnitOfWork, timer: Timer) -> None:
+        delivery_id = uuid.UUID(str(timer.payload["delivery_id"]))
+        await send_due_delivery(uow, notify, kept, delivery_id=delivery_id, timer_id=timer.id)
 
-    return {DELIVER: DeliverySender(ctx), REMINDER: remind}
+    async def reminder(uow: UnitOfWork, timer: Timer) -> None:
+        await remind(
+            uow,
+            notify,
+            appointment_id=uuid.UUID(str(timer.payload["appointment_id"])),
+            minutes_before=int(timer.payload["minutes_before"]),
+        )
+
+    async def crisis_deadline(uow: UnitOfWork, timer: Timer) -> None:
+        await crisis.deadline_passed(uow, notify, uuid.UUID(str(timer.payload["run_id"])))
+
+    return {DELIVER: deliver, REMINDER: reminder, DEADLINE: crisis_deadline}

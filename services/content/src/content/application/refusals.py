@@ -1,0 +1,91 @@
+"""Refusals about stored state (what exists, who owns it, what state it is in).
+
+The rules about a definition's own shape and scoring are in ``content.domain``; ``api/errors.py``
+says how each refusal reads over HTTP.
+"""
+
+from __future__ import annotations
+
+from servicekit.errors import DomainError
+
+
+class QuestionnaireNotFound(DomainError):
+    """No such questionnaire, or not one the caller may see (existence never leaks)."""
+
+    code = "not_found"
+
+
+class VersionNotFound(DomainError):
+    """No such published version of a questionnaire."""
+
+    code = "not_found"
+
+
+class RunNotFound(DomainError):
+    """No such run, or not the caller's (a run token that does not match is the same)."""
+
+    code = "not_found"
+
+
+class AssignmentNotFound(DomainError):
+    """No such assignment, or not the caller's."""
+
+    code = "not_found"
+
+
+class ClientNotFound(DomainError):
+    """The person is not one of the calling specialist's clients (no confirmed appointment
+    with them in content's copy of booking's appointments)."""
+
+    code = "not_found"
+
+
+class CodeTaken(DomainError):
+    """Another questionnaire already has this code."""
+
+    code = "code_taken"
+
+    def __init__(self, code_: str) -> None:
+        super().__init__(f"code {code_!r} is taken")
+        self.taken = code_
+
+
+class NothingToPublish(DomainError):
+    """The draft is the latest published version already."""
+
+    code = "nothing_to_publish"
+
+
+class QuestionnaireArchived(DomainError):
+    """The questionnaire is archived: no new runs, drafts or assignments."""
+
+    code = "questionnaire_archived"
+
+
+class RunCompleted(DomainError):
+    """The run is completed: its answers and its score no longer change."""
+
+    code = "run_completed"
+
+
+class RunAlreadyClaimed(DomainError):
+    """The anonymous run already belongs to an account (a run token claims once)."""
+
+    code = "run_already_claimed"
+
+
+class ConsentRequired(DomainError):
+    """The client's consent for ``purpose`` does not count: answers are not stored (health
+    data), or their specialist may not read them (transfer to the specialist)."""
+
+    code = "consent_required"
+
+    def __init__(self, purpose: str) -> None:
+        super().__init__(f"consent for {purpose} required")
+        self.purpose = purpose
+
+
+class AssignmentClosed(DomainError):
+    """The assignment is cancelled or done."""
+
+    code = "assignment_closed"

@@ -1,0 +1,248 @@
+"""What booking tells notify of appointments: the client's messages, the reminders before a
+confirmed appointment, the edits of earlier Telegram messages, the specialist's intake notice.
+
+notify keeps its own copy of each appointment (``appointments``), enough for reminders and for
+what later messages say (what was paid).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+from contracts.booking.v1 import (
+    AppointmentAttendanceConfirmedV1,
+    AppointmentCancelledV1,
+    AppointmentCompletedV1,
+    AppointmentConfirmedV1,
+    AppointmentExpiredV1,
+    AppointmentFacts,
+    AppointmentHeldV1,
+    AppointmentNoShowV1,
+    AppointmentRescheduledV1,
+    IntakeSubmittedV1,
+)
+from contracts.envelope import EventEnvelope
+from servicekit.messaging.outbox import UnitOfWork
+from servicekit.timers import cancel, schedule
+
+from notify.adapters.tables import AppointmentCopy, Recipient
+from notify.application.planning import plan_edits, plan_notice, skip_pending
+from notify.application.ports import NotifyPorts
+from notify.domain import rules
+from notify.domain.reminders import (
+    REMINDER_TEMPLATE,
+    reminder_key,
+    reminder_still_due,
+    reminder_times,
+)
+
+REMINDER = "reminder"  # the timer kind
+
+_STATUS: Final[Mapping[type[AppointmentFacts], str]] = {
+    AppointmentHeldV1: "held",
+    AppointmentConfirmedV1: "confirmed",
+    AppointmentRescheduledV1: "confirmed",
+    AppointmentAttendanceConfirmedV1: "confirmed",
+    AppointmentCancelledV1: "cancelled",
+    AppointmentExpiredV1: "expired",
+    AppointmentCompletedV1: "completed",
+    AppointmentNoShowV1: "no_show",
+}
+
+
+def _facts(p: AppointmentFacts) -> dict[str, Any]:
+    return AppointmentFacts.model_validate(p.model_dump()).model_dump(mode="json")
+
+
+def paid_of(copy: AppointmentCopy | None) -> dict[str, Any] | None:
+    """What the client paid for an appointment, as far as notify saw (its confirmation)."""
+    if copy is None:
+        return None
+    paid: dict[str, Any] | None = json.loads(copy.facts).get("amount_paid")
+    return paid
+
+
+async def _keep_appointment(uow: UnitOfWork, event: EventEnvelope[Any]) -> bool:
+    """Update the appointments copy; ``False`` when a newer state is already known."""
+    p = event.payload
+    copy = await uow.session.get(AppointmentCopy, p.appointment_id, with_for_update=True)
+    if copy is not None and copy.updated_at > event.occurred_at:
+        return False
+    if copy is None:
+        copy = AppointmentCopy(
+            appointment_id=p.appointment_id,
+            client_id=p.client_id,
+            specialist_id=p.specialist_id,
+            status="",
+            starts_at=p.starts_at,
+            facts="{}",
+            updated_at=event.occurred_at,
+        )
+    facts = _facts(p)
+    # What was paid is told once, by the confirmation; later states keep it (a no-show names it).
+    paid = getattr(p, "amount_paid", None)
+    facts["amount_paid"] = paid.model_dump(mode="json") if paid is not None else paid_of(copy)
+    copy.status = _STATUS[type(p)]
+    copy.starts_at = p.starts_at
+    copy.specialist_id = p.specialist_id
+    copy.facts = json.dumps(facts, ensure_ascii=False)
+    copy.updated_at = event.occurred_at
+    uow.session.add(copy)
+    return True
+
+
+async def _schedule_reminders(uow: UnitOfWork, notify: NotifyPorts, p: AppointmentFacts) -> None:
+    """Reminders before a confirmed appointment (moved when it moves; past ones dropped)."""
+    offsets = notify.settings.reminder_offsets_minutes
+    for minutes, due in reminder_times(p.starts_at, offsets, notify.clock()):
+        key = reminder_key(p.appointment_id, minutes)
+        if due is not None:
+            await schedule(
+                uow.session,
+                kind=REMINDER,
+                key=key,
+                due_at=due,
+                payload={"appointment_id": str(p.appointment_id), "minutes_before": minutes},
+            )
+        else:
+            await cancel(uow.session, kind=REMINDER, key=key)
+
+
+async def _drop_reminders(uow: UnitOfWork, notify: NotifyPorts, appointment_id: uuid.UUID) -> None:
+    """No reminder of this appointment will fire, and none still queued will go out."""
+    for minutes in notify.settings.reminder_offsets_minutes:
+        await cancel(uow.session, kind=REMINDER, key=reminder_key(appointment_id, minutes))
+    await skip_pending(
+        uow,
+        notify,
+        ref=rules.appointment_ref(appointment_id),
+        templates=[REMINDER_TEMPLATE],
+        reason="appointment_not_confirmed",
+    )
+
+
+async def held(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[AppointmentHeldV1]
+) -> None:
+    """Payment link to the client; an accepted waitlist offer's message says so."""
+    await _keep_appointment(uow, event)
+    notice, edits = rules.appointment_held(event.payload)
+    await plan_notice(uow, notify, notice, source=event)
+    for edit in edits:
+        await plan_edits(uow, notify, edit, source=event)
+
+
+async def confirmed(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[AppointmentConfirmedV1]
+) -> None:
+    """Confirmation, and the reminders."""
+    if await _keep_appointment(uow, event):
+        await _schedule_reminders(uow, notify, event.payload)
+    await plan_notice(uow, notify, rules.appointment_confirmed(event.payload), source=event)
+
+
+async def rescheduled(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[AppointmentRescheduledV1]
+) -> None:
+    """Old and new time; the reminders move with it."""
+    if await _keep_appointment(uow, event):
+        await skip_pending(
+            uow,
+            notify,
+            ref=rules.appointment_ref(event.payload.appointment_id),
+            templates=[REMINDER_TEMPLATE],
+            reason="appointment_rescheduled",
+        )
+        await _schedule_reminders(uow, notify, event.payload)
+    await plan_notice(uow, notify, rules.appointment_rescheduled(event.payload), source=event)
+
+
+async def cancelled(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[AppointmentCancelledV1]
+) -> None:
+    """Cancellation with the refund; reminders dropped; buttons on earlier messages retired."""
+    await _keep_appointment(uow, event)
+    await _drop_reminders(uow, notify, event.payload.appointment_id)
+    notice, edit = rules.appointment_cancelled(event.payload)
+    await plan_edits(uow, notify, edit, source=event)
+    await plan_notice(uow, notify, notice, source=event)
+
+
+async def expired(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[AppointmentExpiredV1]
+) -> None:
+    """The unpaid hold ran out."""
+    await _keep_appointment(uow, event)
+    await _drop_reminders(uow, notify, event.payload.appointment_id)
+    notice, edit = rules.appointment_expired(event.payload)
+    await plan_edits(uow, notify, edit, source=event)
+    await plan_notice(uow, notify, notice, source=event)
+
+
+async def attendance_confirmed(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[AppointmentAttendanceConfirmedV1]
+) -> None:
+    """The reminder the client answered now says "confirmed"."""
+    await _keep_appointment(uow, event)
+    await plan_edits(uow, notify, rules.attendance_confirmed(event.payload), source=event)
+
+
+async def completed(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[AppointmentCompletedV1]
+) -> None:
+    """Held: nothing more to remind of; the client gets a short follow-up."""
+    fresh = await _keep_appointment(uow, event)
+    await _drop_reminders(uow, notify, event.payload.appointment_id)
+    if fresh:
+        await plan_notice(uow, notify, rules.appointment_completed(event.payload), source=event)
+
+
+async def no_show(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[AppointmentNoShowV1]
+) -> None:
+    """Marked as a no-show: nothing more to remind of; the client is told the policy."""
+    p = event.payload
+    fresh = await _keep_appointment(uow, event)
+    await _drop_reminders(uow, notify, p.appointment_id)
+    if fresh:
+        copy = await uow.session.get(AppointmentCopy, p.appointment_id)
+        notice = rules.appointment_no_show(p, amount_paid=paid_of(copy))
+        await plan_notice(uow, notify, notice, source=event)
+
+
+async def intake_submitted(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[IntakeSubmittedV1]
+) -> None:
+    """The specialist learns a client's intake form is waiting (and before which session)."""
+    p = event.payload
+    client = await uow.session.get(Recipient, p.client_id)
+    copy = None
+    if p.appointment_id is not None:
+        copy = await uow.session.get(AppointmentCopy, p.appointment_id)
+    notice = rules.intake_submitted(
+        p,
+        client_name=client.name if client else None,
+        starts_at=copy.starts_at.isoformat() if copy else None,
+    )
+    await plan_notice(uow, notify, notice, source=event)
+
+
+async def remind(
+    uow: UnitOfWork, notify: NotifyPorts, *, appointment_id: uuid.UUID, minutes_before: int
+) -> None:
+    """A reminder is due: plan it, unless the appointment is no longer confirmed, is over, or a
+    closer reminder is due as well (after an outage, one reminder rather than two)."""
+    copy = await uow.session.get(AppointmentCopy, appointment_id)
+    if copy is None or not reminder_still_due(
+        status=copy.status,
+        starts_at=copy.starts_at,
+        minutes_before=minutes_before,
+        offsets=notify.settings.reminder_offsets_minutes,
+        now=notify.clock(),
+    ):
+        return
+    notice = rules.reminder(json.loads(copy.facts), minutes_before=minutes_before)
+    await plan_notice(uow, notify, notice)
