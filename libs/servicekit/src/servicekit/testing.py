@@ -440,7 +440,11 @@ async def running_service(
             jwt_public_jwks=tokens.jwks_json,
             relay_poll_seconds=0.2,
             timers_poll_seconds=0.2,
-            **settings,
+            # The retention loop holds a connection of its own and purges every 10 minutes, longer
+            # than any test: off unless a test asks (``runtime.housekeeping.purge()`` still works).
+            # A session keeps a dozen services alive; each leader's connection counted against
+            # PostgreSQL's 100 beside a running `make run`.
+            **{"run_housekeeping": False, **settings},
         )
         kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
         runtime = build_runtime(config, **kwargs)
