@@ -7,24 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from servicekit.db.tables import outbox, timers
 from servicekit.messaging.outbox import UnitOfWork
-from servicekit.testing import opened_message
+from servicekit.testing import FakeClock, opened_message
 from servicekit.timers import Timer, TimerWorker, cancel, schedule
 from sqlalchemy import select
 
 from .conftest import Kit
 
 T0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # the night Europe/Berlin moves to summer time
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
 
 
 async def test_timer_fires_when_due_once_and_moves_with_a_reschedule(kit: Kit) -> None:
