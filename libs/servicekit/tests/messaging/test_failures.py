@@ -14,6 +14,7 @@ from contracts.envelope import EventEnvelope
 from servicekit.messaging.dlq import list_dead_letters, replay
 from servicekit.messaging.dlq import main as dlq_main
 from servicekit.messaging.outbox import UnitOfWork
+from servicekit.messaging.relay import OutboxRelay
 from servicekit.testing import TEST_SEALER, TcpProxy, opened_message, wait_until
 
 from .conftest import EXCHANGE, Kit
@@ -70,12 +71,12 @@ async def test_broker_outage_writes_succeed_and_events_arrive_in_order_afterward
     for i in range(20):
         for user in users:
             await kit.change_name(user, f"{i:02d}")  # every write succeeds while the broker is gone
-    await asyncio.sleep(1.5)
+    # The relay has tried and failed (the definite signal), the rows wait: nothing went out.
+    await wait_until(lambda: kit.metrics.outbox_failures._value.get() >= 1, timeout=10)
+    await wait_until(lambda: _older_than(relay, 1.0), timeout=10)
     assert await kit.seen_count() == 1
-    pending, age = await relay.lag()
+    pending, _ = await relay.lag()
     assert pending == 60
-    assert age > 1.0
-    assert kit.metrics.outbox_failures._value.get() >= 1
 
     await proxy.restore()
     await wait_until(lambda: _count_at_least(kit, 61), timeout=30)
@@ -239,3 +240,9 @@ async def test_lag_read_while_the_relay_publishes_does_not_collide(kit: Kit) -> 
     )
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert await relay.lag() == (0, 0.0)
+
+
+async def _older_than(relay: OutboxRelay, seconds: float) -> bool:
+    """Whether the oldest unpublished row has waited longer than ``seconds``."""
+    _, age = await relay.lag()
+    return age > seconds
