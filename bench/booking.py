@@ -41,9 +41,13 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import aio_pika
 import asyncpg
 import httpx
 import uvicorn
+from contracts.cabinet.v1 import UserRegisteredV1
+from contracts.registry import spec_of
+from contracts.testing import example_envelope
 from fastapi import FastAPI, Query
 from pydantic import AwareDatetime, BaseModel
 from servicekit.db.engine import asyncpg_dsn
@@ -637,9 +641,65 @@ class Practice:
         ]
 
 
-async def seed(base: str, specialists: int, mint: TokenMint) -> Practice:
+async def introduce(amqp_url: str, base: str, mint: TokenMint, users: dict[uuid.UUID, str]) -> None:
+    """Tell booking about ``users`` (id → role) as cabinet does (``user.registered``, email
+    verified), and wait until booking knows every one: a specialist or a client it has not heard
+    of is refused."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        spec = spec_of(UserRegisteredV1)
+        exchange = await channel.declare_exchange(
+            spec.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for user_id, role in users.items():
+            envelope = example_envelope(
+                UserRegisteredV1,
+                user_id=user_id,
+                email=f"bench-{user_id.hex[:12]}@example.org",
+                email_verified=True,
+                name="Бенчмарк",
+                time_zone="Europe/Moscow",
+                language="ru",
+                roles=[role],
+                registered_at=datetime.now(UTC),
+            )
+            await exchange.publish(
+                aio_pika.Message(
+                    envelope.model_dump_json().encode(),
+                    message_id=str(envelope.event_id),
+                    type=envelope.event_type,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=spec.routing_key,
+            )
+    finally:
+        await connection.close()
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for user_id in users:
+            for _ in range(600):
+                r = await client.get(
+                    f"/api/booking/clients/{user_id}", headers=mint.auth("client", sub=user_id)
+                )
+                if r.status_code == 200:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError(f"booking never heard of {user_id}")
+
+
+async def seed(base: str, amqp_url: str, specialists: int, mint: TokenMint) -> Practice:
     """One service, the searched specialist (two bookings a day) and the pool, via the API."""
     admin = mint.auth("admin")
+    specialist_ids = [uuid.uuid4() for _ in range(specialists + 1)]
+    client_ids = [uuid.uuid4() for _ in range(CLIENTS)]
+    await introduce(
+        amqp_url,
+        base,
+        mint,
+        {**dict.fromkeys(specialist_ids, "specialist"), **dict.fromkeys(client_ids, "client")},
+    )
     async with httpx.AsyncClient(base_url=base, timeout=30, headers=admin) as client:
         r = await client.post(
             "/api/booking/services",
@@ -659,11 +719,11 @@ async def seed(base: str, specialists: int, mint: TokenMint) -> Practice:
         assert r.status_code == 201, r.text
         service_id = r.json()["id"]
         ids = []
-        for i in range(specialists + 1):
+        for i, specialist_id in enumerate(specialist_ids):
             r = await client.post(
                 "/api/booking/specialists",
                 json={
-                    "user_id": str(uuid.uuid4()),
+                    "user_id": str(specialist_id),
                     "display_name": f"Специалист {i}",
                     "time_zone": "Europe/Moscow",
                     "weekly_hours": EVERY_DAY_9_TO_18,
@@ -673,7 +733,7 @@ async def seed(base: str, specialists: int, mint: TokenMint) -> Practice:
             assert r.status_code == 201, r.text
             ids.append(r.json()["user_id"])
         first_day = datetime.now(ZONE).date() + timedelta(days=1)
-        clients = [mint.auth("client")["Authorization"] for _ in range(CLIENTS)]
+        clients = [mint.auth("client", sub=c)["Authorization"] for c in client_ids]
         practice = Practice(service_id, ids[0], ids[1:], first_day, clients)
         for d in range(SEARCH_DAYS):  # the searched specialist: 10:00 and 14:00 taken every day
             for hour in (10, 14):
@@ -710,7 +770,9 @@ async def race(base: str, practice: Practice, mint: TokenMint, day: int) -> Coun
     )
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        headers = [mint.auth("client") | {"Content-Type": "application/json"} for _ in range(50)]
+        headers = [  # 50 clients booking knows (an unknown one is refused before the slot check)
+            {"Authorization": c, "Content-Type": "application/json"} for c in practice.clients[-50:]
+        ]
         answers = await asyncio.gather(
             *(client.post("/api/booking/appointments", content=body, headers=h) for h in headers)
         )
@@ -802,7 +864,7 @@ async def main(args: argparse.Namespace) -> Outcome:
                     serving(booking_argv, env, tmp / "booking.log") as booking,
                     serving(bare_argv, env, tmp / "bare.log") as bare,
                 ):
-                    practice = await seed(booking.base, specialists, mint)
+                    practice = await seed(booking.base, amqp_url, specialists, mint)
                     loader = Loader(use_wrk, args.connections, args.warmup, args.duration, tmp)
                     start, end = practice.window()
                     query = (
