@@ -181,11 +181,21 @@ async def test_interrupted_sends_alert_again_but_not_a_confirmation(
 ) -> None:
     """The sender dies between the provider's acceptance and the record: after the lease, the
     crisis alert goes again (same Message-ID), the confirmation does not (``unconfirmed``)."""
-    stuck = asyncio.Event()
+    confirmation_stuck = asyncio.Event()
+    alert_stuck = asyncio.Event()
     release = asyncio.Event()
+    addresses: dict[str, str] = {}
 
-    async def hang(*_: Any) -> None:
-        stuck.set()
+    async def hang(message: Any) -> None:
+        # Only the two sends under test hang; any other mail (the specialist's own notice of
+        # the booking, say) goes through, so it cannot be mistaken for one of them.
+        subject = message.subject or ""
+        if addresses.get("client") in message.envelope_to and "onfirm" in subject:
+            confirmation_stuck.set()
+        elif addresses.get("specialist") in message.envelope_to and "Urgent" in subject:
+            alert_stuck.set()
+        else:
+            return
         await release.wait()
 
     # The first notify "dies" (is stopped) well within the lease; the second one starts as if
@@ -211,10 +221,11 @@ async def test_interrupted_sends_alert_again_but_not_a_confirmation(
             client, client_email = await register(first, language="en", name="Ivan")
             await own_smtp.store.wait_for_messages(to=client_email, count=1, within=20)
             await own_smtp.store.wait_for_messages(to=specialist_email, count=1, within=20)
+            addresses.update(client=client_email, specialist=specialist_email)
             own_smtp.store.accept_hooks.append(hang)
             await first.producer.publish(appointment(AppointmentConfirmedV1, client))
-            await asyncio.wait_for(stuck.wait(), 20)  # accepted; notify waits for "250"
-            stuck.clear()
+            # accepted; notify waits for "250"
+            await asyncio.wait_for(confirmation_stuck.wait(), 20)
             await first.producer.event(
                 InteractiveRunCompletedV1,
                 user_id=client,
@@ -226,7 +237,7 @@ async def test_interrupted_sends_alert_again_but_not_a_confirmation(
                 assigned_by_specialist_id=specialist,
                 completed_at=STARTS,
             )
-            await asyncio.wait_for(stuck.wait(), 20)
+            await asyncio.wait_for(alert_stuck.wait(), 20)
             # notify stopped (as if killed) while both sends waited for the server's answer
         own_smtp.store.accept_hooks.remove(hang)
         release.set()
