@@ -28,6 +28,7 @@ from notify.adapters.mailer import Mailer, SmtpConfig
 from notify.adapters.rendering import TemplateRenderer
 from notify.adapters.tables import metadata
 from notify.adapters.telegram import RateLimiter, TelegramGateway, make_bot
+from notify.api.calendar_files import router as calendar_files_router
 from notify.api.crisis import router as crisis_router
 from notify.api.deeplinks import router as deeplinks_router
 from notify.api.deliveries import router as deliveries_router
@@ -110,6 +111,7 @@ def build_definition(notify: NotifyPorts, kept: KeptOutcomes) -> ServiceDefiniti
             deeplinks_router,
             telegram_router,
             unsubscribe_router,
+            calendar_files_router,
         ),
         port=8004,
         problems=PROBLEMS,

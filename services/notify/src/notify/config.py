@@ -85,6 +85,12 @@ class NotifySettings(ServiceSettings):
     # How long a chat that opened a link_account link waits for the owner's confirmation.
     telegram_link_confirm_minutes: int = Field(default=30, ge=1)
 
+    # Calendar files (docs/notify.md, "Calendar invitations"): where in-person sessions take
+    # place (LOCATION of the invitation; empty: the file names no address), and how long the
+    # signed add-to-calendar link in a Telegram message works after the session has ended.
+    practice_address: str = Field(default="", max_length=500)
+    calendar_link_days_after_end: int = Field(default=30, ge=1, le=3650)
+
     # Reminders before each confirmed appointment, in minutes (24 h and 1 h by default).
     reminder_offsets_minutes: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [24 * 60, 60]

@@ -37,6 +37,16 @@ class SmtpConfig:
     mail_domain: str = "praktika.local"
 
 
+@dataclass(frozen=True)
+class CalendarPart:
+    """An iTIP calendar object (RFC 5546) a mail carries: ``method`` is ``REQUEST`` or
+    ``CANCEL``; ``data`` the ``VCALENDAR`` (UTF-8)."""
+
+    data: bytes
+    method: str
+    filename: str = "invite.ics"
+
+
 def build_email(
     rendered: Rendered,
     *,
@@ -47,12 +57,16 @@ def build_email(
     unsubscribe_url: str | None = None,
     unsubscribe_mailto: str | None = None,
     message_id: str | None = None,
+    calendar: CalendarPart | None = None,
 ) -> EmailMessage:
     """A multipart/alternative message (text, then HTML) with the headers RFC 5322 wants.
 
     With ``unsubscribe_url`` (non-transactional mail) it carries RFC 8058 one-click
     ``List-Unsubscribe`` and ``List-Unsubscribe-Post``. ``message_id`` (see
     :func:`message_id_for`) makes every attempt of one delivery the same message to mail systems.
+    With ``calendar`` it is an invitation as mail programs expect one: the calendar object is a
+    third alternative (``text/calendar; method=...``) and also attached as ``invite.ics``
+    (``application/ics``), inside ``multipart/mixed``.
     """
     msg = EmailMessage()
     msg["From"] = mail_from
@@ -70,6 +84,12 @@ def build_email(
     msg.set_content(rendered.text + "\n")
     if rendered.html:
         msg.add_alternative(rendered.html + "\n", subtype="html")
+    if calendar is not None:
+        text = calendar.data.decode()
+        msg.add_alternative(text, subtype="calendar", params={"method": calendar.method})
+        msg.add_attachment(
+            calendar.data, maintype="application", subtype="ics", filename=calendar.filename
+        )
     return msg
 
 

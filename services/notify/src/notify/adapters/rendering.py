@@ -35,6 +35,8 @@ BUTTON_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "open": "Открыть",
         "book": "Записаться",
         "take": "Пройти опросник",
+        "calendar": "В календарь (.ics)",
+        "google_calendar": "Google Календарь",
     },
     "en": {
         "pay": "Pay",
@@ -44,6 +46,8 @@ BUTTON_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "open": "Open",
         "book": "Book",
         "take": "Take it",
+        "calendar": "Add to calendar (.ics)",
+        "google_calendar": "Google Calendar",
     },
 }
 

@@ -9,6 +9,7 @@ from notify.application.deliveries import NoSuchDelivery
 from notify.application.linking import TelegramLinkNotPending, TelegramNotLinked
 from notify.application.preferences import NoSuchUser, UnknownUnsubscribeLink
 from notify.application.recipients import NoSuchRecipient
+from notify.domain.calendar_links import CalendarLinkExpired, UnknownCalendarLink
 from notify.domain.deeplinks import (
     AdminOnlyLink,
     BookingLinkNotAllowed,
@@ -100,4 +101,21 @@ PROBLEMS.add(
     404,
     Msg(ru="Такой отправки уведомления нет.", en="No such delivery."),
     title=NOT_FOUND,
+)
+
+# -- calendar files ------------------------------------------------------------------------
+PROBLEMS.add(
+    UnknownCalendarLink,
+    404,
+    Msg(ru="Неизвестная ссылка на календарь.", en="Unknown calendar link."),
+    title=NOT_FOUND,
+)
+PROBLEMS.add(
+    CalendarLinkExpired,
+    410,
+    Msg(
+        ru="Срок действия ссылки на календарь истёк. Записи видны в личном кабинете.",
+        en="This calendar link has expired. Your appointments are in your account.",
+    ),
+    title=Msg(ru="Ссылка устарела", en="Link expired"),
 )

@@ -29,6 +29,7 @@ from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel, schedule
 
 from notify.adapters.tables import AppointmentCopy, Recipient
+from notify.application.calendar import reschedule_count_of, with_invitation
 from notify.application.planning import plan_edits, plan_notice, skip_pending
 from notify.application.ports import NotifyPorts
 from notify.domain import rules
@@ -85,6 +86,9 @@ async def _keep_appointment(uow: UnitOfWork, event: EventEnvelope[Any]) -> bool:
     # What was paid is told once, by the confirmation; later states keep it (a no-show names it).
     paid = getattr(p, "amount_paid", None)
     facts["amount_paid"] = paid.model_dump(mode="json") if paid is not None else paid_of(copy)
+    # The calendar's SEQUENCE: booking's count, kept by the events that carry none (never lower).
+    told = getattr(p, "reschedule_count", None)
+    facts["reschedule_count"] = max(told or 0, reschedule_count_of(copy))
     copy.status = _STATUS[type(p)]
     copy.starts_at = p.starts_at
     copy.specialist_id = p.specialist_id
@@ -138,10 +142,18 @@ async def held(
 async def confirmed(
     uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[AppointmentConfirmedV1]
 ) -> None:
-    """Confirmation, and the reminders."""
+    """Confirmation (with the calendar invitation), and the reminders."""
+    p = event.payload
     if await _keep_appointment(uow, event):
-        await _schedule_reminders(uow, notify, event.payload)
-    await plan_notice(uow, notify, rules.appointment_confirmed(event.payload), source=event)
+        await _schedule_reminders(uow, notify, p)
+    notice = with_invitation(
+        notify,
+        rules.appointment_confirmed(p),
+        method="REQUEST",
+        reschedule_count=p.reschedule_count,
+        recipient=await uow.session.get(Recipient, p.client_id),
+    )
+    await plan_notice(uow, notify, notice, source=event)
 
 
 async def rescheduled(
@@ -157,16 +169,35 @@ async def rescheduled(
             reason="appointment_rescheduled",
         )
         await _schedule_reminders(uow, notify, event.payload)
-    await plan_notice(uow, notify, rules.appointment_rescheduled(event.payload), source=event)
+    p = event.payload
+    notice = with_invitation(
+        notify,
+        rules.appointment_rescheduled(p),
+        method="REQUEST",
+        reschedule_count=p.reschedule_count,
+        recipient=await uow.session.get(Recipient, p.client_id),
+    )
+    await plan_notice(uow, notify, notice, source=event)
 
 
 async def cancelled(
     uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[AppointmentCancelledV1]
 ) -> None:
-    """Cancellation with the refund; reminders dropped; buttons on earlier messages retired."""
+    """Cancellation with the refund (and ``METHOD:CANCEL`` for an invitation sent before);
+    reminders dropped; buttons on earlier messages retired."""
+    p = event.payload
     await _keep_appointment(uow, event)
-    await _drop_reminders(uow, notify, event.payload.appointment_id)
-    notice, edit = rules.appointment_cancelled(event.payload)
+    await _drop_reminders(uow, notify, p.appointment_id)
+    notice, edit = rules.appointment_cancelled(p)
+    if p.previous_status == "confirmed":  # a hold never had an invitation to withdraw
+        copy = await uow.session.get(AppointmentCopy, p.appointment_id)
+        notice = with_invitation(
+            notify,
+            notice,
+            method="CANCEL",
+            reschedule_count=reschedule_count_of(copy),
+            recipient=None,
+        )
     await plan_edits(uow, notify, edit, source=event)
     await plan_notice(uow, notify, notice, source=event)
 

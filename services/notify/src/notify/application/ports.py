@@ -51,6 +51,10 @@ class NotifyPorts:
         token = unsubscribe_token(user_id, self.settings.link_signing_key)
         return f"{self.settings.public_api_base_url.rstrip('/')}/unsubscribe/{token}"
 
+    def calendar_file_url(self, token: str) -> str:
+        """Where a signed add-to-calendar link serves an appointment's ``.ics``."""
+        return f"{self.settings.public_api_base_url.rstrip('/')}/calendar-files/{token}.ics"
+
     async def close(self) -> None:
         """Release the providers' connections."""
         await self.telegram.close()

@@ -36,6 +36,7 @@ from typing import Any
 
 from contracts.notify.v1 import DeliveryFailedV1
 from jinja2 import TemplateError
+from servicekit.calendar import Person
 from servicekit.db.faults import is_transient
 from servicekit.messaging.outbox import UnitOfWork
 
@@ -52,6 +53,7 @@ from notify.adapters.rendering import BUTTON_LABELS, Rendered
 from notify.adapters.tables import Delivery, Recipient, TelegramMessage
 from notify.adapters.telegram import InlineButton
 from notify.application import crisis
+from notify.application.calendar import invitation
 from notify.application.planning import marketing_allowed
 from notify.application.ports import NotifyPorts
 from notify.domain.attempts import (
@@ -285,6 +287,13 @@ async def _prepare_email(
         return Permanent(f"template {delivery.template}: {exc}")
     recipient = await uow.session.get(Recipient, delivery.user_id) if delivery.user_id else None
     settings = notify.settings
+    calendar = invitation(
+        notify,
+        context,
+        language=delivery.language,
+        zone=delivery.time_zone,
+        attendee=Person(delivery.recipient, recipient.name if recipient else None),
+    )
     message = build_email(
         rendered,
         to_address=delivery.recipient,
@@ -294,6 +303,7 @@ async def _prepare_email(
         unsubscribe_url=_unsubscribe_url(notify, delivery),
         unsubscribe_mailto=settings.unsubscribe_mailto,
         message_id=message_id_for(delivery.id, settings.mail_domain),
+        calendar=calendar,
     )
     return ProviderCall(email=message)
 
