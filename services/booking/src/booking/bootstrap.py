@@ -39,6 +39,8 @@ from booking.adapters.tables import metadata
 from booking.adapters.yookassa import YooKassaClient
 from booking.api.appointments import calendar_router
 from booking.api.appointments import router as appointments_router
+from booking.api.calendar_feeds import me_router as calendar_feed_router
+from booking.api.calendar_feeds import router as calendar_feeds_router
 from booking.api.clients import router as clients_router
 from booking.api.errors import PROBLEMS
 from booking.api.payments import router as payments_router
@@ -94,6 +96,8 @@ definition = ServiceDefinition(
         intake_router,
         outcome_router,
         waitlist_router,
+        calendar_feed_router,
+        calendar_feeds_router,
     ),
     port=8001,
     # An Idempotency-Key answers replays for 24 h; keep a margin, then forget it.

@@ -55,6 +55,11 @@ class BookingSettings(ServiceSettings):
         "with the answer's text)",
     )
 
+    # Calendar feeds (docs/calendar-files.md): the practice's address for in-person sessions
+    # (LOCATION; empty: none), and how far back a feed reaches (all future sessions are in it).
+    practice_address: str = Field(default="", max_length=500)
+    calendar_feed_past_days: int = Field(default=90, ge=0, le=3650)
+
     # YooKassa (the sandbox fake on a laptop; the real host in production).
     yookassa_base_url: str = "http://127.0.0.1:9001/v3"
     yookassa_shop_id: str = "sandbox-shop"

@@ -345,3 +345,19 @@ class WaitlistOffer(BookingTable, table=True):
     appointment_id: uuid.UUID | None = None
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
+
+
+class CalendarFeed(BookingTable, table=True):
+    """A person's private calendar subscription (docs/calendar-files.md): one per user, found by
+    the SHA-256 of its token (the token itself is shown once and never stored). Revoking deletes
+    the row; rotating replaces the hash."""
+
+    __tablename__ = "calendar_feeds"
+
+    id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False, unique=True))
+    token_hash: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    show_client_names: bool = False
+    language: str = Field(max_length=8)
+    created_at: datetime = _utc()
+    rotated_at: datetime = _utc()

@@ -21,6 +21,11 @@ from booking.application.appointments import (
     TooLate,
 )
 from booking.application.bookings import ClientUnknown
+from booking.application.calendar_feeds import (
+    CalendarFeedExists,
+    CalendarFeedNotFound,
+    UnknownFeedToken,
+)
 from booking.application.catalog import (
     DisplayNameUnknown,
     ServiceNotFound,
@@ -525,5 +530,28 @@ PROBLEMS.add(
     Msg(
         ru="Запрос с этим Idempotency-Key ещё обрабатывается; повторите попытку чуть позже.",
         en="A request with this Idempotency-Key is still being processed; retry shortly.",
+    ),
+)
+
+# -- calendar feeds --------------------------------------------------------------------------
+PROBLEMS.add(
+    CalendarFeedNotFound,
+    404,
+    Msg(ru="У вас нет ленты календаря.", en="You have no calendar feed."),
+)
+PROBLEMS.add(
+    CalendarFeedExists,
+    409,
+    Msg(
+        ru="Лента календаря уже есть; чтобы получить новую ссылку, обновите её (rotate).",
+        en="You have a calendar feed already; rotate it to get a new URL.",
+    ),
+)
+PROBLEMS.add(
+    UnknownFeedToken,
+    404,
+    Msg(
+        ru="Такой ленты календаря нет (ссылка отозвана или заменена).",
+        en="No such calendar feed (the link was revoked or replaced).",
     ),
 )
