@@ -20,6 +20,7 @@ from servicekit.http.i18n import request_language
 from servicekit.http.responses import problem_responses
 from servicekit.security.deps import CurrentPrincipal
 
+from booking.adapters.tables import CalendarFeed
 from booking.api.common import SettingsDep
 from booking.application import calendar_feeds
 from booking.config import BookingSettings
@@ -58,7 +59,7 @@ class FeedIssued(FeedPublic):
     webcal_url: str = Field(description="The same as webcal://, for one-tap subscription")
 
 
-def _public(feed: calendar_feeds.CalendarFeed) -> FeedPublic:
+def _public(feed: CalendarFeed) -> FeedPublic:
     return FeedPublic(
         show_client_names=feed.show_client_names,
         language=feed.language,
