@@ -127,6 +127,16 @@ async def test_a_prepaid_booking_paid_in_the_sandbox_is_confirmed(
     assert "Оплачено: 3\N{NO-BREAK SPACE}000,00" in notice["text"].replace(
         "\N{NARROW NO-BREAK SPACE}", "\N{NO-BREAK SPACE}"
     )
+    # The confirmation carries the calendar invitation (docs/calendar-files.md), and the
+    # client's private calendar feed answers through the gateway with the same event.
+    assert "invite.ics" in [a["filename"] for a in notice["attachments"]]
+    r = await stack.gateway.post("/api/booking/me/calendar-feed", headers=me)
+    assert r.status_code == 201, r.text
+    feed_url = r.json()["url"]
+    assert feed_url.startswith(stack.layout.origin + "/api/booking/calendar-feeds/"), feed_url
+    feed = await stack.gateway.get(feed_url.removeprefix(stack.layout.origin))
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+    assert f"UID:{appointment['id']}@praktika" in feed.text
     # Every notification YooKassa sent was accepted at the first attempt: none was refused.
     async with stack.sandbox("yookassa") as yookassa:
         sent = (await yookassa.get("/_sandbox/notifications")).json()
