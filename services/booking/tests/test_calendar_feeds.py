@@ -5,6 +5,7 @@ once when rotated or revoked, and the table holds only a hash of the token."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -95,7 +96,7 @@ async def test_a_feed_lists_exactly_its_owners_appointments_and_follows_bookings
 
 
 async def test_rotation_and_revocation_stop_the_old_url_and_only_a_hash_is_stored(
-    booking: Booking, now: Any
+    booking: Booking, now: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     service, specialist = await booking.practice()
     me = uuid.uuid4()
@@ -120,7 +121,12 @@ async def test_rotation_and_revocation_stop_the_old_url_and_only_a_hash_is_store
     assert new_url != feed["url"]
     old = await booking.client.get(urlsplit(feed["url"]).path)
     assert old.status_code == 404 and old.json()["code"] == "not_found"
-    assert len(await events_of(booking, new_url)) == 1
+    with caplog.at_level(logging.INFO, logger="servicekit.access"):
+        assert len(await events_of(booking, new_url)) == 1
+    new_token = urlsplit(new_url).path.rsplit("/", 1)[1].removesuffix(".ics")
+    logged = [r.getMessage() + str(r.__dict__) for r in caplog.records]
+    assert any("calendar-feeds" in line for line in logged)  # the request was logged ...
+    assert not any(new_token in line for line in logged)  # ... without its token
 
     assert (await booking.client.delete(FEED, headers=headers)).status_code == 204
     assert (await booking.client.get(urlsplit(new_url).path)).status_code == 404
