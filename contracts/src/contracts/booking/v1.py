@@ -24,7 +24,14 @@ from contracts.types import (
     UtcDateTime,
 )
 
-TelegramAction = Literal["confirm_attendance", "cancel_appointment", "accept_waitlist_offer"]
+TelegramAction = Literal[
+    "confirm_attendance",
+    "cancel_appointment",
+    "accept_waitlist_offer",
+    # The specialist's answer when one of our events was moved or deleted in Google Calendar.
+    "calendar_cancel_appointment",
+    "calendar_keep_appointment",
+]
 
 
 class SlotFacts(Payload):
@@ -298,6 +305,35 @@ class ActionRejectedV1(Payload):
     reason: Literal[
         "not_found", "not_allowed", "already_done", "too_late", "slot_taken", "offer_expired"
     ]
+
+
+@event("booking.calendar.event_changed", version=1, aggregate="appointment_id")
+class CalendarEventChangedV1(AppointmentFacts):
+    """The specialist deleted or moved an appointment's event in their Google Calendar.
+
+    booking does not cancel or move the appointment by itself: the specialist decides (actions
+    ``calendar_cancel_appointment`` / ``calendar_keep_appointment``; keeping it puts the event
+    back as it was). ``event_starts_at``/``event_ends_at``: where the event is now (moved).
+    Consumers: notify (asks the specialist, with both buttons).
+    """
+
+    change: Literal["deleted", "moved"]
+    event_starts_at: UtcDateTime | None = None
+    event_ends_at: UtcDateTime | None = None
+
+
+@event("booking.calendar.sync_failed", version=1, aggregate="specialist_id")
+class CalendarSyncFailedV1(Payload):
+    """booking could not reach a specialist's Google Calendar for good: the consent was revoked
+    (``revoked``), Google refused a change (``refused``), or it stayed unreachable through every
+    retry (``unreachable``). The connection shows the error until the specialist reconnects.
+    Consumers: notify (tells the specialist).
+    """
+
+    specialist_id: UUID
+    reason: Literal["revoked", "refused", "unreachable"]
+    failed_at: UtcDateTime
+    appointment_id: UUID | None = None
 
 
 @event("booking.data_export.part_ready", version=1, aggregate="export_id")

@@ -21,6 +21,13 @@ from booking.application.appointments import (
     TooLate,
 )
 from booking.application.bookings import ClientUnknown
+from booking.application.calendar import (
+    CalendarNotConnected,
+    CalendarSpecialistUnknown,
+    NothingToDecide,
+    ServiceAccountNotConfigured,
+    UnknownChannel,
+)
 from booking.application.catalog import (
     DisplayNameUnknown,
     ServiceNotFound,
@@ -525,5 +532,39 @@ PROBLEMS.add(
     Msg(
         ru="Запрос с этим Idempotency-Key ещё обрабатывается; повторите попытку чуть позже.",
         en="A request with this Idempotency-Key is still being processed; retry shortly.",
+    ),
+)
+
+# -- Google Calendar ---------------------------------------------------------------------------
+
+PROBLEMS.add(
+    CalendarNotConnected,
+    404,
+    Msg(ru="Календарь Google не подключён.", en="No Google Calendar is connected."),
+)
+PROBLEMS.add(
+    CalendarSpecialistUnknown,
+    404,
+    Msg(ru="Такого специалиста нет.", en="There is no such specialist."),
+)
+PROBLEMS.add(
+    ServiceAccountNotConfigured,
+    409,
+    Msg(
+        ru="Сервисный аккаунт Google для практики не настроен.",
+        en="The practice has no Google service account configured.",
+    ),
+)
+PROBLEMS.add(
+    UnknownChannel,
+    404,
+    Msg(ru="Такого канала уведомлений нет.", en="There is no such notification channel."),
+)
+PROBLEMS.add(
+    NothingToDecide,
+    409,
+    Msg(
+        ru="Это событие календаря не ждёт решения.",
+        en="This calendar event is not waiting for a decision.",
     ),
 )

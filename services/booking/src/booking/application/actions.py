@@ -1,5 +1,6 @@
 """What a client asks by tapping a button in Telegram (notify's ``telegram.action_requested``):
-accept a waitlist offer, confirm attendance, cancel an appointment.
+accept a waitlist offer, confirm attendance, cancel an appointment; and a specialist's answer
+after changing one of our events in Google Calendar (cancel the appointment, or keep it).
 
 The same use cases as over HTTP, with what a tap cannot do in a request: a payment for a hold
 taken from Telegram is created at YooKassa after the commit (its link reaches the client with
@@ -16,7 +17,7 @@ from contracts.booking.v1 import TelegramAction
 from servicekit.errors import DomainError
 from servicekit.messaging.outbox import UnitOfWork
 
-from booking.application import appointments
+from booking.application import appointments, calendar
 from booking.application.bookings import accept_offer
 from booking.application.money import ProviderCall, call_after_commit
 from booking.application.practice import Practice
@@ -52,6 +53,24 @@ async def perform(
         return
     assert appointment_id is not None
     appointment = await appointments.locked(uow, appointment_id)
+    if action in ("calendar_cancel_appointment", "calendar_keep_appointment"):
+        # The specialist's answer after they moved or deleted the event in Google Calendar.
+        if appointment.specialist_id != user_id:
+            raise appointments.AppointmentNotFound()
+        keep = action == "calendar_keep_appointment"
+        await calendar.decide(uow, appointment, keep=keep, now=now)
+        if not keep:
+            if appointment.status == Status.CANCELLED:
+                raise AlreadyDone("already cancelled")
+            await appointments.cancel(
+                uow,
+                practice,
+                appointment,
+                actor=appointments.Actor("specialist", user_id),
+                reason=None,
+                now=now,
+            )
+        return
     if appointment.client_id != user_id:
         raise appointments.AppointmentNotFound()
     if action == "confirm_attendance":
