@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from booking.domain.calendar import event_id_for
-from contracts.notify.v1 import TelegramActionRequestedV1
+from contracts.notify.v1 import CalendarDecisionRequestedV1
 from sandbox.kit import FaultSpec, sandbox_state
 from servicekit.testing import wait_until
 
@@ -274,6 +274,16 @@ async def test_rate_limits_back_off_expired_tokens_refresh_once_revocation_shows
     assert state["status"] == "error" and state["last_error"].startswith("revoked")
 
 
+def decision(user: uuid.UUID, appointment_id: str, what: str) -> CalendarDecisionRequestedV1:
+    """The tap notify publishes under the "event changed in Google" message."""
+    return CalendarDecisionRequestedV1(
+        action_id=uuid.uuid4(),
+        user_id=user,
+        appointment_id=uuid.UUID(appointment_id),
+        decision=what,  # type: ignore[arg-type]
+    )
+
+
 async def test_an_event_deleted_or_moved_in_google_asks_the_specialist(
     booking: Booking, now: datetime
 ) -> None:
@@ -298,25 +308,12 @@ async def test_an_event_deleted_or_moved_in_google_asks_the_specialist(
         f"/api/booking/appointments/{first}", headers=booking.auth("specialist", sub=sid)
     )
     assert got.json()["status"] == "confirmed"
-    # Only the specialist may answer.
-    await booking.publish(
-        TelegramActionRequestedV1(
-            action_id=uuid.uuid4(),
-            action="calendar_keep_appointment",
-            user_id=uuid.uuid4(),
-            appointment_id=uuid.UUID(first),
-        )
-    )
-    (rejected,) = await booking.events.wait_for("booking.action.rejected", appointment_id=first)
-    assert rejected["payload"]["reason"] == "not_found"
-    await booking.publish(
-        TelegramActionRequestedV1(
-            action_id=uuid.uuid4(),
-            action="calendar_keep_appointment",
-            user_id=sid,
-            appointment_id=uuid.UUID(first),
-        )
-    )
+    # Only the specialist may answer: someone else's tap changes nothing.
+    await booking.publish(decision(uuid.uuid4(), first, "keep"))
+    await asyncio.sleep(1)
+    (still,) = our_events(booking, calendar, first)
+    assert still["status"] == "cancelled"
+    await booking.publish(decision(sid, first, "keep"))
     await the_event(booking, calendar, first, status="confirmed", start=TEN)
 
     # Moved in Google: asked again; "cancel the appointment" cancels it and removes the event.
@@ -334,14 +331,7 @@ async def test_an_event_deleted_or_moved_in_google_asks_the_specialist(
     )
     assert moved["payload"]["change"] == "moved"
     assert moved["payload"]["event_starts_at"] == "2026-03-17T12:00:00Z"
-    await booking.publish(
-        TelegramActionRequestedV1(
-            action_id=uuid.uuid4(),
-            action="calendar_cancel_appointment",
-            user_id=sid,
-            appointment_id=uuid.UUID(second),
-        )
-    )
+    await booking.publish(decision(sid, second, "cancel"))
     (cancelled,) = await booking.events.wait_for(
         "booking.appointment.cancelled", appointment_id=second, timeout=10
     )

@@ -24,14 +24,7 @@ from contracts.types import (
     UtcDateTime,
 )
 
-TelegramAction = Literal[
-    "confirm_attendance",
-    "cancel_appointment",
-    "accept_waitlist_offer",
-    # The specialist's answer when one of our events was moved or deleted in Google Calendar.
-    "calendar_cancel_appointment",
-    "calendar_keep_appointment",
-]
+TelegramAction = Literal["confirm_attendance", "cancel_appointment", "accept_waitlist_offer"]
 
 
 class SlotFacts(Payload):
@@ -311,9 +304,9 @@ class ActionRejectedV1(Payload):
 class CalendarEventChangedV1(AppointmentFacts):
     """The specialist deleted or moved an appointment's event in their Google Calendar.
 
-    booking does not cancel or move the appointment by itself: the specialist decides (actions
-    ``calendar_cancel_appointment`` / ``calendar_keep_appointment``; keeping it puts the event
-    back as it was). ``event_starts_at``/``event_ends_at``: where the event is now (moved).
+    booking does not cancel or move the appointment by itself: the specialist decides
+    (``notify.calendar.decision_requested``: cancel it, or keep it and the event is put back as
+    it was). ``event_starts_at``/``event_ends_at``: where the event is now (moved).
     Consumers: notify (asks the specialist, with both buttons).
     """
 

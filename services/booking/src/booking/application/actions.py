@@ -53,24 +53,6 @@ async def perform(
         return
     assert appointment_id is not None
     appointment = await appointments.locked(uow, appointment_id)
-    if action in ("calendar_cancel_appointment", "calendar_keep_appointment"):
-        # The specialist's answer after they moved or deleted the event in Google Calendar.
-        if appointment.specialist_id != user_id:
-            raise appointments.AppointmentNotFound()
-        keep = action == "calendar_keep_appointment"
-        await calendar.decide(uow, appointment, keep=keep, now=now)
-        if not keep:
-            if appointment.status == Status.CANCELLED:
-                raise AlreadyDone("already cancelled")
-            await appointments.cancel(
-                uow,
-                practice,
-                appointment,
-                actor=appointments.Actor("specialist", user_id),
-                reason=None,
-                now=now,
-            )
-        return
     if appointment.client_id != user_id:
         raise appointments.AppointmentNotFound()
     if action == "confirm_attendance":
@@ -84,6 +66,36 @@ async def perform(
         practice,
         appointment,
         actor=appointments.Actor("client", user_id),
+        reason=None,
+        now=now,
+    )
+
+
+async def calendar_decision(
+    uow: UnitOfWork,
+    practice: Practice,
+    *,
+    specialist_id: uuid.UUID,
+    appointment_id: uuid.UUID,
+    keep: bool,
+    now: datetime,
+) -> None:
+    """The specialist's answer after they moved or deleted an appointment's event in Google
+    Calendar: keep the appointment (the event is put back) or cancel it (in full, as a
+    specialist's cancellation)."""
+    appointment = await appointments.locked(uow, appointment_id)
+    if appointment.specialist_id != specialist_id:
+        raise appointments.AppointmentNotFound()
+    await calendar.decide(uow, appointment, keep=keep, now=now)
+    if keep:
+        return
+    if appointment.status == Status.CANCELLED:
+        raise AlreadyDone("already cancelled")
+    await appointments.cancel(
+        uow,
+        practice,
+        appointment,
+        actor=appointments.Actor("specialist", specialist_id),
         reason=None,
         now=now,
     )

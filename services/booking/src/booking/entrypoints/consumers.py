@@ -30,7 +30,7 @@ from contracts.cabinet.v1 import (
     UserRolesChangedV1,
 )
 from contracts.envelope import EventEnvelope
-from contracts.notify.v1 import TelegramActionRequestedV1
+from contracts.notify.v1 import CalendarDecisionRequestedV1, TelegramActionRequestedV1
 from servicekit.errors import DomainError, ErrorTable
 from servicekit.messaging.consumer import EventConsumer, PermanentFailure
 from servicekit.messaging.outbox import UnitOfWork
@@ -115,6 +115,29 @@ def booking_consumers(practice: Practice) -> tuple[EventConsumer, ...]:
         """Apply a tap; a refusal is ``booking.action.rejected`` (the outcome events carry
         this event's id as their causation_id, so notify can match them to the message)."""
         await act_on_tap(uow, practice, event.payload)
+
+    @telegram_actions.handles(CalendarDecisionRequestedV1)
+    async def calendar_decision(
+        uow: UnitOfWork, event: EventEnvelope[CalendarDecisionRequestedV1]
+    ) -> None:
+        """The specialist's answer about an event they changed in Google Calendar. A refusal
+        (not theirs, answered already) has no ``booking.action.rejected`` form: it is logged."""
+        p = event.payload
+        try:
+            async with uow.savepoint():
+                await actions.calendar_decision(
+                    uow,
+                    practice,
+                    specialist_id=p.user_id,
+                    appointment_id=p.appointment_id,
+                    keep=p.decision == "keep",
+                    now=uow.now(),
+                )
+        except DomainError as exc:
+            logger.warning(
+                "calendar decision refused",
+                extra={"action_id": str(p.action_id), "code": exc.code},
+            )
 
     return user_events, consent_events, telegram_actions, calendar_pushes
 

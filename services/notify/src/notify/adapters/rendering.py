@@ -35,6 +35,8 @@ BUTTON_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "open": "Открыть",
         "book": "Записаться",
         "take": "Пройти опросник",
+        "calendar_cancel": "Отменить запись",
+        "calendar_keep": "Оставить запись",
     },
     "en": {
         "pay": "Pay",
@@ -44,6 +46,8 @@ BUTTON_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "open": "Open",
         "book": "Book",
         "take": "Take it",
+        "calendar_cancel": "Cancel the appointment",
+        "calendar_keep": "Keep it",
     },
 }
 
