@@ -137,6 +137,16 @@ class BookingSettings(ServiceSettings):
             or not self.yookassa_base_url.startswith("https://")
         ):
             raise ValueError("production needs real YooKassa credentials over https")
+        google = {
+            "GOOGLE_CALENDAR_API_BASE": self.google_calendar_api_base,
+            "GOOGLE_TOKEN_URI": self.google_token_uri,
+            "GOOGLE_REVOKE_URI": self.google_revoke_uri,
+            "GOOGLE_CALENDAR_WEBHOOK_URL": self.google_calendar_webhook_url,
+        }
+        plain = [name for name, url in google.items() if not url.startswith("https://")]
+        if not self.is_development and plain:
+            # The sandbox Google is for laptops and tests; Google itself only talks https.
+            raise ValueError(f"{', '.join(plain)} must be https in production")
         if not self.is_development and not self.yookassa_return_url.startswith("https://"):
             raise ValueError("YOOKASSA_RETURN_URL must be https in production")
         if not self.is_development:
