@@ -75,7 +75,8 @@ class StackLayout:
         return f"http://{LOOPBACK}:{self.services[name]}"
 
     def sandbox_url(self, port_name: str) -> str:
-        """A sandbox fake's HTTP base (``yookassa``, ``telegram``, ``google``, ``smtp-inspection``)."""
+        """A sandbox fake's HTTP base (``yookassa``, ``telegram``, ``google``,
+        ``smtp-inspection``)."""
         return f"http://{LOOPBACK}:{self.sandbox[port_name]}"
 
     def database_name(self, service: str) -> str:
