@@ -403,3 +403,43 @@ async def test_expired_access_token_is_401_auth_error(google: RunningGoogle) -> 
     assert page["kind"] == "calendar#events"
     grants = await google.inspect("GET", "/oauth/grants")
     assert [g["grant_type"] for g in grants] == ["refresh_token", "refresh_token"]
+
+
+async def test_google_faults_over_http_and_unauthenticated_calls(google: RunningGoogle) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=google.base_url) as http:
+        queued = await http.post(
+            "/_sandbox/google_faults",
+            json={"fault": "rate_limit_429", "method": "GET", "path": "/events$"},
+        )
+        assert queued.status_code == 201 and queued.json()["status"] == 429
+        unknown = await http.post("/_sandbox/google_faults", json={"fault": "nope"})
+        assert unknown.status_code == 400
+        token = await http.post(
+            "/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": google.refresh_token(USER),
+                "client_id": DEFAULT_CLIENT_ID,
+                "client_secret": DEFAULT_CLIENT_SECRET,
+            },
+        )
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        limited = await http.get("/calendar/v3/calendars/primary/events", headers=auth)
+        assert limited.status_code == 429
+        assert limited.json()["error"]["errors"][0]["reason"] == "rateLimitExceeded"
+        assert (await http.get("/calendar/v3/calendars/primary/events", headers=auth)).is_success
+        anonymous = await http.get("/calendar/v3/calendars/primary/events")
+        assert anonymous.status_code == 401
+        assert anonymous.json()["error"]["errors"][0]["reason"] == "authError"
+        wrong_client = await http.post(
+            "/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": google.refresh_token(USER),
+                "client_id": DEFAULT_CLIENT_ID,
+                "client_secret": "wrong",
+            },
+        )
+        assert wrong_client.status_code == 401 and wrong_client.json()["error"] == "invalid_client"
