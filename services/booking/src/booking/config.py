@@ -93,10 +93,12 @@ class BookingSettings(ServiceSettings):
         description="Where Google's watch notifications go; default: "
         "/api/booking/calendar/google/notifications on PUBLIC_ORIGIN",
     )
-    google_calendar_timeout_seconds: float = Field(default=10.0, gt=0)
-    google_calendar_max_attempts: int = Field(default=5, ge=1)
-    google_calendar_retry_base_seconds: float = Field(default=1.0, ge=0)
-    google_calendar_retry_max_seconds: float = Field(default=32.0, ge=0)
+    # Retries inside one push or sync stay short (the timer worker runs one handler at a time);
+    # longer outages are the timer worker's retries (2, 4, 8 … s, up to 10 minutes apart).
+    google_calendar_timeout_seconds: float = Field(default=5.0, gt=0)
+    google_calendar_max_attempts: int = Field(default=4, ge=1)
+    google_calendar_retry_base_seconds: float = Field(default=0.5, ge=0)
+    google_calendar_retry_max_seconds: float = Field(default=8.0, ge=0)
     calendar_poll_minutes: float = Field(
         default=15,
         gt=0,

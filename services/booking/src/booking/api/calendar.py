@@ -24,6 +24,7 @@ from servicekit.http.responses import problem_responses
 from servicekit.security.deps import require_roles
 from servicekit.security.jwt import Principal
 
+from booking.adapters.tables import CalendarConnection
 from booking.api.common import AdminPrincipal, part_of
 from booking.application import calendar
 from booking.application.calendar import CalendarSync
@@ -78,10 +79,7 @@ class LabelChange(BaseModel):
     client_label: Label
 
 
-def _public(row: object) -> CalendarConnectionPublic:
-    from booking.adapters.tables import CalendarConnection
-
-    assert isinstance(row, CalendarConnection)
+def _public(row: CalendarConnection) -> CalendarConnectionPublic:
     return CalendarConnectionPublic(
         kind=row.kind,
         calendar_id=row.calendar_id,

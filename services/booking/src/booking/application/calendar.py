@@ -18,7 +18,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from contracts.booking.v1 import CalendarEventChangedV1, CalendarSyncFailedV1
 from servicekit.errors import DomainError
@@ -283,10 +283,13 @@ async def appointment_changed(
     await _queue(uow, appointment_id, specialist_id, now)
 
 
+FailureReason = Literal["revoked", "refused", "unreachable"]
+
+
 async def _fail(
     uow: UnitOfWork,
     row: CalendarConnection,
-    reason: str,
+    reason: FailureReason,
     detail: str,
     now: datetime,
     appointment_id: uuid.UUID | None = None,
@@ -378,6 +381,10 @@ async def notified(
 ) -> None:
     """Google says the calendar changed: check the channel and its token, then sync soon
     (:class:`UnknownChannel` for anything else)."""
+    if state == "sync":
+        # The channel's first message, sent while watch is still answering (our row does not
+        # name the channel until that commits): nothing changed yet, nothing to check.
+        return
     row = (
         await uow.session.exec(
             select(CalendarConnection).where(CalendarConnection.channel_id == channel_id)
@@ -387,8 +394,6 @@ async def notified(
         raise UnknownChannel()
     if not secrets.compare_digest(row.channel_token.encode(), token.encode()):
         raise UnknownChannel()
-    if state == "sync":
-        return  # the channel's first message: nothing changed yet
     await schedule(uow.session, kind=SYNC, key=str(row.specialist_id), due_at=now)
 
 
