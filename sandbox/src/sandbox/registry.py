@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from sandbox.google.fake import build_google_fake
 from sandbox.kit import FakeFactory
 from sandbox.serving import LOOPBACK
 from sandbox.smtp.fake import SMTP_PORT_NAME, build_smtp_fake
@@ -56,7 +57,12 @@ REGISTRY: tuple[FakeSpec, ...] = (
         9002,
         factory=build_telegram_fake,
     ),
-    FakeSpec("google", "Google Calendar API v3 and OAuth token endpoint", 9003),
+    FakeSpec(
+        "google",
+        "Google Calendar API v3, OAuth token endpoint, watch notifications",
+        9003,
+        factory=build_google_fake,
+    ),
     FakeSpec(
         "smtp",
         "SMTP sink (accepts every message) and its HTTP inspection API",

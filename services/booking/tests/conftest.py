@@ -11,6 +11,7 @@ is one object, but no test inherits another's time: before every test it is back
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import uuid
@@ -28,6 +29,7 @@ from contracts.cabinet.v1 import UserRegisteredV1
 from contracts.registry import spec_of
 from contracts.testing import example_envelope
 from pydantic import BaseModel
+from sandbox.google import RunningGoogle, running_google
 from sandbox.testing import serve_app
 from sandbox.yookassa import (
     DEFAULT_SECRET_KEY,
@@ -77,6 +79,7 @@ class Booking:
     events: EventTap
     yookassa: RunningYooKassa
     amqp_url: str
+    google: RunningGoogle
     known: set[uuid.UUID] = field(default_factory=set)
     _connection: aio_pika.abc.AbstractConnection | None = None
     _channel: aio_pika.abc.AbstractChannel | None = None
@@ -320,8 +323,19 @@ async def yookassa() -> AsyncIterator[RunningYooKassa]:
 
 
 @pytest.fixture(scope="session")
+async def google(clock: FakeClock) -> AsyncIterator[RunningGoogle]:
+    """The Google Calendar fake, on the service's clock (channel and token expiries)."""
+    async with running_google(clock=clock) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
 async def booking(
-    amqp_url: str, tokens: TokenMint, clock: FakeClock, yookassa: RunningYooKassa
+    amqp_url: str,
+    tokens: TokenMint,
+    clock: FakeClock,
+    yookassa: RunningYooKassa,
+    google: RunningGoogle,
 ) -> AsyncIterator[Booking]:
     async with (
         running_service(
@@ -337,13 +351,23 @@ async def booking(
             yookassa_retry_base_seconds=0.05,
             yookassa_webhook_allowlist="127.0.0.1",
             payment_reconcile_minutes=5,
+            google_calendar_api_base=google.api_url,
+            google_token_uri=google.token_uri,
+            google_revoke_uri=google.revoke_uri,
+            google_service_account_key=json.dumps(google.service_account_key()),
+            google_calendar_timeout_seconds=1.0,
+            google_calendar_retry_base_seconds=0.05,
+            google_calendar_retry_max_seconds=0.2,
         ) as svc,
         tapping(amqp_url, "booking.events") as tap,
         # A real port, so the fake's notifications reach the webhook over HTTP from 127.0.0.1.
         serve_app(without_lifespan(svc.app)) as url,
     ):
         yookassa.fake.notifier.set_webhook_url(f"{url}/api/booking/payments/yookassa/webhook")
-        helper = Booking(svc, tokens, clock, tap, yookassa, amqp_url)
+        svc.runtime.calendar.client.webhook_url = (  # type: ignore[attr-defined]
+            f"{url}/api/booking/calendar/google/notifications"
+        )
+        helper = Booking(svc, tokens, clock, tap, yookassa, amqp_url, google)
         yield helper
         await helper.close()
 

@@ -18,7 +18,20 @@ PRODUCTION = {
     "blind_index_key": "a-real-blind-index-key-of-32-bytes-at-least",
     "public_origin": "https://praktika.example",
     "amqp_url": "amqp://praktika:" + "p" * 40 + "@rabbitmq:5672/",
+    "google_calendar_api_base": "https://www.googleapis.com/calendar/v3",
+    "google_token_uri": "https://oauth2.googleapis.com/token",
+    "google_revoke_uri": "https://oauth2.googleapis.com/revoke",
 }
+
+
+def test_production_refuses_the_sandbox_google() -> None:
+    sandbox = {**PRODUCTION, "google_token_uri": "http://127.0.0.1:9003/token"}
+    with pytest.raises(ValidationError, match="GOOGLE_TOKEN_URI must be https"):
+        BookingSettings(**sandbox)  # type: ignore[arg-type]
+    settings = BookingSettings(**PRODUCTION)  # type: ignore[arg-type]
+    assert settings.google_calendar_webhook_url == (
+        "https://praktika.example/api/booking/calendar/google/notifications"
+    )
 
 
 def test_production_listens_to_yookassas_networks_only() -> None:

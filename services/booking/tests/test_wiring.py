@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from booking.application import calendar
 from booking.application.appointments import HOLD_EXPIRY
 from booking.application.money import ProviderCall
 from booking.application.practice import Practice
@@ -53,6 +54,10 @@ async def test_every_call_after_a_commit_and_every_timer_has_a_handler() -> None
             HOLD_EXPIRY,
             OFFER_EXPIRY,
             *(call.value for call in ProviderCall),
+            calendar.PUSH,
+            calendar.SYNC,
+            calendar.POLL,
         }
     finally:
         await booking.gateway.client.aclose()
+        await booking.calendar.client.aclose()

@@ -691,3 +691,44 @@ async def test_admin_command_sets_the_webhook(
     hook = (await notify.telegram.webhook())["webhook"]
     assert hook["url"] == WEBHOOK_URL and hook["secret_token"] == WEBHOOK_SECRET
     assert set(hook["allowed_updates"]) == {"message", "callback_query"}
+
+
+async def test_calendar_event_changed_asks_the_specialist_and_the_tap_is_their_decision(
+    notify: Notify,
+) -> None:
+    from contracts.booking.v1 import CalendarEventChangedV1, CalendarSyncFailedV1
+
+    specialist_id, _, chat_id = await linked_user(notify)
+    appointment_id = uuid.uuid4()
+    await notify.producer.publish(
+        appointment(
+            CalendarEventChangedV1,
+            uuid.uuid4(),
+            specialist_id=specialist_id,
+            appointment_id=appointment_id,
+            change="deleted",
+        )
+    )
+    asked = (await bot_messages(notify, chat_id, LINKING_REPLIES + 1))[-1]
+    assert asked["text"].startswith("Событие записи изменено в Google Календаре")
+    labels = [b["text"] for b in asked["reply_markup"]["inline_keyboard"][0]]
+    assert labels == ["Отменить запись", "Оставить запись"]
+
+    tapped = await notify.telegram.tap(chat_id, button_text="Оставить запись")
+    assert tapped["delivery"]["status_code"] == 200
+    (decision,) = await wait_for(
+        lambda: notify.events.of("notify.calendar.decision_requested", user_id=specialist_id)
+    )
+    assert decision["payload"]["decision"] == "keep"
+    assert decision["payload"]["appointment_id"] == str(appointment_id)
+    assert not notify.events.of("notify.telegram.action_requested", user_id=specialist_id)
+
+    # booking lost the calendar: the specialist is alerted
+    await notify.producer.event(
+        CalendarSyncFailedV1,
+        specialist_id=specialist_id,
+        reason="revoked",
+        failed_at=STARTS,
+    )
+    alert = (await bot_messages(notify, chat_id, LINKING_REPLIES + 2))[-1]
+    assert "Google Календарь" in alert["text"] and "отозван" in alert["text"]

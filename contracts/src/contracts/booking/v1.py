@@ -300,6 +300,35 @@ class ActionRejectedV1(Payload):
     ]
 
 
+@event("booking.calendar.event_changed", version=1, aggregate="appointment_id")
+class CalendarEventChangedV1(AppointmentFacts):
+    """The specialist deleted or moved an appointment's event in their Google Calendar.
+
+    booking does not cancel or move the appointment by itself: the specialist decides
+    (``notify.calendar.decision_requested``: cancel it, or keep it and the event is put back as
+    it was). ``event_starts_at``/``event_ends_at``: where the event is now (moved).
+    Consumers: notify (asks the specialist, with both buttons).
+    """
+
+    change: Literal["deleted", "moved"]
+    event_starts_at: UtcDateTime | None = None
+    event_ends_at: UtcDateTime | None = None
+
+
+@event("booking.calendar.sync_failed", version=1, aggregate="specialist_id")
+class CalendarSyncFailedV1(Payload):
+    """booking could not reach a specialist's Google Calendar for good: the consent was revoked
+    (``revoked``), Google refused a change (``refused``), or it stayed unreachable through every
+    retry (``unreachable``). The connection shows the error until the specialist reconnects.
+    Consumers: notify (tells the specialist).
+    """
+
+    specialist_id: UUID
+    reason: Literal["revoked", "refused", "unreachable"]
+    failed_at: UtcDateTime
+    appointment_id: UUID | None = None
+
+
 @event("booking.data_export.part_ready", version=1, aggregate="export_id")
 class DataExportPartReadyV1(DataExportPart):
     """booking's part of a user's data export (appointments, payments, forms) is ready.

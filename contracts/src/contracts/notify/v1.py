@@ -48,6 +48,24 @@ class DeeplinkActivatedV1(Payload):
     language_code: str | None = None
 
 
+CalendarDecision = Literal["cancel", "keep"]
+
+
+@event("notify.calendar.decision_requested", version=1, aggregate="user_id")
+class CalendarDecisionRequestedV1(Payload):
+    """A specialist tapped "cancel the appointment" or "keep it" under the message that they
+    changed an appointment's event in Google Calendar (``booking.calendar.event_changed``). The
+    button was verified to belong to them.
+
+    Consumers: booking (cancels the appointment, or keeps it and puts its event back).
+    """
+
+    action_id: UUID = Field(description="Unique per tap")
+    user_id: UUID
+    appointment_id: UUID
+    decision: CalendarDecision
+
+
 @event("notify.telegram.action_requested", version=1, aggregate="user_id")
 class TelegramActionRequestedV1(Payload):
     """A user tapped an inline button: confirm attendance, cancel an appointment, or accept a

@@ -10,6 +10,7 @@ tests swap them by parameter.
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from contracts.booking.v1 import (
     AppointmentHeldV1,
     AppointmentNoShowV1,
     AppointmentRescheduledV1,
+    CalendarEventChangedV1,
+    CalendarSyncFailedV1,
     IntakeSubmittedV1,
     PaymentFailedV1,
     PaymentSucceededV1,
@@ -35,10 +38,12 @@ from servicekit.clock import Clock, utcnow
 from servicekit.messaging.relay import AfterPublish
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
+from booking.adapters.google_calendar import GoogleCalendarClient
 from booking.adapters.tables import metadata
 from booking.adapters.yookassa import YooKassaClient
 from booking.api.appointments import calendar_router
 from booking.api.appointments import router as appointments_router
+from booking.api.calendar import google_router, me_router, specialist_calendar_router
 from booking.api.calendar_feeds import me_router as calendar_feed_router
 from booking.api.calendar_feeds import router as calendar_feeds_router
 from booking.api.clients import router as clients_router
@@ -49,6 +54,7 @@ from booking.api.services import router as services_router
 from booking.api.slots import router as slots_router
 from booking.api.specialists import router as specialists_router
 from booking.api.waitlist import router as waitlist_router
+from booking.application.calendar import CalendarSync
 from booking.application.payments import PaymentGateway
 from booking.application.practice import Practice
 from booking.application.slot_search import SlotCache
@@ -82,6 +88,8 @@ definition = ServiceDefinition(
         WaitlistOfferMadeV1,
         WaitlistOfferExpiredV1,
         ActionRejectedV1,
+        CalendarEventChangedV1,
+        CalendarSyncFailedV1,
     ),
     # What the consumers are (queues, events); a runtime makes its own, wired to its settings.
     consumers=booking_consumers(Practice()),
@@ -98,6 +106,9 @@ definition = ServiceDefinition(
         waitlist_router,
         calendar_feed_router,
         calendar_feeds_router,
+        me_router,
+        specialist_calendar_router,
+        google_router,
     ),
     port=8001,
     # An Idempotency-Key answers replays for 24 h; keep a margin, then forget it.
@@ -119,6 +130,36 @@ def yookassa_client(settings: BookingSettings) -> YooKassaClient:
     )
 
 
+def google_calendar_client(settings: BookingSettings) -> GoogleCalendarClient:
+    """The Google Calendar client the settings describe."""
+    key = settings.google_service_account_key.strip()
+    client = GoogleCalendarClient(
+        api_base=settings.google_calendar_api_base,
+        token_uri=settings.google_token_uri,
+        revoke_uri=settings.google_revoke_uri,
+        client_id=settings.google_client_id,
+        client_secret=settings.google_client_secret,
+        service_account_key=json.loads(key) if key else None,
+        timeout=settings.google_calendar_timeout_seconds,
+        max_attempts=settings.google_calendar_max_attempts,
+        retry_base=settings.google_calendar_retry_base_seconds,
+        retry_max=settings.google_calendar_retry_max_seconds,
+    )
+    client.webhook_url = settings.google_calendar_webhook_url
+    return client
+
+
+def calendar_sync_of(settings: BookingSettings, client: GoogleCalendarClient) -> CalendarSync:
+    """Google Calendar sync as the settings time it."""
+    return CalendarSync(
+        client=client,
+        poll_every=timedelta(minutes=settings.calendar_poll_minutes),
+        channel_life=timedelta(hours=settings.calendar_channel_hours),
+        renew_before=timedelta(hours=settings.calendar_channel_renew_hours),
+        give_up_after=settings.calendar_push_give_up_attempts,
+    )
+
+
 def practice_of(settings: BookingSettings) -> Practice:
     """The practice's rules the settings give."""
     return Practice(
@@ -129,8 +170,8 @@ def practice_of(settings: BookingSettings) -> Practice:
 
 
 class BookingRuntime(ServiceRuntime):
-    """booking's runtime: servicekit's, plus the practice's rules, YooKassa as booking uses it
-    and the remembered slot searches."""
+    """booking's runtime: servicekit's, plus the practice's rules, YooKassa as booking uses it,
+    Google Calendar sync and the remembered slot searches."""
 
     settings: BookingSettings
 
@@ -141,8 +182,12 @@ class BookingRuntime(ServiceRuntime):
         clock: Clock = utcnow,
         relay_after_publish: AfterPublish | None = None,
         yookassa: YooKassaClient | None = None,
+        google_calendar: GoogleCalendarClient | None = None,
     ) -> None:
         self.practice = practice_of(settings)
+        self.calendar = calendar_sync_of(
+            settings, google_calendar or google_calendar_client(settings)
+        )
         self.gateway = PaymentGateway(
             client=yookassa or yookassa_client(settings),
             return_url=settings.yookassa_return_url,
@@ -151,7 +196,7 @@ class BookingRuntime(ServiceRuntime):
         wired = dataclasses.replace(
             definition,
             consumers=booking_consumers(self.practice),
-            timers=timer_handlers(self.practice, self.gateway, clock),
+            timers=timer_handlers(self.practice, self.gateway, clock, self.calendar),
         )
         super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)
         self.slot_cache = SlotCache(
@@ -164,6 +209,7 @@ class BookingRuntime(ServiceRuntime):
         """Stop background work, then close the YooKassa connection pool."""
         await super().stop()
         await self.gateway.client.aclose()
+        await self.calendar.client.aclose()
 
 
 def build_runtime(
@@ -172,6 +218,7 @@ def build_runtime(
     clock: Clock = utcnow,
     relay_after_publish: AfterPublish | None = None,
     yookassa: YooKassaClient | None = None,
+    google_calendar: GoogleCalendarClient | None = None,
 ) -> BookingRuntime:
     """The booking runtime; tests pass their own settings, clock or YooKassa client."""
     return BookingRuntime(
@@ -179,4 +226,5 @@ def build_runtime(
         clock=clock,
         relay_after_publish=relay_after_publish,
         yookassa=yookassa,
+        google_calendar=google_calendar,
     )

@@ -78,6 +78,45 @@ class BookingSettings(ServiceSettings):
         default_factory=lambda: list(YOOKASSA_NOTIFICATION_SOURCES)
     )
 
+    # Google Calendar (docs/google-calendar.md; the sandbox fake on a laptop).
+    google_calendar_api_base: str = "http://127.0.0.1:9003/calendar/v3"
+    google_token_uri: str = Field(
+        default="http://127.0.0.1:9003/token",
+        description="OAuth token endpoint for specialists' refresh tokens (a service-account "
+        "key file names its own)",
+    )
+    google_revoke_uri: str = "http://127.0.0.1:9003/revoke"
+    google_client_id: str = "sandbox-client.apps.googleusercontent.com"
+    google_client_secret: str = "sandbox-client-secret"
+    google_service_account_key: str = Field(
+        default="",
+        description="The practice's service-account key file (JSON text) for domain-wide "
+        "delegation; empty: only specialists' own OAuth connections",
+    )
+    google_calendar_webhook_url: str = Field(
+        default="",
+        description="Where Google's watch notifications go; default: "
+        "/api/booking/calendar/google/notifications on PUBLIC_ORIGIN",
+    )
+    # Retries inside one push or sync stay short (the timer worker runs one handler at a time);
+    # longer outages are the timer worker's retries (2, 4, 8 … s, up to 10 minutes apart).
+    google_calendar_timeout_seconds: float = Field(default=5.0, gt=0)
+    google_calendar_max_attempts: int = Field(default=4, ge=1)
+    google_calendar_retry_base_seconds: float = Field(default=0.5, ge=0)
+    google_calendar_retry_max_seconds: float = Field(default=8.0, ge=0)
+    calendar_poll_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="The fallback sync of every connection when no notification came",
+    )
+    calendar_channel_hours: float = Field(default=168, gt=0, description="Watch channel life")
+    calendar_channel_renew_hours: float = Field(
+        default=24, gt=0, description="A channel this close to its expiry is replaced"
+    )
+    calendar_push_give_up_attempts: int = Field(
+        default=8, ge=1, description="Failed tries of one push before the specialist is told"
+    )
+
     @field_validator("yookassa_webhook_allowlist", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
@@ -86,12 +125,17 @@ class BookingSettings(ServiceSettings):
     @model_validator(mode="after")
     def _return_on_the_public_origin(self) -> BookingSettings:
         self.yookassa_return_url = self.yookassa_return_url or self.public_url("/booking/paid")
+        self.google_calendar_webhook_url = self.google_calendar_webhook_url or self.public_url(
+            "/api/booking/calendar/google/notifications"
+        )
         return self
 
     def secrets(self) -> Iterator[tuple[str, str | None, bool]]:
         """booking's secrets besides the common ones (see ServiceSettings.secrets)."""
         yield from super().secrets()
         yield "YOOKASSA_SECRET_KEY", self.yookassa_secret_key, False  # YooKassa's format
+        yield "GOOGLE_CLIENT_SECRET", self.google_client_secret, False  # Google's format
+        yield "GOOGLE_SERVICE_ACCOUNT_KEY", self.google_service_account_key or None, False
 
     @model_validator(mode="after")
     def _refuse_sandbox_payments_in_production(self) -> BookingSettings:
@@ -100,6 +144,16 @@ class BookingSettings(ServiceSettings):
             or not self.yookassa_base_url.startswith("https://")
         ):
             raise ValueError("production needs real YooKassa credentials over https")
+        google = {
+            "GOOGLE_CALENDAR_API_BASE": self.google_calendar_api_base,
+            "GOOGLE_TOKEN_URI": self.google_token_uri,
+            "GOOGLE_REVOKE_URI": self.google_revoke_uri,
+            "GOOGLE_CALENDAR_WEBHOOK_URL": self.google_calendar_webhook_url,
+        }
+        plain = [name for name, url in google.items() if not url.startswith("https://")]
+        if not self.is_development and plain:
+            # The sandbox Google is for laptops and tests; Google itself only talks https.
+            raise ValueError(f"{', '.join(plain)} must be https in production")
         if not self.is_development and not self.yookassa_return_url.startswith("https://"):
             raise ValueError("YOOKASSA_RETURN_URL must be https in production")
         if not self.is_development:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from contracts.notify.v1 import (
+    CalendarDecisionRequestedV1,
     DeeplinkActivatedV1,
     DeliveryFailedV1,
     TelegramActionRequestedV1,
@@ -98,6 +99,7 @@ def build_definition(notify: NotifyPorts, kept: KeptOutcomes) -> ServiceDefiniti
             TelegramLinkedV1,
             DeeplinkActivatedV1,
             TelegramActionRequestedV1,
+            CalendarDecisionRequestedV1,
             DeliveryFailedV1,
         ),
         consumers=build_consumers(notify),

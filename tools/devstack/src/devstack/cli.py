@@ -19,7 +19,7 @@ def _print_running(layout: StackLayout) -> None:
         print(f"    {name:8} {layout.service_url(name)}/docs")
     fakes = ", ".join(
         f"{name} {layout.sandbox_url(name)}/_sandbox/"
-        for name in ("yookassa", "telegram", "smtp-inspection")
+        for name in ("yookassa", "telegram", "google", "smtp-inspection")
     )
     print(f"  sandbox  {fakes}")
     print("\nA token: make token ROLE=admin    Stop: make stop    Logs: .local/logs/")

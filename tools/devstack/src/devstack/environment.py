@@ -44,6 +44,11 @@ def service_env(layout: StackLayout, name: str) -> dict[str, str]:
                 # the gateway's X-Forwarded-For and accept the sandbox's address. Production
                 # keeps YooKassa's published networks (and refuses private ones).
                 "YOOKASSA_WEBHOOK_ALLOWLIST": SANDBOX_NOTIFICATION_SOURCES,
+                # Google Calendar: the sandbox's API and token endpoint; its watch notifications
+                # come back through the gateway (booking derives the address from PUBLIC_ORIGIN).
+                "GOOGLE_CALENDAR_API_BASE": f"{layout.sandbox_url('google')}/calendar/v3",
+                "GOOGLE_TOKEN_URI": f"{layout.sandbox_url('google')}/token",
+                "GOOGLE_REVOKE_URI": f"{layout.sandbox_url('google')}/revoke",
             }
         )
     elif name == "notify":

@@ -13,6 +13,7 @@ SERVICES: dict[str, int] = {"booking": 8001, "content": 8002, "cabinet": 8003, "
 SANDBOX_PORTS: dict[str, int] = {
     "yookassa": 9001,
     "telegram": 9002,
+    "google": 9003,
     "smtp-inspection": 9004,
     "smtp": 9025,
 }
@@ -74,7 +75,8 @@ class StackLayout:
         return f"http://{LOOPBACK}:{self.services[name]}"
 
     def sandbox_url(self, port_name: str) -> str:
-        """A sandbox fake's HTTP base (``yookassa``, ``telegram``, ``smtp-inspection``)."""
+        """A sandbox fake's HTTP base (``yookassa``, ``telegram``, ``google``,
+        ``smtp-inspection``)."""
         return f"http://{LOOPBACK}:{self.sandbox[port_name]}"
 
     def database_name(self, service: str) -> str:

@@ -107,7 +107,8 @@ _STATUSES = ", ".join(f"'{s.value}'" for s in sorted(OCCUPYING))
 def occupancy_columns(specialist: str, first: int) -> str:
     """The three array columns :func:`occupancy_from_row` reads, for the specialist whose id
     is the SQL expression ``specialist``; their parameters are ``$first`` … ``$first+5`` as
-    :func:`occupancy_params` gives them.
+    :func:`occupancy_params` gives them. ``time_off`` holds the busy time imported from the
+    specialist's Google Calendar too: it blocks slots exactly as time off does.
 
     One statement can so carry a specialist's whole schedule beside whatever else it reads
     (slot search and booking each need a single round trip). The appointments condition
@@ -119,7 +120,10 @@ def occupancy_columns(specialist: str, first: int) -> str:
   ARRAY(SELECT ROW(o.on_date, o.hours, o.daily_cap) FROM schedule_overrides o
         WHERE o.specialist_id = {specialist} AND o.on_date BETWEEN {d0} AND {d1}) AS overrides,
   ARRAY(SELECT ROW(t.starts_at, t.ends_at) FROM time_off t
-        WHERE t.specialist_id = {specialist} AND t.starts_at < {hi} AND t.ends_at > {lo})
+        WHERE t.specialist_id = {specialist} AND t.starts_at < {hi} AND t.ends_at > {lo}
+        UNION ALL
+        SELECT ROW(b.starts_at, b.ends_at) FROM calendar_busy b
+        WHERE b.specialist_id = {specialist} AND b.starts_at < {hi} AND b.ends_at > {lo})
     AS time_off,
   ARRAY(SELECT ROW(a.starts_at, a.occupied_from, a.occupied_until,
                    a.status = 'held' AND a.hold_expires_at <= {now},

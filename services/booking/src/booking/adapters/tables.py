@@ -361,3 +361,70 @@ class CalendarFeed(BookingTable, table=True):
     language: str = Field(max_length=8)
     created_at: datetime = _utc()
     rotated_at: datetime = _utc()
+class CalendarConnection(BookingTable, table=True):
+    """A specialist's Google Calendar (docs/google-calendar.md): how booking reaches it and how
+    the sync stands.
+
+    ``credentials`` is encrypted JSON: ``{"refresh_token"}`` for an OAuth connection (the front
+    end's consent), ``{"subject"}`` (the Workspace user impersonated) for the practice's service
+    account with domain-wide delegation. ``sync_token`` is Google's for incremental
+    ``events.list``; ``channel_*`` the live ``events.watch`` channel (its token is encrypted).
+    ``status``: ``active``, or ``error`` with ``last_error`` (``revoked`` credentials, a
+    ``permanent`` refusal) until the specialist reconnects.
+    """
+
+    __tablename__ = "calendar_connections"
+
+    specialist_id: uuid.UUID = Field(primary_key=True)
+    kind: str  # oauth, service_account
+    calendar_id: str
+    credentials: str = Field(sa_column=Column(EncryptedString, nullable=False))
+    client_label: str  # initials, none
+    status: str  # active, error
+    last_error: str | None = None
+    last_error_at: datetime | None = _utc(nullable=True)
+    last_sync_at: datetime | None = _utc(nullable=True)
+    sync_token: str | None = None
+    channel_id: str | None = Field(default=None, index=True)
+    channel_token: str | None = Field(
+        default=None, sa_column=Column(EncryptedString, nullable=True)
+    )
+    channel_resource_id: str | None = None
+    channel_expires_at: datetime | None = _utc(nullable=True)
+    sync_round: int = 0
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class CalendarEvent(BookingTable, table=True):
+    """The Google event of one appointment (its id is derived from the appointment's).
+
+    ``state``: ``pending`` (a push is due), ``synced`` (Google has what was pushed), ``deleted``
+    (the appointment ended and the event was removed), ``failed`` (a push Google refused for
+    good), ``disputed`` (the specialist moved or deleted it in Google; booking asked them what
+    to do). ``pushed_*`` are the times Google holds, to tell the specialist's moves from ours.
+    """
+
+    __tablename__ = "calendar_events"
+
+    appointment_id: uuid.UUID = Field(primary_key=True)
+    specialist_id: uuid.UUID = Field(index=True)
+    event_id: str
+    state: str
+    pushed_starts_at: datetime | None = _utc(nullable=True)
+    pushed_ends_at: datetime | None = _utc(nullable=True)
+    etag: str | None = None
+    last_error: str | None = None
+    updated_at: datetime = _utc()
+
+
+class CalendarBusy(BookingTable, table=True):
+    """Time the specialist's other Google events take (imported; docs/google-calendar.md has the
+    rules). Slot search and the booking check read it as they read time off."""
+
+    __tablename__ = "calendar_busy"
+
+    specialist_id: uuid.UUID = Field(primary_key=True)
+    event_id: str = Field(primary_key=True)
+    starts_at: datetime = _utc()
+    ends_at: datetime = _utc()

@@ -21,6 +21,13 @@ from booking.application.appointments import (
     TooLate,
 )
 from booking.application.bookings import ClientUnknown
+from booking.application.calendar import (
+    CalendarNotConnected,
+    CalendarSpecialistUnknown,
+    NothingToDecide,
+    ServiceAccountNotConfigured,
+    UnknownChannel,
+)
 from booking.application.calendar_feeds import (
     CalendarFeedExists,
     CalendarFeedNotFound,
@@ -553,5 +560,39 @@ PROBLEMS.add(
     Msg(
         ru="Такой ленты календаря нет (ссылка отозвана или заменена).",
         en="No such calendar feed (the link was revoked or replaced).",
+    ),
+)
+
+# -- Google Calendar ---------------------------------------------------------------------------
+
+PROBLEMS.add(
+    CalendarNotConnected,
+    404,
+    Msg(ru="Календарь Google не подключён.", en="No Google Calendar is connected."),
+)
+PROBLEMS.add(
+    CalendarSpecialistUnknown,
+    404,
+    Msg(ru="Такого специалиста нет.", en="There is no such specialist."),
+)
+PROBLEMS.add(
+    ServiceAccountNotConfigured,
+    409,
+    Msg(
+        ru="Сервисный аккаунт Google для практики не настроен.",
+        en="The practice has no Google service account configured.",
+    ),
+)
+PROBLEMS.add(
+    UnknownChannel,
+    404,
+    Msg(ru="Такого канала уведомлений нет.", en="There is no such notification channel."),
+)
+PROBLEMS.add(
+    NothingToDecide,
+    409,
+    Msg(
+        ru="Это событие календаря не ждёт решения.",
+        en="This calendar event is not waiting for a decision.",
     ),
 )

@@ -13,7 +13,12 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from contracts.booking.v1 import ActionRejectedV1
+from contracts.booking.v1 import (
+    ActionRejectedV1,
+    AppointmentCancelledV1,
+    AppointmentConfirmedV1,
+    AppointmentRescheduledV1,
+)
 from contracts.cabinet.v1 import (
     ConsentDocumentPublishedV1,
     ConsentGrantedV1,
@@ -25,15 +30,16 @@ from contracts.cabinet.v1 import (
     UserRolesChangedV1,
 )
 from contracts.envelope import EventEnvelope
-from contracts.notify.v1 import TelegramActionRequestedV1
+from contracts.notify.v1 import CalendarDecisionRequestedV1, TelegramActionRequestedV1
 from servicekit.errors import DomainError, ErrorTable
 from servicekit.messaging.consumer import EventConsumer, PermanentFailure
 from servicekit.messaging.outbox import UnitOfWork
 
-from booking.application import actions, consents, people
+from booking.application import actions, calendar, consents, people
 from booking.application.actions import AlreadyDone
 from booking.application.appointments import AppointmentNotFound, TooLate
 from booking.application.bookings import ClientUnknown
+from booking.application.calendar import NothingToDecide
 from booking.application.catalog import ServiceNotFound, SpecialistNotGiving
 from booking.application.practice import Practice
 from booking.application.waitlist import OfferAccepted, OfferExpired, OfferNotFound
@@ -67,6 +73,7 @@ REJECTIONS: ErrorTable[Rejection] = ErrorTable(
         OfferExpired: "offer_expired",
         OfferAccepted: "already_done",
         AlreadyDone: "already_done",
+        NothingToDecide: "already_done",
         TooLate: "too_late",
         NoticeTooShort: "too_late",
         SlotTaken: "slot_taken",
@@ -88,6 +95,10 @@ def booking_consumers(practice: Practice) -> tuple[EventConsumer, ...]:
     user_events = EventConsumer("booking", "user-events")
     consent_events = EventConsumer("booking", "consents")
     telegram_actions = EventConsumer("booking", "telegram-actions")
+    calendar_pushes = EventConsumer("booking", "calendar-pushes")
+    calendar_pushes.handles(AppointmentConfirmedV1)(push_to_calendar)
+    calendar_pushes.handles(AppointmentRescheduledV1)(push_to_calendar)
+    calendar_pushes.handles(AppointmentCancelledV1)(push_to_calendar)
     user_events.handles(UserRegisteredV1)(add_client)
     user_events.handles(UserContactChangedV1)(update_client)
     user_events.handles(EmailVerifiedV1)(email_verified)
@@ -105,7 +116,42 @@ def booking_consumers(practice: Practice) -> tuple[EventConsumer, ...]:
         this event's id as their causation_id, so notify can match them to the message)."""
         await act_on_tap(uow, practice, event.payload)
 
-    return user_events, consent_events, telegram_actions
+    @telegram_actions.handles(CalendarDecisionRequestedV1)
+    async def calendar_decision(
+        uow: UnitOfWork, event: EventEnvelope[CalendarDecisionRequestedV1]
+    ) -> None:
+        """The specialist's answer about an event they changed in Google Calendar. A refusal
+        (not theirs, answered already) has no ``booking.action.rejected`` form: it is logged."""
+        p = event.payload
+        try:
+            async with uow.savepoint():
+                await actions.calendar_decision(
+                    uow,
+                    practice,
+                    specialist_id=p.user_id,
+                    appointment_id=p.appointment_id,
+                    keep=p.decision == "keep",
+                    now=uow.now(),
+                )
+        except DomainError as exc:
+            logger.warning(
+                "calendar decision refused",
+                extra={"action_id": str(p.action_id), "code": exc.code},
+            )
+
+    return user_events, consent_events, telegram_actions, calendar_pushes
+
+
+async def push_to_calendar(
+    uow: UnitOfWork,
+    event: EventEnvelope[AppointmentConfirmedV1]
+    | EventEnvelope[AppointmentRescheduledV1]
+    | EventEnvelope[AppointmentCancelledV1],
+) -> None:
+    """booking's own appointment events: the specialist's Google Calendar follows (a timer
+    per appointment makes the call after the commit; nothing if they have no calendar)."""
+    p = event.payload
+    await calendar.appointment_changed(uow, p.appointment_id, p.specialist_id, uow.now())
 
 
 async def add_client(uow: UnitOfWork, event: EventEnvelope[UserRegisteredV1]) -> None:

@@ -1,5 +1,6 @@
-"""Timer handlers: hold expiry, waitlist offer expiry, and the YooKassa calls made after a
-commit (:class:`~booking.application.money.ProviderCall`).
+"""Timer handlers: hold expiry, waitlist offer expiry, the YooKassa calls made after a
+commit (:class:`~booking.application.money.ProviderCall`), and Google Calendar's pushes, syncs
+and periodic polls (:mod:`booking.application.calendar`).
 
 Each handler runs in the transaction that marks its timer fired; a handler that raises (YooKassa
 unreachable) is retried with backoff by the timer worker. :func:`timer_handlers` builds them
@@ -17,7 +18,7 @@ from servicekit.clock import Clock
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import Timer, TimerHandler
 
-from booking.application import payments, waitlist
+from booking.application import calendar, payments, waitlist
 from booking.application.appointments import HOLD_EXPIRY
 from booking.application.money import ProviderCall, subject_of
 from booking.application.payments import PaymentGateway
@@ -51,7 +52,10 @@ PROVIDER_CALLS: Mapping[ProviderCall, ProviderCallHandler] = {
 
 
 def timer_handlers(
-    practice: Practice, gateway: PaymentGateway, clock: Clock
+    practice: Practice,
+    gateway: PaymentGateway,
+    clock: Clock,
+    sync: calendar.CalendarSync | None = None,
 ) -> dict[str, TimerHandler]:
     """Every timer kind booking schedules, with its handler."""
 
@@ -69,7 +73,31 @@ def timer_handlers(
     async def expire_offer(uow: UnitOfWork, timer: Timer) -> None:
         await waitlist.offer_timed_out(uow, practice, uuid.UUID(timer.payload["offer_id"]), clock())
 
+    async def calendar_push(uow: UnitOfWork, timer: Timer) -> None:
+        assert sync is not None
+        appointment_id = uuid.UUID(timer.payload["appointment_id"])
+        await calendar.push(uow, sync, appointment_id, attempts=timer.attempts, now=clock())
+
+    async def calendar_sync(uow: UnitOfWork, timer: Timer) -> None:
+        assert sync is not None
+        await calendar.synchronize(uow, sync, uuid.UUID(timer.key), clock())
+
+    async def calendar_poll(uow: UnitOfWork, timer: Timer) -> None:
+        assert sync is not None
+        specialist_id = uuid.UUID(timer.payload["specialist_id"])
+        await calendar.poll(uow, sync, specialist_id, int(timer.payload["round"]), clock())
+
+    calendar_timers: dict[str, TimerHandler] = (
+        {
+            calendar.PUSH: calendar_push,
+            calendar.SYNC: calendar_sync,
+            calendar.POLL: calendar_poll,
+        }
+        if sync is not None
+        else {}
+    )
     return {
+        **calendar_timers,
         HOLD_EXPIRY: expire_hold,
         waitlist.OFFER_EXPIRY: expire_offer,
         **{call.value: provider_call(call, run) for call, run in PROVIDER_CALLS.items()},

@@ -37,6 +37,8 @@ BUTTON_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "take": "Пройти опросник",
         "calendar": "В календарь (.ics)",
         "google_calendar": "Google Календарь",
+        "calendar_cancel": "Отменить запись",
+        "calendar_keep": "Оставить запись",
     },
     "en": {
         "pay": "Pay",
@@ -48,6 +50,8 @@ BUTTON_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "take": "Take it",
         "calendar": "Add to calendar (.ics)",
         "google_calendar": "Google Calendar",
+        "calendar_cancel": "Cancel the appointment",
+        "calendar_keep": "Keep it",
     },
 }
 

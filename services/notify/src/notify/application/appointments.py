@@ -22,6 +22,8 @@ from contracts.booking.v1 import (
     AppointmentHeldV1,
     AppointmentNoShowV1,
     AppointmentRescheduledV1,
+    CalendarEventChangedV1,
+    CalendarSyncFailedV1,
     IntakeSubmittedV1,
 )
 from contracts.envelope import EventEnvelope
@@ -277,3 +279,17 @@ async def remind(
         return
     notice = rules.reminder(json.loads(copy.facts), minutes_before=minutes_before)
     await plan_notice(uow, notify, notice)
+
+
+async def calendar_event_changed(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[CalendarEventChangedV1]
+) -> None:
+    """The specialist changed an appointment's event in Google Calendar: ask them what to do."""
+    await plan_notice(uow, notify, rules.calendar_event_changed(event.payload), source=event)
+
+
+async def calendar_sync_failed(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[CalendarSyncFailedV1]
+) -> None:
+    """booking can no longer reach the specialist's Google Calendar: tell them."""
+    await plan_notice(uow, notify, rules.calendar_sync_failed(event.payload), source=event)

@@ -23,7 +23,11 @@ from typing import Any, Literal
 
 from contracts.booking.v1 import ActionRejectedV1
 from contracts.envelope import EventEnvelope
-from contracts.notify.v1 import DeeplinkActivatedV1, TelegramActionRequestedV1
+from contracts.notify.v1 import (
+    CalendarDecisionRequestedV1,
+    DeeplinkActivatedV1,
+    TelegramActionRequestedV1,
+)
 from servicekit.messaging.outbox import UnitOfWork
 
 from notify.adapters.chats import find_chat, tap_in_progress
@@ -285,6 +289,18 @@ async def press_button(
             created_at=now,
         )
     )
+    decision = rules.CALENDAR_DECISIONS.get(button.action)
+    if decision is not None:  # the specialist's answer about an event changed in Google
+        assert button.appointment_id is not None
+        uow.emit(
+            CalendarDecisionRequestedV1(
+                action_id=action_id,
+                user_id=button.user_id,
+                appointment_id=button.appointment_id,
+                decision=decision,
+            )
+        )
+        return TapAnswer("sent", language)
     uow.emit(
         TelegramActionRequestedV1(
             action_id=action_id,

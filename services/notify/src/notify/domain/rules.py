@@ -23,6 +23,8 @@ from contracts.booking.v1 import (
     AppointmentHeldV1,
     AppointmentNoShowV1,
     AppointmentRescheduledV1,
+    CalendarEventChangedV1,
+    CalendarSyncFailedV1,
     IntakeSubmittedV1,
     PaymentFailedV1,
     RefundFailedV1,
@@ -47,7 +49,19 @@ from pydantic import BaseModel
 
 from notify.domain.preferences import Category, Channel
 
-ButtonAction = Literal["confirm_attendance", "cancel_appointment", "accept_waitlist_offer"]
+ButtonAction = Literal[
+    "confirm_attendance",
+    "cancel_appointment",
+    "accept_waitlist_offer",
+    "calendar_cancel_appointment",
+    "calendar_keep_appointment",
+]
+
+#: Buttons that answer ``booking.calendar.event_changed`` (``notify.calendar.decision_requested``).
+CALENDAR_DECISIONS: Mapping[str, Literal["cancel", "keep"]] = {
+    "calendar_cancel_appointment": "cancel",
+    "calendar_keep_appointment": "keep",
+}
 
 EMAIL_ONLY: tuple[Channel, ...] = ("email",)
 TELEGRAM_ONLY: tuple[Channel, ...] = ("telegram",)
@@ -246,6 +260,34 @@ def intake_submitted(
         _ctx(p, client_name=client_name, starts_at=starts_at),
         ref=appointment_ref(p.appointment_id) if p.appointment_id else None,
     )
+
+
+def calendar_event_changed(p: CalendarEventChangedV1) -> Notice:
+    """The specialist deleted or moved an appointment's event in Google Calendar: nothing was
+    cancelled; they choose (urgent: a client may be on the way), with both buttons."""
+    return Notice(
+        "calendar_event_changed",
+        p.specialist_id,
+        _ctx(p),
+        urgent=True,
+        ref=f"calendar:{p.appointment_id}",
+        buttons=(
+            Button(
+                "calendar_cancel",
+                action="calendar_cancel_appointment",
+                appointment_id=p.appointment_id,
+            ),
+            Button(
+                "calendar_keep", action="calendar_keep_appointment", appointment_id=p.appointment_id
+            ),
+        ),
+    )
+
+
+def calendar_sync_failed(p: CalendarSyncFailedV1) -> Notice:
+    """booking lost the specialist's Google Calendar (revoked, refused, unreachable): they are
+    told, so appointments do not silently stop reaching their calendar."""
+    return Notice("calendar_sync_failed", p.specialist_id, _ctx(p), category="alert", urgent=True)
 
 
 def refund_failed(p: RefundFailedV1, *, admin_id: uuid.UUID, client_name: str | None) -> Notice:

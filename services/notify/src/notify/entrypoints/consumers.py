@@ -24,6 +24,8 @@ from contracts.booking.v1 import (
     AppointmentHeldV1,
     AppointmentNoShowV1,
     AppointmentRescheduledV1,
+    CalendarEventChangedV1,
+    CalendarSyncFailedV1,
     IntakeSubmittedV1,
     PaymentFailedV1,
     RefundFailedV1,
@@ -106,6 +108,8 @@ QUEUES: tuple[tuple[str, Sequence[tuple[type[BaseModel], UseCase]]], ...] = (
             (WaitlistOfferMadeV1, waitlist.offer_made),
             (WaitlistOfferExpiredV1, waitlist.offer_expired),
             (ActionRejectedV1, bot.action_rejected),
+            (CalendarEventChangedV1, appointments.calendar_event_changed),
+            (CalendarSyncFailedV1, appointments.calendar_sync_failed),
         ),
     ),
     (
