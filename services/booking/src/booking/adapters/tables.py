@@ -361,6 +361,8 @@ class CalendarFeed(BookingTable, table=True):
     language: str = Field(max_length=8)
     created_at: datetime = _utc()
     rotated_at: datetime = _utc()
+
+
 class CalendarConnection(BookingTable, table=True):
     """A specialist's Google Calendar (docs/google-calendar.md): how booking reaches it and how
     the sync stands.
