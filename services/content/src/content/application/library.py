@@ -1,0 +1,276 @@
+"""The public library: published items listed, searched and read.
+
+Search is PostgreSQL full-text search over the live text of published items: each item is
+matched in its own language's configuration (``russian`` or ``english``: the query is made in
+both and each row uses its own), weighted title > summary > body, ranked by ``ts_rank`` and
+highlighted by ``ts_headline``. When nothing matches, a typo-tolerant fallback ranks titles by
+trigram word similarity (``pg_trgm``). Only ``published`` rows are ever read: drafts, items
+under review and archived ones are never found, and an item whose new revision is under
+review shows its live text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from servicekit.errors import DomainError
+from servicekit.http.pagination import keyset_page
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from content.adapters.tables import Item
+from content.application.refusals import ItemNotFound
+from content.domain.items import PUBLISHED
+from content.domain.search import START, STOP, safe_headline, tsquery_text
+
+Match = Literal["full_text", "similar", "none"]
+
+_HEADLINE = (
+    f"StartSel={START}, StopSel={STOP}, MaxFragments=2, MaxWords=24, MinWords=8, "
+    'FragmentDelimiter=" … "'
+)
+_TITLE_HEADLINE = f"StartSel={START}, StopSel={STOP}, HighlightAll=true"
+_CONFIG = "(CASE i.language WHEN 'ru' THEN 'russian'::regconfig ELSE 'english'::regconfig END)"
+_COLUMNS = (
+    "i.id, i.kind, i.language, i.slug, i.title, i.summary, i.topics, i.author_id, i.cover_url, "
+    "i.media_url, i.reading_minutes, i.published_at, i.revision"
+)
+
+
+class InvalidSearchCursor(DomainError):
+    """The cursor is not one this search gave out."""
+
+    code = "invalid_cursor"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the list is narrowed to."""
+
+    topic: str | None = None
+    kind: str | None = None
+    author_id: uuid.UUID | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A published item in a list, with its highlights when searched."""
+
+    id: uuid.UUID
+    kind: str
+    language: str
+    slug: str
+    title: str
+    summary: str | None
+    topics: list[str]
+    author_id: uuid.UUID
+    cover_url: str | None
+    media_url: str | None
+    reading_minutes: int
+    published_at: datetime
+    revision: int
+    rank: float | None = None
+    title_highlight: str | None = None
+    highlight: str | None = None
+
+
+def _hit(row: Any, **extra: Any) -> Hit:
+    return Hit(
+        id=row.id,
+        kind=row.kind,
+        language=row.language,
+        slug=row.slug,
+        title=row.title,
+        summary=row.summary,
+        topics=list(row.topics),
+        author_id=row.author_id,
+        cover_url=row.cover_url,
+        media_url=row.media_url,
+        reading_minutes=row.reading_minutes,
+        published_at=row.published_at,
+        revision=row.revision,
+        **extra,
+    )
+
+
+def _cursor(mode: str, rank: float, item_id: uuid.UUID) -> str:
+    raw = json.dumps([mode, rank, str(item_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _uncursor(cursor: str) -> tuple[str, float, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        mode, rank, item_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if mode not in ("f", "t") or not isinstance(rank, int | float):
+            raise ValueError(mode)
+        return mode, float(rank), uuid.UUID(item_id)
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
+        raise InvalidSearchCursor() from exc
+
+
+def _where(filters: Filters, params: dict[str, Any]) -> str:
+    clauses = ["i.status = 'published'"]
+    if filters.topic is not None:
+        clauses.append("i.topics @> :topic")
+        params["topic"] = [filters.topic.casefold().strip()]
+    if filters.kind is not None:
+        clauses.append("i.kind = :kind")
+        params["kind"] = filters.kind
+    if filters.author_id is not None:
+        clauses.append("i.author_id = :author_id")
+        params["author_id"] = filters.author_id
+    if filters.language is not None:
+        clauses.append("i.language = :language")
+        params["language"] = filters.language
+    return " AND ".join(clauses)
+
+
+def _bind(sql: str, params: dict[str, Any]) -> Any:
+    statement = text(sql)
+    if "topic" in params:
+        statement = statement.bindparams(bindparam("topic", type_=JSONB))
+    return statement
+
+
+async def _full_text(
+    session: AsyncSession,
+    query: str,
+    filters: Filters,
+    after: tuple[float, uuid.UUID] | None,
+    limit: int,
+) -> list[Hit]:
+    params: dict[str, Any] = {"tq": query, "limit": limit + 1}
+    where = _where(filters, params)
+    page = ""
+    if after is not None:
+        page = "WHERE (r.rank < :rank OR (r.rank = :rank AND r.id < :after))"
+        params["rank"], params["after"] = after
+    sql = f"""
+        WITH q AS (SELECT to_tsquery('russian', :tq) AS ru, to_tsquery('english', :tq) AS en),
+        ranked AS (
+            SELECT {_COLUMNS}, i.body_text, {_CONFIG} AS cfg,
+                   CASE i.language WHEN 'ru' THEN q.ru ELSE q.en END AS query,
+                   ts_rank(i.search, CASE i.language WHEN 'ru' THEN q.ru ELSE q.en END)::float8
+                       AS rank
+            FROM items i, q
+            WHERE {where}
+              AND ((i.language = 'ru' AND i.search @@ q.ru)
+                   OR (i.language = 'en' AND i.search @@ q.en))
+        ),
+        page AS (SELECT * FROM ranked r {page} ORDER BY r.rank DESC, r.id DESC LIMIT :limit)
+        SELECT page.*,
+               ts_headline(page.cfg, page.title, page.query, '{_TITLE_HEADLINE}') AS title_hl,
+               ts_headline(page.cfg, concat_ws(' ', page.summary, page.body_text), page.query,
+                           '{_HEADLINE}') AS body_hl
+        FROM page ORDER BY page.rank DESC, page.id DESC
+    """
+    rows = (await session.execute(_bind(sql, params), params)).all()
+    return [
+        _hit(
+            row,
+            rank=row.rank,
+            title_highlight=safe_headline(row.title_hl),
+            highlight=safe_headline(row.body_hl),
+        )
+        for row in rows
+    ]
+
+
+async def _similar(
+    session: AsyncSession,
+    query: str,
+    filters: Filters,
+    after: tuple[float, uuid.UUID] | None,
+    limit: int,
+) -> list[Hit]:
+    params: dict[str, Any] = {"q": query, "limit": limit + 1}
+    where = _where(filters, params)
+    page = ""
+    if after is not None:
+        page = "WHERE (r.rank < :rank OR (r.rank = :rank AND r.id < :after))"
+        params["rank"], params["after"] = after
+    sql = f"""
+        WITH ranked AS (
+            SELECT {_COLUMNS}, word_similarity(:q, i.title)::float8 AS rank
+            FROM items i
+            WHERE {where} AND :q <% i.title
+        )
+        SELECT * FROM ranked r {page} ORDER BY r.rank DESC, r.id DESC LIMIT :limit
+    """
+    rows = (await session.execute(_bind(sql, params), params)).all()
+    return [_hit(row, rank=row.rank) for row in rows]
+
+
+async def search(
+    session: AsyncSession, q: str, filters: Filters, *, limit: int, cursor: str | None
+) -> tuple[list[Hit], str | None, Match]:
+    """Published items matching ``q``, best first, with highlights; when the full-text query
+    finds nothing, titles similar to it (typos). The cursor says which of the two it pages."""
+    mode, after = "f", None
+    if cursor is not None:
+        mode, rank, last = _uncursor(cursor)
+        after = (rank, last)
+    tq = tsquery_text(q)
+    hits: list[Hit] = []
+    if mode == "f" and tq is not None:
+        hits = await _full_text(session, tq, filters, after, limit)
+    if mode == "t" or (not hits and after is None):
+        mode = "t"
+        hits = await _similar(session, " ".join(q.split())[:200], filters, after, limit)
+    more = len(hits) > limit
+    hits = hits[:limit]
+    next_cursor = None
+    if more and hits:
+        assert hits[-1].rank is not None
+        next_cursor = _cursor(mode, hits[-1].rank, hits[-1].id)
+    match: Match = "none" if not hits else ("full_text" if mode == "f" else "similar")
+    return hits, next_cursor, match
+
+
+async def latest(
+    session: AsyncSession, filters: Filters, *, limit: int, cursor: str | None
+) -> tuple[list[Hit], str | None]:
+    """Published items, newest publication first."""
+    query = select(Item).where(Item.status == PUBLISHED)
+    if filters.topic is not None:
+        query = query.where(col(Item.topics).contains([filters.topic.casefold().strip()]))
+    if filters.kind is not None:
+        query = query.where(Item.kind == filters.kind)
+    if filters.author_id is not None:
+        query = query.where(Item.author_id == filters.author_id)
+    if filters.language is not None:
+        query = query.where(Item.language == filters.language)
+    rows, next_cursor = await keyset_page(
+        session,
+        query,
+        order=col(Item.published_at),
+        tiebreak=col(Item.id),
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
+    )
+    return [_hit(row) for row in rows], next_cursor
+
+
+async def read(session: AsyncSession, language: str, slug: str) -> Item:
+    """A published item by its language and slug (its live revision)."""
+    item = (
+        await session.exec(
+            select(Item).where(
+                Item.language == language, Item.slug == slug, Item.status == PUBLISHED
+            )
+        )
+    ).first()
+    if item is None:
+        raise ItemNotFound()
+    return item
