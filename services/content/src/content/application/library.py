@@ -174,7 +174,7 @@ async def _full_text(
                            '{_HEADLINE}') AS body_hl
         FROM page ORDER BY page.rank DESC, page.id DESC
     """
-    rows = (await session.execute(_bind(sql, params), params)).all()
+    rows = (await (await session.connection()).execute(_bind(sql, params), params)).all()
     return [
         _hit(
             row,
@@ -207,7 +207,7 @@ async def _similar(
         )
         SELECT * FROM ranked r {page} ORDER BY r.rank DESC, r.id DESC LIMIT :limit
     """
-    rows = (await session.execute(_bind(sql, params), params)).all()
+    rows = (await (await session.connection()).execute(_bind(sql, params), params)).all()
     return [_hit(row, rank=row.rank) for row in rows]
 
 

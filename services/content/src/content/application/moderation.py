@@ -148,14 +148,14 @@ async def counts(session: AsyncSession) -> QueueCounts:
     """The queue's size by kind and by flag, and its oldest post's time."""
     by_kind = dict(
         (
-            await session.execute(
+            await session.exec(
                 select(Post.kind, func.count()).where(Post.status == PENDING).group_by(Post.kind)
             )
         ).all()
     )
     by_flag = dict(
         (
-            await session.execute(
+            await (await session.connection()).execute(
                 text(
                     "SELECT f, count(*) FROM posts, jsonb_array_elements_text(flags) AS f "
                     "WHERE status = 'pending' GROUP BY f"
@@ -164,8 +164,8 @@ async def counts(session: AsyncSession) -> QueueCounts:
         ).all()
     )
     oldest = (
-        await session.execute(select(func.min(col(Post.created_at))).where(Post.status == PENDING))
-    ).scalar_one()
+        await session.exec(select(func.min(col(Post.created_at))).where(Post.status == PENDING))
+    ).one()
     return QueueCounts(
         pending=sum(by_kind.values()), by_kind=by_kind, by_flag=by_flag, oldest_at=oldest
     )

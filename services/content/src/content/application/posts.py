@@ -85,7 +85,7 @@ async def _wait(
     """Seconds until one more post is allowed for ``column == value`` (None: allowed now)."""
     since = now - WINDOW
     count, oldest = (
-        await session.execute(
+        await session.exec(
             select(func.count(), func.min(col(Post.created_at))).where(
                 column == value, col(Post.created_at) > since
             )

@@ -36,7 +36,7 @@ async def page(session: AsyncSession, specialist_id: uuid.UUID, *, limit: int) -
         session, library.Filters(author_id=specialist_id), limit=limit, cursor=None
     )
     reviews, average = (
-        await session.execute(
+        await session.exec(
             select(func.count(), func.avg(col(Post.rating))).where(
                 Post.kind == posts.REVIEW,
                 Post.status == posts.APPROVED,
@@ -45,7 +45,7 @@ async def page(session: AsyncSession, specialist_id: uuid.UUID, *, limit: int) -
         )
     ).one()
     answered = (
-        await session.execute(
+        await session.exec(
             select(func.count()).where(
                 Post.kind == posts.QUESTION,
                 Post.status == posts.APPROVED,
@@ -53,7 +53,7 @@ async def page(session: AsyncSession, specialist_id: uuid.UUID, *, limit: int) -
                 col(Post.answered_at).is_not(None),
             )
         )
-    ).scalar_one()
+    ).one()
     return Page(
         specialist_id=specialist_id,
         items=items,
