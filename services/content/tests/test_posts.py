@@ -18,9 +18,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 def _from() -> dict[str, str]:
     """A fresh source address (the posts of one test do not share another's limits)."""
-    return {
-        "X-Forwarded-For": f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
-    }
+    a, b, c = random.randrange(256), random.randrange(256), random.randrange(1, 255)
+    return {"X-Forwarded-For": f"10.{a}.{b}.{c}"}
 
 
 async def _post(

@@ -217,7 +217,7 @@ async def approve(
             slug=item.slug,
             title=revision.title,
             summary=revision.summary,
-            language=item.language,  # type: ignore[arg-type]
+            language=item.language,
             tags=list(item.topics),
             author_id=item.author_id,
             revision=revision.number,

@@ -146,14 +146,14 @@ async def queue(
 
 async def counts(session: AsyncSession) -> QueueCounts:
     """The queue's size by kind and by flag, and its oldest post's time."""
-    by_kind = dict(
+    by_kind: dict[str, int] = dict(
         (
             await session.exec(
                 select(Post.kind, func.count()).where(Post.status == PENDING).group_by(Post.kind)
             )
         ).all()
     )
-    by_flag = dict(
+    by_flag: dict[str, int] = dict(
         (
             await (await session.connection()).execute(
                 text(

@@ -168,12 +168,7 @@ async def _submit(uow: UnitOfWork, post: Post, sender: Sender, rules: Rules, now
     post.text_index = prechecks.text_index(post.body, rules.key)
     post.created_at = post.updated_at = now
     uow.session.add(post)
-    try:
-        await uow.session.flush()
-    except IntegrityError as exc:
-        if is_unique_violation(exc, "posts_one_review_per_appointment"):
-            raise AlreadyReviewed() from None
-        raise
+    await uow.session.flush()
     await screen(uow, post, rules, now)
     await uow.session.flush()
     return post
@@ -292,7 +287,12 @@ async def review(
         flags=[],
         text_index="",
     )
-    return await _submit(uow, post, sender, rules, now)
+    try:
+        return await _submit(uow, post, sender, rules, now)
+    except IntegrityError as exc:  # a second review of it sent at the same moment
+        if is_unique_violation(exc, "posts_one_review_per_appointment"):
+            raise AlreadyReviewed() from None
+        raise
 
 
 async def own(
