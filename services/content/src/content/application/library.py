@@ -142,6 +142,32 @@ def _bind(sql: str, params: dict[str, Any]) -> Any:
     return statement
 
 
+def full_text_sql(where: str, page: str) -> str:
+    """The ranked, highlighted full-text query (``:tq`` the ``to_tsquery`` text, ``:limit``);
+    ``bench/content_search.py`` runs the same SQL bare."""
+    return f"""
+        WITH q AS (SELECT to_tsquery('russian', :tq) AS ru, to_tsquery('english', :tq) AS en),
+        ranked AS (
+            SELECT i.id, 'russian'::regconfig AS cfg, q.ru AS query,
+                   ts_rank(i.search, q.ru)::float8 AS rank
+            FROM items i, q
+            WHERE {where} AND i.language = 'ru' AND i.search @@ q.ru
+            UNION ALL
+            SELECT i.id, 'english'::regconfig AS cfg, q.en AS query,
+                   ts_rank(i.search, q.en)::float8 AS rank
+            FROM items i, q
+            WHERE {where} AND i.language = 'en' AND i.search @@ q.en
+        ),
+        page AS (SELECT * FROM ranked r {page} ORDER BY r.rank DESC, r.id DESC LIMIT :limit)
+        SELECT {_COLUMNS}, page.rank,
+               ts_headline(page.cfg, i.title, page.query, '{_TITLE_HEADLINE}') AS title_hl,
+               ts_headline(page.cfg, concat_ws(' ', i.summary, i.body_text), page.query,
+                           '{_HEADLINE}') AS body_hl
+        FROM page JOIN items i ON i.id = page.id
+        ORDER BY page.rank DESC, page.id DESC
+    """
+
+
 async def _full_text(
     session: AsyncSession,
     query: str,
@@ -155,25 +181,7 @@ async def _full_text(
     if after is not None:
         page = "WHERE (r.rank < :rank OR (r.rank = :rank AND r.id < :after))"
         params["rank"], params["after"] = after
-    sql = f"""
-        WITH q AS (SELECT to_tsquery('russian', :tq) AS ru, to_tsquery('english', :tq) AS en),
-        ranked AS (
-            SELECT {_COLUMNS}, i.body_text, {_CONFIG} AS cfg,
-                   CASE i.language WHEN 'ru' THEN q.ru ELSE q.en END AS query,
-                   ts_rank(i.search, CASE i.language WHEN 'ru' THEN q.ru ELSE q.en END)::float8
-                       AS rank
-            FROM items i, q
-            WHERE {where}
-              AND ((i.language = 'ru' AND i.search @@ q.ru)
-                   OR (i.language = 'en' AND i.search @@ q.en))
-        ),
-        page AS (SELECT * FROM ranked r {page} ORDER BY r.rank DESC, r.id DESC LIMIT :limit)
-        SELECT page.*,
-               ts_headline(page.cfg, page.title, page.query, '{_TITLE_HEADLINE}') AS title_hl,
-               ts_headline(page.cfg, concat_ws(' ', page.summary, page.body_text), page.query,
-                           '{_HEADLINE}') AS body_hl
-        FROM page ORDER BY page.rank DESC, page.id DESC
-    """
+    sql = full_text_sql(where, page)
     rows = (await (await session.connection()).execute(_bind(sql, params), params)).all()
     return [
         _hit(
