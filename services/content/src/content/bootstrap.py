@@ -28,6 +28,7 @@ from content.api.questionnaires import router as questionnaires_router
 from content.api.runs import router as runs_router
 from content.api.specialists import router as specialists_router
 from content.api.trends import router as trends_router
+from content.application.library import LibraryCache
 from content.config import ContentSettings
 from content.entrypoints.consumers import booking_events, consent_events
 from content.entrypoints.timers import timer_handlers
@@ -80,6 +81,7 @@ class ContentRuntime(ServiceRuntime):
     ) -> None:
         wired = dataclasses.replace(definition, timers=timer_handlers())
         super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)
+        self.library_cache = LibraryCache(settings.library_cache_pages)
 
 
 def build_runtime(

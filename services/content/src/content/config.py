@@ -106,3 +106,8 @@ class ContentSettings(ServiceSettings):
     duplicate_window_hours: int = Field(
         default=24, ge=1, description="The same text again within this window is refused"
     )
+    library_cache_pages: int = Field(
+        default=2048,
+        ge=0,
+        description="Pages of the public library a process remembers until it changes (0: none)",
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from servicekit.security.fields import EncryptedString
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -226,6 +227,16 @@ class Item(ContentTable, table=True):
     published_by: uuid.UUID | None = None
     archived_at: datetime | None = _utc(nullable=True)
     archived_by: uuid.UUID | None = None
+
+
+class LibraryState(ContentTable, table=True):
+    """One row: ``version`` counts the changes of what the public library shows (each
+    publication and archiving), so a process's remembered searches know when they are stale."""
+
+    __tablename__ = "library_state"
+
+    id: int = Field(primary_key=True)
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class ItemRevision(ContentTable, table=True):

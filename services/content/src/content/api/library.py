@@ -8,9 +8,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
-from servicekit.http.deps import UowDep
+from servicekit.http.deps import RuntimeDep, UowDep
 from servicekit.http.pagination import CursorQuery
 from servicekit.http.responses import problem_responses
 
@@ -18,6 +18,15 @@ from content.application import library
 from content.domain.items import ItemKind, Language
 
 router = APIRouter(prefix="/library", tags=["library"])
+
+
+def _cache(runtime: RuntimeDep) -> library.LibraryCache:
+    cache = getattr(runtime, "library_cache", None)
+    assert isinstance(cache, library.LibraryCache), "content runs on ContentRuntime"
+    return cache
+
+
+LibraryCacheDep = Annotated[library.LibraryCache, Depends(_cache)]
 
 
 class LibraryItem(BaseModel):
@@ -75,6 +84,7 @@ def _item(hit: library.Hit) -> LibraryItem:
 )
 async def list_library(
     uow: UowDep,
+    cache: LibraryCacheDep,
     q: Annotated[str | None, Query(max_length=200, description="Words to search for")] = None,
     topic: Annotated[str | None, Query(max_length=60)] = None,
     kind: ItemKind | None = None,
@@ -84,13 +94,14 @@ async def list_library(
     cursor: CursorQuery = None,
 ) -> LibraryPage:
     filters = library.Filters(topic=topic, kind=kind, author_id=author_id, language=language)
-    if q is not None and q.strip():
-        hits, next_cursor, match = await library.search(
-            uow.session, q, filters, limit=limit, cursor=cursor
-        )
-        return LibraryPage(items=[_item(h) for h in hits], next_cursor=next_cursor, match=match)
-    hits, next_cursor = await library.latest(uow.session, filters, limit=limit, cursor=cursor)
-    return LibraryPage(items=[_item(h) for h in hits], next_cursor=next_cursor, match="latest")
+    hits, next_cursor, match = await library.page(
+        uow.session, cache, q, filters, limit=limit, cursor=cursor
+    )
+    return LibraryPage(
+        items=[_item(h) for h in hits],
+        next_cursor=next_cursor,
+        match=match,
+    )
 
 
 @router.get(

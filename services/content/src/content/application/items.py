@@ -17,11 +17,12 @@ from contracts.content.v1 import ItemPublishedV1
 from servicekit.db.faults import is_unique_violation
 from servicekit.http.pagination import keyset_page
 from servicekit.messaging.outbox import UnitOfWork
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from content.adapters.tables import Item, ItemRevision
+from content.adapters.tables import Item, ItemRevision, LibraryState
 from content.application.callers import Caller
 from content.application.refusals import ItemNotFound, NothingToReview, SlugTaken
 from content.domain.items import (
@@ -71,6 +72,15 @@ async def _revision(session: AsyncSession, item_id: uuid.UUID, number: int) -> I
     revision = await session.get(ItemRevision, (item_id, number), with_for_update=True)
     assert revision is not None
     return revision
+
+
+async def _library_changed(session: AsyncSession) -> None:
+    """What the public library shows changed: remembered searches are stale."""
+    await session.exec(
+        update(LibraryState)
+        .where(col(LibraryState.id) == 1)
+        .values(version=col(LibraryState.version) + 1)
+    )
 
 
 def _fill(revision: ItemRevision, text: Text) -> None:
@@ -210,6 +220,7 @@ async def approve(
     item.status, item.published_at, item.published_by = PUBLISHED, now, reviewer.user_id
     item.first_published_at = item.first_published_at or now
     item.updated_at = now
+    await _library_changed(uow.session)
     uow.emit(
         ItemPublishedV1(
             item_id=item.id,
@@ -254,6 +265,7 @@ async def archive(uow: UnitOfWork, caller: Caller, item_id: uuid.UUID, now: date
         raise WrongState(item.status)
     item.status, item.archived_at, item.archived_by = ARCHIVED, now, caller.user_id
     item.updated_at = now
+    await _library_changed(uow.session)
     return item
 
 

@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from content.adapters.tables import Item
+from content.adapters.tables import Item, LibraryState
 from content.application.refusals import ItemNotFound
 from content.domain.items import PUBLISHED
 from content.domain.search import START, STOP, safe_headline, tsquery_text
@@ -282,3 +283,80 @@ async def read(session: AsyncSession, language: str, slug: str) -> Item:
     if item is None:
         raise ItemNotFound()
     return item
+
+
+# -- remembered pages ------------------------------------------------------------------------
+
+#: What a page of the library is asked by: the words (``None``: newest first), the filters,
+#: the page size and the cursor.
+PageKey = tuple[str | None, Filters, int, str | None]
+PageMatch = Literal["full_text", "similar", "none", "latest"]
+Answer = tuple[list[Hit], str | None, PageMatch]
+
+
+class LibraryCache:
+    """Recent pages of the public library, each with the library's version it was computed
+    at; beyond ``capacity`` the least recently used is forgotten (0: nothing is remembered).
+    One per process and checked against ``library_state`` before every use (one indexed read),
+    so a publication or an archiving in any process makes every remembered page stale at once.
+    Searches repeat (a practice's readers look for the same few dozen topics): a remembered
+    page skips the ranking and the highlighting."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._pages: OrderedDict[PageKey, tuple[int, Answer]] = OrderedDict()
+        self.remembered = 0
+        self.computed = 0
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def get(self, key: PageKey, version: int) -> Answer | None:
+        found = self._pages.get(key)
+        if found is None or found[0] != version:
+            return None
+        self._pages.move_to_end(key)
+        self.remembered += 1
+        return found[1]
+
+    def put(self, key: PageKey, version: int, answer: Answer) -> None:
+        self.computed += 1
+        if self.capacity <= 0:
+            return
+        self._pages[key] = (version, answer)
+        self._pages.move_to_end(key)
+        while len(self._pages) > self.capacity:
+            self._pages.popitem(last=False)
+
+
+async def version(session: AsyncSession) -> int:
+    """The library's version: it changes with every publication and archiving."""
+    state = await session.get(LibraryState, 1)
+    return state.version if state is not None else 0
+
+
+async def page(
+    session: AsyncSession,
+    cache: LibraryCache,
+    q: str | None,
+    filters: Filters,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Answer:
+    """A page of the library: searched when ``q`` has words (``match`` full_text, similar or
+    none), else newest first (``latest``); remembered until the library changes."""
+    words = " ".join(q.split()) if q else None
+    key: PageKey = (words or None, filters, limit, cursor)
+    current = await version(session)
+    known = cache.get(key, current)
+    if known is not None:
+        return known
+    answer: Answer
+    if words:
+        answer = await search(session, words, filters, limit=limit, cursor=cursor)
+    else:
+        hits, next_cursor = await latest(session, filters, limit=limit, cursor=cursor)
+        answer = (hits, next_cursor, "latest")
+    cache.put(key, current, answer)
+    return answer

@@ -84,6 +84,12 @@ def upgrade() -> None:
     )
     op.execute("CREATE INDEX ix_items_topics ON items USING gin (topics jsonb_path_ops)")
     op.create_table(
+        "library_state",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+    )
+    op.execute("INSERT INTO library_state (id, version) VALUES (1, 0)")
+    op.create_table(
         "item_revisions",
         sa.Column("item_id", sa.Uuid(), sa.ForeignKey("items.id"), primary_key=True),
         sa.Column("number", sa.Integer(), primary_key=True),
@@ -157,4 +163,5 @@ def downgrade() -> None:
     op.drop_table("moderation_decisions")
     op.drop_table("posts")
     op.drop_table("item_revisions")
+    op.drop_table("library_state")
     op.drop_table("items")
