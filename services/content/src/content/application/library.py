@@ -38,6 +38,9 @@ _HEADLINE = (
     f"StartSel={START}, StopSel={STOP}, MaxFragments=2, MaxWords=24, MinWords=8, "
     'FragmentDelimiter=" … "'
 )
+#: Highlights come from the summary and the text's first this many characters (ts_headline
+#: parses all it is given: a long article would cost milliseconds a row).
+_HEADLINE_CHARS = 5000
 _TITLE_HEADLINE = f"StartSel={START}, StopSel={STOP}, HighlightAll=true"
 _CONFIG = "(CASE i.language WHEN 'ru' THEN 'russian'::regconfig ELSE 'english'::regconfig END)"
 _COLUMNS = (
@@ -162,7 +165,8 @@ def full_text_sql(where: str, page: str) -> str:
         page AS (SELECT * FROM ranked r {page} ORDER BY r.rank DESC, r.id DESC LIMIT :limit)
         SELECT {_COLUMNS}, page.rank,
                ts_headline(page.cfg, i.title, page.query, '{_TITLE_HEADLINE}') AS title_hl,
-               ts_headline(page.cfg, concat_ws(' ', i.summary, i.body_text), page.query,
+               ts_headline(page.cfg, concat_ws(' ', i.summary, left(i.body_text, {_HEADLINE_CHARS})),
+                           page.query,
                            '{_HEADLINE}') AS body_hl
         FROM page JOIN items i ON i.id = page.id
         ORDER BY page.rank DESC, page.id DESC
