@@ -165,9 +165,9 @@ def full_text_sql(where: str, page: str) -> str:
         page AS (SELECT * FROM ranked r {page} ORDER BY r.rank DESC, r.id DESC LIMIT :limit)
         SELECT {_COLUMNS}, page.rank,
                ts_headline(page.cfg, i.title, page.query, '{_TITLE_HEADLINE}') AS title_hl,
-               ts_headline(page.cfg, concat_ws(' ', i.summary, left(i.body_text, {_HEADLINE_CHARS})),
-                           page.query,
-                           '{_HEADLINE}') AS body_hl
+               ts_headline(page.cfg,
+                           concat_ws(' ', i.summary, left(i.body_text, {_HEADLINE_CHARS})),
+                           page.query, '{_HEADLINE}') AS body_hl
         FROM page JOIN items i ON i.id = page.id
         ORDER BY page.rank DESC, page.id DESC
     """
