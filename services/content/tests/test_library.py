@@ -280,3 +280,16 @@ async def test_slugs_are_unique_per_language_and_media_need_a_url(content: Conte
         "/api/content/items", json={**body, "slug": _slug()}, headers=content.auth("client")
     )
     assert client.status_code == 403
+
+
+async def test_the_readme_walkthrough_article_is_found_by_sleep(content: Content) -> None:
+    topic = f"readme-{uuid.uuid4().hex[:6]}"
+    body = "Что делать, если тревога мешает **сну** и нет сна."
+    await _article(content, uuid.uuid4(), title="Тревога по ночам", body=body, topics=[topic])
+    found = await _search(content, q="сон", topic=topic)
+    assert [(i["title"], i["highlight"]) for i in found["items"]] == [
+        (
+            "Тревога по ночам",
+            "Что делать, если тревога мешает <mark>сну</mark> и нет <mark>сна</mark>.",
+        )
+    ]
