@@ -290,6 +290,6 @@ async def test_the_readme_walkthrough_article_is_found_by_sleep(content: Content
     assert [(i["title"], i["highlight"]) for i in found["items"]] == [
         (
             "Тревога по ночам",
-            "Что делать, если тревога мешает <mark>сну</mark> и нет <mark>сна</mark>.",
+            "Что делать, если тревога мешает <mark>сну</mark> и нет <mark>сна</mark>",
         )
     ]
