@@ -165,7 +165,8 @@ def serve_bare(dsn: str, port: int) -> None:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        pools["db"] = await asyncpg.create_pool(dsn, min_size=10, max_size=20)  # as content's
+        # As content runs here (DB_POOL_SIZE=10): the same number of queries at once.
+        pools["db"] = await asyncpg.create_pool(dsn, min_size=10, max_size=10)
         yield
         await pools["db"].close()
 
