@@ -195,6 +195,14 @@ async def test_an_approved_comment_is_public_and_closed_to_its_author(content: C
     mine = (await content.client.get("/api/content/posts", headers=me)).json()["items"]
     assert [(x["id"], x["status"]) for x in mine] == [(post["id"], "approved")]
 
+    # The item archived: its comments go with it.
+    archived = await content.client.post(
+        f"/api/content/items/{item['id']}/archive", headers=content.auth("admin")
+    )
+    assert archived.status_code == 200
+    gone = await content.client.get("/api/content/comments", params={"item_id": item["id"]})
+    assert gone.json()["items"] == []
+
 
 async def test_an_anonymous_question_is_reached_by_its_token_and_answered_publicly(
     content: Content,

@@ -181,6 +181,8 @@ async def submit(
     item = await _item(uow.session, caller, item_id, lock=True)
     if not _may_edit(caller, item):
         raise ItemNotFound()
+    if item.status == ARCHIVED:
+        raise WrongState(item.status)
     if item.pending_revision is None:
         raise NothingToReview()
     revision = await _revision(uow.session, item.id, item.pending_revision)
@@ -198,6 +200,8 @@ async def approve(
 ) -> tuple[Item, ItemRevision]:
     """The revision under review becomes the live text (announced)."""
     item = await _item(uow.session, reviewer, item_id, lock=True)
+    if item.status == ARCHIVED:
+        raise WrongState(item.status)
     if item.pending_revision is None:
         raise NothingToReview()
     revision = await _revision(uow.session, item.id, item.pending_revision)

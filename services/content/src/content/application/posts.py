@@ -421,8 +421,11 @@ async def public(
     """Approved posts as everyone sees them: an item's comments, a specialist's reviews, a
     specialist's answered questions; oldest first."""
     query = select(Post).where(Post.kind == kind, Post.status == APPROVED)
-    if item_id is not None:
-        query = query.where(Post.item_id == item_id)
+    if item_id is not None:  # the comments of a published item (not of an archived one)
+        query = query.where(
+            Post.item_id == item_id,
+            col(Post.item_id).in_(select(Item.id).where(Item.status == PUBLISHED)),
+        )
     if specialist_id is not None:
         query = query.where(Post.specialist_id == specialist_id)
     if kind == QUESTION:
