@@ -514,14 +514,16 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
             f"{statistics.median(counts):,.0f} of them) and the page's texts are highlighted; "
             "`EXPLAIN ANALYZE` on a quiet database gives about 10 ms a search (the index scan "
             "and fetch about 3 ms, `ts_rank` about 3 ms, `ts_headline` about 4 ms), so two "
-            f"shared cores answer some {med(b, 'per_s'):,.0f} such searches a second, content "
-            f"or bare, and with {n} connections always busy each waits for the "
+            f"shared cores answer some {med(b, 'per_s'):,.0f} such searches a second bare and "
+            f"{med(c, 'per_s'):,.0f} through content (whose own Python work per request, "
+            "the middleware, the session, the library's version, competes for the same cores), "
+            f"and with {n} connections always busy each waits for the "
             f"{n - 1} others: the latency is {n} / throughput (about "
             f"{n / max(med(c, 'per_s'), 1) * 1000:,.0f} ms at the median) whatever the code "
             "does. p99 under 100 ms at 32 busy connections needs over 320 searches a second, "
             "i.e. a machine with several times the cores, or searches that are not computed: "
             "the remembered pages (checked against the library's version, one indexed read) "
-            "are about six times the bare computed search here, and their p99 is set by the "
+            f"answer {ratio:.1f} times the bare computed search here, and their p99 is set by the "
             "machine's load (other work on the same two cores during the run).",
             "",
         ]
