@@ -324,6 +324,8 @@ async def test_automatic_checks_reject_or_flag_and_the_queue_counts_them(content
     ).json()
     assert counts["pending"] >= 2 and counts["by_flag"]["personal_data"] >= 1
     assert counts["by_kind"]["question"] >= 2 and counts["oldest_at"] is not None
+    assert counts["by_age"]["under_1h"] >= 2
+    assert sum(counts["by_age"].values()) == counts["pending"]
     by_flag = (
         await content.client.get(
             "/api/content/moderation/queue",

@@ -70,6 +70,7 @@ class QueueCounts(BaseModel):
     pending: int
     by_kind: dict[str, int]
     by_flag: dict[str, int]
+    by_age: dict[str, int] = Field(description="under_1h, under_24h (1 to 24 h) and over_24h")
     oldest_at: datetime | None
 
 
@@ -119,12 +120,16 @@ async def list_queue(
 @router.get(
     "/queue/counts",
     response_model=QueueCounts,
-    summary="How many posts wait, by kind and by flag, and since when",
+    summary="How many posts wait, by kind, by flag and by age, and since when",
 )
-async def queue_counts(uow: UowDep, _moderator: Reviewer) -> QueueCounts:
-    c = await moderation.counts(uow.session)
+async def queue_counts(uow: UowDep, now: NowDep, _moderator: Reviewer) -> QueueCounts:
+    c = await moderation.counts(uow.session, now)
     return QueueCounts(
-        pending=c.pending, by_kind=c.by_kind, by_flag=c.by_flag, oldest_at=c.oldest_at
+        pending=c.pending,
+        by_kind=c.by_kind,
+        by_flag=c.by_flag,
+        by_age=c.by_age,
+        oldest_at=c.oldest_at,
     )
 
 

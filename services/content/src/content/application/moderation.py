@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from contracts.content.v1 import ModerationDecidedV1
@@ -54,7 +54,12 @@ class QueueCounts:
     pending: int
     by_kind: dict[str, int]
     by_flag: dict[str, int]
+    by_age: dict[str, int]
     oldest_at: datetime | None
+
+
+#: Ages the queue is counted by (waiting less than an hour, less than a day, longer).
+AGES = (("under_1h", timedelta(hours=1)), ("under_24h", timedelta(days=1)))
 
 
 async def _title(session: AsyncSession, post: Post) -> str:
@@ -144,8 +149,8 @@ async def queue(
     )
 
 
-async def counts(session: AsyncSession) -> QueueCounts:
-    """The queue's size by kind and by flag, and its oldest post's time."""
+async def counts(session: AsyncSession, now: datetime) -> QueueCounts:
+    """The queue's size by kind, by flag and by age, and its oldest post's time."""
     by_kind: dict[str, int] = dict(
         (
             await session.exec(
@@ -166,8 +171,19 @@ async def counts(session: AsyncSession) -> QueueCounts:
     oldest = (
         await session.exec(select(func.min(col(Post.created_at))).where(Post.status == PENDING))
     ).one()
+    by_age: dict[str, int] = {}
+    counted = 0
+    for name, age in AGES:
+        younger = (
+            await session.exec(
+                select(func.count()).where(Post.status == PENDING, col(Post.created_at) > now - age)
+            )
+        ).one()
+        by_age[name], counted = younger - counted, younger
+    pending = sum(by_kind.values())
+    by_age["over_24h"] = pending - counted
     return QueueCounts(
-        pending=sum(by_kind.values()), by_kind=by_kind, by_flag=by_flag, oldest_at=oldest
+        pending=pending, by_kind=by_kind, by_flag=by_flag, by_age=by_age, oldest_at=oldest
     )
 
 
