@@ -107,7 +107,7 @@ class ContentSettings(ServiceSettings):
         default=24, ge=1, description="The same text again within this window is refused"
     )
     library_cache_pages: int = Field(
-        default=2048,
+        default=512,  # at most 50 items of a few kB each: some tens of MB at worst
         ge=0,
         description="Pages of the public library a process remembers until it changes (0: none)",
     )
