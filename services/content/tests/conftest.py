@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 from content.bootstrap import build_runtime, definition
 from content.config import ContentSettings
-from contracts.booking.v1 import AppointmentConfirmedV1
+from contracts.booking.v1 import AppointmentCompletedV1, AppointmentConfirmedV1
 from contracts.cabinet.v1 import ConsentGrantedV1, ConsentWithdrawnV1
 from contracts.registry import spec_of
 from contracts.testing import example_envelope
@@ -169,6 +169,44 @@ class Content:
         await wait_until(copied, timeout=20)
         return appointment_id
 
+    async def completed(
+        self, client: uuid.UUID, specialist: uuid.UUID, appointment_id: uuid.UUID | None = None
+    ) -> uuid.UUID:
+        """booking marks a session between them as held (confirmed first, when not given);
+        content's copy follows."""
+        if appointment_id is None:
+            appointment_id = await self.appointment(
+                client, specialist, starts_at=datetime.now(UTC) - timedelta(hours=2)
+            )
+        starts = datetime.now(UTC) - timedelta(hours=2)
+        await self.publish(
+            AppointmentCompletedV1(
+                appointment_id=appointment_id,
+                client_id=client,
+                service_id=uuid.uuid4(),
+                service_name="Консультация",
+                specialist_id=specialist,
+                specialist_name="Анна Петрова",
+                format="online",
+                starts_at=starts,
+                ends_at=starts + timedelta(minutes=50),
+                specialist_time_zone="Europe/Moscow",
+                price=Money(amount=300000),
+                intake_required=False,
+                reschedule_count=0,
+                marked_by_user_id=specialist,
+            )
+        )
+
+        async def copied() -> bool:
+            rows = await self.fetch(
+                "SELECT status FROM appointments WHERE appointment_id = $1", appointment_id
+            )
+            return bool(rows) and rows[0]["status"] == "completed"
+
+        await wait_until(copied, timeout=20)
+        return appointment_id
+
     async def start(
         self, questionnaire_id: str = PHQ9, headers: dict[str, str] | None = None, **body: Any
     ) -> dict[str, Any]:
@@ -208,7 +246,15 @@ async def content() -> AsyncIterator[Content]:
     async with (
         temporary_vhost() as amqp_url,
         running_service(
-            definition, build_runtime, ContentSettings, amqp_url=amqp_url, tokens=tokens
+            definition,
+            build_runtime,
+            ContentSettings,
+            amqp_url=amqp_url,
+            tokens=tokens,
+            # The tests' requests come through "a proxy" at 127.0.0.1: each post says its own
+            # address in X-Forwarded-For (posts are rate-limited per address).
+            trusted_proxies=["127.0.0.1"],
+            posts_per_address_hour=30,
         ) as svc,
         tapping(amqp_url, "content.events") as tap,
     ):

@@ -9,6 +9,8 @@ from contracts.content.v1 import (
     AssignmentCreatedV1,
     AssignmentOverdueV1,
     InteractiveRunCompletedV1,
+    ItemPublishedV1,
+    ModerationDecidedV1,
 )
 from servicekit.clock import Clock, utcnow
 from servicekit.messaging.relay import AfterPublish
@@ -17,10 +19,16 @@ from servicekit.runtime import ServiceDefinition, ServiceRuntime
 from content.adapters.tables import metadata
 from content.api.assignments import router as assignments_router
 from content.api.errors import PROBLEMS
+from content.api.items import router as items_router
+from content.api.library import router as library_router
+from content.api.moderation import router as moderation_router
+from content.api.posts import router as posts_router
 from content.api.questionnaires import drafts_router
 from content.api.questionnaires import router as questionnaires_router
 from content.api.runs import router as runs_router
+from content.api.specialists import router as specialists_router
 from content.api.trends import router as trends_router
+from content.application.library import LibraryCache
 from content.config import ContentSettings
 from content.entrypoints.consumers import booking_events, consent_events
 from content.entrypoints.timers import timer_handlers
@@ -34,7 +42,13 @@ definition = ServiceDefinition(
     ),
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    produces=(InteractiveRunCompletedV1, AssignmentCreatedV1, AssignmentOverdueV1),
+    produces=(
+        InteractiveRunCompletedV1,
+        AssignmentCreatedV1,
+        AssignmentOverdueV1,
+        ItemPublishedV1,
+        ModerationDecidedV1,
+    ),
     consumers=(consent_events, booking_events),
     routers=(
         questionnaires_router,
@@ -42,6 +56,11 @@ definition = ServiceDefinition(
         runs_router,
         assignments_router,
         trends_router,
+        items_router,
+        library_router,
+        posts_router,
+        moderation_router,
+        specialists_router,
     ),
     port=8002,
     problems=PROBLEMS,
@@ -62,6 +81,7 @@ class ContentRuntime(ServiceRuntime):
     ) -> None:
         wired = dataclasses.replace(definition, timers=timer_handlers())
         super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)
+        self.library_cache = LibraryCache(settings.library_cache_pages)
 
 
 def build_runtime(

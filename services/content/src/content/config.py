@@ -86,3 +86,28 @@ class ContentSettings(ServiceSettings):
         le=365,
         description="Days until an assignment is due when the specialist does not say",
     )
+
+    # -- user posts and moderation --------------------------------------------------------
+    stop_words_reject: list[str] = Field(
+        default_factory=lambda: ["казино", "виагр", "casino", "viagra"],
+        description="Stems whose words reject a post outright (a stem covers its word forms)",
+    )
+    stop_words_flag: list[str] = Field(
+        default_factory=lambda: ["дура", "идиот", "мошенни", "развод", "idiot", "stupid", "scam"],
+        description="Stems whose words flag a post for the moderator",
+    )
+    post_max_links: int = Field(default=2, ge=0, description="More links reject a post")
+    posts_per_author_hour: int = Field(
+        default=10, ge=1, description="Posts one signed-in author may send per hour"
+    )
+    posts_per_address_hour: int = Field(
+        default=20, ge=1, description="Posts one source address may send per hour"
+    )
+    duplicate_window_hours: int = Field(
+        default=24, ge=1, description="The same text again within this window is refused"
+    )
+    library_cache_pages: int = Field(
+        default=512,  # at most 50 items of a few kB each: some tens of MB at worst
+        ge=0,
+        description="Pages of the public library a process remembers until it changes (0: none)",
+    )

@@ -13,7 +13,17 @@ from datetime import datetime
 from typing import Any
 
 from servicekit.security.fields import EncryptedString
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -175,3 +185,141 @@ class Appointment(ContentTable, table=True):
     status: str = Field(sa_column=Column(String(24), nullable=False))
     confirmed: bool = Field(description="It was confirmed at some point: a real client")
     changed_at: datetime = _utc()
+
+
+# -- articles and resources ------------------------------------------------------------------
+
+
+class Item(ContentTable, table=True):
+    """A content item (article, exercise, audio or video resource) and its live revision.
+
+    The columns from ``title`` to ``reading_minutes`` are the live (published) text, copied from
+    the revision a reviewer approved: search and the public pages read them, so an edit under
+    review never shows. ``search`` (a generated ``tsvector``, ``russian`` or ``english`` by
+    ``language``, weights title A, summary B, body C) and the trigram index on ``title`` exist
+    only in the database (migration 0005): raw SQL reads them.
+    """
+
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("language", "slug", name="items_slug"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    language: str = Field(sa_column=Column(String(2), nullable=False))
+    slug: str = Field(sa_column=Column(String(120), nullable=False))
+    author_id: uuid.UUID = Field(index=True)
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    revision: int = Field(default=0, description="The live revision (0: never published)")
+    pending_revision: int | None = Field(default=None, description="A revision not yet live")
+    title: str | None = None
+    summary: str | None = None
+    body: str | None = None
+    body_html: str | None = None
+    body_text: str | None = None
+    topics: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    cover_url: str | None = None
+    media_url: str | None = None
+    reading_minutes: int | None = None
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    first_published_at: datetime | None = _utc(nullable=True)
+    published_at: datetime | None = _utc(nullable=True)
+    published_by: uuid.UUID | None = None
+    archived_at: datetime | None = _utc(nullable=True)
+    archived_by: uuid.UUID | None = None
+
+
+class LibraryState(ContentTable, table=True):
+    """One row: ``version`` counts the changes of what the public library shows (each
+    publication and archiving), so a process's remembered searches know when they are stale."""
+
+    __tablename__ = "library_state"
+
+    id: int = Field(primary_key=True)
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ItemRevision(ContentTable, table=True):
+    """One revision of an item's text: a draft, under review, published, returned (changes
+    asked), or superseded by a later publication; who wrote, submitted and reviewed it, when."""
+
+    __tablename__ = "item_revisions"
+
+    item_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("items.id"), primary_key=True, nullable=False)
+    )
+    number: int = Field(sa_column=Column(Integer, primary_key=True, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    title: str
+    summary: str | None = None
+    body: str
+    topics: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    cover_url: str | None = None
+    media_url: str | None = None
+    created_by: uuid.UUID
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    submitted_by: uuid.UUID | None = None
+    submitted_at: datetime | None = _utc(nullable=True)
+    reviewed_by: uuid.UUID | None = None
+    reviewed_at: datetime | None = _utc(nullable=True)
+    review_note: str | None = None
+
+
+# -- user-generated posts and moderation ----------------------------------------------------
+
+
+class Post(ContentTable, table=True):
+    """A user's question to a specialist, comment on an item, or review of a specialist.
+
+    Free text from a person (it may well be health data): ``body``, ``contact``, ``answer`` and
+    the moderator's ``reason`` are encrypted. ``token_hash`` is the SHA-256 of an anonymous
+    question's post token (shown once); ``source_index`` and ``text_index`` are keyed hashes of
+    the sender's address and of the normalized text (rate limits, repeated submissions): neither
+    can be read back.
+    """
+
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_status_created_at", "status", "created_at", "id"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    status: str = Field(sa_column=Column(String(24), nullable=False))
+    author_id: uuid.UUID | None = Field(default=None, index=True)
+    token_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    contact: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    language: str = Field(sa_column=Column(String(2), nullable=False))
+    specialist_id: uuid.UUID | None = Field(default=None, index=True)
+    item_id: uuid.UUID | None = Field(default=None, index=True)
+    appointment_id: uuid.UUID | None = None
+    rating: int | None = None
+    body: str = Field(sa_column=Column(EncryptedString, nullable=False))
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    source_index: str | None = Field(
+        default=None, sa_column=Column(String(64), nullable=True, index=True)
+    )
+    text_index: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    decided_at: datetime | None = _utc(nullable=True)
+    decided_by: uuid.UUID | None = None
+    reason: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    answer: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    answered_by: uuid.UUID | None = None
+    answered_at: datetime | None = _utc(nullable=True)
+
+
+class ModerationDecision(ContentTable, table=True):
+    """Every decision on a post, automatic (``moderator_id`` ``None``) or a moderator's: who,
+    when, what, why, the flags, and the text exactly as it was decided on (encrypted)."""
+
+    __tablename__ = "moderation_decisions"
+
+    id: uuid.UUID = Field(primary_key=True)
+    post_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("posts.id"), nullable=False))
+    moderator_id: uuid.UUID | None = None
+    decision: str = Field(sa_column=Column(String(24), nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    text: str = Field(sa_column=Column(EncryptedString, nullable=False))
+    decided_at: datetime = _utc()

@@ -28,6 +28,7 @@ def caller_of(principal: Principal) -> Caller:
         principal.user_id,
         admin=principal.has_role("admin"),
         specialist=principal.has_role("specialist"),
+        moderator=principal.has_role("moderator") or principal.has_role("admin"),
     )
 
 
@@ -58,12 +59,20 @@ async def _specialist(
     return caller_of(principal)
 
 
+async def _reviewer(
+    principal: Annotated[Principal, Depends(require_roles("moderator", "admin"))],
+) -> Caller:
+    return caller_of(principal)
+
+
 #: A signed-in caller.
 SignedIn = Annotated[Caller, Depends(_signed_in)]
 #: A signed-in caller, or ``None`` for an anonymous one.
 MaybeSignedIn = Annotated[Caller | None, Depends(_maybe_signed_in)]
 #: An admin or a specialist (who write questionnaires).
 Author = Annotated[Caller, Depends(_author)]
+#: A moderator or an admin (who review items and moderate posts).
+Reviewer = Annotated[Caller, Depends(_reviewer)]
 #: A specialist.
 Specialist = Annotated[Caller, Depends(_specialist)]
 #: The run token an anonymous run was started with (shown once, by ``POST /runs``).

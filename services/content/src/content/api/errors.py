@@ -7,23 +7,35 @@ from typing import Any
 
 from servicekit.http.problems import Msg, ProblemMap
 
+from content.application.library import InvalidSearchCursor
 from content.application.refusals import (
+    AlreadyReviewed,
     AssignmentClosed,
     AssignmentNotFound,
     ClientNotFound,
     CodeTaken,
     ConsentRequired,
+    ItemNotFound,
+    NotAnswerable,
     NothingToPublish,
+    NothingToReview,
+    NotReviewable,
+    PostClosed,
+    PostNotFound,
     QuestionnaireArchived,
     QuestionnaireNotFound,
+    RateLimited,
     RunAlreadyClaimed,
     RunCompleted,
     RunNotFound,
+    SlugTaken,
+    SpecialistNotFound,
     VersionNotFound,
 )
 from content.domain.assignments import DueInThePast
 from content.domain.consents import HEALTH_DATA
 from content.domain.definitions import DefinitionProblem, InvalidDefinition, Reason
+from content.domain.items import MediaUrlMissing, WrongState
 from content.domain.scoring import AnswersMissing, UnknownItem, UnknownOption
 
 _P = Mapping[str, Any]
@@ -219,4 +231,84 @@ PROBLEMS.add(
     AssignmentClosed,
     409,
     Msg(ru="Задание уже выполнено или отменено.", en="The assignment is done or cancelled."),
+)
+
+# -- articles, posts, moderation ------------------------------------------------------------
+
+PROBLEMS.add(ItemNotFound, 404, Msg(ru="Такого материала нет.", en="No such item."))
+PROBLEMS.add(
+    SlugTaken,
+    409,
+    Msg(
+        ru="Этот адрес (slug) уже занят другим материалом на этом языке.",
+        en="Another item in this language has this slug.",
+    ),
+)
+PROBLEMS.add(
+    NothingToReview,
+    409,
+    Msg(ru="Нет версии, ожидающей этого шага.", en="No revision is waiting for this step."),
+)
+PROBLEMS.add(
+    WrongState,
+    409,
+    lambda e: Msg(
+        ru=f"В состоянии «{e.status}» это сделать нельзя.",
+        en=f"Not possible while the item is {e.status}.",
+    ),
+)
+PROBLEMS.add(
+    MediaUrlMissing,
+    422,
+    Msg(
+        ru="Для аудио и видео нужна ссылка на запись (media_url).",
+        en="An audio or video resource needs its media_url.",
+    ),
+)
+PROBLEMS.add(
+    InvalidSearchCursor,
+    422,
+    Msg(ru="Этот курсор не был выдан этим API.", en="The cursor is not one this API gave out."),
+    title=Msg(ru="Неверный курсор", en="Invalid cursor"),
+)
+PROBLEMS.add(PostNotFound, 404, Msg(ru="Такой публикации нет.", en="No such post."))
+PROBLEMS.add(SpecialistNotFound, 404, Msg(ru="Такого специалиста нет.", en="No such specialist."))
+PROBLEMS.add(
+    PostClosed,
+    409,
+    Msg(
+        ru="Решение по публикации уже принято (или она отозвана): изменить её нельзя.",
+        en="The post has been decided on (or withdrawn): it can no longer be changed.",
+    ),
+)
+PROBLEMS.add(
+    NotReviewable,
+    409,
+    Msg(
+        ru="Отзыв можно оставить только о своей состоявшейся встрече.",
+        en="Only one's own completed appointment can be reviewed.",
+    ),
+)
+PROBLEMS.add(
+    AlreadyReviewed,
+    409,
+    Msg(ru="Отзыв об этой встрече уже оставлен.", en="This appointment has been reviewed."),
+)
+PROBLEMS.add(
+    NotAnswerable,
+    409,
+    Msg(
+        ru="Ответить можно только на одобренный вопрос.",
+        en="Only an approved question can be answered.",
+    ),
+)
+PROBLEMS.add(
+    RateLimited,
+    429,
+    Msg(
+        ru="Слишком много публикаций подряд. Попробуйте позже.",
+        en="Too many posts in a row. Try again later.",
+    ),
+    title=Msg(ru="Слишком часто", en="Too many requests"),
+    headers=lambda e: {"Retry-After": str(e.retry_after)},
 )

@@ -13,3 +13,4 @@ class Caller:
     user_id: uuid.UUID
     admin: bool = False
     specialist: bool = False
+    moderator: bool = False

@@ -89,3 +89,68 @@ class AssignmentClosed(DomainError):
     """The assignment is cancelled or done."""
 
     code = "assignment_closed"
+
+
+class ItemNotFound(DomainError):
+    """No such item, or not one the caller may see (a draft of someone else's)."""
+
+    code = "not_found"
+
+
+class SlugTaken(DomainError):
+    """Another item in that language already has this slug."""
+
+    code = "slug_taken"
+
+
+class NothingToReview(DomainError):
+    """The item has no revision waiting for review (or for this step)."""
+
+    code = "nothing_to_review"
+
+
+class PostNotFound(DomainError):
+    """No such post, or not the caller's (a post token that does not match is the same)."""
+
+    code = "not_found"
+
+
+class SpecialistNotFound(DomainError):
+    """The person is not a specialist content knows of."""
+
+    code = "not_found"
+
+
+class PostClosed(DomainError):
+    """The post was decided on (approved or rejected) or withdrawn: its author can no longer
+    change it."""
+
+    code = "post_closed"
+
+
+class NotReviewable(DomainError):
+    """The appointment is not the reviewer's, or not completed (existence does not leak)."""
+
+    code = "appointment_not_reviewable"
+
+
+class AlreadyReviewed(DomainError):
+    """This appointment has been reviewed already."""
+
+    code = "already_reviewed"
+
+
+class NotAnswerable(DomainError):
+    """Only an approved question addressed to the caller can be answered."""
+
+    code = "not_answerable"
+
+
+class RateLimited(DomainError):
+    """Too many posts from this author or address lately."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after

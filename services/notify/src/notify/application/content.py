@@ -1,6 +1,7 @@
 """What content tells notify: a questionnaire completed (a crisis alert, an intake suggestion),
 a questionnaire assigned or overdue (the client is told, the specialist too when overdue), a
-newly published article (news for those who agreed to it)."""
+newly published article (news for those who agreed to it), a moderator's decision on a user's
+post (its author is told)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from contracts.content.v1 import (
     AssignmentOverdueV1,
     InteractiveRunCompletedV1,
     ItemPublishedV1,
+    ModerationDecidedV1,
 )
 from contracts.envelope import EventEnvelope
 from servicekit.messaging.outbox import UnitOfWork
@@ -92,3 +94,11 @@ async def item_published(
         notice = rules.new_article(p, user_id)
         if notice is not None:
             await plan_notice(uow, notify, notice, source=event)
+
+
+async def moderation_decided(
+    uow: UnitOfWork, notify: NotifyPorts, event: EventEnvelope[ModerationDecidedV1]
+) -> None:
+    """A moderator decided on a user's question, comment or review: the author is told."""
+    notice = rules.moderation_decided(event.payload, posts_url=notify.app_url("/me/posts"))
+    await plan_notice(uow, notify, notice, source=event)

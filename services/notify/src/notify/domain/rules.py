@@ -44,6 +44,7 @@ from contracts.content.v1 import (
     AssignmentOverdueV1,
     InteractiveRunCompletedV1,
     ItemPublishedV1,
+    ModerationDecidedV1,
 )
 from pydantic import BaseModel
 
@@ -471,3 +472,14 @@ def new_article(p: ItemPublishedV1, user_id: uuid.UUID) -> Notice | None:
     if not p.first_publication or p.kind != "article":
         return None
     return Notice("new_article", user_id, _ctx(p), category="marketing")
+
+
+def moderation_decided(p: ModerationDecidedV1, *, posts_url: str) -> Notice:
+    """A moderator decided on the author's post: approved, rejected (why) or changes asked
+    (what), with a link to their posts."""
+    return Notice(
+        "moderation_decided",
+        p.author_id,
+        _ctx(p, posts_url=posts_url),
+        ref=f"post:{p.item_id}",
+    )

@@ -49,6 +49,7 @@ from contracts.content.v1 import (
     AssignmentOverdueV1,
     InteractiveRunCompletedV1,
     ItemPublishedV1,
+    ModerationDecidedV1,
 )
 from contracts.envelope import EventEnvelope
 from contracts.notify.v1 import DeliveryFailedV1
@@ -119,6 +120,7 @@ QUEUES: tuple[tuple[str, Sequence[tuple[type[BaseModel], UseCase]]], ...] = (
             (AssignmentCreatedV1, content.assignment_created),
             (AssignmentOverdueV1, content.assignment_overdue),
             (ItemPublishedV1, content.item_published),
+            (ModerationDecidedV1, content.moderation_decided),
         ),
     ),
     (DELIVERY_FAILURES, ((DeliveryFailedV1, deliveries.delivery_failed),)),
