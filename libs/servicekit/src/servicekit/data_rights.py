@@ -17,24 +17,36 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from contracts.cabinet.v1 import DataExportRequestedV1, UserErasureRequestedV1
+from contracts.data_rights import DataExportPart, RetainedData, UserDataErased
 from contracts.envelope import EventEnvelope
+from fastapi import APIRouter, Response
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from servicekit.http.deps import NowDep, UowDep
+from servicekit.http.problems import Msg, NotFound
+from servicekit.http.responses import problem_responses
 from servicekit.messaging.consumer import EventConsumer
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.security.fields import get_keyring
+from servicekit.settings import ServiceSettings
 
 __all__ = [
+    "Category",
     "ExportFile",
+    "answer_erasure",
+    "answer_export",
+    "data_rights_consumer",
     "erased",
     "erased_among",
     "export_file_for_download",
+    "export_files_router",
     "skip_erased_users",
     "store_export_file",
     "tombstone",
@@ -217,3 +229,225 @@ def drop_data_rights_tables(op: Any) -> None:
     """Drop what :func:`create_data_rights_tables` made."""
     op.drop_table("erased_users")
     op.drop_table("export_files")
+
+
+# -- a service's answers, table by table ----------------------------------------------------
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """Records a part names but does not give, and why (in both languages)."""
+
+    category: str
+    count: int
+    reason_ru: str
+    reason_en: str
+
+
+@dataclass(frozen=True)
+class Category:
+    """One kind of a user's data in a service (usually one table): how it is exported and how
+    it is erased. ``erase`` deletes or anonymises and returns what it kept and why (None:
+    nothing kept); ``withheld`` counts what the export does not give (by law), if anything."""
+
+    name: str
+    export: Callable[[AsyncSession, uuid.UUID], Awaitable[Rows]]
+    erase: Callable[[AsyncSession, uuid.UUID, datetime], Awaitable[RetainedData | None]]
+    withheld: Callable[[AsyncSession, uuid.UUID], Awaitable[Withheld | None]] | None = None
+
+
+async def answer_export(
+    uow: UnitOfWork,
+    *,
+    service: str,
+    categories: Iterable[Category],
+    part_event: type[DataExportPart],
+    export_id: uuid.UUID,
+    user_id: uuid.UUID,
+    link: Callable[[str], str],
+    ttl: timedelta,
+    now: datetime,
+) -> None:
+    """Build this service's part of an export (one JSON document, decrypted for the user),
+    keep it encrypted behind a fresh signed link and announce it (``part_event``)."""
+    if await erased(uow.session, user_id):
+        return
+    data: dict[str, Rows] = {}
+    withheld: list[dict[str, Any]] = []
+    for category in categories:
+        data[category.name] = await category.export(uow.session, user_id)
+        if category.withheld is not None:
+            found = await category.withheld(uow.session, user_id)
+            if found is not None and found.count:
+                withheld.append(
+                    {
+                        "category": found.category,
+                        "count": found.count,
+                        "reason": {"ru": found.reason_ru, "en": found.reason_en},
+                    }
+                )
+    counts = {name: len(rows) for name, rows in data.items()}
+    document = {
+        "schema": f"praktika.{service}.data_export/1",
+        "service": service,
+        "user_id": str(user_id),
+        "export_id": str(export_id),
+        "generated_at": now.isoformat(),
+        "data": data,
+        "record_counts": counts,
+        "withheld": withheld,
+    }
+    body = export_document(document)
+    stored = await store_export_file(
+        uow.session,
+        export_id=export_id,
+        user_id=user_id,
+        body=body,
+        record_counts=counts,
+        now=now,
+        ttl=ttl,
+    )
+    uow.emit(
+        part_event(
+            export_id=export_id,
+            user_id=user_id,
+            download_url=link(stored.token),
+            expires_at=stored.expires_at,
+            size_bytes=stored.size_bytes,
+            sha256=stored.sha256,
+            record_counts=counts,
+        )
+    )
+
+
+async def answer_erasure(
+    uow: UnitOfWork,
+    *,
+    categories: Iterable[Category],
+    erased_event: type[UserDataErased],
+    erasure_request_id: uuid.UUID,
+    user_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    """Erase or anonymise every category, leave the tombstone, and confirm (what was kept and
+    why). A second request for the same user confirms again without erasing anything more."""
+    retained: list[RetainedData] = []
+    for category in categories:
+        kept = await category.erase(uow.session, user_id, now)
+        if kept is not None:
+            retained.append(kept)
+    await tombstone(uow.session, user_id, erasure_request_id, now)
+    uow.emit(
+        erased_event(
+            erasure_request_id=erasure_request_id,
+            user_id=user_id,
+            erased_at=now,
+            retained=retained,
+        )
+    )
+
+
+def export_files_router() -> APIRouter:
+    """``GET /data-export-files/{token}``: a service's part of an export, through the gateway,
+    for whoever holds the signed link (cabinet, which fetches it once); 404 once used or
+    expired."""
+    router = APIRouter(tags=["data rights"])
+
+    @router.get(
+        "/data-export-files/{token}",
+        response_class=Response,
+        summary="A part of a user's data export (the signed, expiring link cabinet was sent)",
+        responses={
+            200: {"description": "The part, as `application/json`"},
+            **problem_responses(404),
+        },
+    )
+    async def download_export_file(token: str, uow: UowDep, now: NowDep) -> Response:
+        body = await export_file_for_download(uow.session, token, now)
+        if body is None:
+            raise NotFound(
+                Msg(
+                    ru="Ссылка недействительна, уже использована или устарела.",
+                    en="This link is invalid, used or expired.",
+                )
+            )
+        await uow.commit()
+        return Response(
+            body, media_type="application/json", headers={"Cache-Control": "private, no-store"}
+        )
+
+    return router
+
+
+@dataclass(frozen=True)
+class PartLinks:
+    """Where a service's export parts are served (through the gateway) and for how long."""
+
+    public_origin: str
+    service: str
+    ttl: timedelta
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> PartLinks:
+        """From a service's settings (``data_export_link_minutes``, default a day)."""
+        minutes = int(getattr(settings, "data_export_link_minutes", 24 * 60))
+        return cls(settings.public_origin, settings.service_name, timedelta(minutes=minutes))
+
+    def link(self, token: str) -> str:
+        """The signed link of a part."""
+        return f"{self.public_origin.rstrip('/')}/api/{self.service}/data-export-files/{token}"
+
+
+def data_rights_consumer(
+    service: str,
+    categories: Sequence[Category],
+    *,
+    part_event: type[DataExportPart],
+    erased_event: type[UserDataErased],
+    links: PartLinks,
+) -> EventConsumer:
+    """The ``<service>.data-rights`` consumer: cabinet's export and erasure requests, answered
+    by :func:`answer_export` and :func:`answer_erasure` over ``categories`` (only when the
+    request names this service among its expected parts)."""
+    consumer = EventConsumer(service, "data-rights")
+
+    @consumer.handles(DataExportRequestedV1)
+    async def export_requested(
+        uow: UnitOfWork, event: EventEnvelope[DataExportRequestedV1]
+    ) -> None:
+        """Build and announce this service's part."""
+        p = event.payload
+        if service not in p.expected_parts:
+            return
+        await answer_export(
+            uow,
+            service=service,
+            categories=categories,
+            part_event=part_event,
+            export_id=p.export_id,
+            user_id=p.user_id,
+            link=links.link,
+            ttl=links.ttl,
+            now=uow.now(),
+        )
+
+    @consumer.handles(UserErasureRequestedV1)
+    async def erasure_requested(
+        uow: UnitOfWork, event: EventEnvelope[UserErasureRequestedV1]
+    ) -> None:
+        """Erase or anonymise this service's data of the user, and confirm."""
+        p = event.payload
+        if service not in p.expected_parts:
+            return
+        await answer_erasure(
+            uow,
+            categories=categories,
+            erased_event=erased_event,
+            erasure_request_id=p.erasure_request_id,
+            user_id=p.user_id,
+            now=uow.now(),
+        )
+
+    return consumer

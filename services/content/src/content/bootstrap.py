@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 from contracts.content.v1 import (
     AssignmentCreatedV1,
     AssignmentOverdueV1,
+    DataExportPartReadyV1,
     InteractiveRunCompletedV1,
+    UserDataErasedV1,
 )
 from servicekit.clock import Clock, utcnow
+from servicekit.data_rights import PartLinks, export_files_router
 from servicekit.messaging.relay import AfterPublish
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
@@ -21,6 +25,7 @@ from content.api.questionnaires import drafts_router
 from content.api.questionnaires import router as questionnaires_router
 from content.api.runs import router as runs_router
 from content.api.trends import router as trends_router
+from content.application import data_rights
 from content.config import ContentSettings
 from content.entrypoints.consumers import booking_events, consent_events
 from content.entrypoints.timers import timer_handlers
@@ -34,14 +39,26 @@ definition = ServiceDefinition(
     ),
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    produces=(InteractiveRunCompletedV1, AssignmentCreatedV1, AssignmentOverdueV1),
-    consumers=(consent_events, booking_events),
+    produces=(
+        InteractiveRunCompletedV1,
+        AssignmentCreatedV1,
+        AssignmentOverdueV1,
+        DataExportPartReadyV1,
+        UserDataErasedV1,
+    ),
+    # The data-rights consumer is made per runtime (its links are on the runtime's origin).
+    consumers=(
+        consent_events,
+        booking_events,
+        data_rights.consumer(PartLinks("http://127.0.0.1:8080", "content", timedelta(days=1))),
+    ),
     routers=(
         questionnaires_router,
         drafts_router,
         runs_router,
         assignments_router,
         trends_router,
+        export_files_router(),
     ),
     port=8002,
     problems=PROBLEMS,
@@ -60,7 +77,15 @@ class ContentRuntime(ServiceRuntime):
         clock: Clock = utcnow,
         relay_after_publish: AfterPublish | None = None,
     ) -> None:
-        wired = dataclasses.replace(definition, timers=timer_handlers())
+        wired = dataclasses.replace(
+            definition,
+            timers=timer_handlers(),
+            consumers=(
+                consent_events,
+                booking_events,
+                data_rights.consumer(PartLinks.of(settings)),
+            ),
+        )
         super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)
 
 

@@ -14,12 +14,15 @@ from datetime import timedelta
 from pathlib import Path
 
 from contracts.notify.v1 import (
+    DataExportPartReadyV1,
     DeeplinkActivatedV1,
     DeliveryFailedV1,
     TelegramActionRequestedV1,
     TelegramLinkedV1,
+    UserDataErasedV1,
 )
 from servicekit.clock import Clock, utcnow
+from servicekit.data_rights import export_files_router
 from servicekit.messaging.relay import AfterPublish
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
@@ -98,6 +101,8 @@ def build_definition(notify: NotifyPorts, kept: KeptOutcomes) -> ServiceDefiniti
             DeeplinkActivatedV1,
             TelegramActionRequestedV1,
             DeliveryFailedV1,
+            DataExportPartReadyV1,
+            UserDataErasedV1,
         ),
         consumers=build_consumers(notify),
         timers=build_timers(notify, kept),
@@ -110,6 +115,7 @@ def build_definition(notify: NotifyPorts, kept: KeptOutcomes) -> ServiceDefiniti
             deeplinks_router,
             telegram_router,
             unsubscribe_router,
+            export_files_router(),
         ),
         port=8004,
         problems=PROBLEMS,

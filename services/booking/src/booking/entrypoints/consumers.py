@@ -11,6 +11,7 @@ the commit. A refused tap becomes ``booking.action.rejected`` with the reason no
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Literal
 
 from contracts.booking.v1 import ActionRejectedV1
@@ -26,11 +27,12 @@ from contracts.cabinet.v1 import (
 )
 from contracts.envelope import EventEnvelope
 from contracts.notify.v1 import TelegramActionRequestedV1
+from servicekit.data_rights import PartLinks, skip_erased_users
 from servicekit.errors import DomainError, ErrorTable
 from servicekit.messaging.consumer import EventConsumer, PermanentFailure
 from servicekit.messaging.outbox import UnitOfWork
 
-from booking.application import actions, consents, people
+from booking.application import actions, consents, data_rights, people
 from booking.application.actions import AlreadyDone
 from booking.application.appointments import AppointmentNotFound, TooLate
 from booking.application.bookings import ClientUnknown
@@ -83,8 +85,11 @@ REJECTIONS: ErrorTable[Rejection] = ErrorTable(
 )
 
 
-def booking_consumers(practice: Practice) -> tuple[EventConsumer, ...]:
-    """booking's consumers, new for one runtime (which sets their delivery limit)."""
+def booking_consumers(
+    practice: Practice, links: PartLinks | None = None
+) -> tuple[EventConsumer, ...]:
+    """booking's consumers, new for one runtime (which sets their delivery limit); ``links``:
+    where its parts of data exports are served (the development gateway by default)."""
     user_events = EventConsumer("booking", "user-events")
     consent_events = EventConsumer("booking", "consents")
     telegram_actions = EventConsumer("booking", "telegram-actions")
@@ -105,7 +110,13 @@ def booking_consumers(practice: Practice) -> tuple[EventConsumer, ...]:
         this event's id as their causation_id, so notify can match them to the message)."""
         await act_on_tap(uow, practice, event.payload)
 
-    return user_events, consent_events, telegram_actions
+    # An event about an erased user recreates nothing (servicekit.data_rights).
+    for consumer in (user_events, consent_events, telegram_actions):
+        skip_erased_users(consumer)
+    answers = data_rights.consumer(
+        links or PartLinks("http://127.0.0.1:8080", "booking", timedelta(days=1))
+    )
+    return user_events, consent_events, telegram_actions, answers
 
 
 async def add_client(uow: UnitOfWork, event: EventEnvelope[UserRegisteredV1]) -> None:
