@@ -196,7 +196,7 @@ async def open_exports(uow: UowDep, now: NowDep, _: Principal = Admin) -> OpenEx
     found = await data_exports.open_requests(uow, now.date())
     items = []
     for o in found:
-        parts = (await data_exports.view(uow, None, o.export.id)).parts
+        parts = await data_exports.parts_of(uow, o.export.id)
         items.append(
             OpenExportPublic(
                 id=o.export.id,

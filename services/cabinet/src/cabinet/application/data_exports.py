@@ -156,10 +156,11 @@ async def view(uow: UnitOfWork, user_id: uuid.UUID | None, export_id: uuid.UUID)
     export = await uow.session.get(DataExport, export_id)
     if export is None or (user_id is not None and export.user_id != user_id):
         raise ExportNotFound()
-    return ExportView(export, await _parts(uow, export_id))
+    return ExportView(export, await parts_of(uow, export_id))
 
 
-async def _parts(uow: UnitOfWork, export_id: uuid.UUID) -> list[DataExportPart]:
+async def parts_of(uow: UnitOfWork, export_id: uuid.UUID) -> list[DataExportPart]:
+    """An export's parts, by service."""
     return list(
         (
             await uow.session.exec(
@@ -220,7 +221,7 @@ async def fetch(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> None
     part.download_url = None
     uow.session.add(part)
     await uow.session.flush()
-    parts = await _parts(uow, export_id)
+    parts = await parts_of(uow, export_id)
     if all(p.status == FETCHED for p in parts):
         await _assemble(uow, export, policy, now)
 
@@ -231,7 +232,7 @@ async def reask(uow: UnitOfWork, export_id: uuid.UUID, now: datetime) -> None:
     if export is None or export.status != COLLECTING:
         return
     policy = ExportPolicy.read(export.policy)
-    missing = [p for p in await _parts(uow, export_id) if p.status in (REQUESTED, READY)]
+    missing = [p for p in await parts_of(uow, export_id) if p.status in (REQUESTED, READY)]
     if not missing:
         return
     for part in missing:
@@ -354,7 +355,7 @@ async def _own_part(uow: UnitOfWork, user_id: uuid.UUID) -> dict[str, Any]:
 async def _assemble(
     uow: UnitOfWork, export: DataExport, policy: ExportPolicy, now: datetime
 ) -> None:
-    parts = await _parts(uow, export.id)
+    parts = await parts_of(uow, export.id)
     missing = [p.service for p in parts if p.status != FETCHED]
     own = await _own_part(uow, export.user_id)
     documents: dict[str, dict[str, Any]] = {"cabinet": own}
