@@ -90,7 +90,7 @@ async def store_export_file(
     """Keep (or replace, when asked again) the part of ``export_id``; returns its new token."""
     token = secrets.token_urlsafe(32)
     sha = hashlib.sha256(body).hexdigest()
-    await session.execute(
+    await (await session.connection()).execute(
         text(
             "INSERT INTO export_files (export_id, user_id, token_hash, body, sha256, size_bytes,"
             " record_counts, created_at, expires_at, downloaded_at)"
@@ -121,7 +121,7 @@ async def export_file_for_download(
     """The part a link's token opens, if it has not expired (None otherwise); marks it
     downloaded. The body is dropped once downloaded: cabinet keeps the assembled archive."""
     row = (
-        await session.execute(
+        await (await session.connection()).execute(
             text(
                 "UPDATE export_files SET downloaded_at = :now, body = NULL"
                 " WHERE token_hash = :t AND expires_at > :now AND body IS NOT NULL"
@@ -145,7 +145,7 @@ async def erased_among(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> 
     ids = list(set(user_ids))
     if not ids:
         return set()
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(
         text("SELECT user_id FROM erased_users WHERE user_id = ANY(:ids)"), {"ids": ids}
     )
     return {r[0] for r in rows}
@@ -155,7 +155,7 @@ async def tombstone(
     session: AsyncSession, user_id: uuid.UUID, erasure_request_id: uuid.UUID, now: datetime
 ) -> None:
     """Remember that ``user_id`` is erased (events about them arriving later are ignored)."""
-    await session.execute(
+    await (await session.connection()).execute(
         text(
             "INSERT INTO erased_users (user_id, erasure_request_id, erased_at)"
             " VALUES (:u, :r, :now) ON CONFLICT (user_id) DO NOTHING"
@@ -163,7 +163,9 @@ async def tombstone(
         {"u": user_id, "r": erasure_request_id, "now": now},
     )
     # The part of an export not yet downloaded holds their data too.
-    await session.execute(text("DELETE FROM export_files WHERE user_id = :u"), {"u": user_id})
+    await (await session.connection()).execute(
+        text("DELETE FROM export_files WHERE user_id = :u"), {"u": user_id}
+    )
 
 
 def _subjects(payload: Any) -> list[uuid.UUID]:
