@@ -519,9 +519,15 @@ async def test_an_unused_link_expires(world: World) -> None:
             headers=a["auth"],
             json={"token": token},
         )
+        await world["cabinet"].runtime.timers.run_due()
     finally:
         world.clock.offset = timedelta()
     assert (expired.status_code, expired.json()["code"]) == (410, "download_link_invalid")
+    # The unused archive is dropped when its link expires.
+    [row] = await world.sql(
+        "cabinet", "SELECT archive FROM data_exports WHERE id = $1", uuid.UUID(export["id"])
+    )
+    assert row["archive"] is None
 
 
 async def test_an_export_waits_for_a_stopped_service_and_completes_when_it_is_back(
