@@ -52,30 +52,6 @@ PHQ9 = uuid.UUID("6d0e6f3c-6f3e-4b8e-9a53-0c5a3e1f0901")
 SECTION = "## Data export (issue 17)"
 
 
-class Gateway:
-    """``/api/<service>/…`` to that service's app, as nginx does."""
-
-    def __init__(self) -> None:
-        self.apps: dict[str, Any] = {}
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        parts = scope["path"].split("/")
-        app = self.apps.get(parts[2]) if len(parts) > 2 else None
-        if app is None:
-            await send({"type": "http.response.start", "status": 503, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await app(scope, receive, send)
-
-
 async def seed(
     services: dict[str, Any], user_id: uuid.UUID, a: argparse.Namespace
 ) -> dict[str, int]:
@@ -198,14 +174,14 @@ async def seed(
 
 async def main(a: argparse.Namespace) -> dict[str, Any]:
     import httpx
-    from sandbox.serving import serve_app
+    from sandbox.serving import ApiGateway, serve_app
     from sandbox.telegram import running_telegram_fake
     from sandbox.testing import running_smtp_sink
     from servicekit.security.signing import save_keyset
     from servicekit.testing import TokenMint, running_service, temporary_vhost
 
     tokens = TokenMint()
-    gateway = Gateway()
+    gateway = ApiGateway()
     timings: list[dict[str, float]] = []
     sizes: list[int] = []
     async with contextlib.AsyncExitStack() as stack:
