@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import httpx
 from contracts.cabinet.v1 import DataExportCompletedV1, DataExportRequestedV1
 from contracts.data_rights import DataExportPart as PartPayload
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import schedule
 from sqlmodel import col, select
 
+from cabinet.adapters.export_parts import fetch_part
 from cabinet.adapters.tables import (
     ConsentRecord,
     DataExport,
@@ -206,14 +206,13 @@ async def fetch(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> None
         return
     policy = ExportPolicy.read(export.policy)
     assert part.download_url is not None
-    async with httpx.AsyncClient(timeout=policy.fetch_timeout_seconds) as client:
-        response = await client.get(part.download_url)
-    if response.status_code != 200:
-        part.last_error = f"HTTP {response.status_code}"
+    response = await fetch_part(part.download_url, timeout=policy.fetch_timeout_seconds)
+    if response.status != 200:
+        part.last_error = f"HTTP {response.status}"
         part.status = REQUESTED  # the link is spent or gone: the re-ask gets a new one
         uow.session.add(part)
         return
-    body = response.content
+    body = response.body
     if hashlib.sha256(body).hexdigest() != part.sha256:
         part.last_error, part.status = "sha256 mismatch", REQUESTED
         uow.session.add(part)
