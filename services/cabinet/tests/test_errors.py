@@ -7,8 +7,25 @@ import pytest
 from cabinet.api.errors import PROBLEMS
 from cabinet.application.accounts import PhoneUnavailable
 from cabinet.application.consents import VersionConflict
+from cabinet.application.erasure import (
+    ErasureInProgress,
+    ErasureNotCancellable,
+    ErasureNotFound,
+)
 from cabinet.domain.accounts import InvalidLink, NoAccount, WrongPassword
 from cabinet.domain.consents import DocumentOutdated, NoSuchDocument, NotGranted
+from cabinet.domain.data_rights import (
+    DownloadLinkInvalid,
+    ExportInProgress,
+    ExportNotFound,
+    ExportNotReady,
+)
+from cabinet.domain.diary import (
+    ClientNotFound,
+    DiaryConsentRequired,
+    DiaryEntryNotFound,
+    UnknownAppointment,
+)
 from cabinet.domain.roles import NoSuchSpecialist, NoSuchUser, OwnAdminRole
 from cabinet.domain.sessions import InvalidCredentials, RefreshTokenReused, SessionEnded
 from cabinet.domain.throttle import TooManyAttempts
@@ -33,6 +50,22 @@ ANSWERS: dict[DomainError, tuple[int, str, dict[str, str], str]] = {
     DocumentOutdated(): (409, "document_outdated", {}, "Conflict"),
     NotGranted(): (409, "not_granted", {}, "Conflict"),
     VersionConflict(): (409, "version_conflict", {}, "Conflict"),
+    DiaryEntryNotFound(): (404, "not_found", {}, "Not found"),
+    ClientNotFound(): (404, "not_found", {}, "Not found"),
+    UnknownAppointment(): (422, "unknown_appointment", {}, "Unknown session"),
+    DiaryConsentRequired("health_data_processing"): (
+        403,
+        "consent_required",
+        {},
+        "Consent required",
+    ),
+    ExportNotFound(): (404, "not_found", {}, "Not found"),
+    ExportInProgress(): (409, "export_in_progress", {}, "Conflict"),
+    ExportNotReady(): (409, "export_not_ready", {}, "Conflict"),
+    DownloadLinkInvalid(): (410, "download_link_invalid", {}, "Link no longer valid"),
+    ErasureNotFound(): (404, "not_found", {}, "Not found"),
+    ErasureInProgress(): (409, "erasure_in_progress", {}, "Conflict"),
+    ErasureNotCancellable(): (409, "erasure_not_cancellable", {}, "Conflict"),
 }
 
 

@@ -228,7 +228,8 @@ class DataExportRequestedV1(Payload):
 
 @event("cabinet.data_export.completed", version=1, aggregate="export_id")
 class DataExportCompletedV1(Payload):
-    """Every part of an export arrived; the user can download it.
+    """An export is ready to download: every part arrived, or the final deadline passed and it
+    is marked ``incomplete`` with the ``missing_parts`` named (never silently partial).
 
     Consumers: notify (sends the user the link).
     """
@@ -238,6 +239,12 @@ class DataExportCompletedV1(Payload):
     download_url: SecretUrl
     expires_at: UtcDateTime
     parts: list[Producer]
+    incomplete: bool = Field(
+        default=False, description="Some part never arrived by the final deadline"
+    )
+    missing_parts: list[Producer] = Field(
+        default_factory=list, description="The parts missing from an incomplete export"
+    )
 
 
 @event("cabinet.user.erasure_requested", version=1, aggregate="user_id")

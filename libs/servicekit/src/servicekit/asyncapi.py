@@ -96,10 +96,34 @@ def _add_payload(components: Components, model: type[BaseModel]) -> Reference:
     schema = envelope.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas = components.schemas if components.schemas is not None else {}
     components.schemas = schemas
+    schema = _qualified_if_taken(schema, model, schemas)
     for name, part in {**schema.pop("$defs", {}), schema["title"]: schema}.items():
         if schemas.setdefault(name, part) != part:
             raise ValueError(f"two different schemas are named {name!r} in the AsyncAPI document")
     return _ref("components", "schemas", schema["title"])
+
+
+def _qualified_if_taken(
+    schema: dict[str, Any], model: type[BaseModel], schemas: dict[str, Any]
+) -> dict[str, Any]:
+    """Events of several producers may share a class name (each producer's
+    ``DataExportPartReadyV1``): a consumer of more than one gets each under its producer's
+    name (``BookingDataExportPartReadyV1``) when the schemas differ."""
+    name = model.__name__
+    defs = schema.get("$defs", {})
+    taken = schemas.get(name)
+    if name not in defs or taken is None or taken == defs[name]:
+        return schema
+    producer = spec_of(model).event_type.split(".", 1)[0]
+    qualified = f"{producer.capitalize()}{name}"
+    text = json.dumps(schema).replace(
+        f'"#/components/schemas/{name}"', f'"#/components/schemas/{qualified}"'
+    )
+    renamed: dict[str, Any] = json.loads(text)
+    renamed["$defs"][qualified] = renamed["$defs"].pop(name)
+    renamed["$defs"][qualified]["title"] = qualified
+    renamed["title"] = renamed["title"].replace(f"[{name}]", f"[{qualified}]")
+    return renamed
 
 
 def _add_queue(

@@ -26,15 +26,18 @@ from contracts.booking.v1 import (
     AppointmentRescheduledV1,
     CalendarEventChangedV1,
     CalendarSyncFailedV1,
+    DataExportPartReadyV1,
     IntakeSubmittedV1,
     PaymentFailedV1,
     PaymentSucceededV1,
     RefundFailedV1,
     RefundSucceededV1,
+    UserDataErasedV1,
     WaitlistOfferExpiredV1,
     WaitlistOfferMadeV1,
 )
 from servicekit.clock import Clock, utcnow
+from servicekit.data_rights import PartLinks, export_files_router
 from servicekit.messaging.relay import AfterPublish
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
@@ -90,6 +93,8 @@ definition = ServiceDefinition(
         ActionRejectedV1,
         CalendarEventChangedV1,
         CalendarSyncFailedV1,
+        DataExportPartReadyV1,
+        UserDataErasedV1,
     ),
     # What the consumers are (queues, events); a runtime makes its own, wired to its settings.
     consumers=booking_consumers(Practice()),
@@ -109,6 +114,7 @@ definition = ServiceDefinition(
         me_router,
         specialist_calendar_router,
         google_router,
+        export_files_router(),
     ),
     port=8001,
     # An Idempotency-Key answers replays for 24 h; keep a margin, then forget it.
@@ -195,7 +201,7 @@ class BookingRuntime(ServiceRuntime):
         )
         wired = dataclasses.replace(
             definition,
-            consumers=booking_consumers(self.practice),
+            consumers=booking_consumers(self.practice, PartLinks.of(settings)),
             timers=timer_handlers(self.practice, self.gateway, clock, self.calendar),
         )
         super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)

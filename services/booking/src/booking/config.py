@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 from servicekit.http.client_ip import parse_networks
-from servicekit.settings import ServiceSettings
+from servicekit.settings import DEV_CAPABILITY_KEY, ServiceSettings
 
 #: YooKassa's notification source addresses (integrations.md §1.6).
 YOOKASSA_NOTIFICATION_SOURCES = (
@@ -33,6 +33,15 @@ class BookingSettings(ServiceSettings):
 
     service_name: str = "booking"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika_booking"
+
+    # Seals the link to this service's part of a data export (only cabinet opens it): the same
+    # keys as cabinet's; the development key is refused in production.
+    capability_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [DEV_CAPABILITY_KEY]
+    )
+    data_export_link_minutes: int = Field(
+        default=24 * 60, ge=1, description="How long the signed link to an export part works"
+    )
 
     # Booking rules that are the practice's, not a service's.
     hold_minutes: int = Field(default=10, ge=1, description="How long an unpaid hold lasts")

@@ -10,6 +10,8 @@ from contracts.cabinet.v1 import (
     ConsentDocumentPublishedV1,
     ConsentGrantedV1,
     ConsentWithdrawnV1,
+    DataExportCompletedV1,
+    DataExportRequestedV1,
     EmailVerificationRequestedV1,
     EmailVerifiedV1,
     PasswordResetRequestedV1,
@@ -17,6 +19,7 @@ from contracts.cabinet.v1 import (
     SessionsRevokedV1,
     SpecialistProfileUpdatedV1,
     UserContactChangedV1,
+    UserErasureRequestedV1,
     UserRegisteredV1,
     UserRolesChangedV1,
 )
@@ -27,12 +30,15 @@ from servicekit.runtime import ServiceDefinition, ServiceRuntime
 from cabinet.adapters.tables import metadata
 from cabinet.api.accounts import router as accounts_router
 from cabinet.api.consents import router as consents_router
+from cabinet.api.data_rights import router as data_rights_router
+from cabinet.api.diary import router as diary_router
 from cabinet.api.errors import PROBLEMS
 from cabinet.api.jwks import router as jwks_router
 from cabinet.api.roles import router as roles_router
 from cabinet.api.sessions import router as sessions_router
 from cabinet.application.ports import CabinetPorts, build_ports
 from cabinet.config import CabinetSettings
+from cabinet.entrypoints.consumers import booking_events, data_rights_answers
 from cabinet.entrypoints.timers import TIMERS
 
 definition = ServiceDefinition(
@@ -54,12 +60,22 @@ definition = ServiceDefinition(
         ConsentDocumentPublishedV1,
         ConsentGrantedV1,
         ConsentWithdrawnV1,
+        DataExportRequestedV1,
+        DataExportCompletedV1,
+        UserErasureRequestedV1,
     ),
-    consumers=(),
+    consumers=(booking_events, data_rights_answers),
     timers=TIMERS,
     # Throttle counters are only read within their window (an hour at most): purged after a day.
     retention=(("login_throttle", "window_started_at", timedelta(days=1)),),
-    routers=(accounts_router, sessions_router, roles_router, consents_router),
+    routers=(
+        accounts_router,
+        sessions_router,
+        roles_router,
+        consents_router,
+        diary_router,
+        data_rights_router,
+    ),
     root_routers=(jwks_router,),
     port=8003,
     problems=PROBLEMS,

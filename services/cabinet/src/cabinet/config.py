@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 from servicekit.settings import DEV_CAPABILITY_KEY, ServiceSettings
 
@@ -42,3 +42,29 @@ class CabinetSettings(ServiceSettings):
     capability_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [DEV_CAPABILITY_KEY]
     )
+
+    # Data-subject requests (docs/data-rights.md).
+    data_export_parts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["booking", "content", "notify"],
+        description="Services that hold a part of every user's export",
+    )
+    data_export_reask_minutes: int = Field(
+        default=15, ge=1, description="A part not in by then is asked for again (and again)"
+    )
+    data_export_final_hours: int = Field(
+        default=72, ge=1, description="Then the export completes, marked incomplete if need be"
+    )
+    data_export_link_hours: int = Field(
+        default=72, ge=1, description="How long the archive's single-use link works"
+    )
+    data_export_fetch_timeout_seconds: float = 30.0
+    erasure_cooling_off_days: int = Field(
+        default=7, ge=0, description="Time to change one's mind before an erasure is executed"
+    )
+
+    @field_validator("data_export_parts", mode="before")
+    @classmethod
+    def _split_parts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

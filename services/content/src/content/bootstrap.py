@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 from contracts.content.v1 import (
     AssignmentCreatedV1,
     AssignmentOverdueV1,
+    DataExportPartReadyV1,
     InteractiveRunCompletedV1,
     ItemPublishedV1,
     ModerationDecidedV1,
+    UserDataErasedV1,
 )
 from servicekit.clock import Clock, utcnow
+from servicekit.data_rights import PartLinks, export_files_router
 from servicekit.messaging.relay import AfterPublish
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
@@ -28,6 +32,7 @@ from content.api.questionnaires import router as questionnaires_router
 from content.api.runs import router as runs_router
 from content.api.specialists import router as specialists_router
 from content.api.trends import router as trends_router
+from content.application import data_rights
 from content.application.library import LibraryCache
 from content.config import ContentSettings
 from content.entrypoints.consumers import booking_events, consent_events
@@ -48,8 +53,15 @@ definition = ServiceDefinition(
         AssignmentOverdueV1,
         ItemPublishedV1,
         ModerationDecidedV1,
+        DataExportPartReadyV1,
+        UserDataErasedV1,
     ),
-    consumers=(consent_events, booking_events),
+    # The data-rights consumer is made per runtime (its links are on the runtime's origin).
+    consumers=(
+        consent_events,
+        booking_events,
+        data_rights.consumer(PartLinks("http://127.0.0.1:8080", "content", timedelta(days=1))),
+    ),
     routers=(
         questionnaires_router,
         drafts_router,
@@ -61,6 +73,7 @@ definition = ServiceDefinition(
         posts_router,
         moderation_router,
         specialists_router,
+        export_files_router(),
     ),
     port=8002,
     problems=PROBLEMS,
@@ -79,7 +92,15 @@ class ContentRuntime(ServiceRuntime):
         clock: Clock = utcnow,
         relay_after_publish: AfterPublish | None = None,
     ) -> None:
-        wired = dataclasses.replace(definition, timers=timer_handlers())
+        wired = dataclasses.replace(
+            definition,
+            timers=timer_handlers(),
+            consumers=(
+                consent_events,
+                booking_events,
+                data_rights.consumer(PartLinks.of(settings)),
+            ),
+        )
         super().__init__(wired, settings, clock=clock, relay_after_publish=relay_after_publish)
         self.library_cache = LibraryCache(settings.library_cache_pages)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
-from servicekit.settings import ServiceSettings
+from pydantic_settings import NoDecode
+from servicekit.settings import DEV_CAPABILITY_KEY, ServiceSettings
 
 
 class Bilingual(BaseModel):
@@ -68,6 +71,15 @@ class ContentSettings(ServiceSettings):
 
     service_name: str = "content"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/praktika_content"
+
+    # Seals the link to this service's part of a data export (only cabinet opens it): the same
+    # keys as cabinet's; the development key is refused in production.
+    capability_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [DEV_CAPABILITY_KEY]
+    )
+    data_export_link_minutes: int = Field(
+        default=24 * 60, ge=1, description="How long the signed link to an export part works"
+    )
 
     # What a person sees at once when their answers raise a crisis flag (the practice's own).
     crisis_message: Bilingual = Bilingual(

@@ -15,12 +15,15 @@ from pathlib import Path
 
 from contracts.notify.v1 import (
     CalendarDecisionRequestedV1,
+    DataExportPartReadyV1,
     DeeplinkActivatedV1,
     DeliveryFailedV1,
     TelegramActionRequestedV1,
     TelegramLinkedV1,
+    UserDataErasedV1,
 )
 from servicekit.clock import Clock, utcnow
+from servicekit.data_rights import export_files_router
 from servicekit.messaging.relay import AfterPublish
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
@@ -101,6 +104,8 @@ def build_definition(notify: NotifyPorts, kept: KeptOutcomes) -> ServiceDefiniti
             TelegramActionRequestedV1,
             CalendarDecisionRequestedV1,
             DeliveryFailedV1,
+            DataExportPartReadyV1,
+            UserDataErasedV1,
         ),
         consumers=build_consumers(notify),
         timers=build_timers(notify, kept),
@@ -114,6 +119,7 @@ def build_definition(notify: NotifyPorts, kept: KeptOutcomes) -> ServiceDefiniti
             telegram_router,
             unsubscribe_router,
             calendar_files_router,
+            export_files_router(),
         ),
         port=8004,
         problems=PROBLEMS,

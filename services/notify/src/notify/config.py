@@ -82,6 +82,9 @@ class NotifySettings(ServiceSettings):
         default_factory=lambda: [DEV_CAPABILITY_KEY]
     )
     deeplink_ttl_minutes: int = Field(default=60 * 24 * 7, ge=1)
+    data_export_link_minutes: int = Field(
+        default=24 * 60, ge=1, description="How long the signed link to an export part works"
+    )
     # How long a chat that opened a link_account link waits for the owner's confirmation.
     telegram_link_confirm_minutes: int = Field(default=30, ge=1)
 

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from servicekit.security.fields import EncryptedString
-from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, Text, Uuid
+from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, String, Text, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -430,3 +430,33 @@ class CalendarBusy(BookingTable, table=True):
     event_id: str = Field(primary_key=True)
     starts_at: datetime = _utc()
     ends_at: datetime = _utc()
+
+
+class ExportFile(BookingTable, table=True):
+    """booking's part of a user's data export, encrypted until cabinet fetches it through its
+    signed link (``token_hash``: the link's SHA-256) or it expires (servicekit.data_rights)."""
+
+    __tablename__ = "export_files"
+
+    export_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(index=True)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    body: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    sha256: str = Field(max_length=64)
+    size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    record_counts: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False)
+    )
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    downloaded_at: datetime | None = _utc(nullable=True)
+
+
+class ErasedUser(BookingTable, table=True):
+    """The tombstone of an erased user: events about them arriving later change nothing."""
+
+    __tablename__ = "erased_users"
+
+    user_id: uuid.UUID = Field(primary_key=True)
+    erasure_request_id: uuid.UUID
+    erased_at: datetime = _utc()

@@ -11,6 +11,7 @@ the commit. A refused tap becomes ``booking.action.rejected`` with the reason no
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Literal
 
 from contracts.booking.v1 import (
@@ -31,11 +32,12 @@ from contracts.cabinet.v1 import (
 )
 from contracts.envelope import EventEnvelope
 from contracts.notify.v1 import CalendarDecisionRequestedV1, TelegramActionRequestedV1
+from servicekit.data_rights import PartLinks, skip_erased_users
 from servicekit.errors import DomainError, ErrorTable
 from servicekit.messaging.consumer import EventConsumer, PermanentFailure
 from servicekit.messaging.outbox import UnitOfWork
 
-from booking.application import actions, calendar, consents, people
+from booking.application import actions, calendar, consents, data_rights, people
 from booking.application.actions import AlreadyDone
 from booking.application.appointments import AppointmentNotFound, TooLate
 from booking.application.bookings import ClientUnknown
@@ -90,8 +92,11 @@ REJECTIONS: ErrorTable[Rejection] = ErrorTable(
 )
 
 
-def booking_consumers(practice: Practice) -> tuple[EventConsumer, ...]:
-    """booking's consumers, new for one runtime (which sets their delivery limit)."""
+def booking_consumers(
+    practice: Practice, links: PartLinks | None = None
+) -> tuple[EventConsumer, ...]:
+    """booking's consumers, new for one runtime (which sets their delivery limit); ``links``:
+    where its parts of data exports are served (the development gateway by default)."""
     user_events = EventConsumer("booking", "user-events")
     consent_events = EventConsumer("booking", "consents")
     telegram_actions = EventConsumer("booking", "telegram-actions")
@@ -139,7 +144,15 @@ def booking_consumers(practice: Practice) -> tuple[EventConsumer, ...]:
                 extra={"action_id": str(p.action_id), "code": exc.code},
             )
 
-    return user_events, consent_events, telegram_actions, calendar_pushes
+    # An event about an erased user recreates nothing (servicekit.data_rights). The calendar
+    # pushes are booking's own appointment events: the specialist's calendar follows them even
+    # when the client was erased (erasure cancels what was upcoming).
+    for consumer in (user_events, consent_events, telegram_actions):
+        skip_erased_users(consumer)
+    answers = data_rights.consumer(
+        links or PartLinks("http://127.0.0.1:8080", "booking", timedelta(days=1))
+    )
+    return user_events, consent_events, telegram_actions, calendar_pushes, answers
 
 
 async def push_to_calendar(

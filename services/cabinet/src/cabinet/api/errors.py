@@ -11,8 +11,25 @@ from servicekit.http.problems import Msg, ProblemMap
 
 from cabinet.application.accounts import PhoneUnavailable
 from cabinet.application.consents import VersionConflict
+from cabinet.application.erasure import (
+    ErasureInProgress,
+    ErasureNotCancellable,
+    ErasureNotFound,
+)
 from cabinet.domain.accounts import InvalidLink, NoAccount, WrongPassword
 from cabinet.domain.consents import DocumentOutdated, NoSuchDocument, NotGranted
+from cabinet.domain.data_rights import (
+    DownloadLinkInvalid,
+    ExportInProgress,
+    ExportNotFound,
+    ExportNotReady,
+)
+from cabinet.domain.diary import (
+    ClientNotFound,
+    DiaryConsentRequired,
+    DiaryEntryNotFound,
+    UnknownAppointment,
+)
 from cabinet.domain.roles import NoSuchSpecialist, NoSuchUser, OwnAdminRole
 from cabinet.domain.sessions import InvalidCredentials, RefreshTokenReused, SessionEnded
 from cabinet.domain.throttle import TooManyAttempts
@@ -138,6 +155,96 @@ PROBLEMS.add(
     Msg(
         ru="Только что опубликована другая версия; попробуйте ещё раз.",
         en="Another version was published just now; try again.",
+    ),
+    title=_CONFLICT,
+)
+
+# -- diary ----------------------------------------------------------------------------------
+
+PROBLEMS.add(
+    DiaryEntryNotFound, 404, Msg(ru="Такой записи нет.", en="No such entry."), title=_NOT_FOUND
+)
+PROBLEMS.add(
+    ClientNotFound, 404, Msg(ru="Такого клиента нет.", en="No such client."), title=_NOT_FOUND
+)
+PROBLEMS.add(
+    UnknownAppointment,
+    422,
+    Msg(
+        ru="Запись дневника можно связать только со своей сессией.",
+        en="A diary entry can point only at one of your own sessions.",
+    ),
+    title=Msg(ru="Неизвестная сессия", en="Unknown session"),
+)
+PROBLEMS.add(
+    DiaryConsentRequired,
+    403,
+    lambda e: (
+        Msg(
+            ru="Нет согласия на обработку данных о здоровье (или оно отозвано): дневник не "
+            "сохраняется, пока согласие не дано.",
+            en="There is no consent to the processing of health data (or it was withdrawn): "
+            "the diary is not kept until it is given.",
+        )
+        if e.purpose == "health_data_processing"
+        else Msg(
+            ru="Клиент не дал согласия на передачу данных специалисту (или отозвал его).",
+            en="The client has not consented to sharing data with their specialist (or "
+            "withdrew it).",
+        )
+    ),
+    title=Msg(ru="Нужно согласие", en="Consent required"),
+    extra=lambda e: {"purpose": e.purpose},
+)
+
+# -- data-subject requests ------------------------------------------------------------------
+
+PROBLEMS.add(
+    ExportNotFound, 404, Msg(ru="Такой выгрузки нет.", en="No such export."), title=_NOT_FOUND
+)
+PROBLEMS.add(
+    ExportInProgress,
+    409,
+    Msg(
+        ru="Предыдущая выгрузка ещё собирается; дождитесь письма со ссылкой.",
+        en="Your previous export is still being put together; wait for the mail with its link.",
+    ),
+    title=_CONFLICT,
+)
+PROBLEMS.add(
+    ExportNotReady,
+    409,
+    Msg(ru="Выгрузка ещё собирается.", en="The export is still being put together."),
+    title=_CONFLICT,
+)
+PROBLEMS.add(
+    DownloadLinkInvalid,
+    410,
+    Msg(
+        ru="Ссылка на архив уже использована или устарела. Запросите новую выгрузку.",
+        en="The archive's link was used or has expired. Ask for a new export.",
+    ),
+    title=Msg(ru="Ссылка недействительна", en="Link no longer valid"),
+)
+PROBLEMS.add(
+    ErasureNotFound, 404, Msg(ru="Такого запроса нет.", en="No such request."), title=_NOT_FOUND
+)
+PROBLEMS.add(
+    ErasureInProgress,
+    409,
+    Msg(
+        ru="Запрос на удаление уже подан.",
+        en="An erasure request is already pending.",
+    ),
+    title=_CONFLICT,
+)
+PROBLEMS.add(
+    ErasureNotCancellable,
+    409,
+    Msg(
+        ru="Отменить удаление уже нельзя: период на размышление прошёл или запрос отменён.",
+        en="The erasure can no longer be cancelled: the cooling-off period is over or it was "
+        "cancelled already.",
     ),
     title=_CONFLICT,
 )

@@ -32,7 +32,7 @@ class PhoneUnavailable(DomainError):
 async def account_of(uow: UnitOfWork, user_id: uuid.UUID) -> User:
     """The account of ``user_id`` (:class:`NoAccount` when there is none)."""
     user = await uow.session.get(User, user_id)
-    if user is None:
+    if user is None or user.erased_at is not None:
         raise NoAccount()
     return user
 

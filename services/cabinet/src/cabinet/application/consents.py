@@ -291,3 +291,8 @@ def _record(
         source_ip=source.address,
         user_agent=(source.user_agent or "")[:_USER_AGENT_LENGTH] or None,
     )
+
+
+async def consented(uow: UnitOfWork, user_id: uuid.UUID, purpose: str, now: datetime) -> bool:
+    """Whether the user's consent for ``purpose`` counts now (granted, not outdated)."""
+    return (await _standing_of(uow, user_id, purpose, now)).status == "granted"

@@ -323,3 +323,33 @@ class ModerationDecision(ContentTable, table=True):
     flags: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
     text: str = Field(sa_column=Column(EncryptedString, nullable=False))
     decided_at: datetime = _utc()
+
+
+class ExportFile(ContentTable, table=True):
+    """content's part of a user's data export, encrypted until cabinet fetches it through its
+    signed link (``token_hash``: the link's SHA-256) or it expires (servicekit.data_rights)."""
+
+    __tablename__ = "export_files"
+
+    export_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(index=True)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    body: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    sha256: str = Field(max_length=64)
+    size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    record_counts: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False)
+    )
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    downloaded_at: datetime | None = _utc(nullable=True)
+
+
+class ErasedUser(ContentTable, table=True):
+    """The tombstone of an erased user: events about them arriving later change nothing."""
+
+    __tablename__ = "erased_users"
+
+    user_id: uuid.UUID = Field(primary_key=True)
+    erasure_request_id: uuid.UUID
+    erased_at: datetime = _utc()

@@ -19,6 +19,7 @@ from contracts.booking.v1 import (
 )
 from contracts.cabinet.v1 import ConsentDocumentPublishedV1, ConsentGrantedV1, ConsentWithdrawnV1
 from contracts.envelope import EventEnvelope
+from servicekit.data_rights import skip_erased_users
 from servicekit.messaging.consumer import EventConsumer
 from servicekit.messaging.outbox import UnitOfWork
 
@@ -106,3 +107,8 @@ async def completed(uow: UnitOfWork, event: EventEnvelope[AppointmentCompletedV1
 async def no_show(uow: UnitOfWork, event: EventEnvelope[AppointmentNoShowV1]) -> None:
     """The client did not come."""
     await _remember(uow, event, "no_show", confirmed=True)
+
+
+# An event about an erased user recreates nothing (servicekit.data_rights).
+skip_erased_users(consent_events)
+skip_erased_users(booking_events)

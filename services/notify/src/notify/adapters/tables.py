@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     Time,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -281,3 +282,34 @@ class CrisisAlert(NotifyTable, table=True):
     failed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     escalated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     escalation_of: uuid.UUID | None = None  # the alert row whose failure this one reports
+
+
+class ExportFile(NotifyTable, table=True):
+    """notify's part of a user's data export, encrypted until cabinet fetches it through its
+    signed link (``token_hash``: the link's SHA-256) or it expires (servicekit.data_rights)."""
+
+    __tablename__ = "export_files"
+
+    export_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(index=True)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    body: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    sha256: str = Field(max_length=64)
+    size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    record_counts: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False)
+    )
+    created_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+    downloaded_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ErasedUser(NotifyTable, table=True):
+    """The tombstone of an erased user: events about them arriving later change nothing, and
+    nothing is sent to them."""
+
+    __tablename__ = "erased_users"
+
+    user_id: uuid.UUID = Field(primary_key=True)
+    erasure_request_id: uuid.UUID
+    erased_at: datetime = Field(sa_column=_ts())

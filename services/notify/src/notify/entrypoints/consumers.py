@@ -54,6 +54,7 @@ from contracts.content.v1 import (
 from contracts.envelope import EventEnvelope
 from contracts.notify.v1 import DeliveryFailedV1
 from pydantic import BaseModel
+from servicekit.data_rights import PartLinks, skip_erased_users
 from servicekit.messaging.consumer import EventConsumer
 from servicekit.messaging.outbox import UnitOfWork
 
@@ -61,6 +62,7 @@ from notify.application import (
     appointments,
     bot,
     content,
+    data_rights,
     deliveries,
     payments,
     recipients,
@@ -143,5 +145,8 @@ def build_consumers(notify: NotifyPorts) -> tuple[EventConsumer, ...]:
         consumer = EventConsumer("notify", purpose)
         for model, use_case in handled:
             consumer.handles(model)(_handler(use_case, notify))
+        # An event about an erased user recreates nothing and sends nothing.
+        skip_erased_users(consumer)
         consumers.append(consumer)
+    consumers.append(data_rights.consumer(PartLinks.of(notify.settings)))
     return tuple(consumers)
