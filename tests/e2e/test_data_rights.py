@@ -330,6 +330,35 @@ async def _person(world: World, name: str) -> dict[str, Any]:
     )
     assert done.status_code == 200, done.text
     booking = await _seed_booking(world, user_id, secret)
+    feed = await world["booking"].client.post("/api/booking/me/calendar-feed", headers=me, json={})
+    assert feed.status_code == 201, feed.text
+    # content's copy of the completed session (as booking's events would make it), and a
+    # review of it: a post, with its moderation record, is the user's data in content too.
+    await world.sql(
+        "content",
+        "INSERT INTO appointments (appointment_id, client_id, specialist_id, starts_at, ends_at,"
+        " status, confirmed, changed_at) VALUES ($1, $2, $3, now() - interval '10 days',"
+        " now() - interval '10 days' + interval '50 minutes', 'completed', true, now())",
+        booking["appointment"],
+        user_id,
+        booking["specialist"],
+    )
+    review = await content.post(
+        "/api/content/reviews",
+        headers=me,
+        json={
+            "appointment_id": str(booking["appointment"]),
+            "rating": 5,
+            "body": f"Очень помогло, спасибо за внимательность. отзыв {secret}",
+        },
+    )
+    assert review.status_code == 201, review.text
+    approved = await content.post(
+        f"/api/content/moderation/posts/{review.json()['id']}/decision",
+        headers=world.auth("admin"),
+        json={"decision": "approve"},
+    )
+    assert approved.status_code == 200, approved.text
 
     async def mailed() -> bool:  # notify sent them the verification mail
         rows = await world.sql(
@@ -452,11 +481,16 @@ async def test_an_export_holds_everything_of_the_user_and_nothing_of_another(
     # The specialist's own notes are withheld, and the summary says so and why.
     assert f"заметки специалиста {a['secret']}" not in everything
     assert booking_part["withheld"][0]["category"] == "outcome_notes"
+    [feed] = booking_part["data"]["calendar"]
+    assert feed["kind"] == "feed" and "token" not in json.dumps(feed)
     assert "outcome_notes (1)" in summary and "152-ФЗ" in summary
     content_part = json.loads(archive.read("content.json"))
     [run] = content_part["data"]["questionnaire_runs"]
     assert run["id"] == a["run"] and len(run["answers"]) == 9
     assert run["result"]["score"] == 0
+    [review] = content_part["data"]["posts"]
+    assert review["kind"] == "review" and f"отзыв {a['secret']}" in review["body"]
+    assert review["moderation"], "the moderation record of the review is in"
     notify_part = json.loads(archive.read("notify.json"))
     assert notify_part["data"]["recipient"][0]["email"] == a["email"]
     assert notify_part["data"]["messages"], "the messages notify sent are in"
@@ -658,6 +692,10 @@ async def test_after_erasure_nothing_of_the_user_is_left_or_sent(world: World) -
     assert (
         await world["content"].client.get(f"/api/content/runs/{a['run']}", headers=me)
     ).status_code in (401, 404)
+    reviews = await world["content"].client.get(
+        f"/api/content/specialists/{a['booking']['specialist']}/reviews"
+    )
+    assert reviews.status_code in (200, 404) and a["secret"] not in reviews.text
     search = await cabinet.client.post(
         "/api/cabinet/users/search", json={"email": a["email"]}, headers=admin
     )
@@ -725,6 +763,11 @@ async def test_after_erasure_nothing_of_the_user_is_left_or_sent(world: World) -
 
     await wait_until(consumed_everywhere, timeout=30)
     assert await world.sql("booking", "SELECT 1 FROM clients WHERE user_id = $1", a["id"]) == []
+    assert (
+        await world.sql("booking", "SELECT 1 FROM calendar_feeds WHERE user_id = $1", a["id"])
+        == []
+    )
+    assert await world.sql("content", "SELECT 1 FROM posts WHERE author_id = $1", a["id"]) == []
     assert await world.sql("notify", "SELECT 1 FROM recipients WHERE user_id = $1", a["id"]) == []
     assert await world.sql("notify", "SELECT 1 FROM deliveries WHERE user_id = $1", a["id"]) == []
     for service in ("cabinet", "content", "notify"):

@@ -15,6 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking.adapters.tables import (
     Appointment,
+    CalendarBusy,
+    CalendarConnection,
+    CalendarEvent,
+    CalendarFeed,
     Client,
     Consent,
     IdempotencyKey,
@@ -203,6 +207,49 @@ async def outcome_count(session: AsyncSession, user_id: uuid.UUID) -> int:
         select(func.count()).select_from(OutcomeRecord).where(OutcomeRecord.client_id == user_id)
     )
     return int(found.one())
+
+
+async def calendar_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
+    """The user's calendar feed (never its token: only a hash is kept) and, for a specialist,
+    their Google Calendar connection (never its credentials)."""
+    found: Rows = []
+    feed = (await session.exec(select(CalendarFeed).where(CalendarFeed.user_id == user_id))).first()
+    if feed is not None:
+        found.append(
+            {
+                "kind": "feed",
+                "show_client_names": feed.show_client_names,
+                "language": feed.language,
+                "created_at": iso(feed.created_at),
+                "rotated_at": iso(feed.rotated_at),
+            }
+        )
+    connection = await session.get(CalendarConnection, user_id)
+    if connection is not None:
+        found.append(
+            {
+                "kind": "google_calendar",
+                "connection": connection.kind,
+                "calendar_id": connection.calendar_id,
+                "status": connection.status,
+                "last_sync_at": iso(connection.last_sync_at),
+                "created_at": iso(connection.created_at),
+            }
+        )
+    return found
+
+
+async def delete_calendar_rows(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """The user's feed; a specialist's Google connection (its encrypted credentials), the
+    busy time imported from it and the record of the events pushed to it. The events stay in
+    their Google Calendar, which is theirs; the credentials are not revoked at Google (erasure
+    runs without calling out; the specialist can revoke the grant in their Google account)."""
+    await write(session, delete(CalendarFeed).where(col(CalendarFeed.user_id) == user_id))
+    await write(session, delete(CalendarBusy).where(col(CalendarBusy.specialist_id) == user_id))
+    await write(session, delete(CalendarEvent).where(col(CalendarEvent.specialist_id) == user_id))
+    await write(
+        session, delete(CalendarConnection).where(col(CalendarConnection.specialist_id) == user_id)
+    )
 
 
 async def delete_client_rows(session: AsyncSession, user_id: uuid.UUID) -> None:

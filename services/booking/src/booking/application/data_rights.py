@@ -44,6 +44,13 @@ async def _erase_personal(
     return None
 
 
+async def _erase_calendar(
+    session: AsyncSession, user_id: uuid.UUID, now: datetime
+) -> RetainedData | None:
+    await rows.delete_calendar_rows(session, user_id)
+    return None
+
+
 async def _anonymise_accounting(
     session: AsyncSession, user_id: uuid.UUID, now: datetime
 ) -> RetainedData | None:
@@ -79,6 +86,7 @@ CATEGORIES: tuple[Category, ...] = (
     Category("intake_forms", rows.intake_rows, _nothing_kept),
     Category("consents", rows.consent_rows, _nothing_kept),
     Category("waitlist", rows.waitlist_rows, _nothing_kept),
+    Category("calendar", rows.calendar_rows, _erase_calendar),
 )
 
 

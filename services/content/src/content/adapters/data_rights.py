@@ -17,6 +17,8 @@ from content.adapters.tables import (
     Appointment,
     Assignment,
     Consent,
+    ModerationDecision,
+    Post,
     Questionnaire,
     Run,
     RunAnswer,
@@ -101,6 +103,71 @@ async def consent_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
         }
         for c in rows
     ]
+
+
+async def post_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
+    """The questions, comments and reviews the user wrote signed in (an anonymous post names
+    nobody), whatever their state, each with every moderation decision on it: the text as it
+    was decided on and the moderator's reason (the moderator is not named)."""
+    posts = (
+        await session.exec(
+            select(Post)
+            .where(Post.author_id == user_id)
+            .order_by(col(Post.created_at), col(Post.id))
+        )
+    ).all()
+    ids = [post.id for post in posts]
+    decisions: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    if ids:
+        for d in (
+            await session.exec(
+                select(ModerationDecision)
+                .where(col(ModerationDecision.post_id).in_(ids))
+                .order_by(col(ModerationDecision.decided_at), col(ModerationDecision.id))
+            )
+        ).all():
+            decisions.setdefault(d.post_id, []).append(
+                {
+                    "decision": d.decision,
+                    "automatic": d.moderator_id is None,
+                    "reason": d.reason,
+                    "flags": d.flags,
+                    "text": d.text,
+                    "decided_at": iso(d.decided_at),
+                }
+            )
+    return [
+        {
+            "id": str(post.id),
+            "kind": post.kind,
+            "status": post.status,
+            "language": post.language,
+            "specialist_id": None if post.specialist_id is None else str(post.specialist_id),
+            "item_id": None if post.item_id is None else str(post.item_id),
+            "appointment_id": None if post.appointment_id is None else str(post.appointment_id),
+            "rating": post.rating,
+            "body": post.body,
+            "contact": post.contact,
+            "reason": post.reason,
+            "answer": post.answer,
+            "created_at": iso(post.created_at),
+            "updated_at": iso(post.updated_at),
+            "decided_at": iso(post.decided_at),
+            "answered_at": iso(post.answered_at),
+            "moderation": decisions.get(post.id, []),
+        }
+        for post in posts
+    ]
+
+
+async def delete_posts(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """The user's posts and the moderation record of each (the text as decided on is theirs
+    too): the rows go, public ones included."""
+    mine = select(Post.id).where(col(Post.author_id) == user_id)
+    await write(
+        session, delete(ModerationDecision).where(col(ModerationDecision.post_id).in_(mine))
+    )
+    await write(session, delete(Post).where(col(Post.author_id) == user_id))
 
 
 async def delete_runs(session: AsyncSession, user_id: uuid.UUID) -> None:

@@ -4,8 +4,10 @@ a user's data (articles' comments, reviews, ...) is one more entry in ``CATEGORI
 export query and its erase statement in ``content.adapters.data_rights``.
 
 Retention: nothing of content's is kept after an erasure; runs (answers, results),
-assignments and the copies of consents and appointments are deleted (rows gone: no
-ciphertext is left).
+assignments, the user's questions, comments and reviews with their moderation record (the text
+as decided on), and the copies of consents and appointments are deleted (rows gone: no
+ciphertext is left). Articles a specialist wrote are the practice's publications, not their
+personal data, and stay.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ async def _erase_assignments(
     return None
 
 
+async def _erase_posts(
+    session: AsyncSession, user_id: uuid.UUID, now: datetime
+) -> RetainedData | None:
+    await rows.delete_posts(session, user_id)
+    return None
+
+
 async def _erase_copies(
     session: AsyncSession, user_id: uuid.UUID, now: datetime
 ) -> RetainedData | None:
@@ -47,6 +56,7 @@ async def _erase_copies(
 CATEGORIES: tuple[Category, ...] = (
     Category("questionnaire_runs", rows.run_rows, _erase_runs),
     Category("assignments", rows.assignment_rows, _erase_assignments),
+    Category("posts", rows.post_rows, _erase_posts),
     Category("consents", rows.consent_rows, _erase_copies),
 )
 
