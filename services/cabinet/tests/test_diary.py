@@ -181,9 +181,7 @@ async def test_sharing_and_unsharing_change_what_the_specialist_sees_at_once(
     seen = await cabinet.client.get(url, headers=as_specialist)
     assert (seen.status_code, seen.json()["items"]) == (200, [])  # private by default
 
-    shared = await cabinet.client.post(
-        f"/api/cabinet/me/diary-entries/{first}/share", headers=me
-    )
+    shared = await cabinet.client.post(f"/api/cabinet/me/diary-entries/{first}/share", headers=me)
     assert shared.json()["shared"] is True
     items = (await cabinet.client.get(url, headers=as_specialist)).json()["items"]
     assert [i["id"] for i in items] == [first]
