@@ -5,10 +5,13 @@ a revoked link makes no more leads; contacts and notes are ciphertext at rest.""
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
+import json
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +29,7 @@ from contracts.notify.v1 import DeeplinkActivatedV1, TelegramLinkedV1
 from contracts.registry import spec_of
 from contracts.testing import example_envelope
 from contracts.types import Money
-from servicekit.testing import wait_until
+from servicekit.testing import FakeClock, wait_until
 
 from .conftest import Cabinet
 
@@ -366,7 +369,7 @@ async def test_the_funnel_of_a_seeded_period_matches_the_hand_count(cabinet: Cab
     )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = list(csv.DictReader(io.StringIO(r.text)))
-    assert [x["campaign"] for x in lines] == sorted([a["campaign"], b["campaign"]]) + ["(all)"]
+    assert [x["campaign"] for x in lines] == [*sorted([a["campaign"], b["campaign"]]), "(all)"]
     assert lines[-1]["leads"] == "6" and lines[-1]["revenue_90d"] == "750000"
 
     r = await cabinet.client.get(
@@ -449,3 +452,58 @@ async def test_the_practice_moves_a_lead_and_writes_notes(cabinet: Cabinet) -> N
         await cabinet.client.delete(f"{LEADS}/{lead['id']}", headers=manager)
     ).status_code == 204
     assert (await cabinet.client.get(f"{LEADS}/{lead['id']}", headers=manager)).status_code == 404
+
+
+async def test_a_lead_is_in_the_users_export_and_gone_after_erasure(
+    cabinet: Cabinet, clock: FakeClock
+) -> None:
+    campaign = f"exp-{uuid.uuid4().hex[:6]}"
+    email, user_id = await cabinet.register(utm_source="google", utm_campaign=campaign)
+    (lead,) = await leads_of(cabinet, campaign=campaign)
+    note = "Просила перезвонить вечером"
+    r = await cabinet.client.post(
+        f"{LEADS}/{lead['id']}/notes", headers=admin(cabinet), json={"text": note}
+    )
+    assert r.status_code == 201, r.text
+    me = cabinet.tokens.auth("client", sub=user_id)
+
+    # The export: the other services never answer here, so it completes at its final deadline.
+    r = await cabinet.client.post("/api/cabinet/me/data-exports", headers=me)
+    assert r.status_code == 202, r.text
+    export_id = uuid.UUID(r.json()["id"])
+    clock.offset = timedelta(hours=cabinet.runtime.settings.data_export_final_hours + 1)
+
+    async def assembled() -> bool:
+        rows = await cabinet.sql("SELECT archive FROM data_exports WHERE id = $1", export_id)
+        return rows[0]["archive"] is not None
+
+    await wait_until(assembled, timeout=30)
+    (row,) = await cabinet.sql("SELECT archive FROM data_exports WHERE id = $1", export_id)
+    blob = base64.b64decode(cabinet.runtime.cabinet.keyring.decrypt(row["archive"]))
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        own = json.loads(archive.read("cabinet.json"))
+    (exported,) = own["data"]["leads"]
+    assert exported["email"] == email and exported["first_touch"]["campaign"] == campaign
+    assert [n["text"] for n in exported["notes"]] == [note]
+    assert own["record_counts"]["leads"] == 1
+
+    # Erasure, once the cooling-off period is over: the lead and its history are gone.
+    r = await cabinet.client.post("/api/cabinet/me/erasure-requests", headers=me)
+    assert r.status_code == 202, r.text
+    clock.offset += timedelta(days=cabinet.runtime.settings.erasure_cooling_off_days, hours=1)
+
+    async def erased() -> bool:
+        rows = await cabinet.sql("SELECT erased_at FROM users WHERE id = $1", user_id)
+        return rows[0]["erased_at"] is not None
+
+    await wait_until(erased, timeout=30)
+    lead_id = uuid.UUID(lead["id"])
+    assert await cabinet.sql("SELECT 1 FROM leads WHERE id = $1", lead_id) == []
+    assert await cabinet.sql("SELECT 1 FROM lead_notes WHERE lead_id = $1", lead_id) == []
+    assert await cabinet.sql("SELECT 1 FROM lead_touches WHERE lead_id = $1", lead_id) == []
+    # A booking event about the erased user arriving later makes no new lead.
+    later = await publish(
+        cabinet, AppointmentHeldV1, **facts(user_id, uuid.uuid4(), datetime.now(UTC))
+    )
+    await handled(cabinet, later)
+    assert await cabinet.sql("SELECT 1 FROM leads WHERE user_id = $1", user_id) == []
