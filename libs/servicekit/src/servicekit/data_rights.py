@@ -123,9 +123,11 @@ async def export_file_for_download(
     row = (
         await (await session.connection()).execute(
             text(
-                "UPDATE export_files SET downloaded_at = :now, body = NULL"
+                "UPDATE export_files AS f SET downloaded_at = :now, body = NULL"
+                " FROM (SELECT export_id, body FROM export_files"
                 " WHERE token_hash = :t AND expires_at > :now AND body IS NOT NULL"
-                " RETURNING body"
+                " FOR UPDATE) AS old"
+                " WHERE f.export_id = old.export_id RETURNING old.body"
             ),
             {"t": _digest(token), "now": now},
         )

@@ -8,7 +8,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, null, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +26,12 @@ from booking.adapters.tables import (
 )
 
 Rows = list[dict[str, Any]]
+
+
+async def _write(session: AsyncSession, statement: Any) -> Any:
+    """Run an UPDATE or DELETE as a plain statement: the ORM's synchronisation of loaded rows
+    would compare encrypted columns, which they refuse (and nothing of these rows is loaded)."""
+    return await (await session.connection()).execute(statement)
 
 
 def _iso(value: Any) -> Any:
@@ -211,13 +217,13 @@ async def outcome_count(session: AsyncSession, user_id: uuid.UUID) -> int:
 async def delete_client_rows(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Delete what booking keeps about the user that no law makes it keep (the rows go: no
     ciphertext of them is left)."""
-    await session.exec(delete(Client).where(col(Client.user_id) == user_id))
-    await session.exec(delete(Consent).where(col(Consent.user_id) == user_id))
-    await session.exec(delete(IntakeForm).where(col(IntakeForm.client_id) == user_id))
-    await session.exec(delete(OutcomeRecord).where(col(OutcomeRecord.client_id) == user_id))
-    await session.exec(delete(WaitlistOffer).where(col(WaitlistOffer.client_id) == user_id))
-    await session.exec(delete(WaitlistEntry).where(col(WaitlistEntry.client_id) == user_id))
-    await session.exec(delete(IdempotencyKey).where(col(IdempotencyKey.user_id) == user_id))
+    await _write(session, delete(Client).where(col(Client.user_id) == user_id))
+    await _write(session, delete(Consent).where(col(Consent.user_id) == user_id))
+    await _write(session, delete(IntakeForm).where(col(IntakeForm.client_id) == user_id))
+    await _write(session, delete(OutcomeRecord).where(col(OutcomeRecord.client_id) == user_id))
+    await _write(session, delete(WaitlistOffer).where(col(WaitlistOffer.client_id) == user_id))
+    await _write(session, delete(WaitlistEntry).where(col(WaitlistEntry.client_id) == user_id))
+    await _write(session, delete(IdempotencyKey).where(col(IdempotencyKey.user_id) == user_id))
 
 
 async def anonymise_accounting(session: AsyncSession, user_id: uuid.UUID) -> int:
@@ -225,24 +231,27 @@ async def anonymise_accounting(session: AsyncSession, user_id: uuid.UUID) -> int
     on all three, so the books still add up) and drop the free text; returns the payments
     kept."""
     anonymous = uuid.uuid4()
-    await session.exec(
+    await _write(
+        session,
         update(Appointment)
         .where(col(Appointment.client_id) == user_id)
-        .values(client_id=anonymous, cancel_reason=None)
+        .values(client_id=anonymous, cancel_reason=null()),
     )
-    await session.exec(
+    await _write(
+        session,
         update(Appointment)
         .where(col(Appointment.cancelled_by_user_id) == user_id)
-        .values(cancelled_by_user_id=anonymous)
+        .values(cancelled_by_user_id=anonymous),
     )
-    kept = await session.exec(
+    kept = await _write(
+        session,
         update(Payment)
         .where(col(Payment.client_id) == user_id)
         .values(client_id=anonymous, confirmation_url=None)
-        .returning(col(Payment.id))
+        .returning(col(Payment.id)),
     )
     count = len(kept.all())
-    await session.exec(
-        update(Refund).where(col(Refund.client_id) == user_id).values(client_id=anonymous)
+    await _write(
+        session, update(Refund).where(col(Refund.client_id) == user_id).values(client_id=anonymous)
     )
     return count

@@ -408,7 +408,7 @@ async def _assemble(
         DataExportCompletedV1(
             export_id=export.id,
             user_id=export.user_id,
-            download_url=f"{origin}/data-export#export={export.id}&token={token}",
+            download_url=f"{origin}/data-export/{export.id}#token={token}",
             expires_at=export.download_expires_at,
             parts=["cabinet", *[p.service for p in parts if p.status == FETCHED]],
             incomplete=bool(missing),

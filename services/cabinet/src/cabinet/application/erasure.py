@@ -23,14 +23,12 @@ from servicekit.errors import DomainError
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.timers import cancel as cancel_timer
 from servicekit.timers import schedule
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 from sqlmodel import col, select
 
 from cabinet.adapters.tables import (
     AppointmentCopy,
     ConsentRecord,
-    DataExport,
-    DataExportPart,
     DiaryEntry,
     ErasureRequest,
     OneTimeToken,
@@ -147,25 +145,33 @@ async def execute(uow: UnitOfWork, request_id: uuid.UUID, now: datetime) -> None
     user.password_hash, user.roles, user.erased_at = "!erased", [], now
     uow.session.add(user)
     await uow.session.flush()
+    # Plain statements: the ORM's synchronisation of loaded rows would compare encrypted
+    # columns (refused), and none of these rows is needed loaded.
+    connection = await uow.session.connection()
     for table in (DiaryEntry, OneTimeToken, RefreshToken):
-        await uow.session.exec(delete(table).where(col(table.user_id) == user_id))
-    await uow.session.exec(
+        await connection.execute(delete(table).where(col(table.user_id) == user_id))
+    await connection.execute(
         delete(SpecialistProfile).where(col(SpecialistProfile.user_id) == user_id)
     )
-    await uow.session.exec(delete(AppointmentCopy).where(col(AppointmentCopy.client_id) == user_id))
-    exports = select(DataExport.id).where(DataExport.user_id == user_id)
-    await uow.session.exec(
-        update(DataExportPart)
-        .where(col(DataExportPart.export_id).in_(exports))
-        .values(body=None, download_url=None)
+    await connection.execute(
+        delete(AppointmentCopy).where(col(AppointmentCopy.client_id) == user_id)
     )
-    await uow.session.exec(
-        update(DataExport)
-        .where(col(DataExport.user_id) == user_id)
-        .values(archive=None, download_token_hash=None)
+    # Archives and parts not handed out yet hold their data too (NULL: no ciphertext left).
+    await connection.execute(
+        text(
+            "UPDATE data_export_parts SET body = NULL, download_url = NULL WHERE export_id IN"
+            " (SELECT id FROM data_exports WHERE user_id = :u)"
+        ),
+        {"u": user_id},
+    )
+    await connection.execute(
+        text(
+            "UPDATE data_exports SET archive = NULL, download_token_hash = NULL WHERE user_id = :u"
+        ),
+        {"u": user_id},
     )
     # The consent audit stays (proof of consent), without the contact data it carried.
-    await uow.session.exec(
+    await connection.execute(
         update(ConsentRecord)
         .where(col(ConsentRecord.user_id) == user_id)
         .values(source_ip="", user_agent=None)

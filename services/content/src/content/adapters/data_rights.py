@@ -24,6 +24,12 @@ from content.adapters.tables import (
 Rows = list[dict[str, Any]]
 
 
+async def _write(session: AsyncSession, statement: Any) -> Any:
+    """Run an UPDATE or DELETE as a plain statement: the ORM's synchronisation of loaded rows
+    would compare encrypted columns, which they refuse (and nothing of these rows is loaded)."""
+    return await (await session.connection()).execute(statement)
+
+
 def _iso(value: Any) -> Any:
     return None if value is None else value.isoformat()
 
@@ -108,15 +114,15 @@ async def consent_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
 
 async def delete_runs(session: AsyncSession, user_id: uuid.UUID) -> None:
     """The user's runs, their answers (cascade) and results: the rows go."""
-    await session.exec(delete(Run).where(col(Run.user_id) == user_id))
+    await _write(session, delete(Run).where(col(Run.user_id) == user_id))
 
 
 async def delete_assignments(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Questionnaires assigned to the user."""
-    await session.exec(delete(Assignment).where(col(Assignment.client_id) == user_id))
+    await _write(session, delete(Assignment).where(col(Assignment.client_id) == user_id))
 
 
 async def delete_copies(session: AsyncSession, user_id: uuid.UUID) -> None:
     """content's copies of the user's consents and appointments."""
-    await session.exec(delete(Consent).where(col(Consent.user_id) == user_id))
-    await session.exec(delete(Appointment).where(col(Appointment.client_id) == user_id))
+    await _write(session, delete(Consent).where(col(Consent.user_id) == user_id))
+    await _write(session, delete(Appointment).where(col(Appointment.client_id) == user_id))

@@ -30,6 +30,12 @@ from notify.adapters.tables import (
 Rows = list[dict[str, Any]]
 
 
+async def _write(session: AsyncSession, statement: Any) -> Any:
+    """Run an UPDATE or DELETE as a plain statement: the ORM's synchronisation of loaded rows
+    would compare encrypted columns, which they refuse (and nothing of these rows is loaded)."""
+    return await (await session.connection()).execute(statement)
+
+
 def _iso(value: Any) -> Any:
     return None if value is None else value.isoformat()
 
@@ -129,29 +135,31 @@ async def delete_personal(session: AsyncSession, user_id: uuid.UUID) -> None:
     contacts, preferences, consents copy, Telegram chat and its messages, deliveries (sent or
     still waiting: nothing more is sent), the appointments copy, deep links."""
     chats = select(TelegramChat.id).where(TelegramChat.user_id == user_id)
-    await session.exec(delete(TelegramMessage).where(col(TelegramMessage.chat_ref).in_(chats)))
-    await session.exec(delete(TelegramTap).where(col(TelegramTap.user_id) == user_id))
-    await session.exec(delete(TelegramButton).where(col(TelegramButton.user_id) == user_id))
-    await session.exec(delete(TelegramChat).where(col(TelegramChat.user_id) == user_id))
-    await session.exec(delete(Delivery).where(col(Delivery.user_id) == user_id))
-    await session.exec(delete(AppointmentCopy).where(col(AppointmentCopy.client_id) == user_id))
-    await session.exec(delete(DeepLink).where(col(DeepLink.user_id) == user_id))
-    await session.exec(delete(Preference).where(col(Preference.user_id) == user_id))
-    await session.exec(delete(Consent).where(col(Consent.user_id) == user_id))
-    await session.exec(delete(Recipient).where(col(Recipient.user_id) == user_id))
+    await _write(session, delete(TelegramMessage).where(col(TelegramMessage.chat_ref).in_(chats)))
+    await _write(session, delete(TelegramTap).where(col(TelegramTap.user_id) == user_id))
+    await _write(session, delete(TelegramButton).where(col(TelegramButton.user_id) == user_id))
+    await _write(session, delete(TelegramChat).where(col(TelegramChat.user_id) == user_id))
+    await _write(session, delete(Delivery).where(col(Delivery.user_id) == user_id))
+    await _write(session, delete(AppointmentCopy).where(col(AppointmentCopy.client_id) == user_id))
+    await _write(session, delete(DeepLink).where(col(DeepLink.user_id) == user_id))
+    await _write(session, delete(Preference).where(col(Preference.user_id) == user_id))
+    await _write(session, delete(Consent).where(col(Consent.user_id) == user_id))
+    await _write(session, delete(Recipient).where(col(Recipient.user_id) == user_id))
 
 
 async def anonymise_crisis_audit(session: AsyncSession, user_id: uuid.UUID) -> int:
     """The crisis audit stays (who was alerted, when, whether it reached them) with the client
     replaced by a random id; returns the alerts kept."""
     anonymous = uuid.uuid4()
-    await session.exec(
-        update(CrisisRun).where(col(CrisisRun.client_id) == user_id).values(client_id=anonymous)
+    await _write(
+        session,
+        update(CrisisRun).where(col(CrisisRun.client_id) == user_id).values(client_id=anonymous),
     )
-    kept = await session.exec(
+    kept = await _write(
+        session,
         update(CrisisAlert)
         .where(col(CrisisAlert.client_id) == user_id)
         .values(client_id=anonymous)
-        .returning(col(CrisisAlert.id))
+        .returning(col(CrisisAlert.id)),
     )
     return len(kept.all())

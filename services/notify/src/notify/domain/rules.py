@@ -137,8 +137,9 @@ def registration_attempted(p: RegistrationAttemptedV1) -> Notice:
 
 
 def data_export_ready(p: DataExportCompletedV1) -> Notice:
-    """The user's data export can be downloaded."""
-    return Notice("data_export_ready", p.user_id, _ctx(p))
+    """The user's data export can be downloaded: by email only (the link opens their health
+    data; a chat is read by more eyes), at once."""
+    return Notice("data_export_ready", p.user_id, _ctx(p), urgent=True, channels=EMAIL_ONLY)
 
 
 # -- booking ------------------------------------------------------------------------------

@@ -94,9 +94,37 @@ def upgrade() -> None:
         sa.Column("confirmations", postgresql.JSONB(), nullable=False),
     )
     create_data_rights_tables(op)
+    # The consent audit stays append-only, except for the one change an erasure makes: the
+    # contact data it carried (source address, user agent) is removed, nothing else changes.
+    op.execute(
+        """
+        CREATE OR REPLACE FUNCTION consent_records_immutable() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'UPDATE'
+               AND NEW.source_ip = '' AND NEW.user_agent IS NULL
+               AND (NEW.id, NEW.user_id, NEW.purpose, NEW.document_id, NEW.document_version,
+                    NEW.action, NEW.at)
+                   IS NOT DISTINCT FROM
+                   (OLD.id, OLD.user_id, OLD.purpose, OLD.document_id, OLD.document_version,
+                    OLD.action, OLD.at)
+            THEN
+                RETURN NEW;
+            END IF;
+            RAISE EXCEPTION 'consent_records is append-only';
+        END $$
+        """
+    )
 
 
 def downgrade() -> None:
+    op.execute(
+        """
+        CREATE OR REPLACE FUNCTION consent_records_immutable() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'consent_records is append-only'; END $$
+        """
+    )
     drop_data_rights_tables(op)
     for table in (
         "erasure_requests",
