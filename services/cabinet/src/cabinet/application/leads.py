@@ -182,7 +182,10 @@ async def _merge(uow: UnitOfWork, leads: Sequence[Lead]) -> Lead:
             survivor.status_changed_by = SYSTEM
         for table in (LeadTouch, LeadStatusChange, LeadNote):
             await uow.session.exec(
-                update(table).where(col(table.lead_id) == other.id).values(lead_id=survivor.id)
+                update(table)
+                .where(col(table.lead_id) == other.id)
+                .values(lead_id=survivor.id)
+                .execution_options(synchronize_session=False)
             )
         await uow.session.delete(other)
     await uow.session.flush()  # the duplicates' unique keys are free now
@@ -503,8 +506,14 @@ async def delete_lead(uow: UnitOfWork, lead_id: uuid.UUID) -> None:
 
 async def _forget(uow: UnitOfWork, lead_ids: Sequence[uuid.UUID]) -> None:
     for table in (LeadTouch, LeadStatusChange, LeadNote):
-        await uow.session.exec(delete(table).where(col(table.lead_id).in_(lead_ids)))
-    await uow.session.exec(delete(Lead).where(col(Lead.id).in_(lead_ids)))
+        await uow.session.exec(
+            delete(table)
+            .where(col(table.lead_id).in_(lead_ids))
+            .execution_options(synchronize_session=False)
+        )
+    await uow.session.exec(
+        delete(Lead).where(col(Lead.id).in_(lead_ids)).execution_options(synchronize_session=False)
+    )
 
 
 # -- data-subject rights --------------------------------------------------------------------
@@ -550,7 +559,11 @@ async def forget_user(uow: UnitOfWork, user_id: uuid.UUID, email_index: str | No
     found = await _leads_of(uow, user_id, email_index)
     if found:
         await _forget(uow, [row.id for row in found])
-    await uow.session.exec(delete(LeadMoney).where(col(LeadMoney.user_id) == user_id))
+    await uow.session.exec(
+        delete(LeadMoney)
+        .where(col(LeadMoney.user_id) == user_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _iso(at: datetime | None) -> str | None:
