@@ -266,8 +266,9 @@ LeadChannel = Literal["telegram", "registration", "web", "booking", "questionnai
 front end reported (UTM on a page such as booking), a booking started, a questionnaire left with
 a contact (content has no such thing yet: docs/leads.md), entered by hand."""
 
-UtmLabel = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-"""A UTM value or campaign label (``utm_source``, ``utm_medium``, ``utm_campaign``)."""
+UtmLabel = Annotated[str, Field(min_length=1, max_length=64)]
+"""A UTM value or campaign label (``utm_source``, ``utm_medium``, ``utm_campaign``); cabinet
+accepts only ``A-Za-z0-9_.:-`` at its edge."""
 
 
 @event("cabinet.campaign_link.issued", version=1, aggregate="campaign_id")
@@ -280,7 +281,9 @@ class CampaignLinkIssuedV1(Payload):
     """
 
     campaign_id: UUID
-    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    token_sha256: str = Field(
+        min_length=64, max_length=64, description="SHA-256 (hex) of the /start token"
+    )
     source: UtmLabel
     medium: UtmLabel | None = None
     campaign: UtmLabel
