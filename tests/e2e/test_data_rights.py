@@ -34,7 +34,7 @@ from contracts.registry import spec_of
 from contracts.testing import example_envelope
 from contracts.types import Money
 from pydantic import BaseModel
-from sandbox.serving import serve_app
+from sandbox.serving import ApiGateway, serve_app
 from sandbox.smtp import MessageStore
 from sandbox.telegram import running_telegram_fake
 from sandbox.testing import running_smtp_sink
@@ -65,31 +65,6 @@ PHQ9 = "6d0e6f3c-6f3e-4b8e-9a53-0c5a3e1f0901"
 LINK = re.compile(r"/data-export/([0-9a-f-]+)#token=([A-Za-z0-9_\-]+)")
 
 
-class Gateway:
-    """The nginx gateway in miniature: ``/api/<service>/…`` to that service's app (503 while
-    the service is down)."""
-
-    def __init__(self) -> None:
-        self.apps: dict[str, Any] = {}
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        parts = scope["path"].split("/")
-        app = self.apps.get(parts[2]) if len(parts) > 2 and parts[1] == "api" else None
-        if app is None:
-            await send({"type": "http.response.start", "status": 503, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await app(scope, receive, send)
-
-
 @dataclass
 class World:
     """Four services on one vhost behind one gateway; content can be stopped and restarted."""
@@ -98,7 +73,7 @@ class World:
     tokens: TokenMint
     amqp_url: str
     mail: MessageStore
-    gateway: Gateway
+    gateway: ApiGateway
     clock: FakeClock
     start_content: Any
     stop_content: Any
@@ -144,7 +119,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     keys_file = tmp_path_factory.mktemp("keys") / "signing.json"
     save_keyset(keys_file, [tokens.signing_key])
     clock = FakeClock()
-    gateway = Gateway()
+    gateway = ApiGateway()
     async with contextlib.AsyncExitStack() as stack:
         amqp_url = await stack.enter_async_context(temporary_vhost())
         smtp = await stack.enter_async_context(running_smtp_sink())
@@ -519,9 +494,15 @@ async def test_an_unused_link_expires(world: World) -> None:
             headers=a["auth"],
             json={"token": token},
         )
+        await world["cabinet"].runtime.timers.run_due()
     finally:
         world.clock.offset = timedelta()
     assert (expired.status_code, expired.json()["code"]) == (410, "download_link_invalid")
+    # The unused archive is dropped when its link expires.
+    [row] = await world.sql(
+        "cabinet", "SELECT archive FROM data_exports WHERE id = $1", uuid.UUID(export["id"])
+    )
+    assert row["archive"] is None
 
 
 async def test_an_export_waits_for_a_stopped_service_and_completes_when_it_is_back(

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Generator
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -71,3 +72,30 @@ async def serve_app(app: ASGIApp, host: str = LOOPBACK, port: int = 0) -> AsyncI
         server.should_exit = True
         await task
         sock.close()
+
+
+class ApiGateway:
+    """The nginx gateway in miniature, for tests and benchmarks that run the services in one
+    process: ``/api/<service>/…`` to that service's ASGI app (503 while it has none), so links
+    built on ``PUBLIC_ORIGIN`` work over real HTTP. Serve it with :func:`serve_app`; set or
+    remove ``apps[name]`` as services start and stop."""
+
+    def __init__(self) -> None:
+        self.apps: dict[str, ASGIApp] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        parts = scope["path"].split("/")
+        app = self.apps.get(parts[2]) if len(parts) > 2 and parts[1] == "api" else None
+        if app is None:
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)

@@ -16,6 +16,7 @@ PRODUCTION = {
     "yookassa_secret_key": "live_secret",
     "field_keys": Fernet.generate_key().decode(),
     "blind_index_key": "a-real-blind-index-key-of-32-bytes-at-least",
+    "capability_keys": Fernet.generate_key().decode(),
     "public_origin": "https://praktika.example",
     "amqp_url": "amqp://praktika:" + "p" * 40 + "@rabbitmq:5672/",
 }

@@ -47,15 +47,29 @@ __all__ = [
     "erased_among",
     "export_file_for_download",
     "export_files_router",
+    "iso",
     "skip_erased_users",
     "store_export_file",
     "tombstone",
+    "write",
 ]
 
 #: Payload fields that name the person an event is about.
 SUBJECT_FIELDS = ("user_id", "client_id")
 
 Handler = Callable[[UnitOfWork, EventEnvelope[Any]], Awaitable[None]]
+
+
+def iso(value: Any) -> Any:
+    """A time (or date) in an export as RFC 3339 text; None stays None."""
+    return None if value is None else value.isoformat()
+
+
+async def write(session: AsyncSession, statement: Any) -> Any:
+    """Run an erasure's UPDATE or DELETE as a plain statement in the session's transaction: the
+    ORM's synchronisation of loaded rows would compare encrypted columns, which they refuse
+    (and none of the rows erased is needed loaded)."""
+    return await (await session.connection()).execute(statement)
 
 
 def _digest(token: str) -> str:

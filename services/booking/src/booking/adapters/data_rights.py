@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+from servicekit.data_rights import iso, write
 from sqlalchemy import delete, func, null, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,16 +29,6 @@ from booking.adapters.tables import (
 Rows = list[dict[str, Any]]
 
 
-async def _write(session: AsyncSession, statement: Any) -> Any:
-    """Run an UPDATE or DELETE as a plain statement: the ORM's synchronisation of loaded rows
-    would compare encrypted columns, which they refuse (and nothing of these rows is loaded)."""
-    return await (await session.connection()).execute(statement)
-
-
-def _iso(value: Any) -> Any:
-    return None if value is None else value.isoformat()
-
-
 async def client_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
     """booking's copy of the user's contacts."""
     row = await session.get(Client, user_id)
@@ -52,7 +43,7 @@ async def client_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "time_zone": row.time_zone,
             "email_verified": row.email_verified,
             "roles": list(row.roles),
-            "known_since": _iso(row.known_since),
+            "known_since": iso(row.known_since),
         }
     ]
 
@@ -74,20 +65,20 @@ async def appointment_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "specialist_id": str(a.specialist_id),
             "specialist_name": a.specialist_name,
             "format": a.format,
-            "starts_at": _iso(a.starts_at),
-            "ends_at": _iso(a.ends_at),
+            "starts_at": iso(a.starts_at),
+            "ends_at": iso(a.ends_at),
             "specialist_time_zone": a.specialist_time_zone,
             "status": a.status,
             "price": {"amount": a.price_amount, "currency": "RUB"},
             "reschedule_count": a.reschedule_count,
-            "confirmed_at": _iso(a.confirmed_at),
-            "cancelled_at": _iso(a.cancelled_at),
+            "confirmed_at": iso(a.confirmed_at),
+            "cancelled_at": iso(a.cancelled_at),
             "cancelled_by": a.cancelled_by,
             "cancel_reason": a.cancel_reason,
             "refund_percent": a.refund_percent,
             "late_cancellation": a.late_cancellation,
-            "attendance_confirmed_at": _iso(a.attendance_confirmed_at),
-            "created_at": _iso(a.created_at),
+            "attendance_confirmed_at": iso(a.attendance_confirmed_at),
+            "created_at": iso(a.created_at),
         }
         for a in rows
     ]
@@ -108,9 +99,9 @@ async def payment_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "appointment_id": str(p.appointment_id),
             "amount": {"amount": p.amount, "currency": "RUB"},
             "status": p.status,
-            "paid_at": _iso(p.paid_at),
+            "paid_at": iso(p.paid_at),
             "refunded": {"amount": p.refunded_amount, "currency": "RUB"},
-            "created_at": _iso(p.created_at),
+            "created_at": iso(p.created_at),
         }
         for p in rows
     ]
@@ -134,7 +125,7 @@ async def refund_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "percent": r.percent,
             "reason": r.reason,
             "status": r.status,
-            "refunded_at": _iso(r.refunded_at),
+            "refunded_at": iso(r.refunded_at),
         }
         for r in rows
     ]
@@ -155,7 +146,7 @@ async def intake_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "specialist_id": str(f.specialist_id),
             "appointment_id": None if f.appointment_id is None else str(f.appointment_id),
             "answers": json.loads(f.answers),
-            "submitted_at": _iso(f.submitted_at),
+            "submitted_at": iso(f.submitted_at),
         }
         for f in rows
     ]
@@ -169,7 +160,7 @@ async def consent_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "purpose": c.purpose,
             "granted": c.granted,
             "document_version": c.document_version,
-            "changed_at": _iso(c.changed_at),
+            "changed_at": iso(c.changed_at),
         }
         for c in rows
     ]
@@ -190,13 +181,13 @@ async def waitlist_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "specialist_id": None if e.specialist_id is None else str(e.specialist_id),
             "windows": e.windows,
             "status": e.status,
-            "created_at": _iso(e.created_at),
+            "created_at": iso(e.created_at),
             "offers": [
                 {
                     "id": str(o.id),
-                    "starts_at": _iso(o.starts_at),
+                    "starts_at": iso(o.starts_at),
                     "status": o.status,
-                    "expires_at": _iso(o.expires_at),
+                    "expires_at": iso(o.expires_at),
                 }
                 for o in offers
                 if o.entry_id == e.id
@@ -217,13 +208,13 @@ async def outcome_count(session: AsyncSession, user_id: uuid.UUID) -> int:
 async def delete_client_rows(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Delete what booking keeps about the user that no law makes it keep (the rows go: no
     ciphertext of them is left)."""
-    await _write(session, delete(Client).where(col(Client.user_id) == user_id))
-    await _write(session, delete(Consent).where(col(Consent.user_id) == user_id))
-    await _write(session, delete(IntakeForm).where(col(IntakeForm.client_id) == user_id))
-    await _write(session, delete(OutcomeRecord).where(col(OutcomeRecord.client_id) == user_id))
-    await _write(session, delete(WaitlistOffer).where(col(WaitlistOffer.client_id) == user_id))
-    await _write(session, delete(WaitlistEntry).where(col(WaitlistEntry.client_id) == user_id))
-    await _write(session, delete(IdempotencyKey).where(col(IdempotencyKey.user_id) == user_id))
+    await write(session, delete(Client).where(col(Client.user_id) == user_id))
+    await write(session, delete(Consent).where(col(Consent.user_id) == user_id))
+    await write(session, delete(IntakeForm).where(col(IntakeForm.client_id) == user_id))
+    await write(session, delete(OutcomeRecord).where(col(OutcomeRecord.client_id) == user_id))
+    await write(session, delete(WaitlistOffer).where(col(WaitlistOffer.client_id) == user_id))
+    await write(session, delete(WaitlistEntry).where(col(WaitlistEntry.client_id) == user_id))
+    await write(session, delete(IdempotencyKey).where(col(IdempotencyKey.user_id) == user_id))
 
 
 async def anonymise_accounting(session: AsyncSession, user_id: uuid.UUID) -> int:
@@ -231,19 +222,19 @@ async def anonymise_accounting(session: AsyncSession, user_id: uuid.UUID) -> int
     on all three, so the books still add up) and drop the free text; returns the payments
     kept."""
     anonymous = uuid.uuid4()
-    await _write(
+    await write(
         session,
         update(Appointment)
         .where(col(Appointment.client_id) == user_id)
         .values(client_id=anonymous, cancel_reason=null()),
     )
-    await _write(
+    await write(
         session,
         update(Appointment)
         .where(col(Appointment.cancelled_by_user_id) == user_id)
         .values(cancelled_by_user_id=anonymous),
     )
-    kept = await _write(
+    kept = await write(
         session,
         update(Payment)
         .where(col(Payment.client_id) == user_id)
@@ -251,7 +242,7 @@ async def anonymise_accounting(session: AsyncSession, user_id: uuid.UUID) -> int
         .returning(col(Payment.id)),
     )
     count = len(kept.all())
-    await _write(
+    await write(
         session, update(Refund).where(col(Refund.client_id) == user_id).values(client_id=anonymous)
     )
     return count

@@ -58,6 +58,7 @@ from cabinet.domain.data_rights import (
 REASK = "data_export.reask"
 FETCH = "data_export.fetch"
 FINAL = "data_export.final"
+EXPIRE = "data_export.expire"
 SCHEMA = "praktika.cabinet.data_export/1"
 
 
@@ -403,6 +404,7 @@ async def _assemble(
     export.incomplete_reason = reason
     export.completed_at = now
     uow.session.add(export)
+    await schedule(uow.session, kind=EXPIRE, key=str(export.id), due_at=export.download_expires_at)
     origin = policy.public_origin.rstrip("/")
     uow.emit(
         DataExportCompletedV1(
@@ -463,16 +465,11 @@ async def open_requests(uow: UnitOfWork, today: date) -> list[OpenRequest]:
     return sorted(found, key=lambda o: (not o.overdue, o.export.legal_deadline))
 
 
-async def purge_expired(uow: UnitOfWork, now: datetime) -> None:
-    """Drop archives whose link expired unused (nothing decryptable is left behind)."""
-    rows = (
-        await uow.session.exec(
-            select(DataExport).where(
-                col(DataExport.archive).is_not(None),
-                col(DataExport.download_expires_at) <= now,
-            )
-        )
-    ).all()
-    for row in rows:
-        row.archive = None
-        uow.session.add(row)
+async def expire(uow: UnitOfWork, export_id: uuid.UUID, now: datetime) -> None:
+    """The archive's link expired unused: drop the archive (nothing decryptable is left)."""
+    export = await uow.session.get(DataExport, export_id, with_for_update=True)
+    if export is None or export.archive is None:
+        return
+    if export.download_expires_at is not None and export.download_expires_at <= now:
+        export.archive = None
+        uow.session.add(export)

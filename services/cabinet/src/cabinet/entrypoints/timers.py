@@ -40,6 +40,11 @@ async def export_final_deadline(uow: UnitOfWork, timer: Timer) -> None:
     await data_exports.final_deadline(uow, uuid.UUID(timer.key), uow.now())
 
 
+async def expire_export(uow: UnitOfWork, timer: Timer) -> None:
+    """Drop an archive whose link expired unused."""
+    await data_exports.expire(uow, uuid.UUID(timer.key), uow.now())
+
+
 async def execute_erasure(uow: UnitOfWork, timer: Timer) -> None:
     """The cooling-off period is over: erase."""
     await erasure.execute(uow, uuid.UUID(timer.key), uow.now())
@@ -50,5 +55,6 @@ TIMERS: dict[str, TimerHandler] = {
     data_exports.FETCH: fetch_export_part,
     data_exports.REASK: reask_export_parts,
     data_exports.FINAL: export_final_deadline,
+    data_exports.EXPIRE: expire_export,
     erasure.EXECUTE: execute_erasure,
 }

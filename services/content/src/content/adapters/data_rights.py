@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+from servicekit.data_rights import iso, write
 from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,16 +23,6 @@ from content.adapters.tables import (
 )
 
 Rows = list[dict[str, Any]]
-
-
-async def _write(session: AsyncSession, statement: Any) -> Any:
-    """Run an UPDATE or DELETE as a plain statement: the ORM's synchronisation of loaded rows
-    would compare encrypted columns, which they refuse (and nothing of these rows is loaded)."""
-    return await (await session.connection()).execute(statement)
-
-
-def _iso(value: Any) -> Any:
-    return None if value is None else value.isoformat()
 
 
 async def run_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
@@ -54,7 +45,7 @@ async def run_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             )
         ).all():
             answers.setdefault(a.run_id, []).append(
-                {"item_id": a.item_id, "option": a.option, "answered_at": _iso(a.answered_at)}
+                {"item_id": a.item_id, "option": a.option, "answered_at": iso(a.answered_at)}
             )
     return [
         {
@@ -64,8 +55,8 @@ async def run_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "definition_version": run.definition_version,
             "assignment_id": None if run.assignment_id is None else str(run.assignment_id),
             "status": run.status,
-            "started_at": _iso(run.started_at),
-            "completed_at": _iso(run.completed_at),
+            "started_at": iso(run.started_at),
+            "completed_at": iso(run.completed_at),
             "result": None if run.result is None else json.loads(run.result),
             "answers": answers.get(run.id, []),
         }
@@ -89,10 +80,10 @@ async def assignment_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "questionnaire_id": str(a.questionnaire_id),
             "repeat_every_days": a.repeat_every_days,
             "status": a.status,
-            "due_at": _iso(a.due_at),
-            "created_at": _iso(a.created_at),
-            "last_completed_at": _iso(a.last_completed_at),
-            "cancelled_at": _iso(a.cancelled_at),
+            "due_at": iso(a.due_at),
+            "created_at": iso(a.created_at),
+            "last_completed_at": iso(a.last_completed_at),
+            "cancelled_at": iso(a.cancelled_at),
         }
         for a in rows
     ]
@@ -106,7 +97,7 @@ async def consent_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "purpose": c.purpose,
             "granted": c.granted,
             "document_version": c.document_version,
-            "changed_at": _iso(c.changed_at),
+            "changed_at": iso(c.changed_at),
         }
         for c in rows
     ]
@@ -114,15 +105,15 @@ async def consent_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
 
 async def delete_runs(session: AsyncSession, user_id: uuid.UUID) -> None:
     """The user's runs, their answers (cascade) and results: the rows go."""
-    await _write(session, delete(Run).where(col(Run.user_id) == user_id))
+    await write(session, delete(Run).where(col(Run.user_id) == user_id))
 
 
 async def delete_assignments(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Questionnaires assigned to the user."""
-    await _write(session, delete(Assignment).where(col(Assignment.client_id) == user_id))
+    await write(session, delete(Assignment).where(col(Assignment.client_id) == user_id))
 
 
 async def delete_copies(session: AsyncSession, user_id: uuid.UUID) -> None:
     """content's copies of the user's consents and appointments."""
-    await _write(session, delete(Consent).where(col(Consent.user_id) == user_id))
-    await _write(session, delete(Appointment).where(col(Appointment.client_id) == user_id))
+    await write(session, delete(Consent).where(col(Consent.user_id) == user_id))
+    await write(session, delete(Appointment).where(col(Appointment.client_id) == user_id))

@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+from servicekit.data_rights import iso, write
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,16 +31,6 @@ from notify.adapters.tables import (
 Rows = list[dict[str, Any]]
 
 
-async def _write(session: AsyncSession, statement: Any) -> Any:
-    """Run an UPDATE or DELETE as a plain statement: the ORM's synchronisation of loaded rows
-    would compare encrypted columns, which they refuse (and nothing of these rows is loaded)."""
-    return await (await session.connection()).execute(statement)
-
-
-def _iso(value: Any) -> Any:
-    return None if value is None else value.isoformat()
-
-
 async def recipient_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
     """notify's copy of the user's contacts, zone and language."""
     r = await session.get(Recipient, user_id)
@@ -53,7 +44,7 @@ async def recipient_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "phone": r.phone,
             "time_zone": r.time_zone,
             "language": r.language,
-            "updated_at": _iso(r.updated_at),
+            "updated_at": iso(r.updated_at),
         }
     ]
 
@@ -66,13 +57,13 @@ async def preference_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
         found.append(
             {
                 "channels": list(p.channels),
-                "quiet_start": _iso(p.quiet_start),
-                "quiet_end": _iso(p.quiet_end),
-                "unsubscribed_at": _iso(p.unsubscribed_at),
+                "quiet_start": iso(p.quiet_start),
+                "quiet_end": iso(p.quiet_end),
+                "unsubscribed_at": iso(p.unsubscribed_at),
             }
         )
     for c in (await session.exec(select(Consent).where(Consent.user_id == user_id))).all():
-        found.append({"consent": c.purpose, "granted": c.granted, "changed_at": _iso(c.changed_at)})
+        found.append({"consent": c.purpose, "granted": c.granted, "changed_at": iso(c.changed_at)})
     return found
 
 
@@ -83,8 +74,8 @@ async def telegram_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
         {
             "chat_id": c.chat_id,
             "username": c.username,
-            "linked_at": _iso(c.linked_at),
-            "unreachable_at": _iso(c.unreachable_at),
+            "linked_at": iso(c.linked_at),
+            "unreachable_at": iso(c.unreachable_at),
         }
         for c in chats
     ]
@@ -108,8 +99,8 @@ async def delivery_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
             "language": d.language,
             "recipient": d.recipient,
             "status": d.status,
-            "created_at": _iso(d.created_at),
-            "sent_at": _iso(d.sent_at),
+            "created_at": iso(d.created_at),
+            "sent_at": iso(d.sent_at),
             "context": json.loads(d.context),
         }
         for d in rows
@@ -123,7 +114,7 @@ async def crisis_rows(session: AsyncSession, user_id: uuid.UUID) -> Rows:
         {
             "run_id": str(r.run_id),
             "questionnaire_code": r.questionnaire_code,
-            "completed_at": _iso(r.completed_at),
+            "completed_at": iso(r.completed_at),
             "route": r.route,
         }
         for r in runs
@@ -135,27 +126,27 @@ async def delete_personal(session: AsyncSession, user_id: uuid.UUID) -> None:
     contacts, preferences, consents copy, Telegram chat and its messages, deliveries (sent or
     still waiting: nothing more is sent), the appointments copy, deep links."""
     chats = select(TelegramChat.id).where(TelegramChat.user_id == user_id)
-    await _write(session, delete(TelegramMessage).where(col(TelegramMessage.chat_ref).in_(chats)))
-    await _write(session, delete(TelegramTap).where(col(TelegramTap.user_id) == user_id))
-    await _write(session, delete(TelegramButton).where(col(TelegramButton.user_id) == user_id))
-    await _write(session, delete(TelegramChat).where(col(TelegramChat.user_id) == user_id))
-    await _write(session, delete(Delivery).where(col(Delivery.user_id) == user_id))
-    await _write(session, delete(AppointmentCopy).where(col(AppointmentCopy.client_id) == user_id))
-    await _write(session, delete(DeepLink).where(col(DeepLink.user_id) == user_id))
-    await _write(session, delete(Preference).where(col(Preference.user_id) == user_id))
-    await _write(session, delete(Consent).where(col(Consent.user_id) == user_id))
-    await _write(session, delete(Recipient).where(col(Recipient.user_id) == user_id))
+    await write(session, delete(TelegramMessage).where(col(TelegramMessage.chat_ref).in_(chats)))
+    await write(session, delete(TelegramTap).where(col(TelegramTap.user_id) == user_id))
+    await write(session, delete(TelegramButton).where(col(TelegramButton.user_id) == user_id))
+    await write(session, delete(TelegramChat).where(col(TelegramChat.user_id) == user_id))
+    await write(session, delete(Delivery).where(col(Delivery.user_id) == user_id))
+    await write(session, delete(AppointmentCopy).where(col(AppointmentCopy.client_id) == user_id))
+    await write(session, delete(DeepLink).where(col(DeepLink.user_id) == user_id))
+    await write(session, delete(Preference).where(col(Preference.user_id) == user_id))
+    await write(session, delete(Consent).where(col(Consent.user_id) == user_id))
+    await write(session, delete(Recipient).where(col(Recipient.user_id) == user_id))
 
 
 async def anonymise_crisis_audit(session: AsyncSession, user_id: uuid.UUID) -> int:
     """The crisis audit stays (who was alerted, when, whether it reached them) with the client
     replaced by a random id; returns the alerts kept."""
     anonymous = uuid.uuid4()
-    await _write(
+    await write(
         session,
         update(CrisisRun).where(col(CrisisRun.client_id) == user_id).values(client_id=anonymous),
     )
-    kept = await _write(
+    kept = await write(
         session,
         update(CrisisAlert)
         .where(col(CrisisAlert.client_id) == user_id)
