@@ -372,6 +372,12 @@ async def session_completed(
         return
     lead = await _merge(uow, found)
     if lead.converted_at is not None:
+        # Events of different appointments may arrive out of order: the earliest session is
+        # the conversion (announced once, when the first completion arrived).
+        if at < lead.converted_at:
+            lead.converted_at, lead.converted_appointment_id = at, appointment_id
+            lead.first_booked_at = min(lead.first_booked_at or at, at)
+            uow.session.add(lead)
         return
     uow.session.add(
         LeadStatusChange(
