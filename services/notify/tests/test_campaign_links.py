@@ -94,3 +94,33 @@ async def test_an_account_link_stays_single_use(notify: Notify) -> None:
     await notify.telegram.start(second, link["token"])
     (spent,) = await bot_messages(notify, second, 1)
     assert spent["text"].startswith("This link has already been used or has expired")
+
+
+async def test_a_campaign_for_a_specialist_opens_their_booking_page(notify: Notify) -> None:
+    token, campaign_id, specialist = secrets.token_urlsafe(24), uuid.uuid4(), uuid.uuid4()
+    await notify.producer.event(
+        CampaignLinkIssuedV1,
+        campaign_id=campaign_id,
+        token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+        source="flyer",
+        medium=None,
+        campaign="clinic-door",
+        service_id=None,
+        specialist_id=specialist,
+        issued_at=datetime.now(UTC),
+    )
+
+    async def known() -> bool:
+        return bool(await notify.rows("SELECT 1 FROM deeplinks WHERE id = $1", campaign_id))
+
+    await wait_for(known)
+    chat_id = new_chat_id()
+    await notify.telegram.create_user(chat_id, first_name="Guest", language_code="en")
+    await notify.telegram.start(chat_id, token)
+    (reply,) = await bot_messages(notify, chat_id, 1)
+    (button,) = reply["reply_markup"]["inline_keyboard"][0]
+    assert button["text"] == "Book" and button["url"].endswith(f"/booking?specialist={specialist}")
+    (activated,) = await wait_for(
+        lambda: notify.events.of("notify.deeplink.activated", deeplink_id=str(campaign_id))
+    )
+    assert activated["payload"]["campaign"] == "clinic-door"
