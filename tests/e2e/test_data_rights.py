@@ -764,8 +764,7 @@ async def test_after_erasure_nothing_of_the_user_is_left_or_sent(world: World) -
     await wait_until(consumed_everywhere, timeout=30)
     assert await world.sql("booking", "SELECT 1 FROM clients WHERE user_id = $1", a["id"]) == []
     assert (
-        await world.sql("booking", "SELECT 1 FROM calendar_feeds WHERE user_id = $1", a["id"])
-        == []
+        await world.sql("booking", "SELECT 1 FROM calendar_feeds WHERE user_id = $1", a["id"]) == []
     )
     assert await world.sql("content", "SELECT 1 FROM posts WHERE author_id = $1", a["id"]) == []
     assert await world.sql("notify", "SELECT 1 FROM recipients WHERE user_id = $1", a["id"]) == []

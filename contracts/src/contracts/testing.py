@@ -22,6 +22,7 @@ _BY_NAME: dict[str, str] = {
     "time_zone": "Europe/Moscow",
     "specialist_time_zone": "Europe/Berlin",
     "sha256": "0" * 64,
+    "token_sha256": "0" * 64,
     "email": "anna@example.org",
     "phone": "+79991234567",
     "language_code": "ru",

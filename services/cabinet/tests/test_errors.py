@@ -26,6 +26,12 @@ from cabinet.domain.diary import (
     DiaryEntryNotFound,
     UnknownAppointment,
 )
+from cabinet.domain.leads import (
+    CampaignNameTaken,
+    CampaignNotFound,
+    LeadNotFound,
+    StatusNotAllowed,
+)
 from cabinet.domain.roles import NoSuchSpecialist, NoSuchUser, OwnAdminRole
 from cabinet.domain.sessions import InvalidCredentials, RefreshTokenReused, SessionEnded
 from cabinet.domain.throttle import TooManyAttempts
@@ -66,6 +72,11 @@ ANSWERS: dict[DomainError, tuple[int, str, dict[str, str], str]] = {
     ErasureNotFound(): (404, "not_found", {}, "Not found"),
     ErasureInProgress(): (409, "erasure_in_progress", {}, "Conflict"),
     ErasureNotCancellable(): (409, "erasure_not_cancellable", {}, "Conflict"),
+    # CRM leads
+    LeadNotFound(): (404, "not_found", {}, "Not found"),
+    CampaignNotFound(): (404, "not_found", {}, "Not found"),
+    CampaignNameTaken(): (409, "campaign_name_taken", {}, "Conflict"),
+    StatusNotAllowed(): (409, "lead_status_not_allowed", {}, "Conflict"),
 }
 
 

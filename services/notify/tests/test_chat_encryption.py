@@ -137,9 +137,9 @@ async def test_no_table_keeps_a_chat_id_in_plaintext_after_link_send_and_tap(
         await conn.close()
 
 
-# the revisions after 0003 (outbox bodies, link confirmation, the crisis audit, data rights)
-# read no key either
-HEAD = "0007"
+# the revisions after 0003 (outbox bodies, link confirmation, the crisis audit, data rights,
+# campaign links) read no key either
+HEAD = "0008"
 
 # -- migration 0003 --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from notify.domain.deeplinks import (
     NotOwnSpecialist,
     OwnAccountOnly,
     booking_path,
+    closed_campaign,
     offer_path,
     owner_of_new_link,
     still_usable,
@@ -70,12 +71,26 @@ def test_the_refusals_carry_the_codes_clients_branch_on() -> None:
     assert issubclass(NotOwnSpecialist, DomainError)
 
 
-def test_a_link_works_once_until_it_expires() -> None:
+@pytest.mark.parametrize("action", ["link_account", "start_booking", "waitlist_offer"])
+def test_a_link_works_once_until_it_expires(action: str) -> None:
     now = datetime(2030, 3, 15, 9, 0, tzinfo=UTC)
     later = now + timedelta(minutes=1)
-    assert still_usable(used_at=None, expires_at=later, now=now)
-    assert not still_usable(used_at=None, expires_at=now, now=now)
-    assert not still_usable(used_at=now, expires_at=later, now=now)
+    assert still_usable(action=action, used_at=None, expires_at=later, now=now)
+    assert not still_usable(action=action, used_at=None, expires_at=now, now=now)
+    assert not still_usable(action=action, used_at=now, expires_at=later, now=now)
+    assert not closed_campaign(action=action, revoked_at=now)
+
+
+def test_a_campaign_link_works_for_many_until_revoked_or_expired() -> None:
+    now = datetime(2030, 3, 15, 9, 0, tzinfo=UTC)
+    later = now + timedelta(minutes=1)
+    assert still_usable(action="attribution", used_at=now, expires_at=later, now=now)
+    assert not still_usable(action="attribution", used_at=None, expires_at=now, now=now)
+    assert not still_usable(
+        action="attribution", used_at=None, expires_at=later, now=now, revoked_at=now
+    )
+    assert closed_campaign(action="attribution", revoked_at=now)
+    assert not closed_campaign(action="attribution", revoked_at=None)
 
 
 def test_pages_of_the_front_end() -> None:

@@ -160,9 +160,9 @@ class PaymentSucceededV1(Payload):
     """YooKassa reported a payment as succeeded (re-fetched and applied once).
 
     ``late`` means the hold had already expired: the money is refunded, never kept, and
-    ``booking.refund.succeeded`` follows. Consumers: none (the client hears of the payment
-    through ``appointment.confirmed``, of a late one through ``refund.succeeded``; the receipt is
-    YooKassa's); kept for audit. See docs/events.md.
+    ``booking.refund.succeeded`` follows. Consumers: cabinet (CRM leads: a converted lead's
+    revenue); the client hears of the payment through ``appointment.confirmed``, of a late one
+    through ``refund.succeeded``; the receipt is YooKassa's. See docs/events.md.
     """
 
     payment_id: UUID

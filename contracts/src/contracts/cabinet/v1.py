@@ -6,7 +6,7 @@ consumer keeps its own copy (notify, booking) by replacing it with the latest ev
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -18,7 +18,6 @@ from contracts.types import (
     Language,
     Payload,
     PersonalData,
-    PersonalId,
     SecretUrl,
     TimeZoneName,
     UtcDateTime,
@@ -262,30 +261,73 @@ class UserErasureRequestedV1(Payload):
     expected_parts: list[Producer] = Field(description="Services that must confirm erasure")
 
 
+LeadChannel = Literal["telegram", "registration", "web", "booking", "questionnaire", "manual"]
+"""How a lead reached the practice: a bot ``/start`` from a link, a registration, a touch the
+front end reported (UTM on a page such as booking), a booking started, a questionnaire left with
+a contact (content has no such thing yet: docs/leads.md), entered by hand."""
+
+UtmLabel = Annotated[str, Field(min_length=1, max_length=64)]
+"""A UTM value or campaign label (``utm_source``, ``utm_medium``, ``utm_campaign``); cabinet
+accepts only ``A-Za-z0-9_.:-`` at its edge."""
+
+
+@event("cabinet.campaign_link.issued", version=1, aggregate="campaign_id")
+class CampaignLinkIssuedV1(Payload):
+    """The practice made a campaign with a Telegram deep link many people may open.
+
+    cabinet mints the ``/start`` token and keeps it; the event carries only its SHA-256 (the
+    token itself never travels). Consumers: notify (recognises the token on ``/start``, and
+    publishes ``notify.deeplink.activated`` with ``deeplink_id == campaign_id`` at each opening).
+    """
+
+    campaign_id: UUID
+    token_sha256: str = Field(
+        min_length=64, max_length=64, description="SHA-256 (hex) of the /start token"
+    )
+    source: UtmLabel
+    medium: UtmLabel | None = None
+    campaign: UtmLabel
+    service_id: UUID | None = None
+    specialist_id: UUID | None = None
+    issued_at: UtcDateTime
+
+
+@event("cabinet.campaign_link.revoked", version=1, aggregate="campaign_id")
+class CampaignLinkRevokedV1(Payload):
+    """A campaign's deep link stopped working. Consumers: notify (answers a later ``/start``
+    politely and publishes nothing)."""
+
+    campaign_id: UUID
+    revoked_at: UtcDateTime
+
+
 @event("cabinet.lead.created", version=1, aggregate="lead_id")
 class LeadCreatedV1(Payload):
-    """A prospective client appeared (deep link, web form, or entered by an admin).
-
-    Consumers: notify (alerts admins).
+    """A prospective client appeared: their first touch. Carries no contact (the lead's
+    contacts stay encrypted in cabinet). Consumers: none yet (a front end reads the pipeline
+    from cabinet).
     """
 
     lead_id: UUID
-    source: Literal["deeplink", "web_form", "manual"]
+    channel: LeadChannel
+    source: str | None = Field(default=None, description="First touch's utm_source")
+    medium: str | None = None
     campaign: str | None = None
-    deeplink_id: UUID | None = None
-    name: PersonalData | None = None
-    email: PersonalData | None = None
-    phone: PersonalData | None = None
-    telegram_chat_id: PersonalId | None = None
-    telegram_username: PersonalData | None = None
-    note: PersonalData | None = None
+    campaign_id: UUID | None = Field(default=None, description="The campaign link opened")
+    user_id: UUID | None = Field(default=None, description="Set when the lead has an account")
+    created_at: UtcDateTime
 
 
 @event("cabinet.lead.converted", version=1, aggregate="lead_id")
 class LeadConvertedV1(Payload):
-    """A lead registered as a user. Consumers: notify (admin report)."""
+    """A lead's first session was held (first completed appointment); attributed to the
+    lead's first touch. Consumers: none yet."""
 
     lead_id: UUID
     user_id: UUID
-    source: Literal["deeplink", "web_form", "manual"]
+    appointment_id: UUID
+    source: str | None = None
+    medium: str | None = None
     campaign: str | None = None
+    campaign_id: UUID | None = None
+    converted_at: UtcDateTime

@@ -19,7 +19,8 @@ DeeplinkAction = Literal["link_account", "attribution", "waitlist_offer", "start
 class TelegramLinkedV1(Payload):
     """A user linked their Telegram chat to their account through a one-time deep link.
 
-    Consumers: none yet (front ends read ``telegram_linked`` from notify); see docs/events.md.
+    Consumers: cabinet (CRM leads: the chat's lead and the account's lead are merged); front
+    ends read ``telegram_linked`` from notify; see docs/events.md.
     """
 
     user_id: UUID
@@ -30,9 +31,11 @@ class TelegramLinkedV1(Payload):
 
 @event("notify.deeplink.activated", version=1, aggregate="deeplink_id")
 class DeeplinkActivatedV1(Payload):
-    """Someone opened the bot with a valid deep-link payload (``/start <payload>``), once.
+    """Someone opened the bot with a valid deep-link payload (``/start <payload>``): once for a
+    single-use link, at every opening of a campaign (``attribution``) link.
 
-    Consumers: none yet (cabinet's CRM leads, when built, turn an attribution into a lead).
+    Consumers: cabinet (CRM leads: a touch of the chat's lead, credited to the campaign whose
+    id is ``deeplink_id`` when cabinet made the link).
     """
 
     deeplink_id: UUID

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from contracts.cabinet.v1 import (
+    CampaignLinkIssuedV1,
+    CampaignLinkRevokedV1,
     ConsentDocumentPublishedV1,
     ConsentGrantedV1,
     ConsentWithdrawnV1,
@@ -14,6 +16,8 @@ from contracts.cabinet.v1 import (
     DataExportRequestedV1,
     EmailVerificationRequestedV1,
     EmailVerifiedV1,
+    LeadConvertedV1,
+    LeadCreatedV1,
     PasswordResetRequestedV1,
     RegistrationAttemptedV1,
     SessionsRevokedV1,
@@ -27,6 +31,7 @@ from servicekit.clock import Clock, utcnow
 from servicekit.messaging.relay import AfterPublish
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
+from cabinet.adapters import lead_tables as _lead_tables  # noqa: F401 (its tables in metadata)
 from cabinet.adapters.tables import metadata
 from cabinet.api.accounts import router as accounts_router
 from cabinet.api.consents import router as consents_router
@@ -34,11 +39,13 @@ from cabinet.api.data_rights import router as data_rights_router
 from cabinet.api.diary import router as diary_router
 from cabinet.api.errors import PROBLEMS
 from cabinet.api.jwks import router as jwks_router
+from cabinet.api.leads import router as leads_router
 from cabinet.api.roles import router as roles_router
 from cabinet.api.sessions import router as sessions_router
 from cabinet.application.ports import CabinetPorts, build_ports
 from cabinet.config import CabinetSettings
 from cabinet.entrypoints.consumers import booking_events, data_rights_answers
+from cabinet.entrypoints.lead_consumers import lead_events
 from cabinet.entrypoints.timers import TIMERS
 
 definition = ServiceDefinition(
@@ -63,8 +70,12 @@ definition = ServiceDefinition(
         DataExportRequestedV1,
         DataExportCompletedV1,
         UserErasureRequestedV1,
+        CampaignLinkIssuedV1,
+        CampaignLinkRevokedV1,
+        LeadCreatedV1,
+        LeadConvertedV1,
     ),
-    consumers=(booking_events, data_rights_answers),
+    consumers=(booking_events, data_rights_answers, lead_events),
     timers=TIMERS,
     # Throttle counters are only read within their window (an hour at most): purged after a day.
     retention=(("login_throttle", "window_started_at", timedelta(days=1)),),
@@ -75,6 +86,7 @@ definition = ServiceDefinition(
         consents_router,
         diary_router,
         data_rights_router,
+        leads_router,
     ),
     root_routers=(jwks_router,),
     port=8003,

@@ -62,6 +62,10 @@ class CabinetSettings(ServiceSettings):
         default=7, ge=0, description="Time to change one's mind before an erasure is executed"
     )
 
+    # CRM leads (docs/leads.md): campaign links are t.me/<this bot>?start=<token>; the same
+    # bot as notify's TELEGRAM_BOT_USERNAME.
+    telegram_bot_username: str = "praktika_sandbox_bot"
+
     @field_validator("data_export_parts", mode="before")
     @classmethod
     def _split_parts(cls, value: object) -> object:

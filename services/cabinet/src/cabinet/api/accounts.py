@@ -24,6 +24,7 @@ from servicekit.security.fields import normalize_phone
 
 from cabinet.adapters.tables import User
 from cabinet.api.common import CabinetDep, CurrentAccount, SourceAddress
+from cabinet.api.leads import UtmLabel
 from cabinet.application import accounts, password_resets, registration
 from cabinet.domain.registration import MAX_PASSWORD, MIN_PASSWORD, is_time_zone
 
@@ -56,6 +57,10 @@ class RegistrationCreate(BaseModel):
     )
     time_zone: SafeText = Field(default="Europe/Moscow", max_length=64, description="IANA zone")
     language: Literal["ru", "en"] = "ru"
+    # Where the person came from, as the front end read it from the page's URL (docs/leads.md).
+    utm_source: UtmLabel | None = None
+    utm_medium: UtmLabel | None = None
+    utm_campaign: UtmLabel | None = None
 
     _check_zone = field_validator("time_zone")(_zone)
     _check_phone = field_validator("phone")(_phone)
@@ -169,6 +174,7 @@ async def register(
             time_zone=body.time_zone,
             language=body.language,
         ),
+        utm=registration.Utm(body.utm_source, body.utm_medium, body.utm_campaign),
         source=address,
         settings=ports.settings,
         passwords=ports.passwords,

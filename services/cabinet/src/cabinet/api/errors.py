@@ -30,6 +30,12 @@ from cabinet.domain.diary import (
     DiaryEntryNotFound,
     UnknownAppointment,
 )
+from cabinet.domain.leads import (
+    CampaignNameTaken,
+    CampaignNotFound,
+    LeadNotFound,
+    StatusNotAllowed,
+)
 from cabinet.domain.roles import NoSuchSpecialist, NoSuchUser, OwnAdminRole
 from cabinet.domain.sessions import InvalidCredentials, RefreshTokenReused, SessionEnded
 from cabinet.domain.throttle import TooManyAttempts
@@ -245,6 +251,40 @@ PROBLEMS.add(
         ru="Отменить удаление уже нельзя: период на размышление прошёл или запрос отменён.",
         en="The erasure can no longer be cancelled: the cooling-off period is over or it was "
         "cancelled already.",
+    ),
+    title=_CONFLICT,
+)
+
+
+# -- CRM leads (docs/leads.md) ------------------------------------------------------------------
+
+PROBLEMS.add(
+    LeadNotFound,
+    404,
+    Msg(ru="Такого лида нет.", en="No such lead."),
+    title=_NOT_FOUND,
+)
+PROBLEMS.add(
+    CampaignNotFound,
+    404,
+    Msg(ru="Такой кампании нет.", en="No such campaign."),
+    title=_NOT_FOUND,
+)
+PROBLEMS.add(
+    CampaignNameTaken,
+    409,
+    Msg(
+        ru="Кампания с таким utm_campaign уже есть.",
+        en="A campaign with this utm_campaign already exists.",
+    ),
+    title=_CONFLICT,
+)
+PROBLEMS.add(
+    StatusNotAllowed,
+    409,
+    Msg(
+        ru="Статус «converted» ставится сам после первой проведённой сессии и не меняется.",
+        en="'converted' is set by the first completed session, and it is final.",
     ),
     title=_CONFLICT,
 )

@@ -37,6 +37,7 @@ from cabinet.adapters.tables import (
     ErasureRequest,
     User,
 )
+from cabinet.application import leads
 from cabinet.application.diary import entry_of
 from cabinet.config import CabinetSettings
 from cabinet.domain import data_rights as rules
@@ -340,7 +341,7 @@ async def _own_part(uow: UnitOfWork, user_id: uuid.UUID) -> dict[str, Any]:
             {"id": str(x.id), "status": x.status, "requested_at": x.requested_at.isoformat()}
             for x in exports
         ],
-        "leads": [],
+        "leads": await leads.export_of(uow, user_id, user.email_index),  # CRM leads
     }
     return {
         "schema": SCHEMA,

@@ -36,7 +36,7 @@ from cabinet.adapters.tables import (
     SpecialistProfile,
     User,
 )
-from cabinet.application import sessions
+from cabinet.application import leads, sessions
 from cabinet.config import CabinetSettings
 
 EXECUTE = "erasure.execute"
@@ -136,6 +136,7 @@ async def execute(uow: UnitOfWork, request_id: uuid.UUID, now: datetime) -> None
     if user is None:
         return
     user_id = user.id
+    await leads.forget_user(uow, user_id, user.email_index)  # CRM leads, before the index goes
     # Login stops at once; every session ends (and every service hears it within seconds).
     await sessions.end_sessions(uow, user_id, "roles_revoked", now)
     user.email, user.name, user.phone = "", "", None

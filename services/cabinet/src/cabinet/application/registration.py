@@ -29,7 +29,7 @@ from sqlmodel import select
 from cabinet.adapters import throttles
 from cabinet.adapters.credentials import Passwords
 from cabinet.adapters.tables import User
-from cabinet.application import throttling
+from cabinet.application import leads, throttling
 from cabinet.application.links import close_links, issue_link, redeem
 from cabinet.config import CabinetSettings
 from cabinet.domain.registration import DEFAULT_ROLES
@@ -37,6 +37,15 @@ from cabinet.domain.throttle import ATTEMPT_NOTICE_POLICY, allowance, longest_wa
 
 logger = logging.getLogger("cabinet.registration")
 HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Utm:
+    """The UTM values a front end passed with a registration (each optional)."""
+
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,10 +69,13 @@ async def register(
     passwords: Passwords,
     keyring: Keyring,
     now: datetime,
+    utm: Utm | None = None,
 ) -> None:
     """Create the account, send the verification link (through notify), publish
     ``cabinet.user.registered``; for an address already in use, create nothing and tell its
-    owner. ``source`` is the caller's address (limited apart from the address registered)."""
+    owner. ``source`` is the caller's address (limited apart from the address registered).
+    Either way the registration is a touch of the person's lead (found by the email's blind
+    index: registering twice is one lead), credited to ``utm``."""
     email_index = throttles.email_key(account.email, keyring)
     await throttling.limit(
         uow,
@@ -117,6 +129,17 @@ async def register(
             )
         )
         await _send_verification_link(uow, user, settings, now)
+    utm = utm or Utm()
+    touch = await leads.campaign_touch(
+        uow,
+        channel="registration",
+        at=now,
+        source=utm.source,
+        medium=utm.medium,
+        campaign=utm.campaign,
+    )
+    contact = leads.Contact(user_id=created, email=account.email, name=account.name)
+    await leads.touched(uow, keyring, contact, touch)
     await uow.commit()
 
 

@@ -192,6 +192,11 @@ class DeepLink(NotifyTable, table=True):
     used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     used_by_chat_ref: uuid.UUID | None = None  # telegram_chats.id
     confirmed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Campaign (attribution) links: opened by many until revoked (migration 0008).
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    opened_count: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
 
 
 class TelegramButton(NotifyTable, table=True):

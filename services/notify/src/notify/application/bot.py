@@ -38,9 +38,12 @@ from notify.application.planning import plan_chat_message, plan_edits
 from notify.application.ports import NotifyPorts
 from notify.domain import rules
 from notify.domain.deeplinks import (
+    ATTRIBUTION,
+    MULTI_USE,
     START_BOOKING,
     WAITLIST_OFFER,
     booking_path,
+    closed_campaign,
     offer_path,
     still_usable,
 )
@@ -140,7 +143,24 @@ async def open_deeplink(
     now = notify.clock()
     chat = await _remember_chat(uow, user)
     link = await deeplink_by_token(uow.session, payload) if is_deeplink_payload(payload) else None
-    if link is None or not still_usable(used_at=link.used_at, expires_at=link.expires_at, now=now):
+    if link is not None and closed_campaign(action=link.action, revoked_at=link.revoked_at):
+        site = notify.app_url(booking_path(link.service_id, link.specialist_id))
+        await _reply(
+            uow,
+            notify,
+            chat,
+            user,
+            "bot_campaign_closed",
+            buttons=(rules.Button("book", url=site),),
+        )
+        return
+    if link is None or not still_usable(
+        action=link.action,
+        used_at=link.used_at,
+        expires_at=link.expires_at,
+        now=now,
+        revoked_at=link.revoked_at,
+    ):
         await _reply(uow, notify, chat, user, "bot_link_invalid")  # all an unknown link gets
         return
     if link.action == WAITLIST_OFFER:
@@ -160,7 +180,10 @@ async def open_deeplink(
         )
         return
     _emit_activated(uow, chat, link, user)
-    if link.action == START_BOOKING:
+    wants_booking = link.action == START_BOOKING or (
+        link.action == ATTRIBUTION and (link.service_id or link.specialist_id)
+    )
+    if wants_booking:
         url = notify.app_url(booking_path(link.service_id, link.specialist_id))
         await _reply(
             uow, notify, chat, user, "bot_start_booking", buttons=(rules.Button("book", url=url),)
@@ -170,6 +193,9 @@ async def open_deeplink(
 
 
 def _use(link: DeepLink, chat: TelegramChat, now: datetime) -> None:
+    link.opened_count += 1
+    if link.action in MULTI_USE:
+        return  # opened by many: no one chat "used" it
     link.used_at = now
     link.used_by_chat_ref = chat.id
 

@@ -3,8 +3,9 @@
 - ``link_account``: links the chat that opens it to an account, once the owner confirms
   (:mod:`notify.domain.linking`); whoever holds the token could link a chat, so only the
   account's owner makes one (no one for someone else, admins included);
-- ``attribution``: a campaign or source link; ``waitlist_offer``: opens a waitlist offer in its
-  owner's linked chat (notify makes them for offer mails): admins only;
+- ``attribution``: a campaign or source link, the one kind many people open (a link posted in a
+  channel credits every opener) until it expires or is revoked; ``waitlist_offer``: opens a
+  waitlist offer in its owner's linked chat (notify makes them for offer mails): admins only;
 - ``start_booking``: opens booking for a service or specialist: specialists (for their own
   calendar) and admins.
 """
@@ -21,9 +22,11 @@ from servicekit.errors import DomainError
 from notify.domain.linking import LINK_ACCOUNT
 
 Action = Literal["link_account", "attribution", "waitlist_offer", "start_booking"]
+ATTRIBUTION = "attribution"
 WAITLIST_OFFER = "waitlist_offer"
 START_BOOKING = "start_booking"
-ADMIN_ONLY: frozenset[str] = frozenset({"attribution", WAITLIST_OFFER})
+ADMIN_ONLY: frozenset[str] = frozenset({ATTRIBUTION, WAITLIST_OFFER})
+MULTI_USE: frozenset[str] = frozenset({ATTRIBUTION})
 BOUND_TO_A_USER: frozenset[str] = frozenset({LINK_ACCOUNT, WAITLIST_OFFER})
 
 
@@ -75,9 +78,26 @@ def owner_of_new_link(
     return user_id if action in BOUND_TO_A_USER else None
 
 
-def still_usable(*, used_at: datetime | None, expires_at: datetime, now: datetime) -> bool:
-    """A link works once, until it expires."""
-    return used_at is None and now < expires_at
+def still_usable(
+    *,
+    action: str,
+    used_at: datetime | None,
+    expires_at: datetime,
+    now: datetime,
+    revoked_at: datetime | None = None,
+) -> bool:
+    """A link works until it expires or is revoked: a campaign (``attribution``) link for
+    every opener, any other once (account links above all: whoever opens one first waits for
+    its owner's confirmation)."""
+    if revoked_at is not None or now >= expires_at:
+        return False
+    return action in MULTI_USE or used_at is None
+
+
+def closed_campaign(*, action: str, revoked_at: datetime | None) -> bool:
+    """A revoked campaign link: its opener is told kindly that the offer ended, not that the
+    link is broken."""
+    return action in MULTI_USE and revoked_at is not None
 
 
 def booking_path(service_id: uuid.UUID | None, specialist_id: uuid.UUID | None) -> str:

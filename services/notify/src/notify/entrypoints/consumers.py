@@ -34,6 +34,8 @@ from contracts.booking.v1 import (
     WaitlistOfferMadeV1,
 )
 from contracts.cabinet.v1 import (
+    CampaignLinkIssuedV1,
+    CampaignLinkRevokedV1,
     ConsentGrantedV1,
     ConsentWithdrawnV1,
     DataExportCompletedV1,
@@ -61,6 +63,7 @@ from servicekit.messaging.outbox import UnitOfWork
 from notify.application import (
     appointments,
     bot,
+    campaign_links,
     content,
     data_rights,
     deliveries,
@@ -77,6 +80,7 @@ USER_EVENTS = "user-events"
 BOOKING_EVENTS = "booking-events"
 CONTENT_EVENTS = "content-events"
 DELIVERY_FAILURES = "delivery-failures"
+CAMPAIGN_LINKS = "campaign-links"
 
 QUEUES: tuple[tuple[str, Sequence[tuple[type[BaseModel], UseCase]]], ...] = (
     (
@@ -126,6 +130,13 @@ QUEUES: tuple[tuple[str, Sequence[tuple[type[BaseModel], UseCase]]], ...] = (
         ),
     ),
     (DELIVERY_FAILURES, ((DeliveryFailedV1, deliveries.delivery_failed),)),
+    (
+        CAMPAIGN_LINKS,
+        (
+            (CampaignLinkIssuedV1, campaign_links.issued),
+            (CampaignLinkRevokedV1, campaign_links.revoked),
+        ),
+    ),
 )
 
 
