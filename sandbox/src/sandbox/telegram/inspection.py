@@ -2,6 +2,8 @@
 
 Every route takes ``?bot=<token>`` to pick a bot; without it, the first (default) bot.
 
+- ``GET    /_sandbox/``                                   HTML page: chats as bubbles with buttons
+
 - ``GET    /_sandbox/bots``                               bots, their tokens and webhook URLs
 - ``GET    /_sandbox/users`` / ``POST /_sandbox/users``    simulated users ({id, first_name, …})
 - ``POST   /_sandbox/users/{user_id}/start``  {payload}    ``/start <payload>`` → webhook
@@ -24,9 +26,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import Body, FastAPI, HTTPException, Query, Response, status
+from fastapi import Body, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 
 from sandbox.kit import MAX_WAIT_SECONDS, poll_until
+from sandbox.pages import PAGE_PATH, render_page
 from sandbox.telegram.models import (
     ActionResult,
     CallbackQueryRecord,
@@ -74,6 +78,24 @@ def add_inspection_routes(app: FastAPI, store: TelegramStore, users: UserSimulat
         except SimulationError as exc:
             raise HTTPException(exc.status_code, exc.detail) from exc
         return result
+
+    @app.get(PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request, bot: str | None = _BOT) -> HTMLResponse:
+        """Every chat of the bot as a person sees it: bubbles, buttons, taps, edits."""
+        chosen = pick(bot)
+        taps: dict[tuple[int, int], list[CallbackQueryRecord]] = {}
+        for tap in chosen.callback_queries.values():
+            taps.setdefault((tap.chat_id, tap.message_id), []).append(tap)
+        return render_page(
+            request,
+            "telegram.html",
+            title=f"Telegram sandbox: @{chosen.identity.username}",
+            bot=chosen,
+            bots=store.bots,
+            chats=[chosen.chats[k] for k in sorted(chosen.chats)],
+            taps=taps,
+            deliveries=list(reversed(chosen.deliveries[-50:])),
+        )
 
     @app.get("/_sandbox/bots")
     async def list_bots() -> list[dict[str, Any]]:
