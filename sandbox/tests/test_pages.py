@@ -197,11 +197,10 @@ async def test_telegram_page_shows_chats_as_bubbles_with_buttons(chromium: str) 
     async with running_telegram_fake() as tg:
         await tg.create_user(555, first_name="Ivan", language_code="ru")
 
-        async def bot(method: str, **params: Any) -> dict[str, Any]:
+        async def bot(method: str, **params: Any) -> Any:
             response = await tg.http.post(f"/bot{tg.token}/{method}", json=params)
             assert response.json()["ok"], response.text
-            result: dict[str, Any] = response.json()["result"]
-            return result
+            return response.json()["result"]
 
         keyboard = {
             "inline_keyboard": [
@@ -228,6 +227,8 @@ async def test_telegram_page_shows_chats_as_bubbles_with_buttons(chromium: str) 
         )
         await tg.http.post("/_sandbox/users/555/text", json={"text": f"Thanks {HOSTILE_SCRIPT}"})
         await bot("sendMessage", chat_id=555, text=f"Echo {HOSTILE_IMG}")
+        mistake = await bot("sendMessage", chat_id=555, text="Sent by mistake")
+        assert await bot("deleteMessage", chat_id=555, message_id=mistake["message_id"]) is True
 
         dom = await open_in_chromium(f"{tg.base_url}/_sandbox/?refresh=0")
 
@@ -235,8 +236,8 @@ async def test_telegram_page_shows_chats_as_bubbles_with_buttons(chromium: str) 
     chat = dom.select_one("section.chat[data-chat-id='555']")
     assert chat is not None and "Ivan" in text_of(chat)
     bubbles = chat.select(".bubble")
-    assert [b["data-sender"] for b in bubbles] == ["bot", "user", "bot"]
-    first, user_message, echo = bubbles
+    assert [b["data-sender"] for b in bubbles] == ["bot", "user", "bot", "bot"]
+    first, user_message, echo, deleted = bubbles
 
     assert "Reminder: your session is tomorrow at 10:00. See you!" in text_of(first)
     assert "edited" in text_of(first.select_one(".meta") or first)
@@ -247,6 +248,9 @@ async def test_telegram_page_shows_chats_as_bubbles_with_buttons(chromium: str) 
     assert text_of(user_message.select_one(".text") or user_message) == f"Thanks {HOSTILE_SCRIPT}"
     assert "user" in (user_message.find_parent(class_="row") or user_message)["class"]
     assert text_of(echo.select_one(".text") or echo) == f"Echo {HOSTILE_IMG}"
+    assert "deleted" in deleted["class"] and "Sent by mistake" in text_of(deleted)
+    assert "deleted" in text_of(deleted.select_one(".meta") or deleted)
+    assert "deleted" not in echo["class"] and "edited" not in text_of(echo)
 
 
 async def test_telegram_page_shows_the_inline_keyboard_row_by_row(chromium: str) -> None:
@@ -395,7 +399,7 @@ async def test_google_page_shows_calendars_events_and_channels(chromium: str) ->
     assert "2027-01-15T10:00:00+03:00" in session and "confirmed" in session
     assert "praktika_appointment=a-1" in session
     deleted = rows[gone.json()["id"]]
-    assert "cancelled" in deleted["class"] and "Moved away" in text_of(deleted)
+    assert "status-cancelled" in deleted["class"] and "Moved away" in text_of(deleted)
 
     channels = text_of(dom.select_one("table.channels") or dom)
     assert "chan-1" in channels and f"{receiver_url}/gcal" in channels and "live" in channels
