@@ -130,7 +130,8 @@ async def test_yookassa_page_shows_payments_refunds_and_notifications(
     ):
 
         async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-            response = await api.post(path, json=body, headers={"Idempotence-Key": str(uuid.uuid4())})
+            key = {"Idempotence-Key": str(uuid.uuid4())}
+            response = await api.post(path, json=body, headers=key)
             assert response.status_code == 200, response.text
             result: dict[str, Any] = response.json()
             return result
@@ -405,3 +406,26 @@ async def test_google_page_shows_calendars_events_and_channels(chromium: str) ->
     assert "chan-1" in channels and f"{receiver_url}/gcal" in channels and "live" in channels
     deliveries = text_of(dom.select_one("table.deliveries") or dom)
     assert "sync" in deliveries and "exists" in deliveries and "HTTP 200" in deliveries
+
+
+# --------------------------------------------------------------------------- without a browser
+
+
+async def test_pages_forbid_scripts_and_stay_out_of_the_json_api() -> None:
+    async with (
+        running_smtp_sink() as sink,
+        httpx.AsyncClient(base_url=sink.inspection_url, trust_env=False) as http,
+    ):
+        page = await http.get("/_sandbox/")
+        missing = await http.get("/_sandbox/mail/99")
+        openapi = (await http.get("/_sandbox/openapi.json")).json()
+        listed = await http.get("/_sandbox/messages")
+
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert '<meta http-equiv="refresh" content="5">' in page.text
+    assert missing.status_code == 404
+    assert "/_sandbox/" not in openapi["paths"]
+    assert "/_sandbox/mail/{message_id}" not in openapi["paths"]
+    assert listed.json() == []

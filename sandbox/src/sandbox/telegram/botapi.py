@@ -1,9 +1,9 @@
 """The Bot API itself: ``/bot<token>/<METHOD>`` with Telegram's envelope, errors and semantics.
 
 Methods: getMe, sendMessage, editMessageText, editMessageReplyMarkup, deleteMessage,
-answerCallbackQuery, setWebhook, deleteWebhook, getWebhookInfo, getUpdates (names are case-insensitive). Unknown token:
-401 ``Unauthorized``; unknown method: 404 ``Not Found``. Queued :class:`TelegramFault` s answer
-before the method runs.
+answerCallbackQuery, setWebhook, deleteWebhook, getWebhookInfo, getUpdates (names are
+case-insensitive). Unknown token: 401 ``Unauthorized``; unknown method: 404 ``Not Found``.
+Queued :class:`TelegramFault` s answer before the method runs.
 """
 
 from __future__ import annotations
