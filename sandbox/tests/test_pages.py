@@ -261,7 +261,8 @@ async def test_telegram_page_shows_the_inline_keyboard_row_by_row(chromium: str)
             f"/bot{tg.token}/sendMessage",
             json={
                 "chat_id": 777,
-                "text": "Choose a time",
+                "text": 'Choose a <b>time</b> or <a href="https://praktika.example/s">see all</a>',
+                "parse_mode": "HTML",
                 "reply_markup": {
                     "inline_keyboard": [
                         [
@@ -278,6 +279,10 @@ async def test_telegram_page_shows_the_inline_keyboard_row_by_row(chromium: str)
 
     assert dom.find("meta", attrs={"http-equiv": "refresh"}) is not None
     (bubble,) = dom.select(".bubble[data-sender='bot']")
+    assert text_of(bubble.select_one(".text") or bubble) == "Choose a time or see all"
+    bold, link = bubble.select_one(".text b"), bubble.select_one(".text a")
+    assert bold is not None and bold.get_text() == "time"
+    assert link is not None and link["href"] == "https://praktika.example/s"
     rows = [[text_of(b) for b in row.select(".button")] for row in bubble.select(".krow")]
     assert rows == [["Mon 10:00", "Tue 12:00"], ["Open the site"]]
 

@@ -47,6 +47,7 @@ from sandbox.telegram.models import (
     UserCreate,
     WebhookView,
 )
+from sandbox.telegram.rendering import entities_html
 from sandbox.telegram.simulator import SimulationError, UserSimulator
 from sandbox.telegram.store import BotState, ChatState, TelegramStore, rate_stats
 
@@ -94,6 +95,7 @@ def add_inspection_routes(app: FastAPI, store: TelegramStore, users: UserSimulat
             bots=store.bots,
             chats=[chosen.chats[k] for k in sorted(chosen.chats)],
             taps=taps,
+            formatted=entities_html,
             deliveries=list(reversed(chosen.deliveries[-50:])),
         )
 
