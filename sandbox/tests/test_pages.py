@@ -26,6 +26,7 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 from fastapi import FastAPI, Request, Response
 from sandbox.google import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, running_google
+from sandbox.pages import MAX_ROWS
 from sandbox.telegram import running_telegram_fake
 from sandbox.testing import running_smtp_sink, serve_app
 from sandbox.yookassa import NotificationPolicy, running_yookassa
@@ -434,3 +435,23 @@ async def test_pages_forbid_scripts_and_stay_out_of_the_json_api() -> None:
     assert "/_sandbox/" not in openapi["paths"]
     assert "/_sandbox/mail/{message_id}" not in openapi["paths"]
     assert listed.json() == []
+
+
+async def test_a_long_mailbox_shows_the_newest_and_says_how_many_are_left_out() -> None:
+    async with (
+        running_smtp_sink() as sink,
+        httpx.AsyncClient(base_url=sink.inspection_url, trust_env=False) as http,
+    ):
+        for number in range(1, MAX_ROWS + 6):
+            sink.store.add_message(
+                f"Subject: mail {number}\r\n\r\nbody\r\n".encode(),
+                envelope_from="noreply@praktika.example",
+                envelope_to=["client@example.org"],
+            )
+        page = BeautifulSoup((await http.get("/_sandbox/")).text, "html.parser")
+
+    rows = page.select("tr.mail")
+    assert len(rows) == MAX_ROWS
+    assert f"mail {MAX_ROWS + 5}" in text_of(rows[0]) and "mail 6" in text_of(rows[-1])
+    assert f"Mailbox ({MAX_ROWS + 5} mails, newest first)" in text_of(page)
+    assert "5 older not shown here" in text_of(page)

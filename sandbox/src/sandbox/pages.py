@@ -10,8 +10,10 @@ seconds (``?refresh=0`` stops it); they are not part of the JSON API (hidden fro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -23,11 +25,34 @@ PAGE_PATH = "/_sandbox/"
 DEFAULT_REFRESH_SECONDS = 5
 """How often a page reloads itself unless ``?refresh=`` says otherwise (0: never)."""
 
+MAX_ROWS = 200
+"""A list on a page shows at most this many of the newest items (the JSON API has them all)."""
+
+T = TypeVar("T")
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'self'"
 )
 """No script runs on an inspection page, not even one a rendered mail or chat text smuggled in."""
+
+
+@dataclass(frozen=True)
+class Newest(Generic[T]):
+    """The newest items of a list, newest first, and how many there are in all."""
+
+    items: list[T]
+    total: int
+
+    @property
+    def hidden(self) -> int:
+        """How many older items the page leaves out."""
+        return self.total - len(self.items)
+
+
+def newest_first(items: Sequence[T], limit: int = MAX_ROWS) -> Newest[T]:
+    """The last ``limit`` of ``items`` (oldest first), newest first."""
+    return Newest(list(reversed(items[-limit:])) if limit else [], len(items))
 
 
 def page_environment() -> Environment:

@@ -54,7 +54,7 @@ from sandbox.google.errors import FAULTS, GoogleError, OAuthError, auth_error, b
 from sandbox.google.oauth import OAuthServer
 from sandbox.google.store import CalendarStore, Channel, Clock, parse_time, rfc3339, utc_now
 from sandbox.kit import MAX_WAIT_SECONDS, FaultSpec, create_sandbox_app, poll_until, sandbox_state
-from sandbox.pages import PAGE_PATH, render_page
+from sandbox.pages import PAGE_PATH, newest_first, render_page
 
 API = "/calendar/v3"
 DEFAULT_CHANNEL_TTL = timedelta(days=7)
@@ -469,12 +469,12 @@ def create_google_app(
             title="Google Calendar sandbox",
             paused=fake.paused,
             calendars=[
-                {"id": calendar_id, "events": fake.store.events(calendar_id)}
+                {"id": calendar_id, "events": newest_first(fake.store.events(calendar_id))}
                 for calendar_id in fake.store.calendars()
             ],
             channels=fake.store.channels(),
-            deliveries=list(reversed(fake.notifications())),
-            grants=list(reversed(fake.oauth.grants)),
+            deliveries=newest_first(fake.notifications()),
+            grants=newest_first(fake.oauth.grants),
         )
 
     @app.get("/_sandbox/calendars", tags=["inspection"])

@@ -17,7 +17,7 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from sandbox.kit import MAX_WAIT_SECONDS, FaultExtension, create_sandbox_app, poll_until
-from sandbox.pages import PAGE_PATH, render_page
+from sandbox.pages import PAGE_PATH, newest_first, render_page
 from sandbox.smtp.store import MessageStore, SmtpFault, SmtpRejection, StoredMessage
 
 
@@ -49,8 +49,8 @@ def create_inspection_app(store: MessageStore) -> FastAPI:
             request,
             "smtp.html",
             title="Mail sandbox: mailbox",
-            messages=list(reversed(store.messages())),
-            rejections=list(reversed(store.rejections())),
+            messages=newest_first(store.messages()),
+            rejections=newest_first(store.rejections()),
         )
 
     @app.get("/_sandbox/mail/{message_id}", response_class=HTMLResponse, include_in_schema=False)

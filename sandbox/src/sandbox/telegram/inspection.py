@@ -30,7 +30,7 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request, Response, stat
 from fastapi.responses import HTMLResponse
 
 from sandbox.kit import MAX_WAIT_SECONDS, poll_until
-from sandbox.pages import PAGE_PATH, render_page
+from sandbox.pages import PAGE_PATH, Newest, newest_first, render_page
 from sandbox.telegram.models import (
     ActionResult,
     CallbackQueryRecord,
@@ -56,6 +56,10 @@ Sender = Literal["bot", "user"]
 _BOT = Query(default=None, description="Token of the bot; default: the first bot")
 _WAIT = Query(default=0.0, ge=0.0, le=MAX_WAIT_SECONDS, description="Long-poll seconds")
 _COUNT = Query(default=1, ge=1, description="With wait: how many messages to wait for")
+PAGE_CHATS = 50
+"""How many chats the page shows: those with the latest messages."""
+PAGE_MESSAGES = 100
+"""How many of a chat's newest messages the page shows."""
 
 
 def add_inspection_routes(app: FastAPI, store: TelegramStore, users: UserSimulator) -> None:
@@ -87,16 +91,19 @@ def add_inspection_routes(app: FastAPI, store: TelegramStore, users: UserSimulat
         taps: dict[tuple[int, int], list[CallbackQueryRecord]] = {}
         for tap in chosen.callback_queries.values():
             taps.setdefault((tap.chat_id, tap.message_id), []).append(tap)
+        chats = [chosen.chats[k] for k in sorted(chosen.chats)]
+        active = sorted(chats, key=lambda c: c.messages[-1].date if c.messages else 0, reverse=True)
         return render_page(
             request,
             "telegram.html",
             title=f"Telegram sandbox: @{chosen.identity.username}",
             bot=chosen,
             bots=store.bots,
-            chats=[chosen.chats[k] for k in sorted(chosen.chats)],
+            chats=Newest(active[:PAGE_CHATS], len(active)),
+            messages_shown=PAGE_MESSAGES,
             taps=taps,
             formatted=entities_html,
-            deliveries=list(reversed(chosen.deliveries[-50:])),
+            deliveries=newest_first(chosen.deliveries),
         )
 
     @app.get("/_sandbox/bots")

@@ -44,7 +44,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.kit import MAX_WAIT_SECONDS, create_sandbox_app, poll_until
-from sandbox.pages import PAGE_PATH, render_page
+from sandbox.pages import PAGE_PATH, newest_first, render_page
 from sandbox.serving import LOOPBACK
 from sandbox.yookassa.checkout import CHECKOUT_PATH, checkout_page, message_page
 from sandbox.yookassa.errors import YooKassaError, invalid_credentials, invalid_request
@@ -373,9 +373,9 @@ def create_yookassa_app(
             "yookassa.html",
             title="YooKassa sandbox: payments",
             webhook_url=notifier.webhook_url,
-            payments=list(reversed(store.payments())),
+            payments=newest_first(store.payments()),
             refunds=refunds,
-            notifications=list(reversed(notifier.notifications())),
+            notifications=newest_first(notifier.notifications()),
         )
 
     @app.get("/_sandbox/payments", tags=["inspection"])
