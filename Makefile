@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 ROLE ?= admin
 SUB ?=
 
-.PHONY: run stop test test-fast token lint sync asyncapi schemas gateway nginx docs
+.PHONY: run stop test test-fast token lint sync asyncapi schemas gateway nginx chromium docs
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -20,7 +20,7 @@ stop:
 
 # Every test, with coverage (the floor is [tool.coverage.report] fail_under; the figure is the
 # last line; the per-file report is written to .local/coverage/index.html).
-test: sync nginx
+test: sync nginx chromium
 	$(UV) run --frozen pytest --cov --cov-report=html:.local/coverage --cov-report=term:skip-covered
 
 # The fast lane: domain rules, contracts and pure tests; no database, broker or service (seconds).
@@ -35,6 +35,15 @@ nginx:
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) \
 	    apt-get install -y -qq --no-install-recommends nginx-light >/dev/null; }
+
+# Headless Chromium opens the sandbox's HTML pages in sandbox/tests/test_pages.py: Debian's package
+# (Playwright cannot download its browsers here).
+chromium:
+	@command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || { \
+	  echo "installing chromium (Debian package)"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 token:
 	@ENVIRONMENT=development JWT_SIGNING_KEYS_FILE=$(CURDIR)/.local/cabinet-signing-keys.json \

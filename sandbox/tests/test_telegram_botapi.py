@@ -164,6 +164,25 @@ async def test_edit_message_reply_markup(bot: Bot, tg: TelegramSandbox) -> None:
     assert message["reply_markup"] is None
 
 
+async def test_delete_message_hides_it_from_the_user_and_the_fake_marks_it(
+    bot: Bot, tg: TelegramSandbox
+) -> None:
+    sent = await bot.send_message(IVAN, "Напоминание", reply_markup=keyboard(CONFIRM))
+    assert await bot.delete_message(IVAN, sent.message_id) is True
+
+    with pytest.raises(TelegramBadRequest, match="message to delete not found"):
+        await bot.delete_message(IVAN, sent.message_id)
+    with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+        await bot.edit_message_text("x", chat_id=IVAN, message_id=sent.message_id)
+    with pytest.raises(TelegramBadRequest, match="message to delete not found"):
+        await bot.delete_message(IVAN, 99)
+    tapped = await tg.http.post(f"/_sandbox/users/{IVAN}/tap", json={"button_text": "Подтвердить"})
+    assert tapped.status_code == 422  # the button went with the message
+
+    (message,) = await tg.messages(IVAN)
+    assert message["deleted_date"] is not None and message["text"] == "Напоминание"
+
+
 async def test_callback_data_over_64_bytes_and_too_long_text_are_bad_requests(bot: Bot) -> None:
     too_long_data = InlineKeyboardButton(text="x", callback_data="я" * 33)  # 66 bytes
     with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):

@@ -13,6 +13,8 @@ Inspection API (never recorded, never faulted):
 - ``POST /_sandbox/reset`` (requests, faults and the fake's own state)
 - ``GET|POST|DELETE /_sandbox/faults``
 - ``GET  /_sandbox/docs`` (OpenAPI page, for a person trying the local run)
+
+Each fake adds its HTML page at ``GET /_sandbox/`` (:mod:`sandbox.pages`).
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ from urllib.parse import parse_qsl
 
 from fastapi import Body, FastAPI, Query, Response, status
 from fastapi.exceptions import RequestValidationError
+from jinja2 import Environment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox.pages import page_environment
 
 INSPECTION_PREFIX = "/_sandbox"
 """Path prefix of the inspection API; requests under it are neither recorded nor faulted."""
@@ -269,6 +274,8 @@ class SandboxState:
     faults: FaultQueue = field(default_factory=FaultQueue)
     fault_extensions: list[FaultExtension] = field(default_factory=list)
     reset_hooks: list[Callable[[], None]] = field(default_factory=list)
+    pages: Environment = field(default_factory=page_environment)
+    """The Jinja2 templates of the fake's HTML page (:mod:`sandbox.pages`)."""
 
     def reset(self) -> None:
         """Forget recorded requests and faults, then reset the fake's own state."""

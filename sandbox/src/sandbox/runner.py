@@ -72,7 +72,7 @@ async def run(
     async with contextlib.AsyncExitStack() as stack:
         for spec in specs:
             urls = await stack.enter_async_context(start_fake(spec, ports))
-            log.info("%s: %s (inspection: %s/_sandbox/)", spec.name, " ".join(urls), urls[0])
+            log.info("%s: %s (page: %s/_sandbox/)", spec.name, " ".join(urls), urls[0])
         log.info("sandbox ready: %d fake(s); stop with SIGTERM or Ctrl+C", len(specs))
         await stop.wait()
         log.info("sandbox stopping")

@@ -18,6 +18,7 @@ OAuth: ``POST /token``, ``POST /revoke`` (see :mod:`sandbox.google.oauth`).
 
 Inspection (besides :mod:`sandbox.kit`'s requests, faults, reset):
 
+- ``GET  /_sandbox/`` HTML page: calendars and their events, channels, notifications, grants
 - ``GET  /_sandbox/calendars``; ``GET /_sandbox/calendars/{id}/events?include_deleted=``
 - ``POST /_sandbox/calendars/{id}/events`` (an event the user adds in Google),
   ``PATCH|DELETE /_sandbox/calendars/{id}/events/{eventId}`` (the user moves or deletes one)
@@ -46,13 +47,14 @@ from urllib.parse import parse_qsl
 
 import httpx
 from fastapi import Body, FastAPI, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.google.errors import FAULTS, GoogleError, OAuthError, auth_error, bad_request
 from sandbox.google.oauth import OAuthServer
 from sandbox.google.store import CalendarStore, Channel, Clock, parse_time, rfc3339, utc_now
 from sandbox.kit import MAX_WAIT_SECONDS, FaultSpec, create_sandbox_app, poll_until, sandbox_state
+from sandbox.pages import PAGE_PATH, newest_first, render_page
 
 API = "/calendar/v3"
 DEFAULT_CHANNEL_TTL = timedelta(days=7)
@@ -457,6 +459,23 @@ def create_google_app(
         )
 
     # ------------------------------------------------------------------ inspection
+
+    @app.get(PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request) -> HTMLResponse:
+        """Calendars with their events (deleted ones struck through), channels, notifications."""
+        return render_page(
+            request,
+            "google.html",
+            title="Google Calendar sandbox",
+            paused=fake.paused,
+            calendars=[
+                {"id": calendar_id, "events": newest_first(fake.store.events(calendar_id))}
+                for calendar_id in fake.store.calendars()
+            ],
+            channels=fake.store.channels(),
+            deliveries=newest_first(fake.notifications()),
+            grants=newest_first(fake.oauth.grants),
+        )
 
     @app.get("/_sandbox/calendars", tags=["inspection"])
     async def list_calendars() -> list[str]:

@@ -1,5 +1,7 @@
 """The SMTP sink's HTTP inspection API, built on :mod:`sandbox.kit`.
 
+- ``GET    /_sandbox/``                           HTML page: the mailbox, newest first
+- ``GET    /_sandbox/mail/{id}``                  HTML page: one mail, its parts and attachments
 - ``GET    /_sandbox/messages?to=&count=&wait=``  accepted messages, newest last
 - ``GET    /_sandbox/messages/{id}``              one message (``/raw``: its exact bytes)
 - ``DELETE /_sandbox/messages``                   forget messages and rejections
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Response, status
+from fastapi import FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 
 from sandbox.kit import MAX_WAIT_SECONDS, FaultExtension, create_sandbox_app, poll_until
+from sandbox.pages import PAGE_PATH, newest_first, render_page
 from sandbox.smtp.store import MessageStore, SmtpFault, SmtpRejection, StoredMessage
 
 
@@ -37,6 +41,31 @@ def create_inspection_app(store: MessageStore) -> FastAPI:
             )
         ],
     )
+
+    @app.get(PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
+    async def mailbox_page(request: Request) -> HTMLResponse:
+        """The mailbox as a person reads it: newest first, then the refused ones."""
+        return render_page(
+            request,
+            "smtp.html",
+            title="Mail sandbox: mailbox",
+            messages=newest_first(store.messages()),
+            rejections=newest_first(store.rejections()),
+        )
+
+    @app.get("/_sandbox/mail/{message_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def mail_page(request: Request, message_id: int) -> HTMLResponse:
+        """One mail: headers, attachments, its text part, its HTML part in a sandboxed frame."""
+        message = store.get(message_id)
+        if message is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no message {message_id}")
+        return render_page(
+            request,
+            "smtp_mail.html",
+            title=f"Mail sandbox: {message.subject or '(no subject)'}",
+            refresh=False,
+            m=message,
+        )
 
     @app.get("/_sandbox/messages")
     async def list_messages(

@@ -1,9 +1,9 @@
 """The Bot API itself: ``/bot<token>/<METHOD>`` with Telegram's envelope, errors and semantics.
 
-Methods: getMe, sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery,
-setWebhook, deleteWebhook, getWebhookInfo, getUpdates (names are case-insensitive). Unknown token:
-401 ``Unauthorized``; unknown method: 404 ``Not Found``. Queued :class:`TelegramFault` s answer
-before the method runs.
+Methods: getMe, sendMessage, editMessageText, editMessageReplyMarkup, deleteMessage,
+answerCallbackQuery, setWebhook, deleteWebhook, getWebhookInfo, getUpdates (names are
+case-insensitive). Unknown token: 401 ``Unauthorized``; unknown method: 404 ``Not Found``.
+Queued :class:`TelegramFault` s answer before the method runs.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from sandbox.telegram.store import BotState, ChatState, TelegramStore, accepted_
 
 MAX_TEXT_LENGTH = 4096
 MAX_CALLBACK_DATA_BYTES = 64
+DELETE_WINDOW_SECONDS = 48 * 3600
+"""A bot may delete a message of a private chat (its own or the user's) for 48 hours."""
 NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the "
     "same as a current content and reply markup of the message"
@@ -79,6 +81,7 @@ class BotApi:
             "sendmessage": self.send_message,
             "editmessagetext": self.edit_message_text,
             "editmessagereplymarkup": self.edit_message_reply_markup,
+            "deletemessage": self.delete_message,
             "answercallbackquery": self.answer_callback_query,
             "setwebhook": self.set_webhook,
             "deletewebhook": self.delete_webhook,
@@ -191,6 +194,21 @@ class BotApi:
         message.reply_markup = markup
         message.edit_date = self.store.now()
         return Answer(self.message_object(bot, chat, message))
+
+    def delete_message(self, bot: BotState, params: dict[str, Any]) -> Answer:
+        """``deleteMessage``: gone for the user; the inspection API keeps it, marked deleted."""
+        chat = self._chat(bot, params)
+        message_id = get_int(params, "message_id", missing="message identifier is not specified")
+        assert message_id is not None
+        message = chat.find(message_id)
+        if message is None:
+            raise bad_request("message to delete not found")
+        if self.store.now() - message.date >= DELETE_WINDOW_SECONDS:
+            raise bad_request("message can't be deleted")
+        if chat.blocked:
+            raise BotApiError(403, "Forbidden: bot was blocked by the user")
+        message.deleted_date = self.store.now()
+        return Answer(True)
 
     def answer_callback_query(self, bot: BotState, params: dict[str, Any]) -> Answer:
         """``answerCallbackQuery``: once per tap, as Telegram allows."""

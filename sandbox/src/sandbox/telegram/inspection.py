@@ -2,6 +2,8 @@
 
 Every route takes ``?bot=<token>`` to pick a bot; without it, the first (default) bot.
 
+- ``GET    /_sandbox/``                                   HTML page: chats as bubbles with buttons
+
 - ``GET    /_sandbox/bots``                               bots, their tokens and webhook URLs
 - ``GET    /_sandbox/users`` / ``POST /_sandbox/users``    simulated users ({id, first_name, …})
 - ``POST   /_sandbox/users/{user_id}/start``  {payload}    ``/start <payload>`` → webhook
@@ -24,9 +26,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import Body, FastAPI, HTTPException, Query, Response, status
+from fastapi import Body, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 
 from sandbox.kit import MAX_WAIT_SECONDS, poll_until
+from sandbox.pages import PAGE_PATH, Newest, newest_first, render_page
 from sandbox.telegram.models import (
     ActionResult,
     CallbackQueryRecord,
@@ -43,6 +47,7 @@ from sandbox.telegram.models import (
     UserCreate,
     WebhookView,
 )
+from sandbox.telegram.rendering import entities_html
 from sandbox.telegram.simulator import SimulationError, UserSimulator
 from sandbox.telegram.store import BotState, ChatState, TelegramStore, rate_stats
 
@@ -51,6 +56,10 @@ Sender = Literal["bot", "user"]
 _BOT = Query(default=None, description="Token of the bot; default: the first bot")
 _WAIT = Query(default=0.0, ge=0.0, le=MAX_WAIT_SECONDS, description="Long-poll seconds")
 _COUNT = Query(default=1, ge=1, description="With wait: how many messages to wait for")
+PAGE_CHATS = 50
+"""How many chats the page shows: those with the latest messages."""
+PAGE_MESSAGES = 100
+"""How many of a chat's newest messages the page shows."""
 
 
 def add_inspection_routes(app: FastAPI, store: TelegramStore, users: UserSimulator) -> None:
@@ -74,6 +83,28 @@ def add_inspection_routes(app: FastAPI, store: TelegramStore, users: UserSimulat
         except SimulationError as exc:
             raise HTTPException(exc.status_code, exc.detail) from exc
         return result
+
+    @app.get(PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request, bot: str | None = _BOT) -> HTMLResponse:
+        """Every chat of the bot as a person sees it: bubbles, buttons, taps, edits."""
+        chosen = pick(bot)
+        taps: dict[tuple[int, int], list[CallbackQueryRecord]] = {}
+        for tap in chosen.callback_queries.values():
+            taps.setdefault((tap.chat_id, tap.message_id), []).append(tap)
+        chats = [chosen.chats[k] for k in sorted(chosen.chats)]
+        active = sorted(chats, key=lambda c: c.messages[-1].date if c.messages else 0, reverse=True)
+        return render_page(
+            request,
+            "telegram.html",
+            title=f"Telegram sandbox: @{chosen.identity.username}",
+            bot=chosen,
+            bots=store.bots,
+            chats=Newest(active[:PAGE_CHATS], len(active)),
+            messages_shown=PAGE_MESSAGES,
+            taps=taps,
+            formatted=entities_html,
+            deliveries=newest_first(chosen.deliveries),
+        )
 
     @app.get("/_sandbox/bots")
     async def list_bots() -> list[dict[str, Any]]:

@@ -135,6 +135,10 @@ class ChatMessage(BaseModel):
     history: list[MessageVersion] = Field(
         default_factory=list, description="Earlier versions, oldest first"
     )
+    deleted_date: int | None = Field(
+        default=None,
+        description="Unix time of deleteMessage; the message stays here, gone for the user",
+    )
 
     def buttons(self) -> list[dict[str, Any]]:
         """Every inline keyboard button, row by row."""

@@ -244,7 +244,9 @@ class UserSimulator:
                 )
             candidates = [message]
         else:
-            candidates = [m for m in reversed(chat.messages) if m.sender == "bot"]
+            candidates = [
+                m for m in reversed(chat.messages) if m.sender == "bot" and m.deleted_date is None
+            ]
         for message in candidates:
             button = next((b for b in message.buttons() if matches(b)), None)
             if button is not None:

@@ -60,8 +60,11 @@ class ChatState:
         return message_id
 
     def find(self, message_id: int) -> ChatMessage | None:
-        """A message of this chat by id."""
-        return next((m for m in self.messages if m.message_id == message_id), None)
+        """A message of this chat by id, unless it was deleted."""
+        return next(
+            (m for m in self.messages if m.message_id == message_id and m.deleted_date is None),
+            None,
+        )
 
     def summary(self) -> ChatSummary:
         """The chat as ``GET /_sandbox/chats`` lists it."""

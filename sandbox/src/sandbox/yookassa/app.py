@@ -13,6 +13,7 @@ Checkout (no auth): ``GET|POST /sandbox/checkout/{id}`` (see :mod:`sandbox.yooka
 
 Inspection (besides :mod:`sandbox.kit`'s requests, faults, reset):
 
+- ``GET  /_sandbox/`` HTML page: payments, refunds and notifications with their answers
 - ``GET  /_sandbox/payments?status=``, ``GET /_sandbox/payments/{id}``
 - ``POST /_sandbox/payments/{id}/succeed`` ``{"card_number": "5555555555554444"}`` (optional body):
   pay as the checkout page would (``waiting_for_capture`` when created with ``capture: false``)
@@ -43,6 +44,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.kit import MAX_WAIT_SECONDS, create_sandbox_app, poll_until
+from sandbox.pages import PAGE_PATH, newest_first, render_page
 from sandbox.serving import LOOPBACK
 from sandbox.yookassa.checkout import CHECKOUT_PATH, checkout_page, message_page
 from sandbox.yookassa.errors import YooKassaError, invalid_credentials, invalid_request
@@ -359,6 +361,22 @@ def create_yookassa_app(
             return action()
         except YooKassaError as exc:
             raise HTTPException(exc.status, exc.description) from exc
+
+    @app.get(PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request) -> HTMLResponse:
+        """Payments with their state and refunds, and every notification with its answers."""
+        refunds: dict[str, list[dict[str, Any]]] = {}
+        for refund in store.refunds():
+            refunds.setdefault(refund["payment_id"], []).append(refund)
+        return render_page(
+            request,
+            "yookassa.html",
+            title="YooKassa sandbox: payments",
+            webhook_url=notifier.webhook_url,
+            payments=newest_first(store.payments()),
+            refunds=refunds,
+            notifications=newest_first(notifier.notifications()),
+        )
 
     @app.get("/_sandbox/payments", tags=["inspection"])
     async def list_payments(status: str | None = None) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ def _print_running(layout: StackLayout) -> None:
         f"{name} {layout.sandbox_url(name)}/_sandbox/"
         for name in ("yookassa", "telegram", "google", "smtp-inspection")
     )
-    print(f"  sandbox  {fakes}")
+    print(f"  sandbox  {fakes}   (pages to open in a browser)")
     print("\nA token: make token ROLE=admin    Stop: make stop    Logs: .local/logs/")
 
 
