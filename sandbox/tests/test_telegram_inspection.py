@@ -14,6 +14,7 @@ from aiogram.exceptions import TelegramRetryAfter
 from sandbox.registry import get_fake
 from sandbox.runner import start_fake
 from sandbox.telegram import BotIdentity, TelegramSandbox, running_telegram_fake
+from sandbox.telegram.store import TelegramStore
 
 
 class FakeClock:
@@ -223,3 +224,13 @@ async def test_the_runner_starts_the_registered_fake() -> None:
         me = (await http.get("/botsandbox-token/getMe")).json()
     assert health["fake"] == "telegram"
     assert me["result"]["username"] == "praktika_sandbox_bot"
+
+
+def test_a_restarted_fake_does_not_repeat_the_update_ids_of_its_last_run() -> None:
+    """A bot's consumer remembers the update ids it handled (notify's inbox keeps them across
+    restarts of `make run`), so a fresh fake must not count from the same number again: ids
+    start from a random point, as Telegram's do after a quiet week, and then increase."""
+    first, second = TelegramStore().bots[0], TelegramStore().bots[0]
+    ids = [first.next_update_id() for _ in range(3)]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert second.next_update_id() not in ids

@@ -7,6 +7,7 @@ mutation runs without awaiting in between), so it needs no lock.
 from __future__ import annotations
 
 import itertools
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,10 @@ from sandbox.telegram.models import (
 )
 
 FIRST_USER_ID = 100_000_001
-FIRST_UPDATE_ID = 10_000_001
+#: Update ids start from a random point, as Telegram's do after a quiet week: a bot's consumer
+#: remembers the ids it handled (notify's inbox), so a restarted fake counting from a fixed
+#: number again would have its first updates taken for ones already handled.
+UPDATE_ID_RANGE = (10_000_001, 1_000_000_000)
 MAX_DELIVERIES_KEPT = 1000
 
 
@@ -93,12 +97,14 @@ class BotState:
     deliveries: list[Delivery] = field(default_factory=list)
     callback_queries: dict[str, CallbackQueryRecord] = field(default_factory=dict)
     sends: list[SendRecord] = field(default_factory=list)
-    _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _update_ids: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(secrets.SystemRandom().randrange(*UPDATE_ID_RANGE))
+    )
     _callback_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_update_id(self) -> int:
         """A fresh ``update_id`` (increasing, as Telegram's)."""
-        return FIRST_UPDATE_ID + next(self._update_ids) - 1
+        return next(self._update_ids)
 
     def next_callback_query_id(self) -> str:
         """A fresh callback query id (Telegram's are long numeric strings)."""
