@@ -121,15 +121,16 @@ def keep_published_bodies(op: Any) -> None:
 
 def add_trace_context(op: Any) -> None:
     """Give outbox rows and timers the trace context they were written in (docs/observability.md):
-    nullable, so existing rows and untraced writes need nothing."""
-    op.execute("ALTER TABLE outbox ADD COLUMN trace_context jsonb")
-    op.execute("ALTER TABLE timers ADD COLUMN trace_context jsonb")
+    nullable, so existing rows and untraced writes need nothing. A database created since has
+    them already (the first revision creates the kit's tables as they are now)."""
+    op.execute("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS trace_context jsonb")
+    op.execute("ALTER TABLE timers ADD COLUMN IF NOT EXISTS trace_context jsonb")
 
 
 def drop_trace_context(op: Any) -> None:
     """Undo :func:`add_trace_context`."""
-    op.execute("ALTER TABLE outbox DROP COLUMN trace_context")
-    op.execute("ALTER TABLE timers DROP COLUMN trace_context")
+    op.execute("ALTER TABLE outbox DROP COLUMN IF EXISTS trace_context")
+    op.execute("ALTER TABLE timers DROP COLUMN IF EXISTS trace_context")
 
 
 def drop_kit_tables(op: Any) -> None:

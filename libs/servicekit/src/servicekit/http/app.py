@@ -31,6 +31,7 @@ from servicekit.http.edge import (
     declared_too_large,
     limited,
     log_access,
+    route_template,
     secure_headers,
     too_large,
 )
@@ -157,9 +158,8 @@ _UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapes
 def _finish_span(span: Span, scope: Scope, method: str, status: int) -> None:
     """Name the server span after its route and record how it ended: the route's template
     (``http.route``), never the path itself (it may hold a capability token) nor the query."""
-    template = getattr(scope.get("route"), "path", None)
-    if isinstance(template, str):
-        route = scope.get("root_path", "") + template
+    route = route_template(scope)
+    if route is not None:
         span.update_name(f"{method} {route}")
         span.set_attribute("http.route", route)
     span.set_attribute("http.response.status_code", status)
