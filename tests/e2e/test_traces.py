@@ -2,8 +2,8 @@
 for real (servicekit.tracing, docs/observability.md): the client books a session over booking's
 HTTP API; booking confirms it and commits ``appointment.confirmed`` to its outbox; the relay
 publishes it; notify's consumer plans the confirmation mail in a ``deliver`` timer; the sending
-worker submits it over SMTP. Every one of those spans carries the trace id of booking's HTTP request,
-each is the child of the one before, and none carries personal data.
+worker submits it over SMTP. Every one of those spans carries the trace id of booking's HTTP
+request, each is the child of the one before, and none carries personal data.
 """
 
 from __future__ import annotations
