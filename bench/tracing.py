@@ -12,8 +12,12 @@ relay publishes them, a consumer applies each (inbox + one INSERT), all in that 
   collector): per event a server, ``create``, ``send`` and ``process`` span, the stored context
   and the AMQP headers.
 
-Usage: ``uv run python bench/tracing.py [--events 3000] [--writers 8] [--runs 3]``. Prints a
-table (events/s end to end and CPU ms per event, medians) to paste into bench/RESULTS.md.
+* ``before`` (with ``--base DIR``): ``off`` on the servicekit in ``DIR/libs/servicekit/src``
+  (e.g. ``git archive <commit> libs/servicekit/src | tar -x -C DIR``): the code before tracing.
+
+Usage: ``uv run python bench/tracing.py [--events 3000] [--writers 8] [--runs 3] [--base DIR]``.
+Prints a table (events/s end to end and CPU ms per event, medians) for bench/RESULTS.md. The
+machine is shared: the rate moves with whatever else runs, CPU per event much less.
 """
 
 from __future__ import annotations
@@ -21,17 +25,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import uvloop
 from contracts.cabinet.v1 import UserContactChangedV1
 from contracts.envelope import EventEnvelope
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from servicekit.db.driver import session_connection
 from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
@@ -42,10 +49,12 @@ from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
 from servicekit.messaging.relay import OutboxRelay
 from servicekit.metrics import ServiceMetrics
 from servicekit.testing import TEST_SEALER, temporary_database, temporary_vhost
-from servicekit.tracing import tracer
 from sqlalchemy import BigInteger, Column, Identity, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import UUID
 
+# The API's proxy, as servicekit's own (servicekit.tracing.tracer); taken from the API so that
+# ``--base`` can run this file against a servicekit from before tracing.
+tracer = trace.get_tracer("bench")
 meta = MetaData()
 effects = Table(
     "effects",
@@ -58,7 +67,6 @@ effects = Table(
 
 def install_tracing() -> None:
     """The ``on`` mode's provider: always sampling, batched, exported nowhere."""
-    from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.sdk.trace.export import (
@@ -161,41 +169,39 @@ def child(mode: str, n: int, writers: int) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    results: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    modes = ["before", "off", "on"] if args.base else ["off", "on"]
+    results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     for run in range(args.runs):
-        for mode in ("off", "on") if run % 2 == 0 else ("on", "off"):
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    mode,
-                    "--events",
-                    str(args.events),
-                    "--writers",
-                    str(args.writers),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            results[mode].append(json.loads(out.strip().splitlines()[-1]))
+        for mode in modes if run % 2 == 0 else modes[::-1]:
+            env = dict(os.environ)
+            if mode == "before":
+                env["PYTHONPATH"] = str(Path(args.base) / "libs" / "servicekit" / "src")
+            command = [sys.executable, __file__, "--child", "on" if mode == "on" else "off"]
+            command += ["--events", str(args.events), "--writers", str(args.writers)]
+            out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+            results[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(mode, results[mode][-1], flush=True)
     med: dict[str, dict[str, Any]] = {
         mode: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
         for mode, rs in results.items()
     }
-    off, on = med["off"], med["on"]
     print("\n| tracing | events/s end to end | CPU ms per event (one process) |")
     print("|---|---:|---:|")
-    for mode in ("off", "on"):
+    for mode in modes:
         m = med[mode]
         print(f"| {mode} | {m['events_per_s']:,.0f} | {m['cpu_ms_per_event']:.3f} |")
+    off, on = med["off"], med["on"]
     print(
-        f"\non/off: rate {on['events_per_s'] / off['events_per_s']:.2f}, "
-        f"CPU per event {on['cpu_ms_per_event'] / off['cpu_ms_per_event']:.2f} "
-        f"({args.events} events, {args.writers} writers, {args.runs} runs each, medians)"
+        f"\non/off: CPU per event {on['cpu_ms_per_event'] / off['cpu_ms_per_event']:.2f}, "
+        f"rate {on['events_per_s'] / off['events_per_s']:.2f}"
+        f" ({args.events} events, {args.writers} writers, {args.runs} runs each, medians)"
     )
+    if args.base:
+        before = med["before"]
+        print(
+            f"off/before: CPU per event {off['cpu_ms_per_event'] / before['cpu_ms_per_event']:.2f}"
+            f", rate {off['events_per_s'] / before['events_per_s']:.2f}"
+        )
 
 
 if __name__ == "__main__":
@@ -204,6 +210,7 @@ if __name__ == "__main__":
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--child", choices=("off", "on"))
+    parser.add_argument("--base", help="a tree with libs/servicekit/src from before tracing")
     ns = parser.parse_args()
     if ns.child:
         child(ns.child, ns.events, ns.writers)
