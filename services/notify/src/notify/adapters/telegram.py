@@ -36,7 +36,7 @@ from aiogram.exceptions import (
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind
 from servicekit.tracing import tracer
 
 from notify.domain.attempts import Outcome, Permanent, Sent, Transient
@@ -73,11 +73,9 @@ class TracedCalls(BaseRequestMiddleware):
                 "rpc.system": "telegram-bot-api",
                 "rpc.method": name,
             },
-        ) as span:
-            response = await make_request(bot, method)
-            if span.is_recording() and not response.ok:
-                span.set_status(StatusCode.ERROR, f"telegram {response.error_code}")
-            return response
+        ):
+            # A refusal raises (TelegramAPIError): the span records it and ends as an error.
+            return await make_request(bot, method)
 
 
 def make_bot(token: str, api_base: str, timeout: float = 15.0) -> Bot:
