@@ -28,6 +28,18 @@ def _trace(spans: list[ReadableSpan], trace_id: int) -> list[ReadableSpan]:
     return [s for s in spans if s.context.trace_id == trace_id]
 
 
+def _ancestry(span: ReadableSpan, spans: list[ReadableSpan]) -> list[str]:
+    """The names from ``span`` up through its parents (as far as they have ended)."""
+    by_id = {s.context.span_id: s for s in spans}
+    names: list[str] = []
+    current: ReadableSpan | None = span
+    while current is not None:
+        names.append(current.name)
+        parent = current.parent
+        current = by_id.get(parent.span_id) if parent is not None else None
+    return names
+
+
 async def test_one_trace_spans_a_booking_and_notifys_send(stack: Stack) -> None:
     client, email = await _register(stack, name="Ирина")
     with recording_spans() as exporter:
@@ -46,9 +58,10 @@ async def test_one_trace_spans_a_booking_and_notifys_send(stack: Stack) -> None:
         trace_id = request.context.trace_id
 
         def mailed() -> bool:
-            return any(
-                s.name == "smtp send" for s in _trace(list(exporter.get_finished_spans()), trace_id)
-            )
+            # an SMTP send whose every ancestor has ended, up to the request (the deliver timer's
+            # span ends after the mail's, once the outcome is written)
+            spans = _trace(list(exporter.get_finished_spans()), trace_id)
+            return any(_ancestry(s, spans)[-1] == BOOK for s in spans if s.name == "smtp send")
 
         await wait_until(mailed, timeout=30)
         spans = _trace(list(exporter.get_finished_spans()), trace_id)
@@ -64,14 +77,10 @@ async def test_one_trace_spans_a_booking_and_notifys_send(stack: Stack) -> None:
         "smtp send",
     ):
         assert name in names, (name, sorted(names))
-    by_id = {s.context.span_id: s for s in spans}
-    smtp = next(s for s in spans if s.name == "smtp send")
-    ancestry = []
-    span: ReadableSpan | None = smtp
-    while span is not None:
-        ancestry.append(span.name)
-        span = by_id.get(span.parent.span_id) if span.parent is not None else None
-    assert ancestry[-1] == BOOK, ancestry
+    ancestry = next(
+        a for s in spans if s.name == "smtp send" and (a := _ancestry(s, spans))[-1] == BOOK
+    )
+    assert ancestry[:2] == ["smtp send", "timer deliver"], ancestry
     assert "process notify.booking-events" in ancestry and "send booking.events" in ancestry
     # the mail went to the client, and no span names them
     subjects = [m.subject or "" for m in stack.mail.messages(to=email)]
