@@ -1,4 +1,5 @@
-"""JSON log lines with the correlation id on every line.
+"""JSON log lines with the correlation id on every line (and the trace and span ids when the
+work is traced: :mod:`servicekit.tracing`).
 
 P2 data never goes into logs: log ids, never names, emails, answers or notes. The access log is
 servicekit's own (:mod:`servicekit.http.edge`): paths without query strings or capabilities.
@@ -13,12 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from servicekit.correlation import current_causation_id, current_correlation_id
+from servicekit.tracing import trace_ids
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, service, correlation_id, extras."""
+    """One JSON object per line: time, level, logger, message, service, correlation_id,
+    trace_id and span_id (when traced), extras."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -36,6 +39,9 @@ class JsonFormatter(logging.Formatter):
         causation = current_causation_id()
         if causation is not None:
             doc["causation_id"] = str(causation)
+        traced = trace_ids()
+        if traced is not None:
+            doc["trace_id"], doc["span_id"] = traced
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 doc[key] = value

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import secrets
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,11 @@ import asyncpg
 import httpx
 from contracts.envelope import parse_envelope
 from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from servicekit.clock import Clock
 from servicekit.db.engine import asyncpg_dsn
@@ -43,6 +49,7 @@ from servicekit.settings import (
     DEV_FIELD_KEY,
     ServiceSettings,
 )
+from servicekit.tracing import instrument_httpx
 
 #: What a test reads events with: the development keys every service under test holds, the
 #: capability key included (as cabinet and notify hold it).
@@ -266,6 +273,8 @@ class EventTap:
     each tapped exchange (see :func:`tapping`), every body opened as its consumers read it."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
+    # The AMQP headers of each event, in the same order (a traced one carries ``traceparent``).
+    headers: list[dict[str, Any]] = field(default_factory=list)
     _channel: Any = None
     _queue: Any = None
     _flushes: set[str] = field(default_factory=set)
@@ -303,6 +312,7 @@ class EventTap:
                 self._flushes.add(str(message.message_id))
             else:
                 self.events.append(opened_message(message.body))
+                self.headers.append(dict(message.headers or {}))
 
 
 @contextlib.asynccontextmanager
@@ -459,3 +469,56 @@ async def running_service(
                 yield RunningService(definition.name, runtime, app, client, url)
         finally:
             await runtime.stop()
+
+
+# -- traces -----------------------------------------------------------------------------------
+
+
+class _SpanGate(SpanProcessor):
+    """Passes finished spans to an in-memory exporter while a test records them; between such
+    tests nothing is kept (the process's provider stays installed: OpenTelemetry allows one)."""
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self._processor = SimpleSpanProcessor(self.exporter)
+        self.open = False
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.open:
+            self._processor.on_end(span)
+
+    def shutdown(self) -> None:
+        self._processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+@functools.cache
+def _span_gate() -> _SpanGate:
+    # Process-wide by nature: OpenTelemetry's global tracer provider is set once per process.
+    gate = _SpanGate()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider(resource=Resource.create({"service.name": "praktika-tests"}))
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(gate)
+    instrument_httpx()
+    return gate
+
+
+@contextlib.contextmanager
+def recording_spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on, as ``OTEL_TRACES_EXPORTER`` would turn it on, with every span finished inside
+    the block kept in memory (``exporter.get_finished_spans()``); httpx calls are instrumented."""
+    gate = _span_gate()
+    gate.exporter.clear()
+    gate.open = True
+    try:
+        yield gate.exporter
+    finally:
+        gate.open = False
+        gate.exporter.clear()

@@ -8,18 +8,23 @@ handler for the kind in the *same transaction* that marks the row fired, togethe
 change and outbox rows the handler makes: a timer fires once even with several replicas, and a
 crash mid-handler leaves it due. A failing handler is retried with backoff.
 
+A timer scheduled in traced work keeps that trace context (``trace_context``) and its handler
+runs in a child span, ``timer <kind>`` (:mod:`servicekit.tracing`).
+
 The clock is injectable so tests drive time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,6 +34,7 @@ from servicekit.correlation import correlation_scope, current_correlation_id
 from servicekit.db.tables import timers
 from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
 from servicekit.metrics import ServiceMetrics
+from servicekit.tracing import context_from, current_trace_context, tracer
 
 logger = logging.getLogger("servicekit.timers")
 
@@ -65,6 +71,7 @@ async def schedule(
         "due_at": due_at,
         "payload": dict(payload or {}),
         "correlation_id": current_correlation_id(),
+        "trace_context": current_trace_context(),
     }
     stmt = insert(timers).values(**values)
     stmt = stmt.on_conflict_do_update(
@@ -73,6 +80,7 @@ async def schedule(
             "due_at": stmt.excluded.due_at,
             "payload": stmt.excluded.payload,
             "correlation_id": stmt.excluded.correlation_id,
+            "trace_context": stmt.excluded.trace_context,
             "fired_at": None,
             "attempts": 0,
             "last_error": None,
@@ -89,6 +97,13 @@ async def cancel(session: AsyncSession, *, kind: str, key: str) -> bool:
         .returning(timers.c.id)
     )
     return result.first() is not None
+
+
+def _carrier(value: Any) -> dict[str, Any] | None:
+    """A row's stored trace context (JSONB: a dict, or its text with a plain driver)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else None
 
 
 class TimerWorker:
@@ -132,7 +147,16 @@ class TimerWorker:
             if row is None:
                 return False
             timer = Timer(row.id, row.kind, row.key, row.due_at, row.payload, row.attempts)
-            with correlation_scope(row.correlation_id):
+            parent = context_from(_carrier(row.trace_context))
+            with (
+                correlation_scope(row.correlation_id),
+                tracer.start_as_current_span(
+                    f"timer {timer.kind}",
+                    context=parent,
+                    kind=SpanKind.INTERNAL,
+                    attributes={"praktika.timer.kind": timer.kind, "praktika.timer.id": timer.id},
+                ),
+            ):
                 try:
                     await self.handlers[timer.kind](uow, timer)
                     await uow.session.exec(

@@ -42,6 +42,9 @@ outbox = Table(
     Column("correlation_id", Text, nullable=False),
     # The message as published (sealed); NULL once published: nothing after it needs the body.
     Column("body", JSONB, nullable=True),
+    # W3C traceparent/tracestate of the span that emitted it (servicekit.tracing); NULL when
+    # tracing is off. The relay publishes the message in a child span, in the AMQP headers.
+    Column("trace_context", JSONB, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("available_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True)),
@@ -69,6 +72,8 @@ timers = Table(
     Column("due_at", DateTime(timezone=True), nullable=False),
     Column("payload", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("correlation_id", Text),
+    # W3C traceparent/tracestate of the span that scheduled it; it fires in a child span.
+    Column("trace_context", JSONB, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("fired_at", DateTime(timezone=True)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
@@ -112,6 +117,20 @@ def keep_published_bodies(op: Any) -> None:
     """Undo :func:`release_published_bodies` (the dropped bodies stay gone: ``{}``)."""
     op.execute("UPDATE outbox SET body = '{}'::jsonb WHERE body IS NULL")
     op.execute("ALTER TABLE outbox ALTER COLUMN body SET NOT NULL")
+
+
+def add_trace_context(op: Any) -> None:
+    """Give outbox rows and timers the trace context they were written in (docs/observability.md):
+    nullable, so existing rows and untraced writes need nothing. A database created since has
+    them already (the first revision creates the kit's tables as they are now)."""
+    op.execute("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS trace_context jsonb")
+    op.execute("ALTER TABLE timers ADD COLUMN IF NOT EXISTS trace_context jsonb")
+
+
+def drop_trace_context(op: Any) -> None:
+    """Undo :func:`add_trace_context`."""
+    op.execute("ALTER TABLE outbox DROP COLUMN IF EXISTS trace_context")
+    op.execute("ALTER TABLE timers DROP COLUMN IF EXISTS trace_context")
 
 
 def drop_kit_tables(op: Any) -> None:

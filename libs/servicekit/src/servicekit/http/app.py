@@ -1,4 +1,4 @@
-"""The FastAPI app every service serves: correlation ids, problem+json, health, metrics.
+"""The FastAPI app every service serves: correlation ids, traces, problem+json, health, metrics.
 
 ``create_app(runtime)`` gives an app whose lifespan starts and stops the runtime, with
 ``/healthz`` (alive), ``/readyz`` (database and broker), ``/metrics`` (Prometheus, this service's
@@ -19,16 +19,19 @@ from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from servicekit.correlation import correlation_scope, sanitize
+from servicekit.correlation import correlation_scope, current_correlation_id, sanitize
 from servicekit.http.edge import (
     BodyTooLarge,
     declared_too_large,
     limited,
     log_access,
+    route_template,
     secure_headers,
     too_large,
 )
@@ -42,13 +45,15 @@ from servicekit.http.problems import (
 from servicekit.http.responses import install_problem_openapi
 from servicekit.metrics import ServiceMetrics
 from servicekit.runtime import ServiceRuntime
+from servicekit.tracing import TRACE_HEADERS, context_from, start_span
 
 CORRELATION_HEADER = "x-correlation-id"
 logger = logging.getLogger("servicekit.http")
 
 
 class CorrelationAndMetricsMiddleware:
-    """Accepts (or makes) ``X-Correlation-ID``, echoes it, and counts/times every request.
+    """Accepts (or makes) ``X-Correlation-ID``, echoes it, and counts/times every request, in a
+    server span that continues the caller's W3C ``traceparent`` (:mod:`servicekit.tracing`).
 
     It is also the services' own edge (:mod:`servicekit.http.edge`): a body larger than
     ``max_body_bytes`` is answered 413 problem+json, every answer gets the security headers,
@@ -74,13 +79,33 @@ class CorrelationAndMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = None
+        carrier: dict[str, str] = {}
         for name, value in scope.get("headers", []):
             if name == CORRELATION_HEADER.encode():
                 incoming = sanitize(value.decode("latin-1"))
-                break
+            elif name in _TRACE_HEADERS:
+                carrier[name.decode()] = value.decode("latin-1")
         status = 500
         started = time.perf_counter()
-        with correlation_scope(incoming) as cid, answering(scope):
+        method = scope.get("method", "?")
+        span = (
+            INVALID_SPAN
+            if scope["path"] in _UNTRACED
+            else start_span(
+                method,  # named after its route once routed ("POST /api/booking/appointments")
+                kind=SpanKind.SERVER,
+                parent=context_from(carrier),
+                attributes={
+                    "http.request.method": method,
+                    "url.scheme": scope.get("scheme", "http"),
+                },
+            )
+        )
+        with (
+            trace.use_span(span, end_on_exit=True),
+            correlation_scope(incoming) as cid,
+            answering(scope),
+        ):
             started_response = False
 
             async def send_with_id(message: Message) -> None:
@@ -117,12 +142,30 @@ class CorrelationAndMetricsMiddleware:
             finally:
                 route = scope.get("route")
                 path = getattr(route, "path", None) or "unmatched"
-                method = scope.get("method", "?")
                 elapsed = time.perf_counter() - started
+                if span.is_recording():
+                    _finish_span(span, scope, method, status)
                 self.metrics.http_requests.labels(method, path, str(status)).inc()
                 self.metrics.http_latency.labels(method, path).observe(elapsed)
                 if self.access_log:
                     log_access(scope, status, elapsed)
+
+
+_TRACE_HEADERS = frozenset(h.encode() for h in TRACE_HEADERS)
+_UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapes: no spans
+
+
+def _finish_span(span: Span, scope: Scope, method: str, status: int) -> None:
+    """Name the server span after its route and record how it ended: the route's template
+    (``http.route``), never the path itself (it may hold a capability token) nor the query."""
+    route = route_template(scope)
+    if route is not None:
+        span.update_name(f"{method} {route}")
+        span.set_attribute("http.route", route)
+    span.set_attribute("http.response.status_code", status)
+    span.set_attribute("praktika.correlation_id", current_correlation_id() or "")
+    if status >= 500:
+        span.set_status(StatusCode.ERROR)
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:

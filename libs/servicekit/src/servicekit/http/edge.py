@@ -131,6 +131,19 @@ def loggable_path(scope: Scope) -> str:
     return "/" + "/".join(prefix + shown)
 
 
+def route_template(scope: Scope) -> str | None:
+    """The matched route's template with the literal prefix it was mounted under
+    (``/api/booking/appointments/{appointment_id}``), or ``None`` when nothing matched."""
+    template = getattr(scope.get("route"), "path", None)
+    if not isinstance(template, str):
+        return None
+    kept = template.strip("/").split("/")
+    path = scope["path"].strip("/").split("/")
+    if len(path) < len(kept):
+        return None
+    return "/" + "/".join(path[: len(path) - len(kept)] + kept)
+
+
 def log_access(scope: Scope, status: int, seconds: float) -> None:
     """One access-log line for a finished request."""
     if not access_logger.isEnabledFor(logging.INFO):

@@ -20,6 +20,8 @@ and the runtime subscribes it. For every message the consumer:
 3. handles messages of one aggregate (the envelope's ``aggregate_id``) one after another in the
    order they arrived, and different aggregates concurrently, in micro-batches that share a
    transaction (see :class:`MessageProcessor`);
+   Each handler runs in a ``process`` span (kind consumer) child of the message's W3C
+   ``traceparent`` header (:mod:`servicekit.tracing`);
 4. on a handler error, rejects with requeue so the message is tried again, up to the queue's
    delivery limit; the last failure is dead-lettered with the error as its reason. Messages behind
    a failing one keep flowing (prefetch > 1, handlers run concurrently);
@@ -47,6 +49,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 from contracts.envelope import ContractError, EventEnvelope, parse_envelope
 from contracts.registry import spec_of
+from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel
 
 from servicekit.clock import utcnow
@@ -57,6 +60,7 @@ from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
 from servicekit.messaging.sealing import EventSealer
 from servicekit.messaging.topology import QueueSpec, queue_for
 from servicekit.metrics import ServiceMetrics
+from servicekit.tracing import attached, context_from, messaging_attributes, tracer
 
 logger = logging.getLogger("servicekit.consumer")
 
@@ -353,7 +357,10 @@ class MessageProcessor:
                         fresh.discard(item.envelope.event_id)  # a duplicate within the batch
                         item.fresh = True
                         env = item.envelope
-                        with correlation_scope(env.correlation_id, env.event_id):
+                        with (
+                            correlation_scope(env.correlation_id, env.event_id),
+                            self._span(item),
+                        ):
                             await item.handler(uow, env)
                     else:
                         item.fresh = False
@@ -361,6 +368,24 @@ class MessageProcessor:
         except Exception as exc:
             return exc
         return None
+
+    def _span(self, item: _Item) -> contextlib.AbstractContextManager[Span]:
+        """The ``process`` span of one handler run, child of the message's ``traceparent``
+        (a root span when it has none); the handler's events and timers continue it."""
+        message, envelope = item.message, item.envelope
+        return tracer.start_as_current_span(
+            f"process {self.queue.name}",
+            context=context_from(message.headers),
+            kind=SpanKind.CONSUMER,
+            attributes=messaging_attributes(
+                "process",
+                exchange=message.exchange or "",
+                routing_key=message.routing_key,
+                message_id=str(envelope.event_id),
+                conversation_id=envelope.correlation_id,
+                subscription=self.queue.name,
+            ),
+        )
 
     async def _wait_for_database(self, error: Exception) -> bool:
         """Pause until the database answers; ``True`` if it did not at first (an outage).
@@ -398,7 +423,10 @@ class MessageProcessor:
     async def _failed(self, item: _Item, exc: Exception) -> None:
         message, envelope = item.message, item.envelope
         try:
-            with correlation_scope(envelope.correlation_id, envelope.event_id):
+            with (
+                correlation_scope(envelope.correlation_id, envelope.event_id),
+                attached(context_from(message.headers)),  # its log lines carry the trace id
+            ):
                 if isinstance(exc, PermanentFailure):
                     await self._dead(message, f"permanent_failure: {exc}", envelope.event_type)
                     return

@@ -8,12 +8,15 @@ A row's body is the message as it goes on the wire, personal and secret fields s
 (:mod:`servicekit.messaging.sealing`): an outbox never holds them in the clear.
 
 The correlation id is taken from the current context (HTTP request or consumed event), and an
-event emitted while handling another one gets that event's id as its ``causation_id``.
+event emitted while handling another one gets that event's id as its ``causation_id``. When the
+work is traced, each event gets a ``create`` span and the row keeps its W3C trace context
+(``trace_context``), which the relay continues (:mod:`servicekit.tracing`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -23,6 +26,8 @@ from typing import Any
 import asyncpg
 from contracts.envelope import EventEnvelope, new_envelope, to_wire
 from contracts.registry import spec_of
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import make_transient_to_detached
@@ -35,6 +40,7 @@ from servicekit.db.driver import insert_on, insert_row, session_connection, tran
 from servicekit.db.engine import SessionFactory, TransactionNotOpen, is_eager
 from servicekit.db.faults import is_transient
 from servicekit.messaging.sealing import EventSealer
+from servicekit.tracing import current_trace_context, messaging_attributes, start_span
 
 
 class WrongProducer(RuntimeError):
@@ -43,11 +49,13 @@ class WrongProducer(RuntimeError):
 
 _INSERT_OUTBOX_SQL = (
     "INSERT INTO outbox (event_id, event_type, version, exchange, routing_key, correlation_id,"
-    " body) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"
+    " body, trace_context) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)"
 )
 
 
-def _outbox_values(envelope: EventEnvelope[Any], sealer: EventSealer) -> tuple[Any, ...]:
+def _outbox_values(
+    envelope: EventEnvelope[Any], sealer: EventSealer, trace_context: str | None
+) -> tuple[Any, ...]:
     spec = spec_of(type(envelope.payload))
     return (
         envelope.event_id,
@@ -57,7 +65,32 @@ def _outbox_values(envelope: EventEnvelope[Any], sealer: EventSealer) -> tuple[A
         spec.routing_key,
         envelope.correlation_id,
         to_wire(envelope, sealer),
+        trace_context,
     )
+
+
+def _traced_create(envelope: EventEnvelope[Any]) -> str | None:
+    """A ``create`` span for an event emitted in traced work; its context as stored JSON."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None  # not traced (tracing off, or work outside any span): nothing to keep
+    spec = spec_of(type(envelope.payload))
+    span = start_span(
+        f"create {spec.exchange}",
+        kind=SpanKind.PRODUCER,
+        attributes=messaging_attributes(
+            "create",
+            exchange=spec.exchange,
+            routing_key=spec.routing_key,
+            message_id=str(envelope.event_id),
+            conversation_id=envelope.correlation_id,
+        ),
+    )
+    try:
+        with trace.use_span(span):
+            carrier = current_trace_context()
+    finally:
+        span.end()
+    return None if carrier is None else json.dumps(carrier)
 
 
 class UnitOfWork:
@@ -90,6 +123,7 @@ class UnitOfWork:
         self.clock = clock
         self.sealer = sealer or EventSealer()  # default: the process keyring, no capabilities
         self._pending: list[EventEnvelope[Any]] = []
+        self._traces: dict[uuid.UUID, str] = {}  # event id -> its stored trace context
         self._session: AsyncSession | None = None
         self._connection: AsyncConnection | None = None  # only when begun without a session
         self._driver: asyncpg.Connection | None = None
@@ -154,6 +188,7 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._connection = self._driver = None
         self._pending, self._inserted = [], []
+        self._traces = {}
         self._open, self.committed = True, False
         return self
 
@@ -208,6 +243,9 @@ class UnitOfWork:
             event_id=event_id,
         )
         self._pending.append(envelope)
+        traced = _traced_create(envelope)
+        if traced is not None:
+            self._traces[envelope.event_id] = traced
         return envelope
 
     @property
@@ -221,7 +259,8 @@ class UnitOfWork:
             # On the transaction's asyncpg connection, the body serialised by pydantic in one
             # pass: a third of the ORM path's cost for the statement every change ends with.
             conn = await self.connection()
-            rows = [_outbox_values(e, self.sealer) for e in self._pending]
+            traces = self._traces
+            rows = [_outbox_values(e, self.sealer, traces.get(e.event_id)) for e in self._pending]
             if len(rows) == 1:
                 await conn.execute(_INSERT_OUTBOX_SQL, *rows[0])
             else:
@@ -234,6 +273,7 @@ class UnitOfWork:
         elif self._session is not None:
             await self._session.commit()
         self._pending = []
+        self._traces = {}
         self.committed = True
 
     def now(self) -> datetime:
@@ -255,6 +295,7 @@ class UnitOfWork:
     async def rollback(self) -> None:
         """Discard the state change and the events (a dead connection is discarded with them)."""
         self._pending = []
+        self._traces = {}
         if self._connection is not None:
             await self._release()
         elif self._session is not None:

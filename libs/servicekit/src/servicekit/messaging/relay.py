@@ -26,6 +26,11 @@ How it works, and why:
   drains in order within a second of the broker's return. A broker that answers but refuses a
   batch is retried with exponential backoff (capped).
 
+* **Traces.** A row written in traced work carries its trace context (``trace_context``): its
+  message is published in a ``send`` span child of it, whose ``traceparent``/``tracestate`` go
+  in the message's headers for the consumer (:mod:`servicekit.tracing`). Untraced rows cost
+  nothing more.
+
 Published rows are deleted after their retention by :mod:`servicekit.housekeeping`, a task of
 its own: the relay only publishes (and keeps the lag gauges current).
 """
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -42,10 +48,18 @@ from typing import Any
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from servicekit.clock import utcnow
 from servicekit.db.tables import OUTBOX_CHANNEL
 from servicekit.metrics import ServiceMetrics
+from servicekit.tracing import (
+    context_from,
+    current_trace_context,
+    messaging_attributes,
+    start_span,
+)
 
 logger = logging.getLogger("servicekit.relay")
 
@@ -53,7 +67,8 @@ AfterPublish = Callable[[Sequence[Any]], Awaitable[None]]
 
 # The relay's statements (outbox columns: servicekit.db.tables.outbox).
 _CLAIM = """
-SELECT seq, event_id, event_type, exchange, routing_key, correlation_id, body::text AS body
+SELECT seq, event_id, event_type, exchange, routing_key, correlation_id, body::text AS body,
+    trace_context::text AS trace_context
 FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 # The body goes at once: a published row is kept (for retention and audit of what was sent
@@ -264,27 +279,37 @@ class OutboxRelay:
         except Exception as exc:  # broker down, auth, timeout...
             return 0, f"connect: {exc!r}"
         tasks: list[asyncio.Future[Any]] = []
-        for r in rows:
-            exchange = exchanges.get(r["exchange"])
-            if exchange is None:
-                # A row for an exchange this relay was not told about: a programming error.
-                return len(tasks), f"unknown exchange {r['exchange']!r}"
-            message = aio_pika.Message(
-                body=r["body"].encode(),
-                content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=str(r["event_id"]),
-                correlation_id=r["correlation_id"],
-                type=r["event_type"],
-                app_id=self.service,
-                timestamp=utcnow(),
-            )
-            # Tasks are created in row order; aiormq's FIFO channel lock keeps that order on
-            # the wire, and the broker keeps it in every queue.
-            tasks.append(
-                asyncio.ensure_future(exchange.publish(message, r["routing_key"], mandatory=False))
-            )
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        spans: list[Span | None] = []  # the send span of each traced row (None: untraced)
+        results: list[Any] | None = None
+        try:
+            for r in rows:
+                exchange = exchanges.get(r["exchange"])
+                if exchange is None:
+                    # A row for an exchange this relay was not told about: a programming error.
+                    return len(tasks), f"unknown exchange {r['exchange']!r}"
+                span, headers = _send_span(r)
+                spans.append(span)
+                message = aio_pika.Message(
+                    body=r["body"].encode(),
+                    headers=headers,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    message_id=str(r["event_id"]),
+                    correlation_id=r["correlation_id"],
+                    type=r["event_type"],
+                    app_id=self.service,
+                    timestamp=utcnow(),
+                )
+                # Tasks are created in row order; aiormq's FIFO channel lock keeps that order on
+                # the wire, and the broker keeps it in every queue.
+                tasks.append(
+                    asyncio.ensure_future(
+                        exchange.publish(message, r["routing_key"], mandatory=False)
+                    )
+                )
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            _end_spans(spans, results)
         for i, res in enumerate(results):
             if isinstance(res, BaseException):
                 return i, repr(res)
@@ -307,3 +332,38 @@ class OutboxRelay:
     async def lag(self) -> tuple[int, float]:
         """(unpublished rows, age in seconds of the oldest) right now; also sets the gauges."""
         return await self._update_lag()
+
+
+def _send_span(row: asyncpg.Record) -> tuple[Span | None, dict[str, Any] | None]:
+    """The ``send`` span of a traced row and the headers carrying it; ``(None, None)`` for an
+    untraced one."""
+    raw = row["trace_context"]
+    parent = context_from(json.loads(raw)) if raw else None
+    if parent is None:
+        return None, None
+    span = start_span(
+        f"send {row['exchange']}",
+        kind=SpanKind.PRODUCER,
+        parent=parent,
+        attributes=messaging_attributes(
+            "send",
+            exchange=row["exchange"],
+            routing_key=row["routing_key"],
+            message_id=str(row["event_id"]),
+            conversation_id=row["correlation_id"],
+        ),
+    )
+    with trace.use_span(span):
+        headers = current_trace_context()
+    return span, dict(headers) if headers else None
+
+
+def _end_spans(spans: Sequence[Span | None], results: Sequence[Any] | None) -> None:
+    for i, span in enumerate(spans):
+        if span is None:
+            continue
+        outcome = None if results is None or i >= len(results) else results[i]
+        if isinstance(outcome, BaseException):
+            span.record_exception(outcome)
+            span.set_status(StatusCode.ERROR, type(outcome).__name__)
+        span.end()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from servicekit.http.app import create_app
 from servicekit.logging import configure_logging
+from servicekit.tracing import configure_tracing
 
 from cabinet.bootstrap import build_runtime
 from cabinet.config import CabinetSettings
@@ -20,6 +21,7 @@ def build_app() -> FastAPI:
     """cabinet's app on the settings of the environment."""
     settings = CabinetSettings()
     configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
+    configure_tracing(settings.service_name)
     return create_app(build_runtime(settings))
 
 

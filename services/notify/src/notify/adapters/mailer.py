@@ -3,6 +3,9 @@
 4yz replies, timeouts and dropped connections are transient (retry with backoff); 5yz replies
 are permanent (RFC 5321 / RFC 3463). A 535 (bad credentials) is our configuration, not the
 message: it is retried, and logged as an error so someone fixes the settings.
+
+Every submission is a client span ``smtp send`` (servicekit.tracing): the server and the
+outcome's kind, never an address or a subject.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import aiosmtplib
+from opentelemetry.trace import SpanKind, StatusCode
+from servicekit.tracing import tracer
 
 from notify.adapters.rendering import Rendered
 from notify.domain.attempts import Outcome, Permanent, Sent, Transient
@@ -116,6 +121,20 @@ class Mailer:
 
     async def send(self, msg: EmailMessage) -> Outcome:
         """Submit ``msg``; the outcome says whether it was accepted, may be retried, or not."""
+        cfg = self.config
+        with tracer.start_as_current_span(
+            "smtp send",
+            kind=SpanKind.CLIENT,
+            attributes={"server.address": cfg.host, "server.port": cfg.port},
+        ) as span:
+            outcome = await self._submit(msg)
+            if span.is_recording():
+                span.set_attribute("praktika.outcome", type(outcome).__name__.lower())
+                if not isinstance(outcome, Sent):
+                    span.set_status(StatusCode.ERROR, type(outcome).__name__)
+            return outcome
+
+    async def _submit(self, msg: EmailMessage) -> Outcome:
         cfg = self.config
         try:
             refused, _reply = await aiosmtplib.send(

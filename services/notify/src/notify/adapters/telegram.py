@@ -3,6 +3,8 @@
 The API server's base URL is configuration, so the same code talks to the sandbox fake or to
 ``https://api.telegram.org``. 429 waits ``retry_after``; 5xx and network errors are retried with
 backoff; 403 means the user blocked the bot (permanent for that chat); other 4xx are permanent.
+Every Bot API call is a client span ``telegram <method>`` (servicekit.tracing), named after the
+method: the URL holds the bot's token and is never recorded, nor a chat id or a text.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import (
@@ -26,7 +33,11 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from opentelemetry.trace import SpanKind
+from servicekit.tracing import tracer
 
 from notify.domain.attempts import Outcome, Permanent, Sent, Transient
 
@@ -40,10 +51,38 @@ class InlineButton:
     callback_data: str | None = None
 
 
+class TracedCalls(BaseRequestMiddleware):
+    """aiogram's request middleware: each Bot API call in a client span."""
+
+    def __init__(self, api_base: str) -> None:
+        self.host = urlsplit(api_base).hostname or ""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        name = method.__api_method__
+        with tracer.start_as_current_span(
+            f"telegram {name}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": "POST",
+                "server.address": self.host,
+                "rpc.system": "telegram-bot-api",
+                "rpc.method": name,
+            },
+        ):
+            # A refusal raises (TelegramAPIError): the span records it and ends as an error.
+            return await make_request(bot, method)
+
+
 def make_bot(token: str, api_base: str, timeout: float = 15.0) -> Bot:
     """An aiogram Bot talking to ``api_base`` (``https://api.telegram.org`` or the sandbox)."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_base.rstrip("/")))
     session.timeout = timeout
+    session.middleware(TracedCalls(api_base))
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
