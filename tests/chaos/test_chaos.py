@@ -49,7 +49,8 @@ from servicekit.messaging.dlq import depths as dlq_depths
 
 from tests.chaos.conftest import ChaosStack
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+# Each phase takes under two minutes; the first also starts the stack.
+pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
 
 ZONE = ZoneInfo("Europe/Moscow")
 RATE = 10  # bookings a second
@@ -80,6 +81,7 @@ class Practice:
     specialists: list[str]
     clients: list[dict[str, str]]
     first_day: date
+    ledger: Ledger
     next_slot: int = 0
 
     def next_body(self) -> tuple[dict[str, str], str]:
@@ -151,6 +153,7 @@ class Figures:
     settle_seconds: float = 0.0
     outbox_unpublished: int = 0
     dlq: int = 0
+    confirmations: int = 0  # notify deliveries per booking (the baseline's count)
 
     def line(self) -> str:
         others = ", ".join(f"{k}×{v}" for k, v in sorted(self.other.items())) or "none"
@@ -160,15 +163,18 @@ class Figures:
             f"duplicated {self.duplicated}, booked without 2xx {self.ambiguous}, "
             f"ready again after {self.ready_seconds:.1f} s, settled after "
             f"{self.settle_seconds:.1f} s, outbox unpublished {self.outbox_unpublished}, "
-            f"DLQ messages {self.dlq}"
+            f"DLQ messages {self.dlq}, confirmations per booking {self.confirmations}"
         )
 
 
-# What the phases share (one stack, run in order): the figures, every acknowledged booking so
-# far, and what a booking leads to without a fault (the baseline's counts).
-REPORT: list[Figures] = []
-ACKNOWLEDGED: set[str] = set()
-EXPECTED: dict[str, int] = {}
+@dataclass
+class Ledger:
+    """What the phases share (one stack, run in order): the figures, every booking acknowledged
+    so far, and how many confirmations a booking leads to without a fault (the baseline's)."""
+
+    report: list[Figures] = field(default_factory=list)
+    acknowledged: set[str] = field(default_factory=set)
+    confirmations: int = 0
 
 
 # -- the practice --------------------------------------------------------------------------
@@ -222,7 +228,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what:
 
 
 @pytest.fixture(scope="module")
-async def practice(chaos_stack: ChaosStack) -> Practice:
+async def practice(chaos_stack: ChaosStack) -> AsyncIterator[Practice]:
     stack = chaos_stack
     specialists = [uuid.uuid4() for _ in range(SPECIALISTS)]
     clients = [uuid.uuid4() for _ in range(CLIENTS)]
@@ -276,12 +282,32 @@ async def practice(chaos_stack: ChaosStack) -> Practice:
                     break
                 await asyncio.sleep(0.2)
             assert r.status_code == 201, r.text
-    return Practice(
+    practice = Practice(
         service_id,
         [str(s) for s in specialists],
         [stack.tokens.auth("client", sub=c) for c in clients],
         datetime.now(ZONE).date() + timedelta(days=1),
+        Ledger(),
     )
+    yield practice
+    print("\n" + summary(practice.ledger.report))
+
+
+def summary(report: list[Figures]) -> str:
+    """The figures as the Markdown table bench/RESULTS.md keeps ("Chaos")."""
+    rows = [
+        "| fault | requests | 201 | 503 (+Retry-After) | other | lost | duplicated "
+        "| booked without 2xx | ready again (s) | settled (s) |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for f in report:
+        others = ", ".join(f"{k}×{v}" for k, v in sorted(f.other.items())) or "—"
+        rows.append(
+            f"| {f.fault} | {f.requests} | {f.acknowledged} | {f.unavailable} | {others} "
+            f"| {f.lost} | {f.duplicated} | {f.ambiguous} | {f.ready_seconds:.1f} "
+            f"| {f.settle_seconds:.1f} |"
+        )
+    return "\n".join(rows)
 
 
 # -- what is checked -----------------------------------------------------------------------
@@ -360,7 +386,9 @@ async def confirmations(stack: ChaosStack) -> tuple[dict[str, int], int]:
     return per_appointment, len(doubled)
 
 
-async def verify(stack: ChaosStack, figures: Figures, answers: list[Answer]) -> None:
+async def verify(
+    stack: ChaosStack, ledger: Ledger, figures: Figures, answers: list[Answer]
+) -> None:
     """The invariants after a fault, once the stack has settled; fills ``figures``."""
     figures.requests = len(answers)
     acknowledged = {a.appointment_id for a in answers if a.status == 201 and a.appointment_id}
@@ -373,7 +401,7 @@ async def verify(stack: ChaosStack, figures: Figures, answers: list[Answer]) -> 
     no_retry_after = [a for a in answers if a.status == 503 and not a.retry_after]
     no_answer = [a for a in answers if a.status == 0]
 
-    expected = EXPECTED.get("confirmations", 0)
+    expected = ledger.confirmations
     started = time.monotonic()
 
     async def settled() -> bool:
@@ -394,18 +422,19 @@ async def verify(stack: ChaosStack, figures: Figures, answers: list[Answer]) -> 
     counts = Counter(per_appointment.get(i, 0) for i in booked)
     usual = counts.most_common(1)[0][0] if counts else 0
     if expected == 0:  # the baseline, without a fault, sets what every booking leads to
-        expected = EXPECTED["confirmations"] = usual
+        expected = ledger.confirmations = usual
     lost_in_booking = acknowledged - booked
     lost_in_notify = acknowledged - copies
     short = {i for i in acknowledged if per_appointment.get(i, 0) < expected}
     over = {i for i in booked if per_appointment.get(i, 0) > expected}
     figures.lost = len(lost_in_booking | lost_in_notify | short)
     figures.duplicated = len(over) + doubled
-    ACKNOWLEDGED.update(acknowledged)
-    figures.ambiguous = len(booked - ACKNOWLEDGED)
+    ledger.acknowledged.update(acknowledged)
+    figures.ambiguous = len(booked - ledger.acknowledged)
+    figures.confirmations = expected
     figures.outbox_unpublished = await unpublished(stack)
     figures.dlq = sum((await dlq_depths(stack.rabbit.url, dead_letter_queues())).values())
-    REPORT.append(figures)
+    ledger.report.append(figures)
     print(f"\nCHAOS {figures.line()}")
 
     assert expected >= 1, "a confirmed booking plans at least one confirmation"
@@ -440,7 +469,7 @@ async def under_load(
             await inject()
             figures.ready_seconds = await ready_seconds(stack, time.monotonic())
             await asyncio.sleep(after)
-    await verify(stack, figures, load.answers)
+    await verify(stack, practice.ledger, figures, load.answers)
 
 
 # -- the faults ----------------------------------------------------------------------------
