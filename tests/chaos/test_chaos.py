@@ -13,7 +13,11 @@ After each, once the load has stopped and the stack has settled:
 
 * every 201 has its appointment in booking and in notify, and exactly the confirmation
   deliveries every quiet booking gets (none missing, none doubled);
-* no outbox row of any service is left unpublished; every DLQ is empty;
+* booking's outbox holds exactly one confirmation per confirmed appointment, and the inbox of
+  every consumer of confirmations (cabinet twice, content, notify) holds each exactly once;
+  cabinet, content and notify each keep their copy of every acknowledged appointment;
+* no outbox row of any service is left unpublished; every DLQ holds only the message poisoned
+  on purpose before the faults (one copy per queue it reached), nothing else;
 * every service answered ``/readyz`` 200 within 30 s of the fault's end;
 * clients saw 2xx, 409 or 503 with ``Retry-After``, never another 5xx.
 
@@ -40,6 +44,7 @@ import aio_pika
 import asyncpg
 import httpx
 import pytest
+from contracts.booking.v1 import AppointmentConfirmedV1
 from contracts.cabinet.v1 import UserRegisteredV1
 from contracts.registry import spec_of
 from contracts.testing import example_envelope
@@ -175,6 +180,8 @@ class Ledger:
     report: list[Figures] = field(default_factory=list)
     acknowledged: set[str] = field(default_factory=set)
     confirmations: int = 0
+    poisoned: dict[str, int] = field(default_factory=dict)
+    """DLQ depths once the deliberately poisoned message is dead-lettered (before any fault)."""
 
 
 # -- the practice --------------------------------------------------------------------------
@@ -213,6 +220,38 @@ async def introduce(stack: ChaosStack, users: dict[uuid.UUID, str]) -> None:
             )
     finally:
         await connection.close()
+
+
+async def poison(stack: ChaosStack) -> dict[str, int]:
+    """A deliberately poisoned message (not an envelope) where confirmations go: each consumer
+    of them dead-letters it at once. Returns the DLQ depths then: the faults add nothing."""
+    spec = spec_of(AppointmentConfirmedV1)
+    connection = await aio_pika.connect(stack.rabbit.url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            spec.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        await exchange.publish(
+            aio_pika.Message(
+                b'{"poisoned": true}',
+                message_id=str(uuid.uuid4()),
+                type=CONFIRMED,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=spec.routing_key,
+        )
+    finally:
+        await connection.close()
+    depths: dict[str, int] = {}
+
+    async def dead_lettered() -> bool:
+        depths.update(await dlq_depths(stack.rabbit.url, dead_letter_queues()))
+        return sum(depths.values()) == len(CONSUMERS_OF_CONFIRMED)
+
+    await eventually(dead_lettered, 30, "the poisoned message is dead-lettered")
+    return depths
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
@@ -282,12 +321,13 @@ async def practice(chaos_stack: ChaosStack) -> AsyncIterator[Practice]:
                     break
                 await asyncio.sleep(0.2)
             assert r.status_code == 201, r.text
+    poisoned = await poison(stack)
     practice = Practice(
         service_id,
         [str(s) for s in specialists],
         [stack.tokens.auth("client", sub=c) for c in clients],
         datetime.now(ZONE).date() + timedelta(days=1),
-        Ledger(),
+        Ledger(poisoned=poisoned),
     )
     yield practice
     print("\n" + summary(practice.ledger.report))
@@ -307,6 +347,16 @@ def summary(report: list[Figures]) -> str:
             f"| {f.lost} | {f.duplicated} | {f.ambiguous} | {f.ready_seconds:.1f} "
             f"| {f.settle_seconds:.1f} |"
         )
+    faults = [f for f in report if f.fault.startswith("(")]
+    rows.append(
+        f"| **all: {len(faults)} faults** | {sum(f.requests for f in report)} "
+        f"| {sum(f.acknowledged for f in report)} | {sum(f.unavailable for f in report)} "
+        f"| {sum(sum(f.other.values()) for f in report) or '—'} "
+        f"| {sum(f.lost for f in report)} | {sum(f.duplicated for f in report)} "
+        f"| {sum(f.ambiguous for f in report)} "
+        f"| worst {max((f.ready_seconds for f in faults), default=0):.1f} "
+        f"| worst {max((f.settle_seconds for f in report), default=0):.1f} |"
+    )
     return "\n".join(rows)
 
 
@@ -341,6 +391,49 @@ async def query(stack: ChaosStack, service: str, sql: str, *args: Any) -> list[a
 
 BOOKED = "SELECT id::text FROM appointments WHERE status = 'confirmed'"
 NOTIFY_COPIES = "SELECT appointment_id::text FROM appointments"
+#: Each consumer's own copy of the appointments it heard of.
+COPIES = {
+    "notify": NOTIFY_COPIES,
+    "cabinet": "SELECT appointment_id::text FROM appointments",
+    "content": "SELECT appointment_id::text FROM appointments",
+}
+
+
+def consumers_of(event_type: str) -> list[tuple[str, str]]:
+    """(service, queue) of every consumer subscribed to ``event_type``."""
+    import importlib
+
+    found = []
+    for name in SERVICES:
+        definition = importlib.import_module(f"{name}.bootstrap").definition
+        for consumer in definition.consumers:
+            if any(spec_of(m).event_type == event_type for m in consumer.models):
+                found.append((name, consumer.queue().name))
+    return found
+
+
+CONSUMERS_OF_CONFIRMED = consumers_of(CONFIRMED)
+
+
+async def published_confirmations(stack: ChaosStack) -> int:
+    rows = await query(
+        stack, "booking", "SELECT count(*) FROM outbox WHERE event_type = $1", CONFIRMED
+    )
+    return int(rows[0][0])
+
+
+async def consumed_confirmations(stack: ChaosStack) -> dict[tuple[str, str], int]:
+    """Per consumer (service, queue): confirmations recorded in its inbox."""
+    counts: dict[tuple[str, str], int] = {}
+    for name in sorted({service for service, _ in CONSUMERS_OF_CONFIRMED}):
+        rows = await query(
+            stack,
+            name,
+            "SELECT consumer, count(*) FROM inbox WHERE event_type = $1 GROUP BY consumer",
+            CONFIRMED,
+        )
+        counts.update({(name, r[0]): int(r[1]) for r in rows})
+    return counts
 
 
 async def ids(stack: ChaosStack, service: str, sql: str) -> set[str]:
@@ -408,42 +501,60 @@ async def verify(
         if await unpublished(stack):
             return False
         booked = await ids(stack, "booking", BOOKED)
-        copies = await ids(stack, "notify", NOTIFY_COPIES)
+        produced = await published_confirmations(stack)
+        consumed = await consumed_confirmations(stack)
         per_appointment, _ = await confirmations(stack)
-        return booked <= copies and all(per_appointment.get(i, 0) >= 1 for i in booked)
+        return (
+            len(consumed) == len(CONSUMERS_OF_CONFIRMED)
+            and all(n == produced for n in consumed.values())
+            and all(per_appointment.get(i, 0) >= 1 for i in booked)
+        )
 
     with contextlib.suppress(AssertionError):
         await eventually(settled, SETTLE, "the stack settles")
     figures.settle_seconds = time.monotonic() - started
 
     booked = await ids(stack, "booking", BOOKED)
-    copies = await ids(stack, "notify", NOTIFY_COPIES)
+    produced = await published_confirmations(stack)
+    consumed = await consumed_confirmations(stack)
+    copies = {name: await ids(stack, name, COPIES[name]) for name in COPIES}
     per_appointment, doubled = await confirmations(stack)
     counts = Counter(per_appointment.get(i, 0) for i in booked)
     usual = counts.most_common(1)[0][0] if counts else 0
     if expected == 0:  # the baseline, without a fault, sets what every booking leads to
         expected = ledger.confirmations = usual
     lost_in_booking = acknowledged - booked
-    lost_in_notify = acknowledged - copies
+    lost_in_copies = {name: acknowledged - kept for name, kept in copies.items()}
     short = {i for i in acknowledged if per_appointment.get(i, 0) < expected}
     over = {i for i in booked if per_appointment.get(i, 0) > expected}
-    figures.lost = len(lost_in_booking | lost_in_notify | short)
-    figures.duplicated = len(over) + doubled
+    # Every consumer's inbox holds each confirmation exactly once: as many as booking produced
+    # (one per confirmed appointment, its outbox rows).
+    consumed_lost = sum(max(0, produced - n) for n in consumed.values())
+    consumed_over = sum(max(0, n - produced) for n in consumed.values())
+    figures.lost = (
+        len(lost_in_booking | short | set().union(*lost_in_copies.values())) + consumed_lost
+    )
+    figures.duplicated = len(over) + doubled + consumed_over + max(0, produced - len(booked))
     ledger.acknowledged.update(acknowledged)
     figures.ambiguous = len(booked - ledger.acknowledged)
     figures.confirmations = expected
     figures.outbox_unpublished = await unpublished(stack)
-    figures.dlq = sum((await dlq_depths(stack.rabbit.url, dead_letter_queues())).values())
+    dead_letters = await dlq_depths(stack.rabbit.url, dead_letter_queues())
+    figures.dlq = sum(dead_letters.values()) - sum(ledger.poisoned.values())
     ledger.report.append(figures)
     print(f"\nCHAOS {figures.line()}")
 
     assert expected >= 1, "a confirmed booking plans at least one confirmation"
     assert not lost_in_booking, f"201 but no appointment: {sorted(lost_in_booking)[:5]}"
-    assert not lost_in_notify, f"notify never heard of: {sorted(lost_in_notify)[:5]}"
+    for name, lost in lost_in_copies.items():
+        assert not lost, f"{name} never heard of: {sorted(lost)[:5]}"
     assert not short, f"confirmations missing for {sorted(short)[:5]}"
     assert not over and not doubled, f"doubled deliveries: {sorted(over)[:5]}, keys {doubled}"
+    assert produced == len(booked), f"{produced} confirmations for {len(booked)} appointments"
+    assert consumed == dict.fromkeys(CONSUMERS_OF_CONFIRMED, produced), consumed
     assert figures.outbox_unpublished == 0
-    assert figures.dlq == 0
+    # Only the deliberately poisoned message, in each queue it reached, and no other.
+    assert dead_letters == ledger.poisoned, dead_letters
     assert not bad, f"5xx other than 503: {[(a.status, a.error) for a in bad[:5]]}"
     assert not no_retry_after, f"503 without Retry-After: {[a.error for a in no_retry_after[:5]]}"
     assert not no_answer, f"no HTTP answer: {Counter(a.error for a in no_answer)}"
