@@ -29,7 +29,7 @@ test-fast: sync
 
 # Chaos (tests/chaos, docs/operations.md): faults under a steady booking load against a private
 # PostgreSQL cluster and RabbitMQ node the test starts itself (never the shared ones); prints
-# its figures (bench/RESULTS.md, "Chaos"). About five minutes.
+# its figures (bench/RESULTS.md, "Chaos"). Three to five minutes.
 test-chaos: sync nginx
 	$(UV) run --frozen pytest -m chaos tests/chaos -s -p no:cacheprovider
 

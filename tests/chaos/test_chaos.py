@@ -4,7 +4,7 @@ A load generator books free slots through the gateway at a steady rate (no prepa
 201 is a confirmed appointment, so ``booking.appointment.confirmed`` goes out through booking's
 outbox and notify plans the client's confirmation). Meanwhile one fault at a time:
 
-* (b) booking and notify killed with SIGKILL and started again;
+* (b) notify, then booking killed with SIGKILL and started again;
 * (d) the broker connection cut by the TCP proxy for 30 s (connections reset, new ones refused);
 * (a) the RabbitMQ node stopped and started again;
 * (c) the PostgreSQL cluster stopped and started again.
@@ -15,7 +15,8 @@ After each, once the load has stopped and the stack has settled:
   deliveries every quiet booking gets (none missing, none doubled);
 * booking's outbox holds exactly one confirmation per confirmed appointment, and the inbox of
   every consumer of confirmations (cabinet twice, content, notify) holds each exactly once;
-  cabinet, content and notify each keep their copy of every acknowledged appointment;
+  cabinet, content and notify each keep their copy of every acknowledged appointment, and notify
+  its reminder timers (one per offset) of each more than a day ahead;
 * no outbox row of any service is left unpublished; every DLQ holds only the message poisoned
   on purpose before the faults (one copy per queue it reached), nothing else;
 * every service answered ``/readyz`` 200 within 30 s of the fault's end;
@@ -180,6 +181,8 @@ class Ledger:
     report: list[Figures] = field(default_factory=list)
     acknowledged: set[str] = field(default_factory=set)
     confirmations: int = 0
+    unacknowledged: set[str] = field(default_factory=set)
+    """Booked though the client saw no 2xx (counted in the phase that left them)."""
     poisoned: dict[str, int] = field(default_factory=dict)
     """DLQ depths once the deliberately poisoned message is dead-lettered (before any fault)."""
 
@@ -415,6 +418,30 @@ def consumers_of(event_type: str) -> list[tuple[str, str]]:
 CONSUMERS_OF_CONFIRMED = consumers_of(CONFIRMED)
 
 
+#: notify's reminder offsets (``REMINDER_OFFSETS_MINUTES``, 24 h and 1 h by default): an
+#: appointment more than a day ahead has one reminder timer for each.
+REMINDER_OFFSETS = (24 * 60, 60)
+
+
+async def reminders(stack: ChaosStack) -> tuple[set[str], dict[str, int]]:
+    """Appointments far enough ahead for every reminder, and notify's reminder timers of each
+    (``(kind, key)`` is unique, so one per offset at most)."""
+    horizon = datetime.now(UTC) + timedelta(minutes=max(REMINDER_OFFSETS) + 60)
+    rows = await query(
+        stack,
+        "booking",
+        "SELECT id::text FROM appointments WHERE status = 'confirmed' AND starts_at > $1",
+        horizon,
+    )
+    ahead = {r[0] for r in rows}
+    rows = await query(
+        stack,
+        "notify",
+        "SELECT split_part(key, ':', 1), count(*) FROM timers WHERE kind = 'reminder' GROUP BY 1",
+    )
+    return ahead, {r[0]: int(r[1]) for r in rows}
+
+
 async def published_confirmations(stack: ChaosStack) -> int:
     rows = await query(
         stack, "booking", "SELECT count(*) FROM outbox WHERE event_type = $1", CONFIRMED
@@ -519,6 +546,8 @@ async def verify(
     consumed = await consumed_confirmations(stack)
     copies = {name: await ids(stack, name, COPIES[name]) for name in COPIES}
     per_appointment, doubled = await confirmations(stack)
+    ahead, timers = await reminders(stack)
+    no_reminders = {i for i in acknowledged & ahead if timers.get(i, 0) < len(REMINDER_OFFSETS)}
     counts = Counter(per_appointment.get(i, 0) for i in booked)
     usual = counts.most_common(1)[0][0] if counts else 0
     if expected == 0:  # the baseline, without a fault, sets what every booking leads to
@@ -532,11 +561,14 @@ async def verify(
     consumed_lost = sum(max(0, produced - n) for n in consumed.values())
     consumed_over = sum(max(0, n - produced) for n in consumed.values())
     figures.lost = (
-        len(lost_in_booking | short | set().union(*lost_in_copies.values())) + consumed_lost
+        len(lost_in_booking | short | no_reminders | set().union(*lost_in_copies.values()))
+        + consumed_lost
     )
     figures.duplicated = len(over) + doubled + consumed_over + max(0, produced - len(booked))
     ledger.acknowledged.update(acknowledged)
-    figures.ambiguous = len(booked - ledger.acknowledged)
+    unacknowledged = booked - ledger.acknowledged - ledger.unacknowledged
+    ledger.unacknowledged.update(unacknowledged)
+    figures.ambiguous = len(unacknowledged)
     figures.confirmations = expected
     figures.outbox_unpublished = await unpublished(stack)
     dead_letters = await dlq_depths(stack.rabbit.url, dead_letter_queues())
@@ -549,6 +581,8 @@ async def verify(
     for name, lost in lost_in_copies.items():
         assert not lost, f"{name} never heard of: {sorted(lost)[:5]}"
     assert not short, f"confirmations missing for {sorted(short)[:5]}"
+    assert ahead & acknowledged, "some bookings are more than a day ahead"
+    assert not no_reminders, f"reminders missing for {sorted(no_reminders)[:5]}"
     assert not over and not doubled, f"doubled deliveries: {sorted(over)[:5]}, keys {doubled}"
     assert produced == len(booked), f"{produced} confirmations for {len(booked)} appointments"
     assert consumed == dict.fromkeys(CONSUMERS_OF_CONFIRMED, produced), consumed
@@ -565,20 +599,23 @@ async def under_load(
     stack: ChaosStack,
     practice: Practice,
     fault: str,
-    inject: Callable[[], Awaitable[None]],
+    inject: Callable[[], Awaitable[float | None]],
     *,
     before: float = 3.0,
     after: float = 3.0,
 ) -> None:
-    """Load, then the fault (``inject`` returns when the fault is over), readiness measured
-    from then, a little more load, then the checks."""
+    """Load, then the fault (``inject`` returns when the fault is over, with the seconds to
+    ready when it measured them itself), readiness measured from then, a little more load, then
+    the checks."""
     async with httpx.AsyncClient(base_url=stack.layout.origin, timeout=15) as gateway:
         load = Load(gateway, practice)
         figures = Figures(fault)
         async with load.running():
             await asyncio.sleep(before)
-            await inject()
-            figures.ready_seconds = await ready_seconds(stack, time.monotonic())
+            measured = await inject()
+            figures.ready_seconds = (
+                measured if measured is not None else await ready_seconds(stack, time.monotonic())
+            )
             await asyncio.sleep(after)
     await verify(stack, practice.ledger, figures, load.answers)
 
@@ -595,18 +632,22 @@ async def test_quiet_baseline(chaos_stack: ChaosStack, practice: Practice) -> No
     await under_load(chaos_stack, practice, "no fault (baseline)", nothing)
 
 
-async def test_sigkill_booking_and_notify(chaos_stack: ChaosStack, practice: Practice) -> None:
-    """(b) booking (HTTP, outbox relay) and notify (the consumer) crash and are started again."""
+async def test_sigkill_notify_then_booking(chaos_stack: ChaosStack, practice: Practice) -> None:
+    """(b) notify (the consumer: confirmations pile up meanwhile) crashes and is started again;
+    then booking (HTTP and the outbox relay). One at a time, each measured to ready."""
     layout = chaos_stack.layout
 
-    async def crash() -> None:
-        for name in ("booking", "notify"):
+    async def crash() -> float:
+        worst = 0.0
+        for name in ("notify", "booking"):
             await asyncio.to_thread(kill_service, layout, name)
-        await asyncio.sleep(2)
-        for name in ("booking", "notify"):
+            await asyncio.sleep(2)
             await asyncio.to_thread(start_service, layout, name)
+            worst = max(worst, await ready_seconds(chaos_stack, time.monotonic()))
+            await asyncio.sleep(2)
+        return worst
 
-    await under_load(chaos_stack, practice, "(b) SIGKILL booking + notify", crash)
+    await under_load(chaos_stack, practice, "(b) SIGKILL notify, then booking", crash)
 
 
 async def test_broker_connection_cut_for_30_seconds(
