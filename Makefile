@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 ROLE ?= admin
 SUB ?=
 
-.PHONY: run stop test test-fast token lint sync asyncapi schemas gateway nginx chromium docs
+.PHONY: run stop test test-fast test-chaos token lint sync asyncapi schemas gateway nginx chromium docs
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -21,11 +21,17 @@ stop:
 # Every test, with coverage (the floor is [tool.coverage.report] fail_under; the figure is the
 # last line; the per-file report is written to .local/coverage/index.html).
 test: sync nginx chromium
-	$(UV) run --frozen pytest --cov --cov-report=html:.local/coverage --cov-report=term:skip-covered
+	$(UV) run --frozen pytest -m "not chaos" --cov --cov-report=html:.local/coverage --cov-report=term:skip-covered
 
 # The fast lane: domain rules, contracts and pure tests; no database, broker or service (seconds).
 test-fast: sync
 	$(UV) run --frozen pytest -q -m "not integration" -p no:cacheprovider
+
+# Chaos (tests/chaos, docs/operations.md): faults under a steady booking load against a private
+# PostgreSQL cluster and RabbitMQ node the test starts itself (never the shared ones); prints
+# its figures (bench/RESULTS.md, "Chaos"). Three to five minutes.
+test-chaos: sync nginx
+	$(UV) run --frozen pytest -m chaos tests/chaos -s -p no:cacheprovider
 
 # The gateway of the local run and of the end-to-end tests: Debian's nginx (not started as a
 # system service; the stack runs its own).

@@ -121,6 +121,29 @@ def migrate(layout: StackLayout) -> None:
             raise StackFailed(f"{name} migrations failed:\n{done.stdout}{done.stderr}")
 
 
+def start_service(layout: StackLayout, name: str) -> None:
+    """Start service ``name``'s HTTP process (its consumers, relay and timers run in it) unless it
+    runs already; it is ready once its ``/readyz`` answers 200."""
+    argv = [_bin("uvicorn"), f"{name}.entrypoints.http:app", "--host", "127.0.0.1"]
+    # As in the image (deploy/service.Dockerfile): who is calling is servicekit's decision
+    # (TRUSTED_PROXIES), never uvicorn's; no `server` banner; servicekit writes the access
+    # log (no query strings, no capability tokens).
+    argv += ["--port", str(layout.services[name]), "--no-access-log", "--no-proxy-headers"]
+    argv += ["--no-server-header"]
+    _spawn(layout, name, argv, service_env(layout, name))
+
+
+def kill_service(layout: StackLayout, name: str) -> None:
+    """SIGKILL service ``name``'s process group (a crash: no shutdown, nothing flushed) and wait
+    until it is gone; :func:`start_service` starts it again (the chaos tests do)."""
+    pid_file = layout.state / "run" / f"{name}.pid"
+    pid = int(pid_file.read_text())
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    while _alive(pid):
+        time.sleep(0.05)
+
+
 def up(layout: StackLayout, *, timeout: float = 90) -> None:
     """Start the whole stack and return once every service, the sandbox and the gateway answer.
 
@@ -130,14 +153,8 @@ def up(layout: StackLayout, *, timeout: float = 90) -> None:
     asyncio.run(create_databases(layout))
     migrate(layout)
     _spawn(layout, "sandbox", [_bin("praktika-sandbox")], sandbox_env(layout))
-    for name, port in layout.services.items():
-        argv = [_bin("uvicorn"), f"{name}.entrypoints.http:app", "--host", "127.0.0.1"]
-        # As in the image (deploy/service.Dockerfile): who is calling is servicekit's decision
-        # (TRUSTED_PROXIES), never uvicorn's; no `server` banner; servicekit writes the access
-        # log (no query strings, no capability tokens).
-        argv += ["--port", str(port), "--no-access-log", "--no-proxy-headers"]
-        argv += ["--no-server-header"]
-        _spawn(layout, name, argv, service_env(layout, name))
+    for name in layout.services:
+        start_service(layout, name)
     config = write_local_config(layout)
     nginx_argv = [NGINX, "-p", str(config.parent), "-c", str(config)]
     nginx_argv += ["-e", str(config.parent / "error.log")]
