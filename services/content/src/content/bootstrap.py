@@ -29,6 +29,7 @@ from content.api.moderation import router as moderation_router
 from content.api.posts import router as posts_router
 from content.api.questionnaires import drafts_router
 from content.api.questionnaires import router as questionnaires_router
+from content.api.run_contacts import router as run_contacts_router
 from content.api.runs import router as runs_router
 from content.api.specialists import router as specialists_router
 from content.api.trends import router as trends_router
@@ -66,6 +67,7 @@ definition = ServiceDefinition(
         questionnaires_router,
         drafts_router,
         runs_router,
+        run_contacts_router,
         assignments_router,
         trends_router,
         items_router,
