@@ -13,6 +13,7 @@ from contracts.content.v1 import (
     InteractiveRunCompletedV1,
     ItemPublishedV1,
     ModerationDecidedV1,
+    RunContactLeftV1,
     UserDataErasedV1,
 )
 from servicekit.clock import Clock, utcnow
@@ -54,6 +55,7 @@ definition = ServiceDefinition(
         AssignmentOverdueV1,
         ItemPublishedV1,
         ModerationDecidedV1,
+        RunContactLeftV1,
         DataExportPartReadyV1,
         UserDataErasedV1,
     ),
