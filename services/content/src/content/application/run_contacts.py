@@ -60,7 +60,7 @@ async def _wait(session: AsyncSession, source: str, limit: Limit, now: datetime)
             )
         )
     ).one()
-    if count < limit.per_address_hour:
+    if count < limit.per_address_hour or oldest is None:
         return None
     return max(1, int((oldest + WINDOW - now).total_seconds()) + 1)
 
