@@ -111,6 +111,31 @@ class ModerationDecidedV1(Payload):
     )
 
 
+@event("content.run_contact.left", version=1, aggregate="run_id")
+class RunContactLeftV1(Payload):
+    """The taker of an anonymous questionnaire run left a contact and agreed to be contacted
+    by the practice about it (``consented_at``: a consent given with this request, recorded
+    with the lead). The contact travels sealed; the run's answers, score and crisis flag do not
+    travel at all. Consumers: cabinet (a lead with a ``questionnaire`` touch).
+    """
+
+    run_id: UUID
+    questionnaire_id: UUID
+    questionnaire_code: str = Field(min_length=1, examples=["phq9", "gad7"])
+    completed_at: UtcDateTime | None = Field(
+        default=None, description="When the run was completed (None: left before completing)"
+    )
+    email: PersonalData | None = None
+    phone: PersonalData | None = Field(default=None, description="E.164")
+    name: PersonalData | None = None
+    utm_source: str | None = Field(default=None, max_length=64)
+    utm_medium: str | None = Field(default=None, max_length=64)
+    utm_campaign: str | None = Field(default=None, max_length=64)
+    consented_at: UtcDateTime = Field(
+        description="When the person agreed to be contacted (the contact was left)"
+    )
+
+
 @event("content.data_export.part_ready", version=1, aggregate="export_id")
 class DataExportPartReadyV1(DataExportPart):
     """content's part of a user's data export (questionnaire runs, own items) is ready.

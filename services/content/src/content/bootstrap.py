@@ -13,6 +13,7 @@ from contracts.content.v1 import (
     InteractiveRunCompletedV1,
     ItemPublishedV1,
     ModerationDecidedV1,
+    RunContactLeftV1,
     UserDataErasedV1,
 )
 from servicekit.clock import Clock, utcnow
@@ -29,6 +30,7 @@ from content.api.moderation import router as moderation_router
 from content.api.posts import router as posts_router
 from content.api.questionnaires import drafts_router
 from content.api.questionnaires import router as questionnaires_router
+from content.api.run_contacts import router as run_contacts_router
 from content.api.runs import router as runs_router
 from content.api.specialists import router as specialists_router
 from content.api.trends import router as trends_router
@@ -53,6 +55,7 @@ definition = ServiceDefinition(
         AssignmentOverdueV1,
         ItemPublishedV1,
         ModerationDecidedV1,
+        RunContactLeftV1,
         DataExportPartReadyV1,
         UserDataErasedV1,
     ),
@@ -66,6 +69,7 @@ definition = ServiceDefinition(
         questionnaires_router,
         drafts_router,
         runs_router,
+        run_contacts_router,
         assignments_router,
         trends_router,
         items_router,

@@ -115,6 +115,11 @@ class ContentSettings(ServiceSettings):
     posts_per_address_hour: int = Field(
         default=20, ge=1, description="Posts one source address may send per hour"
     )
+    run_contacts_per_address_hour: int = Field(
+        default=10,
+        ge=1,
+        description="Contacts left on anonymous runs from one source address per hour",
+    )
     duplicate_window_hours: int = Field(
         default=24, ge=1, description="The same text again within this window is refused"
     )

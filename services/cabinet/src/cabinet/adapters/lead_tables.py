@@ -1,8 +1,8 @@
 """cabinet's CRM tables (docs/leads.md): campaigns with their deep links, leads with their
 touches, status changes and notes, and the payments that make a converted lead's revenue.
 
-A lead's contacts (email, name, Telegram username, notes) are encrypted; it is found by the
-keyed blind indexes of its email and Telegram chat, never by plaintext."""
+A lead's contacts (email, phone, name, Telegram username, notes) are encrypted; it is found by
+the keyed blind indexes of its email, phone and Telegram chat, never by plaintext."""
 
 from __future__ import annotations
 
@@ -62,6 +62,13 @@ class Lead(CabinetTable, table=True):
     telegram_username: str | None = Field(
         default=None, sa_column=Column(EncryptedString, nullable=True)
     )
+    phone: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    phone_index: str | None = Field(
+        default=None, sa_column=Column(String(64), nullable=True, unique=True)
+    )
+    # When the person last agreed to be contacted by the practice with the contact they left
+    # (an anonymous questionnaire run's contact form: a consent given with that request).
+    contact_consented_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     first_channel: str = Field(max_length=16)
     first_source: str | None = Field(default=None, max_length=64)
     first_medium: str | None = Field(default=None, max_length=64)

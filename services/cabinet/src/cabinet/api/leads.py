@@ -178,8 +178,13 @@ class LeadPublic(BaseModel):
     status_changed_by: uuid.UUID | None = Field(description="None: the system (conversion)")
     user_id: uuid.UUID | None
     email: str | None
+    phone: str | None
     name: str | None
     telegram_username: str | None
+    contact_consented_at: datetime | None = Field(
+        description="When the person agreed to be contacted with the contact they left (an "
+        "anonymous questionnaire run's contact form); None: never asked"
+    )
     first_touch: TouchPublic
     last_touch: TouchPublic
     first_booked_at: datetime | None
@@ -244,8 +249,10 @@ def _lead(lead: Lead) -> LeadPublic:
         status_changed_by=lead.status_changed_by,
         user_id=lead.user_id,
         email=lead.email,
+        phone=lead.phone,
         name=lead.name,
         telegram_username=lead.telegram_username,
+        contact_consented_at=lead.contact_consented_at,
         first_touch=_touch(lead, "first"),
         last_touch=_touch(lead, "last"),
         first_booked_at=lead.first_booked_at,

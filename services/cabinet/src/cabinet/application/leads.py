@@ -67,6 +67,8 @@ class Contact:
     name: str | None = None
     telegram_chat_id: int | None = None
     telegram_username: str | None = None
+    phone: str | None = None
+    consented_at: datetime | None = None  # agreed to be contacted (a left contact)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Keys:
     user_id: uuid.UUID | None
     email_index: str | None
     telegram_index: str | None
+    phone_index: str | None = None
 
     @classmethod
     def of(cls, contact: Contact, keyring: Keyring) -> Keys:
@@ -90,13 +93,20 @@ class Keys:
             if contact.telegram_chat_id is None
             else keyring.blind_index(str(contact.telegram_chat_id), kind="telegram_chat")
         )
-        return cls(contact.user_id, email_index, telegram)
+        phone_index = None
+        if contact.phone:
+            try:
+                phone_index = keyring.blind_index(contact.phone, kind="phone")
+            except ValueError:
+                phone_index = None
+        return cls(contact.user_id, email_index, telegram, phone_index)
 
     def locks(self) -> list[str]:
         found = [
             f"lead:user:{self.user_id}" if self.user_id else None,
             f"lead:email:{self.email_index}" if self.email_index else None,
             f"lead:tg:{self.telegram_index}" if self.telegram_index else None,
+            f"lead:phone:{self.phone_index}" if self.phone_index else None,
         ]
         return sorted(k for k in found if k)
 
@@ -139,6 +149,8 @@ async def _matching(uow: UnitOfWork, keys: Keys) -> list[Lead]:
         conditions.append(col(Lead.email_index) == keys.email_index)
     if keys.telegram_index is not None:
         conditions.append(col(Lead.telegram_index) == keys.telegram_index)
+    if keys.phone_index is not None:
+        conditions.append(col(Lead.phone_index) == keys.phone_index)
     if not conditions:
         return []
     rows = await uow.session.exec(
@@ -167,11 +179,22 @@ async def _merge(uow: UnitOfWork, leads: Sequence[Lead]) -> Lead:
     _set_touch(survivor, "last", last)
     moved: dict[str, Any] = {}
     for other in others:
-        for name in ("user_id", "email", "email_index", "name", "telegram_index"):
+        for name in (
+            "user_id",
+            "email",
+            "email_index",
+            "name",
+            "telegram_index",
+            "phone",
+            "phone_index",
+        ):
             if getattr(survivor, name) is None and getattr(other, name) is not None:
                 moved[name] = getattr(other, name)
         if survivor.telegram_username is None:
             survivor.telegram_username = other.telegram_username
+        survivor.contact_consented_at = _latest(
+            survivor.contact_consented_at, other.contact_consented_at
+        )
         survivor.first_booked_at = _earliest(survivor.first_booked_at, other.first_booked_at)
         if other.converted_at is not None and (
             survivor.converted_at is None or other.converted_at < survivor.converted_at
@@ -194,6 +217,10 @@ async def _merge(uow: UnitOfWork, leads: Sequence[Lead]) -> Lead:
     return survivor
 
 
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(x for x in (a, b) if x is not None) if (a or b) else None
+
+
 def _fill_contact(lead: Lead, contact: Contact, keys: Keys) -> None:
     """Add what the lead did not know yet (never overwrite: a stranger's registration attempt
     with someone's address must not rename them)."""
@@ -207,6 +234,9 @@ def _fill_contact(lead: Lead, contact: Contact, keys: Keys) -> None:
         lead.telegram_username = contact.telegram_username
     if lead.name is None and contact.name:
         lead.name = contact.name
+    if lead.phone_index is None and keys.phone_index is not None:
+        lead.phone_index, lead.phone = keys.phone_index, contact.phone
+    lead.contact_consented_at = _latest(lead.contact_consented_at, contact.consented_at)
 
 
 async def _already_a_client(uow: UnitOfWork, user_id: uuid.UUID | None) -> bool:
@@ -346,6 +376,25 @@ async def link_opened(
         medium=known.medium if known else None,
         campaign=known.campaign if known else campaign,
         campaign_id=known.id if known else None,
+    )
+    await touched(uow, keyring, contact, touch)
+
+
+async def questionnaire_contact(
+    uow: UnitOfWork,
+    keyring: Keyring,
+    contact: Contact,
+    *,
+    at: datetime,
+    source: str | None,
+    medium: str | None,
+    campaign: str | None,
+) -> None:
+    """The taker of an anonymous questionnaire run left a contact (content's
+    ``run_contact.left``): a ``questionnaire`` touch with the UTM of the page they came from,
+    on the lead of that email or phone (merged with any other), or a new lead."""
+    touch = await campaign_touch(
+        uow, channel="questionnaire", at=at, source=source, medium=medium, campaign=campaign
     )
     await touched(uow, keyring, contact, touch)
 
@@ -542,6 +591,7 @@ async def export_of(
                 "id": str(row.id),
                 "status": row.status,
                 "email": row.email,
+                "phone": row.phone,
                 "name": row.name,
                 "telegram_username": row.telegram_username,
                 "first_touch": _touch_json(_touch_of(row, "first")),

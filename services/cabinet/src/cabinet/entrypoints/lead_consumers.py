@@ -1,5 +1,6 @@
 """Events that feed the CRM leads (docs/leads.md), on a queue of their own (``cabinet.leads``):
-notify's deep-link openings and chat links, booking's bookings, sessions and money."""
+notify's deep-link openings and chat links, content's contacts left on anonymous questionnaire
+runs, booking's bookings, sessions and money."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contracts.booking.v1 import (
     PaymentSucceededV1,
     RefundSucceededV1,
 )
+from contracts.content.v1 import RunContactLeftV1
 from contracts.envelope import EventEnvelope
 from contracts.notify.v1 import DeeplinkActivatedV1, TelegramLinkedV1
 from servicekit.data_rights import skip_erased_users
@@ -61,6 +63,21 @@ async def chat_linked(uow: UnitOfWork, event: EventEnvelope[TelegramLinkedV1]) -
             telegram_chat_id=p.telegram_chat_id,
             telegram_username=p.telegram_username,
         ),
+    )
+
+
+@lead_events.handles(RunContactLeftV1)
+async def contact_left(uow: UnitOfWork, event: EventEnvelope[RunContactLeftV1]) -> None:
+    """An anonymous questionnaire run's taker left a contact: a ``questionnaire`` touch."""
+    p = event.payload
+    await leads.questionnaire_contact(
+        uow,
+        get_keyring(),
+        leads.Contact(email=p.email, phone=p.phone, name=p.name, consented_at=p.consented_at),
+        at=p.consented_at,
+        source=p.utm_source,
+        medium=p.utm_medium,
+        campaign=p.utm_campaign,
     )
 
 

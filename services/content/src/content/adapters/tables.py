@@ -106,6 +106,12 @@ class Run(ContentTable, table=True):
     completed_at: datetime | None = _utc(nullable=True)
     claimed_at: datetime | None = _utc(nullable=True)
     result: str | None = Field(default=None, sa_column=Column(EncryptedString, nullable=True))
+    # An anonymous taker left a contact (once): only the fact and the keyed hash of the address
+    # it came from (rate limits). The contact itself went to cabinet, sealed, and is not kept.
+    contact_left_at: datetime | None = _utc(nullable=True)
+    contact_source_index: str | None = Field(
+        default=None, sa_column=Column(String(64), nullable=True, index=True)
+    )
 
 
 class RunAnswer(ContentTable, table=True):

@@ -15,6 +15,8 @@ from content.application.refusals import (
     ClientNotFound,
     CodeTaken,
     ConsentRequired,
+    ContactAlreadyLeft,
+    ContactsRateLimited,
     ItemNotFound,
     NotAnswerable,
     NothingToPublish,
@@ -308,6 +310,24 @@ PROBLEMS.add(
     Msg(
         ru="Слишком много публикаций подряд. Попробуйте позже.",
         en="Too many posts in a row. Try again later.",
+    ),
+    title=Msg(ru="Слишком часто", en="Too many requests"),
+    headers=lambda e: {"Retry-After": str(e.retry_after)},
+)
+PROBLEMS.add(
+    ContactAlreadyLeft,
+    409,
+    Msg(
+        ru="Контакт к этому прохождению уже оставлен.",
+        en="A contact was already left for this run.",
+    ),
+)
+PROBLEMS.add(
+    ContactsRateLimited,
+    429,
+    Msg(
+        ru="Слишком много контактов подряд. Попробуйте позже.",
+        en="Too many contacts in a row. Try again later.",
     ),
     title=Msg(ru="Слишком часто", en="Too many requests"),
     headers=lambda e: {"Retry-After": str(e.retry_after)},

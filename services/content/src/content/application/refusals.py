@@ -154,3 +154,19 @@ class RateLimited(DomainError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"retry after {retry_after} s")
         self.retry_after = retry_after
+
+
+class ContactAlreadyLeft(DomainError):
+    """A contact was already left on this run (once per run)."""
+
+    code = "run_contact_left"
+
+
+class ContactsRateLimited(DomainError):
+    """Too many contacts left from this address lately."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
