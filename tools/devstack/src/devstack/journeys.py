@@ -19,6 +19,7 @@ run) is ended the same way: cabinet's ``erasure.execute`` timer is made due now.
 from __future__ import annotations
 
 import io
+import json
 import random
 import re
 import secrets
@@ -122,6 +123,17 @@ class Praktika:
     _tokens: dict[tuple[str, str | None], str] = field(default_factory=dict)
 
     # -- the outside world ----------------------------------------------------------------------
+
+    def from_home(self, address: str) -> httpx.AsyncClient:
+        """A client of the gateway from a person's own address (a loopback address of their
+        own), as people come from their own homes: cabinet counts registrations and failed
+        logins per source address, and a journey's people are not one script."""
+        return httpx.AsyncClient(
+            base_url=self.layout.origin,
+            timeout=30,
+            transport=httpx.AsyncHTTPTransport(local_address=address),
+            headers={"x-correlation-id": self.gateway.headers.get("x-correlation-id", "")},
+        )
 
     def sandbox(self, port_name: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.layout.sandbox_url(port_name), timeout=30)
@@ -307,7 +319,14 @@ class Person:
     name: str
     email: str
     headers: dict[str, str]
+    address: str
     chat_id: int | None = None
+
+    async def login(self, p: Praktika) -> httpx.Response:
+        async with p.from_home(self.address) as home:
+            return await home.post(
+                "/api/cabinet/sessions", json={"email": self.email, "password": PASSWORD}
+            )
 
 
 @dataclass
@@ -328,10 +347,12 @@ async def register(
 ) -> Person:
     """Register through the gateway (with the UTM the page had), verify from the mail, log in."""
     email = unique_email(who, p.run)
-    r = await p.gateway.post(
-        "/api/cabinet/registrations",
-        json={"email": email, "password": PASSWORD, "name": name, **(utm or {})},
-    )
+    address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+    async with p.from_home(address) as home:
+        r = await home.post(
+            "/api/cabinet/registrations",
+            json={"email": email, "password": PASSWORD, "name": name, **(utm or {})},
+        )
     expect(r.status_code == 202, f"registration: {r.status_code} {r.text}")
     mail = await p.mail_to(email, "Подтвердите адрес")
     link = p.link_in(mail)
@@ -341,13 +362,15 @@ async def register(
         "/api/cabinet/email-verifications", json={"token": link.split("#token=", 1)[1]}
     )
     expect(r.status_code == 204, f"verification: {r.text}")
-    r = await p.gateway.post("/api/cabinet/sessions", json={"email": email, "password": PASSWORD})
+    person = Person("", name, email, {}, address)
+    r = await person.login(p)
     expect(r.status_code == 200, f"login: {r.text}")
-    headers = {"authorization": f"Bearer {r.json()['access_token']}"}
-    me = (await p.gateway.get("/api/cabinet/me", headers=headers)).json()
+    person.headers = {"authorization": f"Bearer {r.json()['access_token']}"}
+    me = (await p.gateway.get("/api/cabinet/me", headers=person.headers)).json()
     expect(me["email_verified"] is True, f"not verified: {me}")
+    person.id = me["id"]
     p.see(f"{name} is signed in (account {me['id']}, email verified)")
-    return Person(me["id"], name, email, headers)
+    return person
 
 
 async def open_practice(p: Praktika) -> Practice:
@@ -402,9 +425,7 @@ async def open_practice(p: Praktika) -> Practice:
 
     await eventually(created, "booking knows the specialist")
     # Her own token carries the new role (a fresh login).
-    r = await p.gateway.post(
-        "/api/cabinet/sessions", json={"email": specialist.email, "password": PASSWORD}
-    )
+    r = await specialist.login(p)
     specialist.headers = {"authorization": f"Bearer {r.json()['access_token']}"}
     p.see(f"a prepaid 50-minute service (3 000 ₽) with {specialist.name}, bookable every day")
     return Practice(service_id, specialist, document_id)
@@ -488,7 +509,7 @@ async def books_and_pays(
     held = r.json()
     expect(held["status"] == "held", f"not held: {held}")
     checkout = held["payment"]["confirmation_url"]
-    p.see(f"the slot {starts_at} is held for {person.name}; she pays at {checkout}")
+    p.see(f"the slot {starts_at} is held for {person.name}, who pays at {checkout}")
     async with p.sandbox("yookassa") as yookassa:
         page = await yookassa.get(checkout)
         expect(page.status_code == 200 and "3000.00" in page.text, "the checkout page")
@@ -557,6 +578,15 @@ async def phq9_id(p: Praktika) -> str:
     r = await p.gateway.get("/api/content/questionnaires")
     found: str = next(q["id"] for q in r.json()["items"] if q["code"] == "phq9")
     return found
+
+
+async def starts_phq9(p: Praktika, person: Person) -> dict[str, Any] | None:
+    """A signed-in run (None until content has heard of the person's consent)."""
+    r = await p.gateway.post(
+        "/api/content/runs", json={"questionnaire_id": await phq9_id(p)}, headers=person.headers
+    )
+    expect(r.status_code in (201, 403), f"run: {r.text}")
+    return dict(r.json()) if r.status_code == 201 else None
 
 
 async def takes_phq9_anonymously(p: Praktika) -> dict[str, Any]:
@@ -846,7 +876,8 @@ async def waitlist_journey(p: Praktika, practice: Practice) -> None:
     )
     expect(r.status_code in (200, 201), f"accept: {r.text}")
     taken = r.json()
-    p.see(f"accepted: appointment {taken.get('appointment_id') or taken.get('id')}")
+    expect(taken["client_id"] == second.id and taken["status"] == "held", f"taken: {taken}")
+    p.see(f"{second.name} holds the freed time ({taken['starts_at']}) and is sent to pay")
     await p.flush_events()
 
 
@@ -858,13 +889,7 @@ async def crisis_journey(p: Praktika, practice: Practice) -> None:
     await books_and_pays(p, third, practice, starts_at)
     await p.step("client 3", "answers PHQ-9 item 9 «several days»")
 
-    async def started() -> dict[str, Any] | None:  # once content heard of the consent
-        r = await p.gateway.post(
-            "/api/content/runs", json={"questionnaire_id": await phq9_id(p)}, headers=third.headers
-        )
-        return dict(r.json()) if r.status_code == 201 else None
-
-    run = await eventually(started, "content lets her start")
+    run = await eventually(lambda: starts_phq9(p, third), "content lets her start")
     r = await p.gateway.post(
         f"/api/content/runs/{run['id']}/complete", json={"answers": CRISIS}, headers=third.headers
     )
@@ -886,7 +911,13 @@ async def data_rights_journey(p: Praktika, practice: Practice) -> None:
     await p.step("client 4", "has an account, a paid session and a PHQ-9")
     person = await register(p, "Глеб", "gleb")
     await consents(p, person, practice)
-    await books_and_pays(p, person, practice, await free_slot(p, practice, after=timedelta(days=6)))
+    starts_at = await free_slot(p, practice, after=timedelta(days=6))
+    await books_and_pays(p, person, practice, starts_at)
+    run = await eventually(lambda: starts_phq9(p, person), "content lets him start")
+    r = await p.gateway.post(
+        f"/api/content/runs/{run['id']}/complete", json={"answers": CALM}, headers=person.headers
+    )
+    expect(r.status_code == 200, f"complete: {r.text}")
     await p.step("client 4", "asks for a copy of all his data")
     r = await p.gateway.post("/api/cabinet/me/data-exports", headers=person.headers)
     expect(r.status_code in (201, 202), f"export: {r.text}")
@@ -899,12 +930,24 @@ async def data_rights_journey(p: Praktika, practice: Practice) -> None:
     url = f"/api/cabinet/me/data-exports/{export['id']}/download"
     got = await p.gateway.post(url, json=body, headers=person.headers)
     expect(got.status_code == 200, f"download: {got.status_code}")
-    names = zipfile.ZipFile(io.BytesIO(got.content)).namelist()
+    archive = zipfile.ZipFile(io.BytesIO(got.content))
+    names = archive.namelist()
     for part in ("cabinet.json", "booking.json", "content.json", "notify.json"):
         expect(part in names, f"{part} missing from {names}")
+    counts = {
+        name: json.loads(archive.read(name))["record_counts"]
+        for name in names
+        if name.endswith(".json")
+    }
+    expect(counts["cabinet.json"]["account"] == 1, f"cabinet: {counts}")
+    expect(counts["booking.json"]["appointments"] == 1, f"booking: {counts}")
+    expect(counts["content.json"]["questionnaire_runs"] == 1, f"content: {counts}")
+    expect(counts["notify.json"]["messages"] >= 1, f"notify: {counts}")
     again = await p.gateway.post(url, json=body, headers=person.headers)
     expect(again.status_code == 410, f"a second download: {again.status_code}")
     p.see(f"the archive: {sorted(names)}; the link works once (then 410)")
+    for name, part in counts.items():
+        p.see(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in part.items() if v))
     await p.step("client 4", "asks to be erased")
     r = await p.gateway.post("/api/cabinet/me/erasure-requests", headers=person.headers)
     expect(r.status_code == 202 and r.json()["status"] == "cooling_off", f"erasure: {r.text}")
@@ -915,10 +958,7 @@ async def data_rights_journey(p: Praktika, practice: Practice) -> None:
     p.see("(operator: the cooling-off period ended now: its timer made due)")
 
     async def refused() -> bool:
-        r = await p.gateway.post(
-            "/api/cabinet/sessions", json={"email": person.email, "password": PASSWORD}
-        )
-        return r.status_code == 401
+        return (await person.login(p)).status_code == 401
 
     await eventually(refused, "login is refused")
 
