@@ -18,6 +18,7 @@ run) is ended the same way: cabinet's ``erasure.execute`` timer is made due now.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import random
@@ -69,8 +70,6 @@ async def eventually(
 
 
 async def _sleep(seconds: float) -> None:
-    import asyncio
-
     await asyncio.sleep(seconds)
 
 
@@ -116,11 +115,13 @@ class Praktika:
     gateway: httpx.AsyncClient
     timeline: Timeline = field(default_factory=Timeline)
     run: str = field(default_factory=lambda: secrets.token_hex(3))
-    show_events: bool = False
+    catalogue: dict[str, list[str]] | None = None
+    """Each event's consumer queues (devstack.catalogue): given, the timeline names the events
+    each step made flow, who handled them and who has yet to."""
     _step: int = 0
     _step_started: datetime | None = None
     events: list[FlowedEvent] = field(default_factory=list)
-    _tokens: dict[tuple[str, str | None], str] = field(default_factory=dict)
+    _tokens: dict[tuple[str, str | None], tuple[str, float]] = field(default_factory=dict)
 
     # -- the outside world ----------------------------------------------------------------------
 
@@ -139,9 +140,11 @@ class Praktika:
         return httpx.AsyncClient(base_url=self.layout.sandbox_url(port_name), timeout=30)
 
     def token(self, role: str, sub: str | None = None) -> str:
-        """What ``make token`` prints, for this stack (made once per role and subject)."""
-        if (role, sub) in self._tokens:
-            return self._tokens[role, sub]
+        """What ``make token`` prints, for this stack (kept 10 of its 15 minutes: each is a
+        ``cabinet-admin`` process, seconds on a busy machine)."""
+        kept = self._tokens.get((role, sub))
+        if kept is not None and time.monotonic() - kept[1] < 600:
+            return kept[0]
         argv = ["cabinet-admin", "issue-token", "--role", role]
         if sub is not None:
             argv += ["--sub", sub]
@@ -152,8 +155,12 @@ class Praktika:
             text=True,
             check=True,
         )
-        self._tokens[role, sub] = done.stdout.strip()
-        return self._tokens[role, sub]
+        self._tokens[role, sub] = (done.stdout.strip(), time.monotonic())
+        return self._tokens[role, sub][0]
+
+    async def warm_tokens(self, *roles: str) -> None:
+        """Make the roles' tokens at once, side by side (each is a ``cabinet-admin`` process)."""
+        await asyncio.gather(*(asyncio.to_thread(self.token, role) for role in roles))
 
     def auth(self, role: str, sub: str | None = None) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token(role, sub)}"}
@@ -275,10 +282,15 @@ class Praktika:
         since, self._step_started = self._step_started, None
         found = await self.events_since(since)
         self.events += found
-        if self.show_events:
+        if self.catalogue is not None:
             for e in found:
-                consumers = ", ".join(e.consumers) or "(no consumer)"
-                self.timeline.detail(f"⇢ {e.event_type}.v{e.version}  {e.producer} → {consumers}")
+                key = f"{e.event_type}.v{e.version}"
+                handled = ", ".join(sorted(e.consumers))
+                waiting = sorted(set(self.catalogue.get(key, [])) - set(e.consumers))
+                told = f"handled by {handled}" if handled else "no consumer (for later use)"
+                if waiting:
+                    told += f"; still on its way to {', '.join(waiting)}"
+                self.timeline.detail(f"⇢ event {key} from {e.producer}: {told}")
 
     async def events_since(self, since: datetime) -> list[FlowedEvent]:
         flowed: dict[uuid.UUID, FlowedEvent] = {}
@@ -375,6 +387,7 @@ async def register(
 
 async def open_practice(p: Praktika) -> Practice:
     """The practice: the health-data consent text in effect, a prepaid service, a specialist."""
+    await p.warm_tokens("admin", "moderator")
     admin = p.auth("admin")
     docs = (await p.gateway.get("/api/cabinet/consent-documents")).json()["items"]
     health = [d for d in docs if d["purpose"] == "health_data_processing"]
@@ -786,7 +799,17 @@ async def lead_of(p: Praktika, campaign: dict[str, Any], person: Person) -> None
     )
 
 
-async def new_client_journey(p: Praktika) -> None:
+@dataclass
+class Opened:
+    """What journey 1 opened for everyone to see: the demo closes it again (:func:`tidy_up`)."""
+
+    practice: Practice
+    article: dict[str, Any]
+    campaign: dict[str, Any]
+    client: Person
+
+
+async def new_client_journey(p: Praktika) -> Opened:
     """From an article to a review: journey 1 of issue 20."""
     await p.step("practice", "opens: a consent text, a prepaid service, a specialist")
     practice = await open_practice(p)
@@ -824,6 +847,33 @@ async def new_client_journey(p: Praktika) -> None:
     await p.step("practice", "sees the lead the campaign brought")
     await lead_of(p, campaign, maria)
     await p.flush_events()
+    return Opened(practice, article, campaign, maria)
+
+
+async def tidy_up(p: Praktika, opened: Opened) -> list[str]:
+    """Close what the journey opened to everyone (the demo on ``make run``'s stack): the article
+    archived, the campaign revoked, the service and the specialist inactive. The demo's own
+    people, their session and review stay (unique addresses; nobody else sees them)."""
+    admin = p.auth("admin")
+    done: list[str] = []
+    r = await p.gateway.post(f"/api/content/items/{opened.article['id']}/archive", headers=admin)
+    done.append(f"article archived ({r.status_code})")
+    r = await p.gateway.post(
+        f"/api/cabinet/campaigns/{opened.campaign['id']}/revoke", headers=admin
+    )
+    done.append(f"campaign revoked ({r.status_code})")
+    for what, path in (
+        ("service", f"/api/booking/services/{opened.practice.service_id}"),
+        ("specialist", f"/api/booking/specialists/{opened.practice.specialist.id}"),
+    ):
+        read = await p.gateway.get(path, headers=admin)
+        r = await p.gateway.patch(
+            path,
+            json={"active": False},
+            headers=admin | {"if-match": read.headers.get("etag", "*")},
+        )
+        done.append(f"{what} inactive ({r.status_code})")
+    return done
 
 
 # -- journey 2: the waitlist and the crisis path ------------------------------------------------
@@ -966,7 +1016,7 @@ async def data_rights_journey(p: Praktika, practice: Practice) -> None:
         rows = await p.sql(
             "cabinet", "SELECT status FROM erasure_requests WHERE id = $1", uuid.UUID(request_id)
         )
-        return rows[0]["status"] == "completed"
+        return bool(rows[0]["status"] == "completed")
 
     await eventually(completed, "every service confirmed the erasure", timeout=60)
     r = await p.gateway.post(
