@@ -32,7 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     start = commands.add_parser("up", help="start the local stack and wait until it is healthy")
     start.add_argument("--timeout", type=float, default=90)
     commands.add_parser("down", help="stop what `up` started")
-    commands.add_parser("demo", help="walk a new client's journey on the running stack")
+    demo = commands.add_parser("demo", help="walk a new client's journey on the running stack")
+    demo.add_argument(
+        "--state",
+        default=None,
+        help="the running stack's state directory (default: this checkout's .local; another "
+        "checkout's when its `make run` is the one up)",
+    )
     gateway = commands.add_parser("gateway", help="write deploy/nginx/nginx.conf")
     gateway.add_argument("--check", action="store_true", help="fail if it is not current")
     catalogue = commands.add_parser("catalogue", help="the event table of docs/architecture.md")
@@ -53,9 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     layout = StackLayout.local()
     if args.command == "demo":
         import asyncio
+        from dataclasses import replace
+        from pathlib import Path
 
         from devstack.demo import run_demo
 
+        if args.state:
+            layout = replace(layout, state=Path(args.state).resolve())
         return asyncio.run(run_demo(layout))
     if args.command == "up":
         try:
