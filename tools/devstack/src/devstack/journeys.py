@@ -240,8 +240,18 @@ class Praktika:
     # -- an operator's edits (what real time cannot do within a test) -------------------------
 
     async def sql(self, service: str, query: str, *args: Any) -> list[asyncpg.Record]:
+        """One statement in a service's database (a connection of its own; on a machine whose
+        PostgreSQL is full of other stacks' pools, it waits for a free slot, up to 30 s)."""
         dsn = self.layout.database_url(service).replace("+asyncpg", "")
-        conn = await asyncpg.connect(dsn)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = await asyncpg.connect(dsn)
+                break
+            except asyncpg.TooManyConnectionsError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
         try:
             return list(await conn.fetch(query, *args))
         finally:
@@ -280,7 +290,13 @@ class Praktika:
         if self._step_started is None:
             return
         since, self._step_started = self._step_started, None
-        found = await self.events_since(since)
+        ours = f"journey-{self.run}-"
+        found = [
+            e
+            for e in await self.events_since(since)
+            # another journey's (a test or a demo beside this one) are not this one's
+            if e.correlation_id.startswith(ours) or not e.correlation_id.startswith("journey-")
+        ]
         self.events += found
         if self.catalogue is not None:
             for e in found:
