@@ -96,3 +96,16 @@ async def test_a_client_exports_everything_then_is_erased(
     local_stack: LocalStack, practice: Practice
 ) -> None:
     await data_rights_journey(local_stack, practice)
+
+
+async def test_every_payment_notification_of_the_journeys_was_accepted(
+    local_stack: LocalStack,
+) -> None:
+    """YooKassa's notifications reached booking through the gateway and none was refused."""
+    async with local_stack.sandbox("yookassa") as yookassa:
+        sent = (await yookassa.get("/_sandbox/notifications")).json()
+    assert sent
+    assert {n["state"] for n in sent} == {"delivered"}, sent
+    answers = [(n["event"], a.get("status_code")) for n in sent for a in n["attempts"]]
+    refused = [a for a in answers if a[1] is not None and a[1] != 200]
+    assert refused == [], answers
