@@ -49,11 +49,14 @@ async def run_demo(layout: StackLayout) -> int:
             print(f"Logs: {layout.state / 'logs'}/")
             return 1
         await asyncio.sleep(1)  # the last consumers
-        print("\nWhere to look (the sandbox's pages):")
-        print(f"  her Telegram chat  {p.telegram_page(opened.client.chat_id or 0)}")
-        print(f"  the mailbox        {p.mailbox_page()}")
-        print(f"  YooKassa payments  {layout.sandbox_url('yookassa')}/_sandbox/payments")
-        print(f"  notifications      {layout.sandbox_url('yookassa')}/_sandbox/notifications")
+        print("\nWhere to look (the sandbox's pages, to open in a browser; and their JSON):")
+        print(f"  Telegram chats     {layout.sandbox_url('telegram')}/_sandbox/")
+        print(f"    hers, as JSON    {p.telegram_page(opened.client.chat_id or 0)}")
+        print(f"  the mailbox        {layout.sandbox_url('smtp-inspection')}/_sandbox/")
+        print(f"    as JSON          {p.mailbox_page()}")
+        print(f"  YooKassa           {layout.sandbox_url('yookassa')}/_sandbox/")
+        print(f"    payments, JSON   {layout.sandbox_url('yookassa')}/_sandbox/payments")
+        print(f"    notifications    {layout.sandbox_url('yookassa')}/_sandbox/notifications")
         specialist = opened.practice.specialist.id
         print(f"  specialist's page  {layout.origin}/api/content/specialists/{specialist}")
         print(f"  correlation ids    journey-{p.run}-NN in {layout.state / 'logs'}/*.log")
