@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 ROLE ?= admin
 SUB ?=
 
-.PHONY: run stop test test-fast test-chaos token lint sync asyncapi schemas gateway nginx chromium docs
+.PHONY: run stop demo test test-fast test-chaos token lint sync asyncapi schemas gateway nginx chromium docs
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -17,6 +17,12 @@ run: sync nginx
 
 stop:
 	$(UV) run --frozen praktika-stack down
+
+# A new client's journey on the running local stack (start it with `make run` first), printed as
+# a timeline: what she did, what each service did (events: type, producer, consumers), which
+# messages arrived where, the sandbox pages to open. Its own people; under a minute.
+demo: sync
+	$(UV) run --frozen praktika-stack demo
 
 # Every test, with coverage (the floor is [tool.coverage.report] fail_under; the figure is the
 # last line; the per-file report is written to .local/coverage/index.html).

@@ -24,3 +24,14 @@ def test_the_readme_and_docs_link_nothing_outside_the_repository() -> None:
             resolved = (document.parent / target).resolve()
             assert resolved.is_relative_to(ROOT), f"{document.name} links outside: {target}"
             assert resolved.exists(), f"{document.name} links to a missing {target}"
+
+
+def test_the_demo_reads_each_events_consumers_from_the_catalogue() -> None:
+    """``make demo`` names the queues an event is on its way to from the generated table."""
+    from contracts.registry import all_specs
+    from devstack.catalogue import documented_consumers
+
+    consumers = documented_consumers()
+    assert set(consumers) == {spec.key for spec in all_specs()}
+    assert "notify.booking-events" in consumers["booking.appointment.confirmed.v1"]
+    assert consumers["cabinet.lead.created.v1"] == []

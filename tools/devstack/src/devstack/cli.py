@@ -1,5 +1,6 @@
-"""``praktika-stack``: ``up`` / ``down`` the local stack (``make run`` / ``make stop``), and
-``gateway`` to write (or ``--check``) docker-compose's nginx.conf from the one template."""
+"""``praktika-stack``: ``up`` / ``down`` the local stack (``make run`` / ``make stop``), ``demo``
+(``make demo``: a new client's journey on it, as a timeline), and ``gateway`` to write (or
+``--check``) docker-compose's nginx.conf from the one template."""
 
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     start = commands.add_parser("up", help="start the local stack and wait until it is healthy")
     start.add_argument("--timeout", type=float, default=90)
     commands.add_parser("down", help="stop what `up` started")
+    demo = commands.add_parser("demo", help="walk a new client's journey on the running stack")
+    demo.add_argument(
+        "--state",
+        default=None,
+        help="the running stack's state directory (default: this checkout's .local; another "
+        "checkout's when its `make run` is the one up)",
+    )
     gateway = commands.add_parser("gateway", help="write deploy/nginx/nginx.conf")
     gateway.add_argument("--check", action="store_true", help="fail if it is not current")
     catalogue = commands.add_parser("catalogue", help="the event table of docs/architecture.md")
@@ -49,6 +57,16 @@ def main(argv: list[str] | None = None) -> int:
         ARCHITECTURE.write_text(wanted)
         return 0
     layout = StackLayout.local()
+    if args.command == "demo":
+        import asyncio
+        from dataclasses import replace
+        from pathlib import Path
+
+        from devstack.demo import run_demo
+
+        if args.state:
+            layout = replace(layout, state=Path(args.state).resolve())
+        return asyncio.run(run_demo(layout))
     if args.command == "up":
         try:
             up(layout, timeout=args.timeout)
