@@ -81,7 +81,7 @@ CROSS JOIN LATERAL (SELECT CASE WHEN (k * 7 + sp.i) % 20 < 15 THEN 'completed'
                                 WHEN (k * 7 + sp.i) % 20 < 18 THEN 'cancelled'
                                 WHEN (k * 7 + sp.i) % 20 < 19 THEN 'no_show'
                                 ELSE 'expired' END AS status) st
-CROSS JOIN LATERAL (SELECT cl.ids[1 + ((k * 31 + sp.i * 17) % $3)] AS id FROM cl) c
+CROSS JOIN LATERAL (SELECT cl.ids[(1 + (k * 31 + sp.i * 17) % $3)::int] AS id FROM cl) c
 """
 
 
