@@ -54,6 +54,7 @@ if __name__ == "__main__":
 import benchkit  # noqa: E402
 
 B = benchkit.bench_module("booking")
+B.CLIENTS = 256  # clients booking.py's seed introduces (its 1,024 take minutes here)
 P = benchkit.bench_module("pipeline")
 Q = benchkit.bench_module("questionnaires")
 
@@ -66,6 +67,11 @@ MIX = (
     ("webhook", 20),
     ("login", 3),  # a login costs ~0.2 s of argon2 CPU; refresh tokens keep them rare
 )
+SERVES = {  # which process answers which endpoint
+    "booking": ("slot search", "booking", "cancellation", "webhook"),
+    "content": ("run start", "run complete"),
+    "cabinet": ("login",),
+}
 ENDPOINTS = (
     "slot search",
     "booking",
@@ -430,6 +436,15 @@ def plot(out: Outcome, path: Path) -> None:
     plt.close(fig)
 
 
+def cpu_per_request(r: RateResult) -> str:
+    parts = []
+    for name, endpoints in SERVES.items():
+        n = sum(len(r.latencies.get(e, [])) for e in endpoints)
+        parts.append(f"{name} {r.cpu[name] * r.seconds * 1000 / max(1, n):.1f} ms")
+    parts.append(f"notify {r.cpu['notify'] * r.seconds * 1000 / max(1, r.events):.1f} ms")
+    return ", ".join(parts)
+
+
 def report(out: Outcome, args: argparse.Namespace) -> str:
     b, rb = out.bare_read, out.raw_broker
     rates = ",".join(f"{r:g}" for r in args.rates)
@@ -479,6 +494,9 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
             f"{r.rate:g}/s — " + ", ".join(f"{k} {v:.2f}" for k, v in r.cpu.items())
             for r in out.rates
         )
+        + ". CPU per request (the process's CPU over the requests it answered; notify's per "
+        "event planned): "
+        + "; ".join(f"{r.rate:g}/s — " + cpu_per_request(r) for r in out.rates)
         + ". Transport failures: "
         + ", ".join(f"{r.failures} at {r.rate:g}/s" for r in out.rates)
         + f". Errors logged by the services: {sum(out.errors.values())}"
