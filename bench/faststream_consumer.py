@@ -159,7 +159,7 @@ async def start_bare(amqp_url: str, url: str, spec: QueueSpec, probe: Probe) -> 
     conn = await aio_pika.connect(amqp_url)
     channel = await conn.channel()
     await channel.set_qos(prefetch_count=PREFETCH)
-    queue = await channel.get_queue(spec.name)
+    queue = await channel.get_queue(spec.partition(0))
 
     async def on_message(message: AbstractIncomingMessage) -> None:
         env = Envelope.model_validate_json(message.body)
@@ -217,7 +217,10 @@ async def start_faststream(amqp_url: str, url: str, spec: QueueSpec, probe: Prob
 
     @broker.subscriber(
         RabbitQueue(  # type: ignore[call-overload]
-            spec.name, queue_type=QueueType.QUORUM, arguments=spec.arguments(), declare=False
+            spec.partition(0),
+            queue_type=QueueType.QUORUM,
+            arguments=spec.arguments(),
+            declare=False,
         ),
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
@@ -287,7 +290,10 @@ async def start_kit(
 
         @broker.subscriber(
             RabbitQueue(  # type: ignore[call-overload]
-                spec.name, queue_type=QueueType.QUORUM, arguments=spec.arguments(), declare=False
+                spec.partition(0),
+            queue_type=QueueType.QUORUM,
+            arguments=spec.arguments(),
+            declare=False,
             ),
             ack_policy=AckPolicy.MANUAL,
             decoder=raw,
@@ -330,7 +336,7 @@ async def one(amqp_url: str, url: str, variant: str, n: int, paced: int, rate: f
         except TimeoutError:
             raise SystemExit(
                 f"{variant}: {len(probe.latencies)} of {n} after 120 s; ready in the queue "
-                f"{await depth(amqp_url, spec.name)}, in its DLQ {await depth(amqp_url, spec.dlq)}"
+                f"{await depth(amqp_url, spec.partition(0))}, in its DLQ {await depth(amqp_url, spec.dlq)}"
             ) from None
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         probe.expected, probe.done = n + paced, asyncio.Event()  # the same consumer goes on

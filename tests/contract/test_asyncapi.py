@@ -90,7 +90,10 @@ def test_consumed_queues_list_bindings_dead_letters_and_every_handled_event() ->
     user_events = next(c for c in notify.consumers if c.queue_name == "notify.user-events")
     channel = doc["channels"]["notify.user-events"]
     assert channel["address"] == "notify.user-events"
-    assert channel["bindings"]["amqp"]["is"] == "queue"
+    # The purpose's headers exchange, routing by shard to single-active-consumer partitions.
+    assert channel["bindings"]["amqp"]["is"] == "routingKey"
+    assert channel["bindings"]["amqp"]["exchange"]["type"] == "headers"
+    assert "notify.user-events.p<k>" in channel["description"]
     assert "cabinet.events cabinet.user.registered.v1" in channel["description"]
     assert "notify.user-events.dlq" in channel["description"]
     handled = {f"{spec_of(m).event_type}.v{spec_of(m).version}" for m in user_events.models}

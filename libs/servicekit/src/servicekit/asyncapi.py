@@ -147,19 +147,22 @@ def _add_queue(
     schema.channels[queue.name] = Channel(
         address=queue.name,
         description=(
-            f"Quorum queue of {definition.name}; dead letters go to {queue.dlq} through "
-            f"{queue.dlx}. Bound to: " + ", ".join(f"{ex} {rk}" for ex, rk in queue.bindings)
+            f"Consumer purpose of {definition.name}: the headers exchange {queue.exchange} "
+            f"routes each aggregate by its `shard` header to one of QUEUE_PARTITIONS quorum "
+            f"queues {queue.name}.p<k> with a single active consumer (one replica at a time); "
+            f"dead letters go to {queue.dlq} through {queue.dlx}. Bound to: "
+            + ", ".join(f"{ex} {rk}" for ex, rk in queue.bindings)
         ),
         servers=[_ref("servers", name).model_dump(by_alias=True) for name in schema.servers or {}],
         messages=channel_messages,
         bindings=ChannelBinding(
             amqp=amqp.ChannelBinding(
                 **{
-                    "is": "queue",
-                    "queue": {
-                        "name": queue.name,
+                    "is": "routingKey",
+                    "exchange": {
+                        "name": queue.exchange,
+                        "type": "headers",
                         "durable": True,
-                        "exclusive": False,
                         "autoDelete": False,
                         "vhost": "/",
                     },

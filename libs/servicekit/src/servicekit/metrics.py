@@ -42,6 +42,11 @@ class ServiceMetrics:
         self.relay_leader = Gauge(
             "outbox_relay_leader", "1 when this replica's relay holds the leader lock", registry=r
         )
+        self.partitions_held = Gauge(
+            "consumer_partitions_held",
+            "Partition queues this replica is the active consumer of (lately)",
+            registry=r,
+        )
         self.housekeeping_leader = Gauge(
             "housekeeping_leader",
             "1 when this replica's housekeeping (retention purge) holds the leader lock",

@@ -142,7 +142,9 @@ class ServiceRuntime:
         # The runtime's own consumers, built from the definitions (module-level objects a
         # service shares between runtimes, never changed here) with this runtime's settings.
         consumers = [
-            consumer.for_runtime(delivery_limit=settings.delivery_limit)
+            consumer.for_runtime(
+                delivery_limit=settings.delivery_limit, partitions=settings.queue_partitions
+            )
             for consumer in definition.consumers
         ]
         self.consumers = ConsumerHost(
@@ -154,6 +156,7 @@ class ServiceRuntime:
             metrics=self.metrics,
             prefetch_count=settings.prefetch_count,
             partitions=settings.consumer_partitions,
+            rebalance_seconds=settings.rebalance_seconds,
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self._probes: dict[str, tuple[float, asyncio.Task[str]]] = {}

@@ -75,6 +75,11 @@ class ServiceSettings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     prefetch_count: int = 128
     consumer_partitions: int = 4  # concurrent transactions per queue (aggregates stay ordered)
+    # Partition queues per consumer purpose, each with a single active consumer: how far the
+    # purpose spreads over replicas (servicekit.messaging.topology).
+    queue_partitions: int = Field(default=4, ge=1, le=32)
+    # How often a replica probes which partitions it holds and gives up more than its share.
+    rebalance_seconds: float = Field(default=5.0, gt=0)
 
     # Outbox relay and timers.
     run_relay: bool = True

@@ -27,12 +27,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import random
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 import aio_pika
 from aio_pika.abc import (
     AbstractIncomingMessage,
-    AbstractQueue,
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
@@ -45,6 +48,10 @@ from servicekit.messaging.topology import QueueSpec, declare_topology, dlx_name
 from servicekit.metrics import ServiceMetrics
 
 logger = logging.getLogger("servicekit.broker")
+
+
+async def _ignore(message: AbstractIncomingMessage) -> None:  # pragma: no cover - never sent
+    await message.ack()
 
 
 def event_exchange(name: str) -> RabbitExchange:
@@ -117,12 +124,48 @@ class DeadLetterPublisher:
                 await asyncio.wait_for(broker.stop(), 2)
 
 
+#: Header of a partition probe: a message only the partition's active consumer receives, which
+#: tells that replica it holds the partition (AMQP has no "you are active now" signal).
+PROBE_HEADER = "praktika-probe"
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One partition queue of one purpose, as this replica consumes it: on a channel of its own,
+    so giving the partition up is closing that channel (the broker requeues what it held and
+    makes the next replica's consumer the active one, in one step)."""
+
+    processor: MessageProcessor
+    queue_name: str
+    channel: AbstractRobustChannel | None = None
+    in_flight: set[asyncio.Task[object]] = field(default_factory=set)
+    active_at: float = -math.inf  # when this replica last got a delivery from it
+    leaving: bool = False
+    resumed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class ConsumerHost:
     """Declares the topology and runs a service's consumers on one robust aio-pika connection.
 
-    One channel with ``prefetch_count`` carries every queue of the service; aio-pika's robust
-    connection restores the channel, its QoS and the consumers after a reconnect. Each delivery
-    runs in its own task (aio-pika's), handed to the queue's processor, which settles it.
+    **Partitions and replicas.** Every purpose is ``partitions`` quorum queues with a single
+    active consumer (:mod:`servicekit.messaging.topology`); this host subscribes to every one of
+    them, each on its own channel with its share of ``prefetch_count``. With one replica it is
+    the active consumer of all. With several, RabbitMQ delivers each partition to one replica at
+    a time and moves it to a waiting one the moment that replica's connection goes (a crash, a
+    stop): order per aggregate and exactly-once effects hold throughout.
+
+    **Spreading.** RabbitMQ makes the first subscriber active, so a replica started later would
+    only wait. Every ``rebalance_seconds`` each replica counts the replicas (consumers of the
+    service's presence queue ``<service>.replicas``, which the broker drops with their
+    connection), learns which partitions it holds (a probe message to each partition reaches only
+    its active consumer), and if it holds more than its share (all partitions over the replicas,
+    rounded up) it gives the excess up: it stops taking their new deliveries, lets those being
+    handled finish and be acknowledged, then closes the partition's channel and subscribes again
+    at the back of the line. Nothing of an aggregate is ever handled by two replicas at once.
+
+    aio-pika's robust connection restores the channels, their QoS and the consumers after a
+    reconnect. Each delivery runs in its own task (aio-pika's), handed to the queue's processor,
+    which settles it.
     """
 
     def __init__(
@@ -137,6 +180,8 @@ class ConsumerHost:
         prefetch_count: int = 64,
         partitions: int = 4,
         graceful_timeout: float = 10.0,
+        rebalance_seconds: float = 5.0,
+        drain_timeout: float = 10.0,
     ) -> None:
         self.service = service
         self.amqp_url = amqp_url
@@ -145,15 +190,28 @@ class ConsumerHost:
         self.metrics = metrics
         self.prefetch_count = prefetch_count
         self.graceful_timeout = graceful_timeout
+        self.rebalance_seconds = rebalance_seconds
+        self.drain_timeout = drain_timeout
         self.dead_letters = DeadLetterPublisher(amqp_url, service)
         self.partitions = partitions
         self.processors = [self._processor(consumer, uow_factory) for consumer in self.consumers]
+        self.slots = [
+            _Slot(processor, name)
+            for processor in self.processors
+            for name in processor.queue.partition_names()
+        ]
+        self.replica_id = uuid.uuid4().hex[:12]
         self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractRobustChannel | None = None
-        self._consuming: list[tuple[AbstractQueue, str]] = []
+        self._channel: AbstractRobustChannel | None = None  # presence, probes, pings
         self._in_flight: set[asyncio.Task[object]] = set()
+        self._rebalancer: asyncio.Task[None] | None = None
         self.started = False
         self.started_event = asyncio.Event()
+
+    @property
+    def presence_queue(self) -> str:
+        """The queue every replica of the service consumes from (it never holds a message)."""
+        return f"{self.service}.replicas"
 
     def _processor(
         self, consumer: EventConsumer, uow_factory: UnitOfWorkFactory
@@ -169,22 +227,44 @@ class ConsumerHost:
             consumer, uow_factory, dead_letter, self.metrics, partitions=self.partitions
         )
 
-    def _deliver(
-        self, processor: MessageProcessor
-    ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+    def _deliver(self, slot: _Slot) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        loop = asyncio.get_running_loop()
+
         async def on_message(message: AbstractIncomingMessage) -> None:
-            # aio-pika runs each delivery in a task of its own: remember it, so stopping can
-            # let the messages being handled finish.
+            slot.active_at = loop.time()
+            if PROBE_HEADER in (message.headers or {}):
+                await slot.processor.settle_aside(message)
+                return
+            while slot.leaving:  # being given up: hold it (the broker requeues it on close)
+                await slot.resumed.wait()
+            if message.channel.is_closed:
+                return  # its channel closed while it waited: the broker requeued it
+            # aio-pika runs each delivery in a task of its own: remember it, so stopping and
+            # giving a partition up can let the messages being handled finish.
             task = asyncio.current_task()
             if task is not None:
                 self._in_flight.add(task)
+                slot.in_flight.add(task)
             try:
-                await processor.process(message)
+                await slot.processor.process(message)
             finally:
                 if task is not None:
                     self._in_flight.discard(task)
+                    slot.in_flight.discard(task)
 
         return on_message
+
+    def _slot_prefetch(self) -> int:
+        per_purpose = max(1, len(self.slots) // max(1, len(self.processors)))
+        return max(1, math.ceil(self.prefetch_count / per_purpose))
+
+    async def _subscribe(self, slot: _Slot) -> None:
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self._slot_prefetch())
+        queue = await channel.get_queue(slot.queue_name)
+        await queue.consume(self._deliver(slot))
+        slot.channel = channel
 
     async def start(self) -> None:
         """Declare exchanges, queues, DLX/DLQ and bindings, then start consuming."""
@@ -195,30 +275,134 @@ class ConsumerHost:
             client_properties={"connection_name": f"{self.service} consumers"},
         )
         channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self.prefetch_count)
         self._channel = channel
-        for processor in self.processors:
-            queue = await channel.get_queue(processor.queue.name)
-            tag = await queue.consume(self._deliver(processor))
-            self._consuming.append((queue, tag))
+        if self.slots:
+            presence = await channel.declare_queue(
+                self.presence_queue, durable=False, auto_delete=True
+            )
+            await presence.consume(_ignore, consumer_tag=f"{self.service}.{self.replica_id}")
+        for slot in self.slots:
+            await self._subscribe(slot)
+        if len(self.slots) > 0:
+            self._rebalancer = asyncio.create_task(
+                self._rebalance_forever(), name=f"{self.service}-rebalance"
+            )
         self.started = True
         self.started_event.set()
+
+    # -- spreading partitions over replicas ---------------------------------------------------
+    async def replicas(self) -> int:
+        """How many replicas of this service consume right now (presence queue's consumers)."""
+        assert self._channel is not None
+        presence = await self._channel.declare_queue(
+            self.presence_queue, durable=False, auto_delete=True, passive=True, robust=False
+        )
+        result = presence.declaration_result
+        return max(1, int(result.consumer_count or 0))
+
+    def held(self) -> list[_Slot]:
+        """The partitions this replica was active on lately (a delivery or a probe)."""
+        horizon = asyncio.get_running_loop().time() - 2.5 * self.rebalance_seconds
+        return [slot for slot in self.slots if slot.active_at >= horizon]
+
+    async def _probe(self) -> None:
+        """Send a probe to every partition not heard from lately; its active consumer answers."""
+        assert self._channel is not None
+        horizon = asyncio.get_running_loop().time() - self.rebalance_seconds
+        for slot in self.slots:
+            if slot.active_at < horizon:
+                await self._channel.default_exchange.publish(
+                    aio_pika.Message(b"", headers={PROBE_HEADER: self.replica_id}),
+                    routing_key=slot.queue_name,
+                )
+
+    async def rebalance_once(self) -> int:
+        """One round: probe, and give up partitions held beyond this replica's share.
+        Returns how many were given up."""
+        for slot in self.slots:
+            if slot.channel is None:  # a subscription a failed round left undone
+                await self._subscribe(slot)
+        await self._probe()
+        replicas = await self.replicas()
+        share = math.ceil(len(self.slots) / replicas)
+        held = self.held()
+        self.metrics.partitions_held.set(len(held))
+        excess = len(held) - share
+        if excess <= 0:
+            return 0
+        # Spread each purpose too: give up first where this replica holds most of a purpose.
+        per_purpose: dict[int, int] = {}
+        for slot in held:
+            per_purpose[id(slot.processor)] = per_purpose.get(id(slot.processor), 0) + 1
+        held.sort(key=lambda s: (-per_purpose[id(s.processor)], s.active_at))
+        released = 0
+        for slot in held[:excess]:
+            if await self._release(slot):
+                released += 1
+        if released:
+            logger.info(
+                "partitions given up to other replicas",
+                extra={"released": released, "replicas": replicas, "share": share},
+            )
+        return released
+
+    async def _release(self, slot: _Slot) -> bool:
+        """Give one partition up: finish what is being handled, close its channel, subscribe
+        again at the back of the line. ``False`` if the work in hand did not finish in time."""
+        slot.leaving = True
+        slot.resumed.clear()
+        try:
+            if slot.in_flight:
+                _, pending = await asyncio.wait(set(slot.in_flight), timeout=self.drain_timeout)
+                if pending:
+                    return False  # e.g. the database is away: keep it, try again later
+            old, slot.channel = slot.channel, None
+            slot.active_at = -math.inf
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    await old.close()  # the broker requeues what it held, activates the next
+            await self._subscribe(slot)  # if this fails, the next round subscribes it again
+            return True
+        finally:
+            slot.leaving = False
+            slot.resumed.set()
+
+    async def _rebalance_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.rebalance_seconds * (0.8 + random.random() * 0.4))
+            try:
+                if await self.rebalance_once():
+                    # Let the others see the new state before judging again.
+                    await asyncio.sleep(self.rebalance_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker away (the robust connection comes back), ...
+                logger.warning("partition rebalance skipped: %r", exc)
 
     async def stop(self) -> None:
         """Stop consuming, let the messages being handled finish (up to ``graceful_timeout``
         seconds: the rest are redelivered), and close the connections."""
         self.started = False
         self.started_event.clear()
-        consuming, self._consuming = self._consuming, []
-        for queue, tag in consuming:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(queue.cancel(tag), 2)
+        rebalancer, self._rebalancer = self._rebalancer, None
+        if rebalancer is not None:
+            rebalancer.cancel()
+            with contextlib.suppress(BaseException):
+                await rebalancer
+        for slot in self.slots:
+            slot.leaving = True  # deliveries not started stay unsettled: requeued on close
+            slot.resumed.clear()
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=self.graceful_timeout)
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 2)
+        for slot in self.slots:
+            slot.channel = None
+            slot.active_at = -math.inf
+            slot.leaving = False
+            slot.resumed.set()
         await self.dead_letters.close()
 
     async def ping(self, timeout: float) -> bool:

@@ -84,6 +84,7 @@ class EventConsumer:
     service: str
     purpose: str
     delivery_limit: int = 5
+    partitions: int = 1
     handlers: dict[tuple[str, int], Handler] = field(default_factory=dict)
     models: list[type[BaseModel]] = field(default_factory=list)
 
@@ -106,11 +107,12 @@ class EventConsumer:
         """``<service>.<purpose>``."""
         return f"{self.service}.{self.purpose}"
 
-    def for_runtime(self, *, delivery_limit: int) -> EventConsumer:
+    def for_runtime(self, *, delivery_limit: int, partitions: int = 1) -> EventConsumer:
         """A copy of this definition with one runtime's settings (its own handler table)."""
         return replace(
             self,
             delivery_limit=delivery_limit,
+            partitions=partitions,
             handlers=dict(self.handlers),
             models=list(self.models),
         )
@@ -118,7 +120,11 @@ class EventConsumer:
     def queue(self) -> QueueSpec:
         """The queue spec (bindings follow the registered handlers)."""
         return queue_for(
-            self.service, self.purpose, self.models, delivery_limit=self.delivery_limit
+            self.service,
+            self.purpose,
+            self.models,
+            delivery_limit=self.delivery_limit,
+            partitions=self.partitions,
         )
 
 
@@ -264,6 +270,11 @@ class MessageProcessor:
         self._database_gate = asyncio.Lock()
         self._partitions = [_Partition() for _ in range(max(1, partitions))]
         self._acks = _Acks()
+
+    async def settle_aside(self, message: AbstractIncomingMessage) -> None:
+        """Acknowledge a message that is not an event for the handlers (a partition probe)."""
+        await message.ack()
+        self._acks.settled(message)
 
     def _count(self, event_type: str, outcome: str) -> None:
         self.metrics.consumed.labels(self.queue.name, event_type, outcome).inc()

@@ -3,7 +3,8 @@
 Browsing takes messages with ``basic.get`` without acknowledging them and returns them with a
 requeue, so listing changes nothing. Replay republishes a chosen message (same body, id and
 correlation id; the error headers removed, ``x-replayed-at`` added) to the queue it failed in,
-waits for the broker's confirm, and only then removes it from the DLQ.
+waits for the broker's confirm, and only then removes it from the DLQ. A message the consumer
+dead-lettered goes back through its purpose's headers exchange, to its aggregate's partition.
 
 Command line (also reachable as ``<service>-admin dlq ...``)::
 
@@ -24,9 +25,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from servicekit.clock import utcnow
+from servicekit.messaging.topology import SHARD_HEADER, shard_of_body
 
 _ERROR_HEADERS = (
     "x-error",
@@ -159,7 +161,15 @@ async def replay(
             }
             headers["x-replayed-at"] = utcnow().isoformat()
             target = _original_queue(m, dlq)
-            await channel.default_exchange.publish(
+            exchange: AbstractExchange = channel.default_exchange
+            routing_key = target
+            if target == dlq.removesuffix(".dlq"):
+                # The purpose itself: its headers exchange routes the message back to its
+                # aggregate's partition (servicekit.messaging.topology).
+                headers.setdefault(SHARD_HEADER, shard_of_body(m.body))
+                exchange = await channel.get_exchange(target)
+                routing_key = ""
+            await exchange.publish(
                 aio_pika.Message(
                     body=m.body,
                     headers=headers,
@@ -171,7 +181,7 @@ async def replay(
                     app_id=m.app_id,
                     timestamp=m.timestamp,
                 ),
-                routing_key=target,
+                routing_key=routing_key,
             )
             await m.ack()
             replayed.append(m.message_id or "")

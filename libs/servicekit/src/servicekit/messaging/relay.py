@@ -19,6 +19,8 @@ How it works, and why:
   through FastStream's ``RabbitBroker.publish``: the same batches through FastStream cost about
   a quarter more CPU per event and the relay an eighth of its rate (bench/faststream_publish.py;
   docs/events.md, "FastStream and servicekit").
+* **Shards.** Every message carries its aggregate's ``shard`` header, which routes it to the
+  same partition queue of every consumer (:mod:`servicekit.messaging.topology`).
 * **Wake-ups.** ``NOTIFY outbox`` from the insert trigger wakes the relay at commit; a poll every
   ``poll_seconds`` covers notifications lost while disconnected.
 * **Failures.** A broker outage is noticed by a cheap probe (a connection attempt every
@@ -53,6 +55,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from servicekit.clock import utcnow
 from servicekit.db.tables import OUTBOX_CHANNEL
+from servicekit.messaging.topology import SHARD_HEADER, shard_of
 from servicekit.metrics import ServiceMetrics
 from servicekit.tracing import (
     context_from,
@@ -68,7 +71,7 @@ AfterPublish = Callable[[Sequence[Any]], Awaitable[None]]
 # The relay's statements (outbox columns: servicekit.db.tables.outbox).
 _CLAIM = """
 SELECT seq, event_id, event_type, exchange, routing_key, correlation_id, body::text AS body,
-    trace_context::text AS trace_context
+    trace_context::text AS trace_context, body->>'aggregate_id' AS aggregate_id
 FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 # The body goes at once: a published row is kept (for retention and audit of what was sent
@@ -287,8 +290,13 @@ class OutboxRelay:
                 if exchange is None:
                     # A row for an exchange this relay was not told about: a programming error.
                     return len(tasks), f"unknown exchange {r['exchange']!r}"
-                span, headers = _send_span(r)
+                span, trace_headers = _send_span(r)
                 spans.append(span)
+                # The aggregate's shard routes it to one partition of every consumer (topology).
+                headers: dict[str, Any] = {
+                    SHARD_HEADER: shard_of(r["aggregate_id"] or str(r["event_id"])),
+                    **(trace_headers or {}),
+                }
                 message = aio_pika.Message(
                     body=r["body"].encode(),
                     headers=headers,
