@@ -46,12 +46,11 @@ import asyncpg
 import httpx
 import pytest
 from contracts.booking.v1 import AppointmentConfirmedV1
-from contracts.cabinet.v1 import UserRegisteredV1
 from contracts.registry import spec_of
-from contracts.testing import example_envelope
 from devstack.layout import SERVICES
 from devstack.processes import kill_service, start_service
 from servicekit.messaging.dlq import depths as dlq_depths
+from servicekit.testing import announce_users
 
 from tests.chaos.conftest import ChaosStack
 
@@ -192,37 +191,7 @@ class Ledger:
 
 async def introduce(stack: ChaosStack, users: dict[uuid.UUID, str]) -> None:
     """Tell the stack about ``users`` as cabinet does (``user.registered``, email verified)."""
-    connection = await aio_pika.connect(stack.rabbit.url)
-    try:
-        channel = await connection.channel(publisher_confirms=True)
-        spec = spec_of(UserRegisteredV1)
-        exchange = await channel.declare_exchange(
-            spec.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        for user_id, role in users.items():
-            envelope = example_envelope(
-                UserRegisteredV1,
-                user_id=user_id,
-                email=f"chaos-{user_id.hex[:12]}@example.org",
-                email_verified=True,
-                name="Хаос",
-                time_zone="Europe/Moscow",
-                language="ru",
-                roles=[role],
-                registered_at=datetime.now(UTC),
-            )
-            await exchange.publish(
-                aio_pika.Message(
-                    envelope.model_dump_json().encode(),
-                    message_id=str(envelope.event_id),
-                    type=envelope.event_type,
-                    content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=spec.routing_key,
-            )
-    finally:
-        await connection.close()
+    await announce_users(stack.rabbit.url, users, name="Хаос")
 
 
 async def poison(stack: ChaosStack) -> dict[str, int]:

@@ -27,7 +27,10 @@ import aio_pika
 import aio_pika.abc
 import asyncpg
 import httpx
+from contracts.cabinet.v1 import UserRegisteredV1
 from contracts.envelope import parse_envelope
+from contracts.registry import spec_of
+from contracts.testing import example_envelope
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -522,3 +525,41 @@ def recording_spans() -> Iterator[InMemorySpanExporter]:
     finally:
         gate.open = False
         gate.exporter.clear()
+
+
+async def announce_users(
+    amqp_url: str, users: dict[uuid.UUID, str], *, name: str = "Тест", language: str = "ru"
+) -> None:
+    """Tell a stack about ``users`` (id → role) as cabinet does: ``cabinet.user.registered`` with
+    the email verified, published to ``cabinet.events`` (publisher-confirmed), without cabinet."""
+    spec = spec_of(UserRegisteredV1)
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            spec.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for user_id, role in users.items():
+            envelope = example_envelope(
+                UserRegisteredV1,
+                user_id=user_id,
+                email=f"user-{user_id.hex[:12]}@example.org",
+                email_verified=True,
+                name=name,
+                time_zone="Europe/Moscow",
+                language=language,
+                roles=[role],
+                registered_at=datetime.now(UTC),
+            )
+            await exchange.publish(
+                aio_pika.Message(
+                    envelope.model_dump_json().encode(),
+                    message_id=str(envelope.event_id),
+                    type=envelope.event_type,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=spec.routing_key,
+            )
+    finally:
+        await connection.close()

@@ -143,9 +143,14 @@ class Kit:
         *,
         delivery_limit: int = 4,
         amqp_url: str | None = None,
+        partitions: int = 1,
+        rebalance_seconds: float = 5.0,
     ) -> ConsumerHost:
-        """Start a ``kittest.<purpose>`` consumer that records every event in ``seen``."""
-        consumer = EventConsumer("kittest", purpose, delivery_limit=delivery_limit)
+        """Start a ``kittest.<purpose>`` consumer that records every event in ``seen`` (another
+        call with the same purpose starts another replica of it)."""
+        consumer = EventConsumer(
+            "kittest", purpose, delivery_limit=delivery_limit, partitions=partitions
+        )
 
         async def record(uow: UnitOfWork, event: EventEnvelope[UserContactChangedV1]) -> None:
             if handler is not None:
@@ -165,6 +170,7 @@ class Kit:
             uow_factory=self.consumer_uow,
             metrics=self.metrics,
             prefetch_count=16,
+            rebalance_seconds=rebalance_seconds,
         )
         await host.start()
         self.hosts.append(host)

@@ -121,22 +121,34 @@ def migrate(layout: StackLayout) -> None:
             raise StackFailed(f"{name} migrations failed:\n{done.stdout}{done.stderr}")
 
 
-def start_service(layout: StackLayout, name: str) -> None:
+def _process_name(name: str, replica: int) -> str:
+    return name if replica == 1 else f"{name}-{replica}"
+
+
+def start_service(
+    layout: StackLayout, name: str, *, replica: int = 1, port: int | None = None
+) -> None:
     """Start service ``name``'s HTTP process (its consumers, relay and timers run in it) unless it
-    runs already; it is ready once its ``/readyz`` answers 200."""
+    runs already; it is ready once its ``/readyz`` answers 200.
+
+    ``replica`` > 1 starts one more replica of it (on ``port``, the same databases and broker),
+    as ``docker compose up --scale <name>=N`` does: the gateway keeps calling the first, and the
+    replicas share the consumers' partitions, the relay and the timers (docs/operations.md)."""
+    if replica > 1 and port is None:
+        raise ValueError("a further replica needs a port of its own")
     argv = [_bin("uvicorn"), f"{name}.entrypoints.http:app", "--host", "127.0.0.1"]
     # As in the image (deploy/service.Dockerfile): who is calling is servicekit's decision
     # (TRUSTED_PROXIES), never uvicorn's; no `server` banner; servicekit writes the access
     # log (no query strings, no capability tokens).
-    argv += ["--port", str(layout.services[name]), "--no-access-log", "--no-proxy-headers"]
+    argv += ["--port", str(port or layout.services[name]), "--no-access-log", "--no-proxy-headers"]
     argv += ["--no-server-header"]
-    _spawn(layout, name, argv, service_env(layout, name))
+    _spawn(layout, _process_name(name, replica), argv, service_env(layout, name))
 
 
-def kill_service(layout: StackLayout, name: str) -> None:
+def kill_service(layout: StackLayout, name: str, *, replica: int = 1) -> None:
     """SIGKILL service ``name``'s process group (a crash: no shutdown, nothing flushed) and wait
     until it is gone; :func:`start_service` starts it again (the chaos tests do)."""
-    pid_file = layout.state / "run" / f"{name}.pid"
+    pid_file = layout.state / "run" / f"{_process_name(name, replica)}.pid"
     pid = int(pid_file.read_text())
     if _alive(pid):
         os.killpg(pid, signal.SIGKILL)

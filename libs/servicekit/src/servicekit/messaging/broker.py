@@ -156,7 +156,7 @@ class ConsumerHost:
 
     **Spreading.** RabbitMQ makes the first subscriber active, so a replica started later would
     only wait. Every ``rebalance_seconds`` each replica counts the replicas (consumers of the
-    service's presence queue ``<service>.replicas``, which the broker drops with their
+    service's presence queue ``<service>.replicas.presence``, which the broker drops with their
     connection), learns which partitions it holds (a probe message to each partition reaches only
     its active consumer), and if it holds more than its share (all partitions over the replicas,
     rounded up) it gives the excess up: it stops taking their new deliveries, lets those being
@@ -210,8 +210,9 @@ class ConsumerHost:
 
     @property
     def presence_queue(self) -> str:
-        """The queue every replica of the service consumes from (it never holds a message)."""
-        return f"{self.service}.replicas"
+        """The queue every replica of the service consumes from (it never holds a message; the
+        name cannot be a purpose's: a purpose has no dot)."""
+        return f"{self.service}.replicas.presence"
 
     def _processor(
         self, consumer: EventConsumer, uow_factory: UnitOfWorkFactory
@@ -294,10 +295,10 @@ class ConsumerHost:
     async def replicas(self) -> int:
         """How many replicas of this service consume right now (presence queue's consumers)."""
         assert self._channel is not None
-        presence = await self._channel.declare_queue(
-            self.presence_queue, durable=False, auto_delete=True, passive=True, robust=False
-        )
-        result = presence.declaration_result
+        # On the AMQP channel itself: aio-pika's robust channel answers a passive declare of a
+        # queue it knows from its cache, with the counts of the first declaration.
+        underlay = await self._channel.get_underlay_channel()
+        result = await underlay.queue_declare(self.presence_queue, passive=True)
         return max(1, int(result.consumer_count or 0))
 
     def held(self) -> list[_Slot]:
@@ -370,6 +371,8 @@ class ConsumerHost:
     async def _rebalance_forever(self) -> None:
         while True:
             await asyncio.sleep(self.rebalance_seconds * (0.8 + random.random() * 0.4))
+            if self._channel is None or self._channel.is_closed:
+                continue  # the robust connection is being restored: nothing to judge yet
             try:
                 if await self.rebalance_once():
                     # Let the others see the new state before judging again.

@@ -71,6 +71,12 @@ class PermanentFailure(Exception):
     """Raise from a handler when retrying cannot help: the message goes to the DLQ at once."""
 
 
+class _ChannelLost(Exception):
+    """The channel a batch's messages came on closed before the commit: the broker has put them
+    back (for this replica or another), so the batch must not commit (it would race the next
+    consumer of the partition) and cannot be settled."""
+
+
 @dataclass
 class EventConsumer:
     """Handlers of one queue, ``<service>.<purpose>``.
@@ -332,6 +338,11 @@ class MessageProcessor:
             error = await self._try_batch(batch)
             if error is None:
                 break
+            if isinstance(error, _ChannelLost):  # rolled back; the broker redelivers them
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_result(None)
+                return
             if not is_transient(error) or suspicious >= self.transient_retries:
                 if len(batch) > 1:
                     for item in batch:  # isolate the failing message
@@ -375,6 +386,8 @@ class MessageProcessor:
                             await item.handler(uow, env)
                     else:
                         item.fresh = False
+                if any(item.message.channel.is_closed for item in batch):
+                    raise _ChannelLost
                 await uow.commit()
         except Exception as exc:
             return exc

@@ -1,0 +1,128 @@
+"""Partitioned consumer queues and replicas (issue 21, point 1): events of one aggregate land in
+one partition; two replicas of a consumer share the partitions, the one started later gets its
+share from the first while events flow, and a replica that stops hands its partitions over;
+through all of it every aggregate's events take effect once each, in publication order."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+
+import aio_pika
+from servicekit.messaging.broker import ConsumerHost
+from servicekit.messaging.topology import SHARDS, queue_for, shard_of
+from servicekit.testing import wait_until
+from sqlalchemy import select
+
+from .conftest import Kit, seen
+
+USERS = 24
+CHANGES = 12
+
+
+def test_every_shard_belongs_to_exactly_one_partition() -> None:
+    from contracts.cabinet.v1 import UserContactChangedV1
+
+    for partitions in (1, 3, 4, 7, 32):
+        spec = queue_for("svc", "p", [UserContactChangedV1], partitions=partitions)
+        owned = [s for k in range(partitions) for s in spec.shards_of(k)]
+        assert sorted(owned) == [f"{s:02d}" for s in range(SHARDS)]
+        assert spec.partition_names()[0] == "svc.p.p0"
+    keys = [str(uuid.uuid4()) for _ in range(3200)]
+    assert all(shard_of(k) == shard_of(k) for k in keys)
+    counts = defaultdict(int)
+    for k in keys:
+        counts[shard_of(k)] += 1
+    assert len(counts) == SHARDS and min(counts.values()) > 50  # spread, roughly even
+
+
+async def _held(host: ConsumerHost) -> set[str]:
+    return {slot.queue_name for slot in host.held()}
+
+
+async def test_an_aggregate_goes_to_one_partition_and_aggregates_spread(kit: Kit) -> None:
+    host = await kit.consume("spread", partitions=4)
+    kit.start(kit.relay().run())
+    users = [uuid.uuid4() for _ in range(40)]
+    for user in users:
+        await kit.change_name(user, "first")
+        await kit.change_name(user, "second")
+    await wait_until(_at_least(kit, 80), timeout=20)
+    spec = host.consumers[0].queue()
+    # Every message a partition queue received, by user: each user in exactly one partition.
+    connection = await aio_pika.connect(kit.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        partitions_of: dict[uuid.UUID, set[int]] = defaultdict(set)
+        for user in users:
+            expected = int(shard_of(str(user))) % spec.partitions
+            partitions_of[user].add(expected)
+        assert len({p for ps in partitions_of.values() for p in ps}) == 4
+        for name in spec.partition_names():
+            declared = await channel.declare_queue(name, passive=True)
+            assert declared.declaration_result.message_count == 0  # all handled and acked
+    assert sorted(await kit.seen_rows()) == sorted(
+        [(u, "first") for u in users] + [(u, "second") for u in users]
+    )
+
+
+def _at_least(kit: Kit, n: int):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        return await kit.seen_count() >= n
+
+    return check
+
+
+async def _changes(kit: Kit, user: uuid.UUID) -> None:
+    for i in range(CHANGES):
+        await kit.change_name(user, f"{i:02d}")
+        await asyncio.sleep(0.02)
+
+
+async def test_two_replicas_share_the_partitions_and_hand_them_over_in_order(kit: Kit) -> None:
+    first = await kit.consume("handover", partitions=4, rebalance_seconds=0.3)
+    kit.start(kit.relay().run())
+    users = [uuid.uuid4() for _ in range(USERS)]
+    load = asyncio.gather(*(_changes(kit, u) for u in users))
+
+    # A second replica joins while events flow: the first gives it its share.
+    await asyncio.sleep(0.3)
+    second = await kit.consume("handover", partitions=4, rebalance_seconds=0.3)
+
+    async def shared() -> bool:
+        a, b = await _held(first), await _held(second)
+        return len(a) == 2 and len(b) == 2 and not a & b
+
+    await wait_until(shared, timeout=15)
+
+    # The first stops while events still flow: the second takes every partition.
+    await asyncio.sleep(0.2)
+    await first.stop()
+    await load
+
+    async def all_seen() -> bool:
+        return await kit.seen_count() >= USERS * CHANGES
+
+    await wait_until(all_seen, timeout=30)
+    await wait_until(lambda: _holds_all(second), timeout=10)
+
+    async with kit.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(seen.c.user_id, seen.c.name, seen.c.event_id).order_by(seen.c.seq)
+            )
+        ).all()
+    assert len(rows) == USERS * CHANGES
+    assert len({r.event_id for r in rows}) == len(rows)  # each event took effect once
+    by_user: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for r in rows:
+        by_user[r.user_id].append(r.name)
+    expected = [f"{i:02d}" for i in range(CHANGES)]
+    assert all(names == expected for names in by_user.values()), {
+        u: n for u, n in by_user.items() if n != expected
+    }
+
+
+async def _holds_all(host: ConsumerHost) -> bool:
+    return len(await _held(host)) == len(host.slots)
