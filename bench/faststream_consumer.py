@@ -336,7 +336,8 @@ async def one(amqp_url: str, url: str, variant: str, n: int, paced: int, rate: f
         except TimeoutError:
             raise SystemExit(
                 f"{variant}: {len(probe.latencies)} of {n} after 120 s; ready in the queue "
-                f"{await depth(amqp_url, spec.partition(0))}, in its DLQ {await depth(amqp_url, spec.dlq)}"
+                f"{await depth(amqp_url, spec.partition(0))}, "
+                f"in its DLQ {await depth(amqp_url, spec.dlq)}"
             ) from None
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         probe.expected, probe.done = n + paced, asyncio.Event()  # the same consumer goes on
