@@ -291,9 +291,9 @@ async def start_kit(
         @broker.subscriber(
             RabbitQueue(  # type: ignore[call-overload]
                 spec.partition(0),
-            queue_type=QueueType.QUORUM,
-            arguments=spec.arguments(),
-            declare=False,
+                queue_type=QueueType.QUORUM,
+                arguments=spec.arguments(),
+                declare=False,
             ),
             ack_policy=AckPolicy.MANUAL,
             decoder=raw,
