@@ -126,3 +126,50 @@ async def test_two_replicas_share_the_partitions_and_hand_them_over_in_order(kit
 
 async def _holds_all(host: ConsumerHost) -> bool:
     return len(await _held(host)) == len(host.slots)
+
+
+async def test_an_older_single_queue_is_moved_into_the_partitions_and_deleted(kit: Kit) -> None:
+    """A queue ``<service>.<purpose>`` of a release before partitions, still bound and holding
+    an event: at start it is unbound, its event moved to its partition (and handled), and it goes.
+    """
+    from contracts.cabinet.v1 import UserContactChangedV1
+    from servicekit.messaging.topology import queue_for
+
+    from .conftest import EXCHANGE
+
+    user = uuid.uuid4()
+    connection = await aio_pika.connect(kit.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        legacy = await channel.declare_queue(
+            "kittest.legacy", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        routing_key = queue_for("kittest", "legacy", [UserContactChangedV1]).bindings[0][1]
+        await legacy.bind(exchange, routing_key=routing_key)
+    kit.start(kit.relay().run())
+    await kit.change_name(user, "waiting in the old queue")
+
+    async def parked() -> bool:
+        conn = await aio_pika.connect(kit.amqp_url)
+        async with conn:
+            ch = await conn.channel()
+            q = await ch.declare_queue("kittest.legacy", passive=True)
+            return (q.declaration_result.message_count or 0) == 1
+
+    await wait_until(parked, timeout=10)
+    await kit.consume("legacy", partitions=2)
+    await wait_until(_at_least(kit, 1), timeout=10)
+    assert await kit.seen_rows() == [(user, "waiting in the old queue")]
+
+    conn = await aio_pika.connect(kit.amqp_url)
+    async with conn:
+        ch = await conn.channel()
+        try:
+            await ch.declare_queue("kittest.legacy", passive=True)
+            gone = False
+        except aio_pika.exceptions.ChannelClosed:
+            gone = True
+    assert gone

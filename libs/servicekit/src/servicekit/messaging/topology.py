@@ -227,7 +227,9 @@ async def retire_unpartitioned_queue(
             )
             await message.ack()
             moved += 1
-        await old.delete(if_unused=False, if_empty=True)
+        # Unbound before it was drained, so nothing new arrives (quorum queues refuse a
+        # conditional delete).
+        await channel.queue_delete(spec.name)
         logger.info("retired the unpartitioned queue", extra={"queue": spec.name, "moved": moved})
         return moved
     finally:
