@@ -12,7 +12,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-@pytest.mark.parametrize("script", ["load.py", "growth.py"])
+@pytest.mark.parametrize("script", ["load.py", "growth.py", "replicas.py"])
 def test_bench_script_help(script: str) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH / script), "--help"],
