@@ -1,4 +1,5 @@
-"""``praktika-stack``: ``up`` / ``down`` the local stack (``make run`` / ``make stop``), ``demo``
+"""``praktika-stack``: ``up`` / ``down`` the local stack (``make run`` / ``make stop``), ``replica``
+(one more replica of a service beside it, as ``docker compose --scale`` runs one), ``demo``
 (``make demo``: a new client's journey on it, as a timeline), and ``gateway`` to write (or
 ``--check``) docker-compose's nginx.conf from the one template."""
 
@@ -9,7 +10,7 @@ import sys
 
 from devstack.gateway import COMPOSE_CONFIG, compose_config
 from devstack.layout import StackLayout
-from devstack.processes import StackFailed, down, up
+from devstack.processes import StackFailed, down, start_service, up, wait_ready
 
 
 def _print_running(layout: StackLayout) -> None:
@@ -26,6 +27,26 @@ def _print_running(layout: StackLayout) -> None:
     print("\nA token: make token ROLE=admin    Stop: make stop    Logs: .local/logs/")
 
 
+def _replica(layout: StackLayout, name: str, number: int) -> int:
+    """Start replica ``number`` of ``name`` beside the running stack on the next free port and
+    wait until it is ready; ``make stop`` stops it with the rest."""
+    import socket
+
+    if number < 2:
+        print("replica 1 is the stack's own: start it with `make run`", file=sys.stderr)
+        return 1
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    start_service(layout, name, replica=number, port=port)
+    url = f"http://127.0.0.1:{port}"
+    if wait_ready({name: f"{url}/readyz"}, 90):
+        print(f"{name} replica {number} is not ready (see .local/logs/{name}-{number}.log)")
+        return 1
+    print(f"{name} replica {number} is running at {url} (metrics: {url}/metrics)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="praktika-stack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -39,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the running stack's state directory (default: this checkout's .local; another "
         "checkout's when its `make run` is the one up)",
     )
+    replica = commands.add_parser(
+        "replica",
+        help="start one more replica of a service on the running stack (as compose --scale)",
+    )
+    replica.add_argument("service", choices=["booking", "content", "cabinet", "notify"])
+    replica.add_argument("--number", type=int, default=2, help="its number (2, 3, ...)")
     gateway = commands.add_parser("gateway", help="write deploy/nginx/nginx.conf")
     gateway.add_argument("--check", action="store_true", help="fail if it is not current")
     catalogue = commands.add_parser("catalogue", help="the event table of docs/architecture.md")
@@ -75,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         _print_running(layout)
         return 0
+    if args.command == "replica":
+        return _replica(layout, args.service, args.number)
     if args.command == "down":
         for name in down(layout):
             print(f"stopped {name}")

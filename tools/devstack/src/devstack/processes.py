@@ -92,7 +92,7 @@ def _spawn(layout: StackLayout, name: str, argv: list[str], env: dict[str, str])
     pid_file.write_text(str(proc.pid))
 
 
-def _wait_ready(urls: dict[str, str], timeout: float) -> list[str]:
+def wait_ready(urls: dict[str, str], timeout: float) -> list[str]:
     deadline = time.monotonic() + timeout
     pending = dict(urls)
     while pending and time.monotonic() < deadline:
@@ -177,7 +177,7 @@ def up(layout: StackLayout, *, timeout: float = 90) -> None:
     ready = {name: f"{layout.service_url(name)}/readyz" for name in layout.services}
     ready["sandbox"] = f"{layout.sandbox_url('yookassa')}/_sandbox/webhook"
     ready["gateway"] = f"{layout.origin}/healthz"
-    pending = _wait_ready(ready, timeout)
+    pending = wait_ready(ready, timeout)
     if pending:
         raise StackFailed(
             f"not ready after {timeout:.0f}s: {', '.join(pending)} (see {layout.state / 'logs'})"
