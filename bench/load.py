@@ -236,15 +236,25 @@ async def act(kind: str, w: World, http: httpx.AsyncClient, out: RateResult, rng
         )
 
 
+def mix_of(args: argparse.Namespace) -> tuple[tuple[str, int], ...]:
+    """The mix of this run: :data:`MIX`, less what ``--without`` leaves out."""
+    return tuple((k, n) for k, n in MIX if k not in set(args.without))
+
+
 async def paced(
-    w: World, rate: float, seconds: float, servers: dict[str, Any], conns: dict[str, Any]
+    w: World,
+    rate: float,
+    seconds: float,
+    servers: dict[str, Any],
+    conns: dict[str, Any],
+    mix: tuple[tuple[str, int], ...] = MIX,
 ) -> RateResult:
     out = RateResult(
         rate, seconds, defaultdict(list), defaultdict(Counter), 0, [], 0, {}, int(rate * seconds)
     )
     rng = random.Random(int(rate))
-    kinds = [k for k, _ in MIX]
-    weights = [n for _, n in MIX]
+    kinds = [k for k, _ in mix]
+    weights = [n for _, n in mix]
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
     servers = {**servers, "load generator": B.Server("", os.getpid())}
     cpu0 = {name: s.cpu_seconds() for name, s in servers.items()}
@@ -404,7 +414,7 @@ async def main(args: argparse.Namespace) -> Outcome:
             stack.push_async_callback(c.close)
         results = []
         for rate in args.rates:
-            r = await paced(world, rate, args.seconds, servers, conns)
+            r = await paced(world, rate, args.seconds, servers, conns, mix_of(args))
             results.append(r)
             print(
                 f"{rate:g}/s: {r.requests() / r.seconds:.1f} req/s; "
@@ -476,7 +486,7 @@ def report(out: Outcome, args: argparse.Namespace) -> str:
         f"noisy). {args.note}",
         "",
         "Mix per scheduled action: "
-        + ", ".join(f"{k} {n} %" for k, n in MIX)
+        + ", ".join(f"{k} {n} %" for k, n in mix_of(args))
         + " (a questionnaire is two requests; webhooks are replayed YooKassa notifications "
         "naming payments booking never made, answered `ignored` after the lookup; logins check "
         "an argon2 hash). Baselines measured in the same run, before the mix: the bare FastAPI + "
@@ -557,6 +567,12 @@ if __name__ == "__main__":
     parser.add_argument("--raw", type=int, default=5000, help="messages of the raw broker run")
     parser.add_argument("--note", default="", help="a sentence on the machine's state")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--without",
+        type=lambda v: [x for x in v.split(",") if x],
+        default=[],
+        help="leave kinds out of the mix, e.g. login (to see what they cost the others)",
+    )
     a = parser.parse_args()
     if a.quick:
         a.rates, a.seconds, a.baseline_seconds, a.raw = [10.0, 50.0], 10.0, 3.0, 2000

@@ -305,3 +305,25 @@ async def test_resending_the_verification_link_is_limited_and_tells_nobody_anyth
         assert limited.status_code == 429
         assert limited.json()["code"] == "too_many_attempts"
         assert 1 <= int(limited.headers["retry-after"]) <= 3600
+
+
+async def test_a_password_hashed_with_older_parameters_is_rehashed_at_login(
+    cabinet: Cabinet,
+) -> None:
+    """argon2id parameters changed (credentials.ARGON2_*): a hash made with argon2-cffi's default
+    still logs in, and is replaced by one with the current parameters."""
+    from argon2 import PasswordHasher
+
+    from .conftest import PASSWORD
+
+    email, user_id = await cabinet.register()
+    old = PasswordHasher().hash(PASSWORD)  # 64 MiB, three passes, four lanes
+    await cabinet.sql("UPDATE users SET password_hash = $1 WHERE id = $2", old, user_id)
+
+    r = await cabinet.login(email)
+    assert r.status_code == 200, r.text
+    (row,) = await cabinet.sql("SELECT password_hash FROM users WHERE id = $1", user_id)
+    assert row["password_hash"] != old
+    assert row["password_hash"].startswith("$argon2id$v=19$m=47104,t=1,p=1$")
+    assert (await cabinet.login(email)).status_code == 200
+    assert (await cabinet.login(email, "not the password")).status_code == 401

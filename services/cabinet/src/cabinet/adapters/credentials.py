@@ -26,13 +26,23 @@ T = TypeVar("T")
 #: CPU and memory hashing may take, and further logins wait their turn in its queue.
 HASH_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
+#: argon2id with OWASP's first recommended configuration (Password Storage Cheat Sheet: 46 MiB,
+#: one pass, one lane; its listed configurations give an equal defence). argon2-cffi's default
+#: (64 MiB, three passes, four lanes) costs 150 ms of CPU over every core of a 2-core host per
+#: login, which put every other request of the machine behind logins (bench/RESULTS.md, "Mixed
+#: load"); this costs about 45 ms on one core. Hashes made with other parameters still verify
+#: and are replaced at the next successful login (:meth:`Passwords.needs_rehash`).
+ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_LANES = 1, 47104, 1
+
 
 class Passwords:
     """Password hashing and checking (argon2id) in a bounded pool of threads; one per runtime
     (``cabinet.application.ports``), closed with it."""
 
     def __init__(self, workers: int = HASH_WORKERS) -> None:
-        self._hasher = PasswordHasher()
+        self._hasher = PasswordHasher(
+            time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_LANES
+        )
         # Verifying against this when the account does not exist costs the same time as a real
         # check, so response times do not tell whether an email is registered.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
@@ -55,6 +65,13 @@ class Passwords:
             return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
         finally:
             self.in_flight -= 1
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether a stored hash was made with other parameters than this module's ``ARGON2_*``."""
+        try:
+            return bool(self._hasher.check_needs_rehash(password_hash))
+        except InvalidHashError:
+            return False
 
     async def hash(self, password: str) -> str:
         """argon2id hash of a password."""

@@ -70,6 +70,13 @@ async def log_in(
         user_id = None if user is None else user.id
         password_hash = None if user is None else user.password_hash
     valid = await passwords.verify(password_hash, password)
+    # A hash made with older parameters is replaced now that the password is known to be right
+    # (computed before the transaction: no connection is held while hashing).
+    rehashed = (
+        await passwords.hash(password)
+        if valid and password_hash is not None and passwords.needs_rehash(password_hash)
+        else None
+    )
     async with uows() as uow:
         if not valid:
             await throttles.count(uow, account_key, ACCOUNT_POLICY, now)
@@ -80,6 +87,9 @@ async def log_in(
         if user is None:
             raise InvalidCredentials()
         await throttles.clear(uow, account_key)
+        if rehashed is not None and user.password_hash == password_hash:
+            user.password_hash = rehashed
+            uow.session.add(user)
         family_ends = now + timedelta(days=settings.session_max_days)
         row, secret = _new_refresh(uow, user.id, uuid.uuid4(), family_ends, settings, now)
         await uow.commit()
