@@ -16,7 +16,7 @@ from typing import Any
 
 from servicekit.db.tables import timers
 from servicekit.http.pagination import keyset_page
-from servicekit.timers import cancel, schedule
+from servicekit.timers import Due, cancel, schedule
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -38,17 +38,22 @@ def load_context(delivery: Delivery) -> dict[str, Any]:
     return value
 
 
-async def schedule_delivery(
-    session: AsyncSession, delivery_id: uuid.UUID, due_at: datetime
-) -> None:
+def deliver_timer(delivery_id: uuid.UUID, due_at: datetime) -> Due:
     """A ``deliver`` timer for the delivery (a fresh key each time: the firing one is marked)."""
-    await schedule(
-        session,
+    return Due(
         kind=DELIVER,
         key=f"{delivery_id}:{uuid.uuid4().hex[:12]}",
         due_at=due_at,
         payload={"delivery_id": str(delivery_id)},
     )
+
+
+async def schedule_delivery(
+    session: AsyncSession, delivery_id: uuid.UUID, due_at: datetime
+) -> None:
+    """Schedule a ``deliver`` timer for the delivery now (:func:`deliver_timer`)."""
+    due = deliver_timer(delivery_id, due_at)
+    await schedule(session, kind=due.kind, key=due.key, due_at=due.due_at, payload=due.payload)
 
 
 def _recovery_key(delivery_id: uuid.UUID, attempt: int) -> str:
