@@ -83,6 +83,34 @@ async def mark_timer_fired(session: AsyncSession, timer_id: int, now: datetime) 
     await session.exec(update(timers).where(timers.c.id == timer_id).values(fired_at=now))
 
 
+async def claim_due(
+    session: AsyncSession, *, kind: str, now: datetime, limit: int, besides: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """Other due, unfired timers of ``kind`` (not ``besides``, the one firing), claimed as the
+    timer worker claims one (``FOR UPDATE SKIP LOCKED``): ``(id, payload)``, oldest first."""
+    rows = await session.exec(
+        select(timers.c.id, timers.c.payload)
+        .where(
+            timers.c.kind == kind,
+            timers.c.fired_at.is_(None),
+            timers.c.due_at <= now,
+            timers.c.id != besides,
+        )
+        .order_by(timers.c.due_at, timers.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [(i, json.loads(p) if isinstance(p, str) else dict(p)) for i, p in rows]
+
+
+async def mark_timers_fired(session: AsyncSession, timer_ids: Sequence[int], now: datetime) -> None:
+    """Mark timers claimed with :func:`claim_due` fired (in the transaction that handled them)."""
+    if timer_ids:
+        await session.exec(
+            update(timers).where(timers.c.id.in_(list(timer_ids))).values(fired_at=now)
+        )
+
+
 async def skip_unsent(
     session: AsyncSession,
     *,

@@ -60,10 +60,10 @@ async def reach_of_many(
 
 
 async def appointment_copies(
-    session: AsyncSession, appointment_ids: Iterable[uuid.UUID]
+    session: AsyncSession, appointment_ids: Iterable[uuid.UUID], *, share: bool = False
 ) -> dict[uuid.UUID, AppointmentCopy | None]:
-    """notify's copies of these appointments, locked for update (in id order), in one round
-    trip (``None``: not known yet)."""
+    """notify's copies of these appointments, locked for update (``share``: for share) in id
+    order, in one round trip (``None``: not known yet)."""
     ids = sorted(set(appointment_ids))
     if not ids:
         return {}
@@ -71,10 +71,24 @@ async def appointment_copies(
         select(AppointmentCopy)
         .where(col(AppointmentCopy.appointment_id).in_(ids))
         .order_by(col(AppointmentCopy.appointment_id))
-        .with_for_update()
+        .with_for_update(read=share)
+        .execution_options(populate_existing=True)
     )
     found = {c.appointment_id: c for c in rows}
     return {a: found.get(a) for a in ids}
+
+
+async def appointment_clients(
+    session: AsyncSession, appointment_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The clients of these appointments (unlocked: to read their reach with the copies)."""
+    ids = list(set(appointment_ids))
+    if not ids:
+        return set()
+    found = await session.exec(
+        select(AppointmentCopy.client_id).where(col(AppointmentCopy.appointment_id).in_(ids))
+    )
+    return set(found.all())
 
 
 async def admin_ids(session: AsyncSession) -> list[uuid.UUID]:

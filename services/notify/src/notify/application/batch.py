@@ -81,19 +81,38 @@ async def planning_batch(
     if not envelopes:
         yield
         return
-    session = uow.session
-    batch = PlanningBatch()
     subjects = [s for e in envelopes for s in _subjects(e.payload)]
-    batch.erased = await erased_among(session, subjects)
-    batch.copies = await appointment_copies(
-        session,
-        (e.payload.appointment_id for e in envelopes if isinstance(e.payload, AppointmentFacts)),
-    )
-    people = set().union(*(_user_ids(e.payload) for e in envelopes)) - batch.erased
+    erased = await erased_among(uow.session, subjects)
+    async with planning_together(
+        uow.session,
+        people=set().union(*(_user_ids(e.payload) for e in envelopes)) - erased,
+        appointments=[
+            e.payload.appointment_id for e in envelopes if isinstance(e.payload, AppointmentFacts)
+        ],
+        erased=erased,
+    ):
+        yield
+
+
+@asynccontextmanager
+async def planning_together(
+    session: AsyncSession,
+    *,
+    people: Iterable[uuid.UUID],
+    appointments: Iterable[uuid.UUID] = (),
+    share: bool = False,
+    erased: set[uuid.UUID] | None = None,
+) -> AsyncIterator[PlanningBatch]:
+    """Plan several things in one transaction: ``people``'s reach and the ``appointments``'
+    copies read at once (locked for update, or for share), the timers written on the way out.
+    The consumer's batches (:func:`planning_batch`) and due reminders
+    (:func:`notify.application.appointments.remind_due`) use it."""
+    batch = PlanningBatch(erased=erased or set())
+    batch.copies = await appointment_copies(session, appointments, share=share)
     batch.reach = await reach_of_many(session, people)
     token = _current.set(batch)
     try:
-        yield
+        yield batch
         await schedule_many(session, list(batch.timers.values()))
     finally:
         _current.reset(token)
