@@ -109,19 +109,18 @@ async def schedule_many(session: AsyncSession, due: Sequence[Due]) -> None:
         return
     if any(d.due_at.tzinfo is None for d in latest.values()):
         raise ValueError("due_at must be timezone-aware")
-    stmt = insert(timers).values(
-        [
-            {
-                "kind": d.kind,
-                "key": d.key,
-                "due_at": d.due_at,
-                "payload": dict(d.payload or {}),
-                "correlation_id": d.correlation_id,
-                "trace_context": d.trace_context,
-            }
-            for d in latest.values()
-        ]
-    )
+    rows = [
+        {
+            "kind": d.kind,
+            "key": d.key,
+            "due_at": d.due_at,
+            "payload": dict(d.payload or {}),
+            "correlation_id": d.correlation_id,
+            "trace_context": d.trace_context,
+        }
+        for d in latest.values()
+    ]
+    stmt = insert(timers)
     stmt = stmt.on_conflict_do_update(
         constraint="timers_kind_key",
         set_={
@@ -134,7 +133,9 @@ async def schedule_many(session: AsyncSession, due: Sequence[Due]) -> None:
             "last_error": None,
         },
     )
-    await session.exec(stmt)
+    # One statement compiled once (cached), its rows sent together (executemany): a VALUES
+    # list would be compiled anew for every count of rows.
+    await session.exec(stmt, params=rows)
 
 
 async def cancel_many(session: AsyncSession, *, kind: str, keys: Sequence[str]) -> int:
