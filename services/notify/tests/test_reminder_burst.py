@@ -30,7 +30,7 @@ from .test_rules import appointment
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 RATE = 30  # Telegram: about 30 messages a second per bot (the fake refuses a 31st)
-PACE = 28  # notify's default pace: a little headroom for the calls' jitter on their way
+PACE = 25  # notify's default pace: headroom for the calls' jitter on their way
 DAY = 1440  # the 24 h reminder (minutes before)
 
 
