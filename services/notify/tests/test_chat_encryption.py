@@ -139,7 +139,7 @@ async def test_no_table_keeps_a_chat_id_in_plaintext_after_link_send_and_tap(
 
 # the revisions after 0003 (outbox bodies, link confirmation, the crisis audit, data rights,
 # campaign links, trace context) read no key either
-HEAD = "0009"
+HEAD = "0010"
 
 # -- migration 0003 --------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from servicekit.db.tables import outbox, timers
 from servicekit.messaging.outbox import UnitOfWork
 from servicekit.testing import FakeClock, opened_message
-from servicekit.timers import Timer, TimerWorker, cancel, schedule
+from servicekit.timers import Due, Timer, TimerWorker, cancel, cancel_many, schedule, schedule_many
 from sqlalchemy import select
 
 from .conftest import Kit
@@ -71,6 +71,41 @@ async def test_cancelled_timer_never_fires(kit: Kit) -> None:
     clock.advance(hours=1)
     assert await worker.run_due() == 0
     assert fired == []
+
+
+async def test_many_timers_are_scheduled_moved_and_cancelled_in_one_statement_each(
+    kit: Kit,
+) -> None:
+    clock = FakeClock(T0)
+    fired: list[tuple[str, dict[str, object]]] = []
+
+    async def remind(uow: UnitOfWork, timer: Timer) -> None:
+        fired.append((timer.key, dict(timer.payload)))
+
+    worker = TimerWorker(kit.producer, {"reminder": remind}, clock=clock)
+    async with kit.producer() as uow:
+        await schedule(uow.session, kind="reminder", key="old", due_at=T0 + timedelta(hours=9))
+        await uow.commit()
+    async with kit.producer() as uow:
+        await schedule_many(
+            uow.session,
+            [
+                Due("reminder", "a", T0 + timedelta(minutes=1), {"n": 1}),
+                Due("reminder", "b", T0 + timedelta(minutes=2)),
+                Due("reminder", "a", T0 + timedelta(minutes=3), {"n": 2}),  # the last one wins
+                Due("reminder", "old", T0 + timedelta(minutes=4)),  # moves an existing one
+                Due("reminder", "gone", T0 + timedelta(minutes=5)),
+            ],
+        )
+        await uow.commit()
+    async with kit.producer() as uow:
+        assert await cancel_many(uow.session, kind="reminder", keys=["gone", "nothing"]) == 1
+        await uow.commit()
+    clock.advance(minutes=2)
+    assert await worker.run_due() == 1
+    clock.advance(minutes=10)
+    assert await worker.run_due() == 2
+    assert fired == [("b", {}), ("a", {"n": 2}), ("old", {})]
 
 
 async def test_two_workers_fire_each_timer_exactly_once(kit: Kit) -> None:

@@ -19,7 +19,9 @@ and the runtime subscribes it. For every message the consumer:
    same transaction; a duplicate is acknowledged without a second effect;
 3. handles messages of one aggregate (the envelope's ``aggregate_id``) one after another in the
    order they arrived, and different aggregates concurrently, in micro-batches that share a
-   transaction (see :class:`MessageProcessor`);
+   transaction (see :class:`MessageProcessor`); a consumer's optional ``batch_scope`` is
+   entered once per micro-batch around its handlers (read what the batch needs at once, write
+   what they buffered in bulk: :data:`BatchScope`);
    Each handler runs in a ``process`` span (kind consumer) child of the message's W3C
    ``traceparent`` header (:mod:`servicekit.tracing`);
 4. on a handler error, rejects with requeue so the message is tried again, up to the queue's
@@ -41,7 +43,7 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -65,6 +67,13 @@ from servicekit.tracing import attached, context_from, messaging_attributes, tra
 logger = logging.getLogger("servicekit.consumer")
 
 Handler = Callable[[UnitOfWork, EventEnvelope[Any]], Awaitable[None]]
+BatchScope = Callable[
+    [UnitOfWork, Sequence[EventEnvelope[Any]]], contextlib.AbstractAsyncContextManager[None]
+]
+"""Optional, per consumer: entered once per micro-batch, in its transaction, around the handlers
+of the batch's fresh events (after the inbox claim, before the commit). A service uses it to read
+what the whole batch needs in a few queries and to write what the handlers buffered in bulk on the
+way out (:attr:`EventConsumer.batch_scope`)."""
 
 
 class PermanentFailure(Exception):
@@ -93,6 +102,7 @@ class EventConsumer:
     partitions: int = 1
     handlers: dict[tuple[str, int], Handler] = field(default_factory=dict)
     models: list[type[BaseModel]] = field(default_factory=list)
+    batch_scope: BatchScope | None = None  # see BatchScope; None: handlers run bare
 
     def handles(self, model: type[BaseModel]) -> Callable[[Handler], Handler]:
         """Register the handler of one (event type, version)."""
@@ -375,17 +385,20 @@ class MessageProcessor:
                     events=[(i.envelope.event_id, i.envelope.event_type) for i in batch],
                 )
                 for item in batch:
-                    if item.envelope.event_id in fresh:
-                        fresh.discard(item.envelope.event_id)  # a duplicate within the batch
-                        item.fresh = True
+                    item.fresh = item.envelope.event_id in fresh
+                    fresh.discard(item.envelope.event_id)  # a duplicate within the batch
+                run = [item for item in batch if item.fresh]
+                scope = self.consumer.batch_scope
+                async with (
+                    scope(uow, [i.envelope for i in run]) if scope else contextlib.nullcontext()
+                ):
+                    for item in run:
                         env = item.envelope
                         with (
                             correlation_scope(env.correlation_id, env.event_id),
                             self._span(item),
                         ):
                             await item.handler(uow, env)
-                    else:
-                        item.fresh = False
                 if any(item.message.channel.is_closed for item in batch):
                     raise _ChannelLost
                 await uow.commit()

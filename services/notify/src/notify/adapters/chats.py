@@ -7,8 +7,9 @@ other rows point at the chat's surrogate id and never carry the Telegram id.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,6 +24,48 @@ async def find_chat(
     if for_update:
         query = query.with_for_update()
     return (await session.exec(query)).first()
+
+
+# The next free moment to send at, one for every sender (the row made by migration 0010). A
+# ``next_free`` further ahead than any queue of senders could push it means a clock went back
+# (a test's, a host's): it restarts from now rather than stall.
+_RESERVE = text(
+    """
+    WITH slot AS (
+        UPDATE telegram_pace
+        SET next_free = greatest(
+            CASE
+                WHEN next_free > CAST(:now AS timestamptz) + interval '10 seconds'
+                THEN CAST(:now AS timestamptz)
+                ELSE next_free
+            END,
+            CAST(:now AS timestamptz)
+        ) + CAST(:interval AS interval)
+        WHERE id = 1
+        RETURNING next_free - CAST(:interval AS interval) AS at
+    ),
+    chat AS (
+        UPDATE telegram_chats SET last_sent_at = slot.at FROM slot
+        WHERE telegram_chats.id = CAST(:chat_ref AS uuid)
+    )
+    SELECT at FROM slot
+    """
+)
+
+
+async def reserve_send_slot(
+    session: AsyncSession, chat_ref: uuid.UUID | None, *, now: datetime, interval: timedelta
+) -> datetime:
+    """When this message may go to Telegram: the next free moment of the bot's pace (at least
+    ``interval`` after the one reserved before, by any process; ``now`` if that has passed).
+    The chat's spacing counts from that moment. Run it last before the commit: the pace row
+    stays locked until then."""
+    connection = await session.connection()
+    found = await connection.execute(
+        _RESERVE, {"now": now, "interval": interval, "chat_ref": chat_ref}
+    )
+    at: datetime = found.scalar_one()
+    return at
 
 
 async def linked_chat(

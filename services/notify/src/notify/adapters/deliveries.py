@@ -16,7 +16,7 @@ from typing import Any
 
 from servicekit.db.tables import timers
 from servicekit.http.pagination import keyset_page
-from servicekit.timers import cancel, schedule
+from servicekit.timers import Due, cancel, schedule
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -38,17 +38,22 @@ def load_context(delivery: Delivery) -> dict[str, Any]:
     return value
 
 
-async def schedule_delivery(
-    session: AsyncSession, delivery_id: uuid.UUID, due_at: datetime
-) -> None:
+def deliver_timer(delivery_id: uuid.UUID, due_at: datetime) -> Due:
     """A ``deliver`` timer for the delivery (a fresh key each time: the firing one is marked)."""
-    await schedule(
-        session,
+    return Due(
         kind=DELIVER,
         key=f"{delivery_id}:{uuid.uuid4().hex[:12]}",
         due_at=due_at,
         payload={"delivery_id": str(delivery_id)},
     )
+
+
+async def schedule_delivery(
+    session: AsyncSession, delivery_id: uuid.UUID, due_at: datetime
+) -> None:
+    """Schedule a ``deliver`` timer for the delivery now (:func:`deliver_timer`)."""
+    due = deliver_timer(delivery_id, due_at)
+    await schedule(session, kind=due.kind, key=due.key, due_at=due.due_at, payload=due.payload)
 
 
 def _recovery_key(delivery_id: uuid.UUID, attempt: int) -> str:
@@ -76,6 +81,34 @@ async def cancel_recovery(session: AsyncSession, delivery_id: uuid.UUID, attempt
 async def mark_timer_fired(session: AsyncSession, timer_id: int, now: datetime) -> None:
     """Mark the firing timer fired now (before the unit of work commits the attempt)."""
     await session.exec(update(timers).where(timers.c.id == timer_id).values(fired_at=now))
+
+
+async def claim_due(
+    session: AsyncSession, *, kind: str, now: datetime, limit: int, besides: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """Other due, unfired timers of ``kind`` (not ``besides``, the one firing), claimed as the
+    timer worker claims one (``FOR UPDATE SKIP LOCKED``): ``(id, payload)``, oldest first."""
+    rows = await session.exec(
+        select(timers.c.id, timers.c.payload)
+        .where(
+            timers.c.kind == kind,
+            timers.c.fired_at.is_(None),
+            timers.c.due_at <= now,
+            timers.c.id != besides,
+        )
+        .order_by(timers.c.due_at, timers.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [(i, json.loads(p) if isinstance(p, str) else dict(p)) for i, p in rows]
+
+
+async def mark_timers_fired(session: AsyncSession, timer_ids: Sequence[int], now: datetime) -> None:
+    """Mark timers claimed with :func:`claim_due` fired (in the transaction that handled them)."""
+    if timer_ids:
+        await session.exec(
+            update(timers).where(timers.c.id.in_(list(timer_ids))).values(fired_at=now)
+        )
 
 
 async def skip_unsent(

@@ -28,9 +28,18 @@ from contracts.booking.v1 import (
 )
 from contracts.envelope import EventEnvelope
 from servicekit.messaging.outbox import UnitOfWork
-from servicekit.timers import cancel, schedule
+from servicekit.timers import Due
 
+from notify.adapters.deliveries import claim_due, mark_timers_fired
+from notify.adapters.people import appointment_clients
 from notify.adapters.tables import AppointmentCopy, Recipient
+from notify.application.batch import (
+    appointment_copy,
+    cancel_timers,
+    copy_added,
+    planning_together,
+    schedule_timer,
+)
 from notify.application.calendar import reschedule_count_of, with_invitation
 from notify.application.planning import plan_edits, plan_notice, skip_pending
 from notify.application.ports import NotifyPorts
@@ -71,7 +80,7 @@ def paid_of(copy: AppointmentCopy | None) -> dict[str, Any] | None:
 async def _keep_appointment(uow: UnitOfWork, event: EventEnvelope[Any]) -> bool:
     """Update the appointments copy; ``False`` when a newer state is already known."""
     p = event.payload
-    copy = await uow.session.get(AppointmentCopy, p.appointment_id, with_for_update=True)
+    copy = await appointment_copy(uow.session, p.appointment_id)
     if copy is not None and copy.updated_at > event.occurred_at:
         return False
     if copy is None:
@@ -84,6 +93,7 @@ async def _keep_appointment(uow: UnitOfWork, event: EventEnvelope[Any]) -> bool:
             facts="{}",
             updated_at=event.occurred_at,
         )
+        copy_added(copy)
     facts = _facts(p)
     # What was paid is told once, by the confirmation; later states keep it (a no-show names it).
     paid = getattr(p, "amount_paid", None)
@@ -103,24 +113,22 @@ async def _keep_appointment(uow: UnitOfWork, event: EventEnvelope[Any]) -> bool:
 async def _schedule_reminders(uow: UnitOfWork, notify: NotifyPorts, p: AppointmentFacts) -> None:
     """Reminders before a confirmed appointment (moved when it moves; past ones dropped)."""
     offsets = notify.settings.reminder_offsets_minutes
+    past = []
     for minutes, due in reminder_times(p.starts_at, offsets, notify.clock()):
         key = reminder_key(p.appointment_id, minutes)
         if due is not None:
-            await schedule(
-                uow.session,
-                kind=REMINDER,
-                key=key,
-                due_at=due,
-                payload={"appointment_id": str(p.appointment_id), "minutes_before": minutes},
-            )
+            payload = {"appointment_id": str(p.appointment_id), "minutes_before": minutes}
+            await schedule_timer(uow.session, Due(REMINDER, key, due, payload))
         else:
-            await cancel(uow.session, kind=REMINDER, key=key)
+            past.append(key)
+    if past:
+        await cancel_timers(uow.session, REMINDER, past)
 
 
 async def _drop_reminders(uow: UnitOfWork, notify: NotifyPorts, appointment_id: uuid.UUID) -> None:
     """No reminder of this appointment will fire, and none still queued will go out."""
-    for minutes in notify.settings.reminder_offsets_minutes:
-        await cancel(uow.session, kind=REMINDER, key=reminder_key(appointment_id, minutes))
+    offsets = notify.settings.reminder_offsets_minutes
+    await cancel_timers(uow.session, REMINDER, [reminder_key(appointment_id, m) for m in offsets])
     await skip_pending(
         uow,
         notify,
@@ -263,12 +271,11 @@ async def intake_submitted(
     await plan_notice(uow, notify, notice, source=event)
 
 
-async def remind(
-    uow: UnitOfWork, notify: NotifyPorts, *, appointment_id: uuid.UUID, minutes_before: int
+async def _plan_reminder(
+    uow: UnitOfWork, notify: NotifyPorts, copy: AppointmentCopy | None, minutes_before: int
 ) -> None:
-    """A reminder is due: plan it, unless the appointment is no longer confirmed, is over, or a
+    """Plan one due reminder, unless the appointment is no longer confirmed, is over, or a
     closer reminder is due as well (after an outage, one reminder rather than two)."""
-    copy = await uow.session.get(AppointmentCopy, appointment_id)
     if copy is None or not reminder_still_due(
         status=copy.status,
         starts_at=copy.starts_at,
@@ -279,6 +286,36 @@ async def remind(
         return
     notice = rules.reminder(json.loads(copy.facts), minutes_before=minutes_before)
     await plan_notice(uow, notify, notice)
+
+
+REMINDERS_TOGETHER = 100  # due reminders planned in one transaction at most
+
+
+async def remind_due(
+    uow: UnitOfWork, notify: NotifyPorts, *, timer_id: int, payload: Mapping[str, Any]
+) -> None:
+    """The reminder timer ``timer_id`` fires: plan it and every other reminder due now that no
+    other worker holds (up to :data:`REMINDERS_TOGETHER`), in this one transaction: a minute
+    with hundreds of reminders due is planned in a few statements per hundred, not a few per
+    reminder (the timer worker marks ``timer_id`` fired, this marks the others).
+
+    The copies are read under a share lock: a cancellation being written (it locks the copy for
+    update first) is waited for and seen; one that comes after finds the reminder's delivery
+    committed and skips it (:func:`_drop_reminders`), and the send re-reads the copy too
+    (:mod:`notify.application.sending`)."""
+    session = uow.session
+    now = notify.clock()
+    others = await claim_due(
+        session, kind=REMINDER, now=now, limit=REMINDERS_TOGETHER - 1, besides=timer_id
+    )
+    due = [(payload, None), *((p, i) for i, p in others)]
+    wanted = [uuid.UUID(str(p["appointment_id"])) for p, _ in due]
+    clients = await appointment_clients(session, wanted)
+    async with planning_together(session, people=clients, appointments=wanted, share=True) as batch:
+        for (p, _), appointment_id in zip(due, wanted, strict=True):
+            copy = batch.copies.get(appointment_id)
+            await _plan_reminder(uow, notify, copy, int(p["minutes_before"]))
+    await mark_timers_fired(session, [i for _, i in due if i is not None], now)
 
 
 async def calendar_event_changed(

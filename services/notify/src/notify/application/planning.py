@@ -20,14 +20,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notify.adapters.chats import messages_with_buttons, retire_buttons
 from notify.adapters.deliveries import (
+    deliver_timer,
     dump_context,
     has_email_copy,
     load_context,
-    schedule_delivery,
     skip_unsent,
     unsent_by_telegram,
 )
-from notify.adapters.people import reach_of
 from notify.adapters.tables import (
     Consent,
     Delivery,
@@ -37,6 +36,7 @@ from notify.adapters.tables import (
     TelegramChat,
     TelegramTap,
 )
+from notify.application.batch import reach, schedule_timer
 from notify.application.ports import NotifyPorts
 from notify.domain.formatting import DEFAULT_ZONE
 from notify.domain.preferences import (
@@ -86,8 +86,8 @@ async def add_delivery(
         created_at=now, updated_at=now, status=status, next_attempt_at=due_at, **fields
     )
     uow.session.add(delivery)
-    if due_at is not None:
-        await schedule_delivery(uow.session, delivery.id, due_at)
+    if due_at is not None:  # with a batch's timers when planned in one
+        await schedule_timer(uow.session, deliver_timer(delivery.id, due_at))
     return delivery
 
 
@@ -139,7 +139,7 @@ async def plan_notice(
         "ref": notice.ref,
         **_source(source),
     }
-    recipient, prefs, chat = await reach_of(session, notice.user_id)
+    recipient, prefs, chat = await reach(session, notice.user_id)
     if recipient is None:
         logger.warning("no recipient for a notice", extra={"template": notice.template})
         return [
@@ -368,7 +368,7 @@ async def plan_email_fallback(
         return None
     if await has_email_copy(uow.session, failed):
         return None
-    recipient, prefs, _ = await reach_of(uow.session, failed.user_id)
+    recipient, prefs, _ = await reach(uow.session, failed.user_id)
     if recipient is None or not recipient.email:
         return None
     context = load_context(failed)

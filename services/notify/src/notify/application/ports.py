@@ -38,6 +38,11 @@ class NotifyPorts:
         """The least time between two messages to one chat."""
         return timedelta(seconds=self.settings.telegram_chat_interval_seconds)
 
+    @property
+    def telegram_pace(self) -> timedelta:
+        """The least time between two Telegram calls of the bot, across every process."""
+        return timedelta(seconds=1 / self.settings.telegram_messages_per_second)
+
     def app_url(self, path: str) -> str:
         """A page of the front end: ``APP_BASE_URL`` + ``path``."""
         return f"{self.settings.app_base_url.rstrip('/')}{path}"

@@ -40,7 +40,7 @@ from servicekit.calendar import Person
 from servicekit.db.faults import is_transient
 from servicekit.messaging.outbox import UnitOfWork
 
-from notify.adapters.chats import find_chat
+from notify.adapters.chats import find_chat, reserve_send_slot
 from notify.adapters.deliveries import (
     cancel_recovery,
     load_context,
@@ -50,12 +50,13 @@ from notify.adapters.deliveries import (
 )
 from notify.adapters.mailer import build_email, message_id_for
 from notify.adapters.rendering import BUTTON_LABELS, Rendered
-from notify.adapters.tables import Delivery, Recipient, TelegramMessage
+from notify.adapters.tables import AppointmentCopy, Delivery, Recipient, TelegramMessage
 from notify.adapters.telegram import InlineButton
 from notify.application import crisis
 from notify.application.calendar import invitation
 from notify.application.planning import marketing_allowed
 from notify.application.ports import NotifyPorts
+from notify.domain import rules
 from notify.domain.attempts import (
     FINAL_STATUSES,
     Outcome,
@@ -65,6 +66,7 @@ from notify.domain.attempts import (
     after_attempt,
     resend_after_crash,
 )
+from notify.domain.reminders import REMINDER_TEMPLATE
 
 logger = logging.getLogger("notify.sending")
 
@@ -81,6 +83,7 @@ class ProviderCall:
     text: str = ""
     buttons: list[list[InlineButton]] = field(default_factory=list)
     edit_message_id: int | None = None
+    chat_ref: uuid.UUID | None = None  # notify's row of the chat (its spacing)
 
 
 class KeptOutcomes:
@@ -122,6 +125,10 @@ async def send_due_delivery(
         _finish(delivery, now, status="skipped", error="no_marketing_consent")
         uow.session.add(delivery)
         return
+    if not await _reminder_still_wanted(uow, delivery):
+        _finish(delivery, now, status="skipped", error="appointment_not_confirmed")
+        uow.session.add(delivery)
+        return
     call: ProviderCall | Permanent | None
     if delivery.channel == "email":
         call = await _prepare_email(uow, notify, delivery)
@@ -141,11 +148,34 @@ async def send_due_delivery(
     lease = timedelta(seconds=notify.settings.delivery_sending_lease_seconds)
     await schedule_recovery(uow.session, delivery.id, delivery.attempts, now + lease)
     await mark_timer_fired(uow.session, timer_id, now)
+    send_at = now
+    if call.email is None:  # Telegram: the bot's pace, shared by every sender (last: it locks)
+        send_at = await reserve_send_slot(
+            uow.session, call.chat_ref, now=now, interval=notify.telegram_pace
+        )
     await uow.commit()
-    # Step 2: the provider, outside any transaction.
+    # Step 2: the provider, outside any transaction (at the reserved moment).
+    wait = (send_at - notify.clock()).total_seconds()
+    if wait > 0:
+        await asyncio.sleep(wait)
     outcome = await _call(notify, call)
     # Step 3: its answer is written, whenever the database lets us.
     await _write_outcome(uow, notify, kept, delivery.id, delivery.attempts, outcome, call)
+
+
+async def _reminder_still_wanted(uow: UnitOfWork, delivery: Delivery) -> bool:
+    """A reminder goes only while its appointment is confirmed: the copy is read again here,
+    under a share lock, in the transaction that decides the send (a cancellation being written
+    is waited for; one written after finds the attempt on record, made before it)."""
+    if delivery.template != REMINDER_TEMPLATE or not delivery.ref:
+        return True
+    appointment_id = rules.appointment_of_ref(delivery.ref)
+    if appointment_id is None:
+        return True
+    copy = await uow.session.get(
+        AppointmentCopy, appointment_id, with_for_update={"read": True}, populate_existing=True
+    )
+    return copy is not None and copy.status == "confirmed"
 
 
 async def _recover(
@@ -328,14 +358,13 @@ async def _prepare_telegram(
         rendered = _render(notify, delivery, context)
     except TemplateError as exc:
         return Permanent(f"template {delivery.template}: {exc}")
-    if chat is not None:  # the chat's spacing counts from the attempt
-        chat.last_sent_at = now
-        uow.session.add(chat)
+    # The chat's spacing counts from the moment the attempt is paced to (reserve_send_slot).
     return ProviderCall(
         chat_id=chat_id,
         text=rendered.telegram,
         buttons=_buttons(context, delivery.language),
         edit_message_id=delivery.edit_message_id,
+        chat_ref=chat.id if chat is not None else None,
     )
 
 

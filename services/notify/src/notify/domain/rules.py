@@ -112,6 +112,17 @@ def appointment_ref(appointment_id: uuid.UUID) -> str:
     return f"appointment:{appointment_id}"
 
 
+def appointment_of_ref(ref: str) -> uuid.UUID | None:
+    """The appointment a ``ref`` made by :func:`appointment_ref` is about (``None``: another)."""
+    kind, _, value = ref.partition(":")
+    if kind != "appointment":
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
 def offer_ref(offer_id: uuid.UUID) -> str:
     """The ``ref`` of messages about one waitlist offer."""
     return f"offer:{offer_id}"

@@ -5,8 +5,10 @@ its own ``notify.delivery.failed`` (a Telegram message goes by email).
 
 The use cases only write rows (recipients, consents, the appointments copy, deliveries, timers)
 in the consumer's transaction; nothing is sent from here. The inbox makes a redelivered event a
-no-op, so the same event twice gives one message. No use case here refuses an event (nothing is
-mapped to a rejection or a dead letter): a bad event fails its handler and dead-letters.
+no-op, so the same event twice gives one message. The queues that only plan read a
+micro-batch's look-ups at once and write its timers in one statement
+(:mod:`notify.application.batch`). No use case here refuses an event (nothing is mapped to a
+rejection or a dead letter): a bad event fails its handler and dead-letters.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ from notify.application import (
     recipients,
     waitlist,
 )
+from notify.application.batch import planning_batch, skipping_erased
 from notify.application.ports import NotifyPorts
 
 UseCase = Callable[[UnitOfWork, NotifyPorts, EventEnvelope[Any]], Awaitable[None]]
@@ -140,6 +143,11 @@ QUEUES: tuple[tuple[str, Sequence[tuple[type[BaseModel], UseCase]]], ...] = (
 )
 
 
+# Queues whose micro-batches are planned at once (notify.application.batch): their handlers
+# create no recipients, preferences or chats. user-events does, so it runs event by event.
+PLANNED_IN_BATCHES = frozenset({BOOKING_EVENTS, CONTENT_EVENTS, DELIVERY_FAILURES})
+
+
 def _handler(
     use_case: UseCase, notify: NotifyPorts
 ) -> Callable[[UnitOfWork, EventEnvelope[Any]], Awaitable[None]]:
@@ -153,11 +161,16 @@ def build_consumers(notify: NotifyPorts) -> tuple[EventConsumer, ...]:
     """notify's consumers (one per queue), each event handed to its use case with ``notify``."""
     consumers = []
     for purpose, handled in QUEUES:
-        consumer = EventConsumer("notify", purpose)
-        for model, use_case in handled:
-            consumer.handles(model)(_handler(use_case, notify))
-        # An event about an erased user recreates nothing and sends nothing.
-        skip_erased_users(consumer)
+        if purpose in PLANNED_IN_BATCHES:
+            consumer = EventConsumer("notify", purpose, batch_scope=planning_batch)
+            for model, use_case in handled:
+                consumer.handles(model)(skipping_erased(_handler(use_case, notify)))
+        else:
+            consumer = EventConsumer("notify", purpose)
+            for model, use_case in handled:
+                consumer.handles(model)(_handler(use_case, notify))
+            # An event about an erased user recreates nothing and sends nothing.
+            skip_erased_users(consumer)
         consumers.append(consumer)
     consumers.append(data_rights.consumer(PartLinks.of(notify.settings)))
     return tuple(consumers)

@@ -1,5 +1,5 @@
-"""notify's timer handlers: ``deliver`` (send one message), ``reminder`` (plan one) and
-``crisis_deadline`` (a crisis alert still unsent escalates)."""
+"""notify's timer handlers: ``deliver`` (send one message), ``reminder`` (plan it, with every
+other reminder due now) and ``crisis_deadline`` (a crisis alert still unsent escalates)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from servicekit.timers import Timer, TimerHandler
 from notify.adapters.crisis import DEADLINE
 from notify.adapters.deliveries import DELIVER
 from notify.application import crisis
-from notify.application.appointments import REMINDER, remind
+from notify.application.appointments import REMINDER, remind_due
 from notify.application.ports import NotifyPorts
 from notify.application.sending import KeptOutcomes, send_due_delivery
 
@@ -24,12 +24,8 @@ def build_timers(notify: NotifyPorts, kept: KeptOutcomes) -> dict[str, TimerHand
         await send_due_delivery(uow, notify, kept, delivery_id=delivery_id, timer_id=timer.id)
 
     async def reminder(uow: UnitOfWork, timer: Timer) -> None:
-        await remind(
-            uow,
-            notify,
-            appointment_id=uuid.UUID(str(timer.payload["appointment_id"])),
-            minutes_before=int(timer.payload["minutes_before"]),
-        )
+        # with every other reminder due now: a busy minute is planned in bulk
+        await remind_due(uow, notify, timer_id=timer.id, payload=timer.payload)
 
     async def crisis_deadline(uow: UnitOfWork, timer: Timer) -> None:
         await crisis.deadline_passed(uow, notify, uuid.UUID(str(timer.payload["run_id"])))
