@@ -324,6 +324,6 @@ async def test_a_password_hashed_with_older_parameters_is_rehashed_at_login(
     assert r.status_code == 200, r.text
     (row,) = await cabinet.sql("SELECT password_hash FROM users WHERE id = $1", user_id)
     assert row["password_hash"] != old
-    assert row["password_hash"].startswith("$argon2id$v=19$m=47104,t=1,p=1$")
+    assert row["password_hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert (await cabinet.login(email)).status_code == 200
     assert (await cabinet.login(email, "not the password")).status_code == 401

@@ -26,13 +26,14 @@ T = TypeVar("T")
 #: CPU and memory hashing may take, and further logins wait their turn in its queue.
 HASH_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
-#: argon2id with OWASP's first recommended configuration (Password Storage Cheat Sheet: 46 MiB,
-#: one pass, one lane; its listed configurations give an equal defence). argon2-cffi's default
-#: (64 MiB, three passes, four lanes) costs 150 ms of CPU over every core of a 2-core host per
-#: login, which put every other request of the machine behind logins (bench/RESULTS.md, "Mixed
-#: load"); this costs about 45 ms on one core. Hashes made with other parameters still verify
-#: and are replaced at the next successful login (:meth:`Passwords.needs_rehash`).
-ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_LANES = 1, 47104, 1
+#: argon2id with one of OWASP's recommended configurations (Password Storage Cheat Sheet: 19 MiB,
+#: two passes, one lane; its listed configurations "provide an equal level of defense", trading
+#: CPU for memory). argon2-cffi's default (64 MiB, three passes, four lanes) costs 150 ms of CPU
+#: over every core of a 2-core host per login, which put every other request of the machine
+#: behind logins (bench/RESULTS.md, "Mixed load"); this costs about 20 ms of one core. Hashes
+#: made with other parameters still verify and are replaced at the next successful login
+#: (:meth:`Passwords.needs_rehash`).
+ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_LANES = 2, 19456, 1
 
 
 class Passwords:
