@@ -50,9 +50,9 @@ from contracts.registry import spec_of
 from devstack.layout import SERVICES
 from devstack.processes import kill_service, start_service
 from servicekit.messaging.dlq import depths as dlq_depths
-from servicekit.testing import announce_users
 
 from tests.chaos.conftest import ChaosStack
+from tests.practice import eventually, free_practice
 
 # Each phase takes under two minutes; the first also starts the stack.
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -65,7 +65,6 @@ HOURS = range(9, 18)  # 09:00 … 17:00 starts: 50 minutes + 10 buffer, hourly
 READY_WITHIN = 30.0
 SETTLE = 90.0  # how long the stack may take to publish and consume what the load left
 CONFIRMED = "booking.appointment.confirmed"
-WEEK = [{"weekday": d, "start": "09:00", "end": "18:00"} for d in range(1, 8)]
 
 
 def iso(moment: datetime) -> str:
@@ -189,11 +188,6 @@ class Ledger:
 # -- the practice --------------------------------------------------------------------------
 
 
-async def introduce(stack: ChaosStack, users: dict[uuid.UUID, str]) -> None:
-    """Tell the stack about ``users`` as cabinet does (``user.registered``, email verified)."""
-    await announce_users(stack.rabbit.url, users, name="Хаос")
-
-
 async def poison(stack: ChaosStack) -> dict[str, int]:
     """A deliberately poisoned message (not an envelope) where confirmations go: each consumer
     of them dead-letters it at once. Returns the DLQ depths then: the faults add nothing."""
@@ -226,78 +220,22 @@ async def poison(stack: ChaosStack) -> dict[str, int]:
     return depths
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
-    """Seconds until ``check`` holds (fails after ``timeout``)."""
-    started = time.monotonic()
-    while True:
-        with contextlib.suppress(Exception):
-            if await check():
-                return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        await asyncio.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 async def practice(chaos_stack: ChaosStack) -> AsyncIterator[Practice]:
     stack = chaos_stack
-    specialists = [uuid.uuid4() for _ in range(SPECIALISTS)]
-    clients = [uuid.uuid4() for _ in range(CLIENTS)]
-    await introduce(
-        stack, {**dict.fromkeys(specialists, "specialist"), **dict.fromkeys(clients, "client")}
+    setup = await free_practice(
+        stack.layout.service_url("booking"),
+        stack.rabbit.url,
+        stack.tokens,
+        specialists=SPECIALISTS,
+        clients=CLIENTS,
+        label="chaos",
     )
-    booking = stack.layout.service_url("booking")
-    admin = stack.tokens.auth("admin")
-    async with httpx.AsyncClient(base_url=booking, timeout=30, headers=admin) as client:
-
-        async def known() -> bool:
-            for c in clients:
-                r = await client.get(
-                    f"/api/booking/clients/{c}", headers=stack.tokens.auth("client", sub=c)
-                )
-                if r.status_code != 200:
-                    return False
-            return True
-
-        await eventually(known, 60, "booking hears of the clients")
-        r = await client.post(
-            "/api/booking/services",
-            json={
-                "name": "Консультация (chaos)",
-                "durations_minutes": [50],
-                "price": {"amount": 0, "currency": "RUB"},
-                "format": "online",
-                "buffer_before_minutes": 0,
-                "buffer_after_minutes": 10,
-                "min_notice_minutes": 0,
-                "slot_step_minutes": 60,
-                "horizon_days": 365,
-                "prepayment_required": False,
-            },
-        )
-        assert r.status_code == 201, r.text
-        service_id = r.json()["id"]
-        for i, specialist in enumerate(specialists):
-            for _ in range(100):  # booking may not have heard of the specialist yet
-                r = await client.post(
-                    "/api/booking/specialists",
-                    json={
-                        "user_id": str(specialist),
-                        "display_name": f"Специалист {i}",
-                        "time_zone": "Europe/Moscow",
-                        "weekly_hours": WEEK,
-                        "service_ids": [service_id],
-                    },
-                )
-                if r.status_code == 201:
-                    break
-                await asyncio.sleep(0.2)
-            assert r.status_code == 201, r.text
     poisoned = await poison(stack)
     practice = Practice(
-        service_id,
-        [str(s) for s in specialists],
-        [stack.tokens.auth("client", sub=c) for c in clients],
+        setup.service_id,
+        setup.specialists,
+        [stack.tokens.auth("client", sub=c) for c in setup.clients],
         datetime.now(ZONE).date() + timedelta(days=1),
         Ledger(poisoned=poisoned),
     )

@@ -27,9 +27,8 @@ import contextlib
 import random
 import re
 import socket
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
@@ -44,8 +43,9 @@ from contracts.registry import spec_of
 from devstack.processes import kill_service, start_service
 from notify.bootstrap import definition as notify_definition
 from servicekit.settings import ServiceSettings
-from servicekit.testing import EventTap, announce_users, tapping
+from servicekit.testing import EventTap, tapping
 
+from tests.practice import eventually, free_practice
 from tests.replicas.conftest import ReplicaStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -57,7 +57,6 @@ KILL_AFTER = 8.0
 SPECIALISTS = 3
 CLIENTS = 30
 HOURS = range(9, 18)
-WEEK = [{"weekday": d, "start": "09:00", "end": "18:00"} for d in range(1, 8)]
 CONFIRMED = "booking.appointment.confirmed"
 CANCELLED = "booking.appointment.cancelled"
 PARTITIONS = ServiceSettings.model_fields["queue_partitions"].default
@@ -80,18 +79,6 @@ async def query(stack: ReplicaStack, service: str, sql: str, *args: Any) -> list
         return list(await conn.fetch(sql, *args))
     finally:
         await conn.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
-    """Seconds until ``check`` holds (fails after ``timeout``)."""
-    started = time.monotonic()
-    while True:
-        with contextlib.suppress(Exception):
-            if await check():
-                return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        await asyncio.sleep(0.2)
 
 
 async def metric(port: int, name: str) -> float | None:
@@ -201,65 +188,6 @@ class Load:
                 await asyncio.wait(set(tasks))
 
 
-async def practice(
-    stack: ReplicaStack, booking_port: int
-) -> tuple[str, list[str], list[uuid.UUID]]:
-    """A free service bookable every day with three specialists, and thirty clients."""
-    specialists = [uuid.uuid4() for _ in range(SPECIALISTS)]
-    clients = [uuid.uuid4() for _ in range(CLIENTS)]
-    await announce_users(
-        stack.layout.amqp_url,
-        {**dict.fromkeys(specialists, "specialist"), **dict.fromkeys(clients, "client")},
-        name="Реплика",
-    )
-    admin = stack.tokens.auth("admin")
-    base = f"http://127.0.0.1:{booking_port}"
-    async with httpx.AsyncClient(base_url=base, timeout=30, headers=admin) as http:
-
-        async def known() -> bool:
-            for c in clients:
-                r = await http.get(
-                    f"/api/booking/clients/{c}", headers=stack.tokens.auth("client", sub=c)
-                )
-                if r.status_code != 200:
-                    return False
-            return True
-
-        await eventually(known, 60, "booking hears of the clients")
-        r = await http.post(
-            "/api/booking/services",
-            json={
-                "name": "Консультация (реплики)",
-                "durations_minutes": [50],
-                "price": {"amount": 0, "currency": "RUB"},
-                "format": "online",
-                "buffer_before_minutes": 0,
-                "buffer_after_minutes": 10,
-                "min_notice_minutes": 0,
-                "slot_step_minutes": 60,
-                "horizon_days": 365,
-                "prepayment_required": False,
-            },
-        )
-        assert r.status_code == 201, r.text
-        service_id = r.json()["id"]
-        for i, specialist in enumerate(specialists):
-            body = {
-                "user_id": str(specialist),
-                "display_name": f"Специалист {i}",
-                "time_zone": "Europe/Moscow",
-                "weekly_hours": WEEK,
-                "service_ids": [service_id],
-            }
-
-            async def created(body: dict[str, Any] = body) -> bool:
-                r = await http.post("/api/booking/specialists", json=body)
-                return r.status_code == 201
-
-            await eventually(created, 60, "booking knows the specialist")
-    return service_id, [str(s) for s in specialists], clients
-
-
 async def held(replicas: Replicas) -> dict[int, float | None]:
     return {n: await metric(port, "consumer_partitions_held") for n, port in replicas.ports.items()}
 
@@ -326,15 +254,22 @@ async def test_two_replicas_of_booking_and_notify_keep_order_and_exactly_once_wh
         assert await metric(booking.ports[1], "outbox_relay_leader") == 1.0
         assert await metric(booking.ports[2], "outbox_relay_leader") == 0.0
 
-        service_id, specialists, clients = await practice(stack, booking.ports[1])
+        setup = await free_practice(
+            f"http://127.0.0.1:{booking.ports[1]}",
+            layout.amqp_url,
+            stack.tokens,
+            specialists=SPECIALISTS,
+            clients=CLIENTS,
+            label="реплики",
+        )
         before = {r.name: await spread(r, 60) for r in (booking, notify)}
 
         load = Load(
             stack,
             booking,
-            service_id,
-            specialists,
-            clients,
+            setup.service_id,
+            setup.specialists,
+            setup.clients,
             datetime.now(ZONE) + timedelta(days=3),
         )
         async with tapping(layout.amqp_url, "booking.events") as tap:

@@ -8,9 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,7 +23,7 @@ from sandbox.testing import RunningSmtpSink
 from servicekit.data_rights import tombstone
 from servicekit.messaging.consumer import MessageProcessor
 from servicekit.security.fields import blind_index
-from servicekit.testing import FakeClock, TokenMint, temporary_vhost
+from servicekit.testing import FakeClock, StandInDelivery, TokenMint, temporary_vhost
 from sqlalchemy import event
 
 from .conftest import Notify, running_notify
@@ -45,28 +43,6 @@ async def still(tokens: TokenMint, smtp: RunningSmtpSink) -> AsyncIterator[Notif
         ) as n,
     ):
         yield n
-
-
-@dataclass
-class Delivered:
-    """An AMQP message as the broker hands it to the processor: what it reads of one."""
-
-    body: bytes
-    headers: dict[str, Any] = field(default_factory=dict)
-    delivery_tag: int | None = None
-    # Open, as the channel of a message being handled is (a closed one's batch never commits).
-    channel: Any = field(default_factory=lambda: SimpleNamespace(is_closed=False))
-    exchange: str = "booking.events"
-    routing_key: str = ""
-    message_id: str | None = None
-    type: str | None = None
-    settled: list[str] = field(default_factory=list)
-
-    async def ack(self, multiple: bool = False) -> None:
-        self.settled.append("ack")
-
-    async def reject(self, requeue: bool = False) -> None:
-        self.settled.append("reject")
 
 
 @contextmanager
@@ -92,7 +68,9 @@ async def in_one_batch(notify: Notify, purpose: str, envelopes: list[EventEnvelo
         raise AssertionError("dead-lettered")
 
     processor = MessageProcessor(consumer, runtime.uow, dead, partitions=1)
-    messages = [Delivered(e.model_dump_json().encode()) for e in envelopes]
+    messages = [
+        StandInDelivery(e.model_dump_json().encode(), exchange="booking.events") for e in envelopes
+    ]
     await asyncio.gather(*(processor.process(m) for m in messages))  # type: ignore[arg-type]
     assert all(m.settled == ["ack"] for m in messages)
 

@@ -563,3 +563,32 @@ async def announce_users(
             )
     finally:
         await connection.close()
+
+
+@dataclass
+class StandInDelivery:
+    """An AMQP delivery as :class:`~servicekit.messaging.consumer.MessageProcessor` reads one
+    (body, headers, an open channel, settlement), for tests that feed a processor directly to
+    count what one micro-batch does; ``settled`` records ``ack``/``reject`` in order."""
+
+    body: bytes
+    headers: dict[str, Any] = field(default_factory=dict)
+    delivery_tag: int | None = None
+    # Open, as the channel of a message being handled is (a closed one's batch never commits).
+    channel: Any = field(default_factory=lambda: _OpenChannel())
+    exchange: str = ""
+    routing_key: str = ""
+    message_id: str | None = None
+    type: str | None = None
+    settled: list[str] = field(default_factory=list)
+
+    async def ack(self, multiple: bool = False) -> None:
+        self.settled.append("ack")
+
+    async def reject(self, requeue: bool = False) -> None:
+        self.settled.append("reject")
+
+
+@dataclass
+class _OpenChannel:
+    is_closed: bool = False

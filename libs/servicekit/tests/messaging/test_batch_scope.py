@@ -7,38 +7,16 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 from contracts.cabinet.v1 import UserContactChangedV1
 from contracts.envelope import EventEnvelope, new_envelope
 from servicekit.messaging.consumer import EventConsumer, MessageProcessor
 from servicekit.messaging.outbox import UnitOfWork
+from servicekit.testing import StandInDelivery
 from sqlalchemy import select
 
 from .conftest import Kit, seen
-
-
-@dataclass
-class Delivered:
-    """An AMQP message as the processor reads one (body, headers, settlement)."""
-
-    body: bytes
-    headers: dict[str, Any] = field(default_factory=dict)
-    delivery_tag: int | None = None
-    # Open, as the channel of a message being handled is (a closed one's batch never commits).
-    channel: Any = field(default_factory=lambda: SimpleNamespace(is_closed=False))
-    exchange: str = "cabinet.events"
-    routing_key: str = ""
-    message_id: str | None = None
-    settled: list[str] = field(default_factory=list)
-
-    async def ack(self, multiple: bool = False) -> None:
-        self.settled.append("ack")
-
-    async def reject(self, requeue: bool = False) -> None:
-        self.settled.append("reject")
 
 
 def changed(name: str) -> EventEnvelope[Any]:
@@ -51,8 +29,12 @@ def changed(name: str) -> EventEnvelope[Any]:
     )  # fmt: skip
 
 
-async def run(processor: MessageProcessor, envelopes: list[EventEnvelope[Any]]) -> list[Delivered]:
-    messages = [Delivered(e.model_dump_json().encode()) for e in envelopes]
+async def run(
+    processor: MessageProcessor, envelopes: list[EventEnvelope[Any]]
+) -> list[StandInDelivery]:
+    messages = [
+        StandInDelivery(e.model_dump_json().encode(), exchange="cabinet.events") for e in envelopes
+    ]
     # Queued together before the partition drains: one micro-batch.
     await asyncio.gather(*(processor.process(m) for m in messages))  # type: ignore[arg-type]
     return messages

@@ -58,6 +58,7 @@ from servicekit.clock import utcnow
 from servicekit.correlation import correlation_scope
 from servicekit.db.faults import is_transient
 from servicekit.messaging import inbox
+from servicekit.messaging.copies import resent
 from servicekit.messaging.outbox import UnitOfWork, UnitOfWorkFactory
 from servicekit.messaging.sealing import EventSealer
 from servicekit.messaging.topology import QueueSpec, queue_for
@@ -553,14 +554,4 @@ def dead_letter_message(
         }
     )
     headers.pop("x-delivery-count", None)
-    return aio_pika.Message(
-        body=message.body,
-        headers=headers,
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        type=message.type,
-        app_id=message.app_id,
-        timestamp=message.timestamp,
-    )
+    return resent(message, headers)

@@ -28,6 +28,7 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from servicekit.clock import utcnow
+from servicekit.messaging.copies import resent
 from servicekit.messaging.topology import SHARD_HEADER, shard_of_body
 
 _ERROR_HEADERS = (
@@ -170,17 +171,7 @@ async def replay(
                 exchange = await channel.get_exchange(target)
                 routing_key = ""
             await exchange.publish(
-                aio_pika.Message(
-                    body=m.body,
-                    headers=headers,
-                    content_type=m.content_type,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    message_id=m.message_id,
-                    correlation_id=m.correlation_id,
-                    type=m.type,
-                    app_id=m.app_id,
-                    timestamp=m.timestamp,
-                ),
+                resent(m, headers),
                 routing_key=routing_key,
             )
             await m.ack()

@@ -47,6 +47,8 @@ from aio_pika.abc import AbstractChannel
 from contracts.registry import spec_of
 from pydantic import BaseModel
 
+from servicekit.messaging.copies import resent
+
 logger = logging.getLogger("servicekit.topology")
 
 #: Shards an aggregate is hashed to; a purpose's partitions each take a share of them.
@@ -212,17 +214,7 @@ async def retire_unpartitioned_queue(
             headers = dict(message.headers or {})
             headers.setdefault(SHARD_HEADER, shard_of_body(message.body))
             await router.publish(
-                aio_pika.Message(
-                    body=message.body,
-                    headers=headers,
-                    content_type=message.content_type,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    message_id=message.message_id,
-                    correlation_id=message.correlation_id,
-                    type=message.type,
-                    app_id=message.app_id,
-                    timestamp=message.timestamp,
-                ),
+                resent(message, headers),
                 routing_key=message.routing_key or "",
             )
             await message.ack()
