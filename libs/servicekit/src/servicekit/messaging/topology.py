@@ -147,6 +147,8 @@ def queue_for(
     """The purpose ``<service>.<purpose>`` bound to the routing keys of ``models``."""
     if not 1 <= partitions <= SHARDS:
         raise ValueError(f"partitions must be between 1 and {SHARDS}")
+    if "." in purpose:  # its queues, exchanges and the presence queue are named by dots
+        raise ValueError(f"a purpose has no dot: {purpose!r}")
     bindings = tuple(sorted({(spec_of(m).exchange, spec_of(m).routing_key) for m in models}))
     return QueueSpec(
         service=service,
