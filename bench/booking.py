@@ -41,18 +41,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-import aio_pika
 import asyncpg
 import httpx
 import uvicorn
-from contracts.cabinet.v1 import UserRegisteredV1
-from contracts.registry import spec_of
-from contracts.testing import example_envelope
 from fastapi import FastAPI, Query
 from pydantic import AwareDatetime, BaseModel
 from servicekit.db.engine import asyncpg_dsn
 from servicekit.db.migrations import upgrade
-from servicekit.testing import TokenMint, temporary_database, temporary_vhost
+from servicekit.testing import TokenMint, announce_users, temporary_database, temporary_vhost
 
 HOST = "127.0.0.1"
 SCRIPT = Path(__file__).resolve()
@@ -645,37 +641,7 @@ async def introduce(amqp_url: str, base: str, mint: TokenMint, users: dict[uuid.
     """Tell booking about ``users`` (id → role) as cabinet does (``user.registered``, email
     verified), and wait until booking knows every one: a specialist or a client it has not heard
     of is refused."""
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel(publisher_confirms=True)
-        spec = spec_of(UserRegisteredV1)
-        exchange = await channel.declare_exchange(
-            spec.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        for user_id, role in users.items():
-            envelope = example_envelope(
-                UserRegisteredV1,
-                user_id=user_id,
-                email=f"bench-{user_id.hex[:12]}@example.org",
-                email_verified=True,
-                name="Бенчмарк",
-                time_zone="Europe/Moscow",
-                language="ru",
-                roles=[role],
-                registered_at=datetime.now(UTC),
-            )
-            await exchange.publish(
-                aio_pika.Message(
-                    envelope.model_dump_json().encode(),
-                    message_id=str(envelope.event_id),
-                    type=envelope.event_type,
-                    content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=spec.routing_key,
-            )
-    finally:
-        await connection.close()
+    await announce_users(amqp_url, users, name="Бенчмарк")
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         for user_id in users:
             for _ in range(600):
