@@ -63,30 +63,7 @@ async def schedule(
     payload: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the timer ``(kind, key)`` or move it to ``due_at`` (re-arming a fired one)."""
-    if due_at.tzinfo is None:
-        raise ValueError("due_at must be timezone-aware")
-    values = {
-        "kind": kind,
-        "key": key,
-        "due_at": due_at,
-        "payload": dict(payload or {}),
-        "correlation_id": current_correlation_id(),
-        "trace_context": current_trace_context(),
-    }
-    stmt = insert(timers).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        constraint="timers_kind_key",
-        set_={
-            "due_at": stmt.excluded.due_at,
-            "payload": stmt.excluded.payload,
-            "correlation_id": stmt.excluded.correlation_id,
-            "trace_context": stmt.excluded.trace_context,
-            "fired_at": None,
-            "attempts": 0,
-            "last_error": None,
-        },
-    )
-    await session.exec(stmt)
+    await schedule_many(session, [Due(kind, key, due_at, payload)])
 
 
 @dataclass(frozen=True)
