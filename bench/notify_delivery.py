@@ -59,6 +59,7 @@ from notify.bootstrap import definition
 from notify.config import NotifySettings
 from sandbox.telegram import running_telegram_fake
 from sandbox.telegram.models import RateLimits, UserCreate
+from sandbox.telegram.testing import densest_second
 from servicekit.db.engine import asyncpg_dsn, make_engine, make_session_factory
 from servicekit.db.migrations import upgrade
 from servicekit.security.fields import blind_index, configure_keyring, keyring_from_settings
@@ -343,16 +344,6 @@ def _cancelled(appointment_id: uuid.UUID, client_id: uuid.UUID) -> EventEnvelope
         }
     )  # fmt: skip
     return new_envelope(payload, correlation_id=f"bench-{uuid.uuid4().hex[:8]}")
-
-
-def densest_second(times: list[float]) -> int:
-    """Most timestamps inside any window ``[t, t + 1 s)``."""
-    ordered, best, start = sorted(times), 0, 0
-    for end, moment in enumerate(ordered):
-        while moment - ordered[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 async def measure_reminders(

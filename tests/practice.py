@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -99,3 +99,30 @@ async def free_practice(
 
             await eventually(created, 60, "booking knows the specialist")
     return FreePractice(service_id, [str(s) for s in specialist_ids], client_ids)
+
+
+@contextlib.asynccontextmanager
+async def paced(rate: float, action: Callable[[int], Awaitable[None]]) -> AsyncIterator[None]:
+    """Start ``action(n)`` (n = 0, 1, ...) ``rate`` times a second, open loop, each in its own
+    task, for the block; on leaving, wait for the ones still running."""
+    stop = asyncio.Event()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def pace() -> None:
+        n = 0
+        while not stop.is_set():
+            task = asyncio.create_task(action(n))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1 / rate)
+
+    pacer = asyncio.create_task(pace())
+    try:
+        yield
+    finally:
+        stop.set()
+        await pacer
+        if tasks:
+            await asyncio.wait(set(tasks))

@@ -52,7 +52,7 @@ from devstack.processes import kill_service, start_service
 from servicekit.messaging.dlq import depths as dlq_depths
 
 from tests.chaos.conftest import ChaosStack
-from tests.practice import eventually, free_practice
+from tests.practice import eventually, free_practice, paced
 
 # Each phase takes under two minutes; the first also starts the stack.
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -120,27 +120,9 @@ class Load:
         error = "" if r.status_code < 300 else r.text[:200]
         self.answers.append(Answer(r.status_code, r.headers.get("retry-after"), appointment, error))
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        inflight: set[asyncio.Task[None]] = set()
-
-        async def pace() -> None:
-            while not stop.is_set():
-                task = asyncio.create_task(self._book())
-                inflight.add(task)
-                task.add_done_callback(inflight.discard)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1 / RATE)
-
-        pacer = asyncio.create_task(pace())
-        try:
-            yield
-        finally:
-            stop.set()
-            await pacer
-            if inflight:
-                await asyncio.wait(set(inflight))
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Books at :data:`RATE` a second for the block."""
+        return paced(RATE, lambda _: self._book())
 
 
 @dataclass

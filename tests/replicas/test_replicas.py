@@ -28,7 +28,6 @@ import random
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
@@ -45,7 +44,7 @@ from notify.bootstrap import definition as notify_definition
 from servicekit.settings import ServiceSettings
 from servicekit.testing import EventTap, tapping
 
-from tests.practice import eventually, free_practice
+from tests.practice import eventually, free_practice, paced
 from tests.replicas.conftest import ReplicaStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -163,29 +162,9 @@ class Load:
         except AssertionError as exc:
             self.failures.append(str(exc))
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        tasks: set[asyncio.Task[None]] = set()
-
-        async def pace() -> None:
-            n = 0
-            while not stop.is_set():
-                task = asyncio.create_task(self.book_and_maybe_cancel(n))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                n += 1
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1 / RATE)
-
-        pacer = asyncio.create_task(pace())
-        try:
-            yield
-        finally:
-            stop.set()
-            await pacer
-            if tasks:
-                await asyncio.wait(set(tasks))
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Books (and cancels two of three) at :data:`RATE` a second for the block."""
+        return paced(RATE, self.book_and_maybe_cancel)
 
 
 async def held(replicas: Replicas) -> dict[int, float | None]:

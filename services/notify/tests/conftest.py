@@ -211,6 +211,27 @@ async def running_notify(
             await producer.close()
 
 
+@contextlib.asynccontextmanager
+async def notify_under_telegram_limits(
+    tokens: TokenMint, smtp: RunningSmtpSink, *, messages_per_second: float
+) -> AsyncIterator[Notify]:
+    """notify on its own vhost with Telegram's per-chat spacing (1 s) and ``messages_per_second``
+    as its pace, beside its own Telegram fake."""
+    async with (
+        temporary_vhost() as amqp_url,
+        running_telegram() as telegram,
+        running_notify(
+            amqp_url=amqp_url,
+            tokens=tokens,
+            smtp=smtp,
+            telegram=telegram,
+            telegram_chat_interval_seconds=1.0,
+            telegram_messages_per_second=messages_per_second,
+        ) as n,
+    ):
+        yield n
+
+
 @pytest.fixture(scope="session")
 async def notify(amqp_url: str, tokens: TokenMint, smtp: RunningSmtpSink) -> AsyncIterator[Notify]:
     async with (

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from contracts.booking.v1 import AppointmentConfirmedV1
 from sandbox.testing import RunningSmtpSink
-from servicekit.testing import TokenMint, temporary_vhost
+from servicekit.testing import TokenMint
 
-from .conftest import Notify, running_notify, running_telegram
+from .conftest import Notify, notify_under_telegram_limits
 from .test_rules import appointment
 from .test_telegram import linked_user
 
@@ -19,18 +19,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 @pytest.fixture(scope="module")
 async def paced(tokens: TokenMint, smtp: RunningSmtpSink) -> AsyncIterator[Notify]:
-    async with (
-        temporary_vhost() as amqp_url,
-        running_telegram() as telegram,
-        running_notify(
-            amqp_url=amqp_url,
-            tokens=tokens,
-            smtp=smtp,
-            telegram=telegram,
-            telegram_chat_interval_seconds=1.0,
-            telegram_messages_per_second=30.0,
-        ) as n,
-    ):
+    async with notify_under_telegram_limits(tokens, smtp, messages_per_second=30.0) as n:
         yield n
 
 

@@ -19,12 +19,13 @@ from contracts.booking.v1 import AppointmentCancelledV1, AppointmentConfirmedV1,
 from notify.adapters.tables import AppointmentCopy, Recipient, TelegramChat
 from notify.domain.reminders import reminder_key
 from sandbox.telegram.models import UserCreate
+from sandbox.telegram.testing import densest_second
 from sandbox.testing import RunningSmtpSink
 from servicekit.security.fields import blind_index
-from servicekit.testing import TokenMint, temporary_vhost
+from servicekit.testing import TokenMint
 from servicekit.timers import Due, schedule_many
 
-from .conftest import Notify, running_notify, running_telegram, wait_for
+from .conftest import Notify, notify_under_telegram_limits, wait_for
 from .test_rules import appointment
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -37,18 +38,7 @@ DAY = 1440  # the 24 h reminder (minutes before)
 @pytest.fixture
 async def limited(tokens: TokenMint, smtp: RunningSmtpSink) -> AsyncIterator[Notify]:
     """notify with the production limits, and a Telegram fake that refuses (429) beyond them."""
-    async with (
-        temporary_vhost() as amqp_url,
-        running_telegram() as telegram,
-        running_notify(
-            amqp_url=amqp_url,
-            tokens=tokens,
-            smtp=smtp,
-            telegram=telegram,
-            telegram_chat_interval_seconds=1.0,
-            telegram_messages_per_second=float(PACE),
-        ) as n,
-    ):
+    async with notify_under_telegram_limits(tokens, smtp, messages_per_second=float(PACE)) as n:
         await n.telegram.http.put(
             "/_sandbox/rate_limits", json={"per_chat_per_second": 1, "overall_per_second": RATE}
         )
@@ -124,15 +114,6 @@ async def sends(notify: Notify, chats: set[int]) -> list[dict[str, Any]]:
         await notify.telegram.http.get("/_sandbox/sends", params={"method": "sendMessage"})
     ).json()
     return [s for s in records if s["chat_id"] in chats]
-
-
-def densest_second(times: list[float]) -> int:
-    times, best, start = sorted(times), 0, 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 async def test_a_reminder_burst_goes_out_whole_once_each_within_telegram_limits(

@@ -144,3 +144,14 @@ async def running_telegram_fake(
         httpx.AsyncClient(base_url=base_url, timeout=30, trust_env=False) as http,
     ):
         yield TelegramSandbox(base_url=base_url, http=http, token=bots[0].token, app=app)
+
+
+def densest_second(times: Sequence[float]) -> int:
+    """Most of ``times`` (seconds) inside any window ``[t, t + 1 s)``: the busiest second of a run
+    of sends, to hold against Telegram's ≈ 30 messages a second."""
+    ordered, best, start = sorted(times), 0, 0
+    for end, moment in enumerate(ordered):
+        while moment - ordered[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
